@@ -1,0 +1,35 @@
+# Two commands for a fresh clone:  `make run` (talk to the bot)  and  `make test` (everything).
+# Both create .venv and install the pinned requirements on first use.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+SAMPLE := $(wildcard ../shared/eval/sample-messages.yaml)
+
+.PHONY: run test evaluate bench kb-check clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/python -m bot chat
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+	$(BIN)/python -m bot evaluate --errors 0 tests/eval/heldout.yaml $(SAMPLE)
+
+evaluate: $(STAMP)
+	$(BIN)/python -m bot evaluate tests/eval/tune.yaml tests/eval/dev.yaml tests/eval/heldout.yaml $(SAMPLE)
+
+bench: $(STAMP)
+	$(BIN)/python bench/matcher_latency.py
+
+kb-check: $(STAMP)
+	$(BIN)/python -m bot kb check
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,1 @@
+"""Klinik-bot: a WhatsApp assistant for a Jakarta clinic of Traditional Chinese Medicine."""

@@ -1,0 +1,1 @@
+"""The dialogue core: normalizer, matcher, dialogue engine. Imports neither Flask nor Twilio."""

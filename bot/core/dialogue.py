@@ -1,0 +1,129 @@
+"""The dialogue engine: (conversation state, incoming message) -> replies, actions, new state.
+
+Pure: no I/O, no clock, no Flask or Twilio. The edges store the state, send the replies and
+carry out the actions (handoff to staff, booking).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .knowledge import KnowledgeBase
+from .matcher import Matcher
+from .messages import (
+    FALLBACK_INTENT,
+    Action,
+    ConversationState,
+    Decision,
+    Handoff,
+    HandoffReason,
+    Incoming,
+    Match,
+    Reply,
+    StartBooking,
+    Turn,
+)
+from .render import numbered, render
+
+_ACTIONS: dict[str, Action] = {
+    "start_booking": StartBooking(),
+    "handoff_human": Handoff(HandoffReason.HUMAN_AGENT),
+    "handoff_urgent": Handoff(HandoffReason.URGENT),
+}
+# After this many messages in a row that the bot could not place, staff take over.
+MISSES_BEFORE_HANDOFF = 2
+
+
+class Engine:
+    """Holds the knowledge base and its matcher; `step` is the whole dialogue logic."""
+
+    def __init__(self, kb: KnowledgeBase, matcher: Matcher | None = None):
+        self.kb = kb
+        self.matcher = matcher or Matcher(kb)
+        self._numbers = kb.lexicon.numbers
+        self._fillers = kb.lexicon.option_fillers
+
+    def step(self, state: ConversationState, incoming: Incoming) -> Turn:
+        replies: list[Reply] = []
+        if not state.started:
+            replies.append(Reply(self._text("first_contact")))
+            state = replace(state, started=True)
+
+        text = (incoming.text or "").strip()
+        tokens = self.matcher.normalize.tokens(text)
+        choice = self._option_choice(tokens) if state.options else None
+        if choice is not None:
+            if 1 <= choice <= len(state.options):
+                intent = state.options[choice - 1]
+                match = Match(Decision.ANSWER, intent, 1.0, reason="option")
+                return self._answer(state, match, replies)
+            replies.append(Reply(self._text("invalid_option").replace("{n}", str(len(state.options)))))
+            return Turn(tuple(replies), (), state, None)
+
+        if not tokens:
+            key = "media" if incoming.media_types or incoming.has_location else "empty"
+            replies.append(Reply(self._text(key)))
+            empty = Match(Decision.FALLBACK, FALLBACK_INTENT, 0.0, reason=key)
+            return Turn(tuple(replies), (), state, empty)
+
+        context = state.options or self._follow_ups(state.last_intent)
+        match = self.matcher.match(text, context=context)
+        if match.decision is Decision.ANSWER:
+            return self._answer(state, match, replies)
+        if match.decision is Decision.CLARIFY:
+            options = self.matcher.clarify_options(match)
+            titles = [self.kb.intents[i].title for i in options]
+            replies.append(Reply(f"{self._text('clarify')}\n{numbered(titles)}\n{self._text('options_hint')}"))
+            return Turn(tuple(replies), (), replace(state, options=options), match)
+        return self._fallback(state, match, replies)
+
+    def _answer(self, state: ConversationState, match: Match, replies: list[Reply]) -> Turn:
+        intent = self.kb.intents[match.intent]
+        if intent.id == FALLBACK_INTENT:
+            return self._fallback(state, match, replies)
+        if intent.id == "greeting" and replies:
+            # A first hello already got the introduction: show what the bot can do instead.
+            intent = self.kb.intents["menu"]
+        if intent.id == "menu":
+            options = self.kb.menu_items
+            prompt = self.kb.menu_prompt
+        else:
+            options = intent.follow_up
+            prompt = self._text("follow_up_prompt")
+        body, _ = render(intent.answer, self.kb)
+        if match.greeted and intent.id != "greeting" and not replies:
+            body = f"{self._text('greeting_prefix')} {body}"
+        if options:
+            titles = [self.kb.intents[i].title for i in options]
+            body = f"{body}\n\n{prompt}\n{numbered(titles)}"
+        replies.append(Reply(body))
+        actions = (_ACTIONS[intent.action],) if intent.action else ()
+        new_state = replace(state, options=tuple(options), last_intent=intent.id, misses=0)
+        return Turn(tuple(replies), actions, new_state, match)
+
+    def _fallback(self, state: ConversationState, match: Match, replies: list[Reply]) -> Turn:
+        misses = state.misses + 1
+        if misses >= MISSES_BEFORE_HANDOFF:
+            replies.append(Reply(self._text("fallback_again")))
+            new_state = replace(state, options=(), misses=0)
+            return Turn(tuple(replies), (Handoff(HandoffReason.HUMAN_AGENT),), new_state, match)
+        body, _ = render(self.kb.intents[FALLBACK_INTENT].answer, self.kb)
+        replies.append(Reply(body))
+        return Turn(tuple(replies), (), replace(state, options=(), misses=misses), match)
+
+    def _option_choice(self, tokens: list[str]) -> int | None:
+        """The number a reply picks ("2", "yang kedua", "no 3"), or None if it is not a pick."""
+        rest = [t for t in tokens if t not in self._fillers]
+        if len(rest) != 1:
+            return None
+        word = rest[0]
+        if word.isdigit():
+            return int(word)
+        return self._numbers.get(word)
+
+    def _follow_ups(self, intent_id: str | None) -> tuple[str, ...]:
+        intent = self.kb.intents.get(intent_id) if intent_id else None
+        return intent.follow_up if intent else ()
+
+    def _text(self, key: str) -> str:
+        return self.kb.texts[key].replace("{clinic_name}", self.kb.clinic.name)

@@ -1,0 +1,462 @@
+"""Load and validate the knowledge base (knowledge/*.yaml) into typed, immutable objects.
+
+Every problem is reported with its file and line; `load` raises KnowledgeError listing all of
+them, so a clinic editing YAML sees every mistake at once, never a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .normalize import Normalizer
+from .yamlschema import Problem, Problems, Reader, compose
+
+# Intent ids that the tests, fixtures and reports rely on. A KB may add more, never fewer.
+REQUIRED_INTENTS = (
+    "greeting", "about_twitching", "causes", "cause_fatigue", "cause_electrolyte",
+    "cause_stress", "cause_dehydration", "cause_caffeine", "prevention", "when_to_worry",
+    "red_flag", "tcm_treatment", "booking", "clinic_info", "pricing", "calf_pain",
+    "calf_cramp", "human_agent", "menu", "thanks", "goodbye", "fallback",
+)  # fmt: skip
+
+ACTIONS = ("start_booking", "handoff_human", "handoff_urgent")
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+WEEKDAY_NAMES_ID = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
+
+# Placeholders an answer may use; each is filled from knowledge/clinic.yaml.
+PLACEHOLDERS = ("clinic_name", "address", "maps_url", "hours", "phone", "whatsapp", "website", "prices", "insurance")
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+
+TEXT_KEYS = (
+    "first_contact", "greeting_prefix", "empty", "media", "clarify", "options_hint",
+    "follow_up_prompt", "invalid_option", "fallback_again", "missing_fact", "missing_fact_offer",
+    "closed_day",
+)  # fmt: skip
+
+MATCHER_KEYS = (
+    "answer_threshold", "clarify_threshold", "clarify_margin", "red_flag_threshold",
+    "context_bonus", "context_max_tokens", "fuzzy_weight", "recall_beta", "typo_cutoff",
+    "unknown_weight", "max_tokens", "evidence_weight", "idf_power",
+)  # fmt: skip
+
+
+class KnowledgeError(Exception):
+    """The knowledge base is invalid; `problems` says where and why."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    def report(self) -> str:
+        count = len(self.problems)
+        head = f"Knowledge base has {count} problem{'s' if count != 1 else ''}:"
+        return "\n".join([head, *(f"  {p}" for p in self.problems)])
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Intent:
+    id: str
+    title: str
+    answer: str
+    examples: tuple[Example, ...] = ()
+    follow_up: tuple[str, ...] = ()
+    action: str | None = None
+    file: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class DangerSign:
+    """A danger sign, recognised when every group has one of its terms in the message."""
+
+    id: str
+    groups: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    slang: dict[str, str]
+    particles: frozenset[str]
+    greeting_words: frozenset[str]
+    thanks_words: frozenset[str]
+    clitics: tuple[str, ...]
+    numbers: dict[str, int]
+    option_fillers: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ClinicFacts:
+    """Facts the article does not give. None means unknown: the bot must not guess."""
+
+    name: str
+    example_values: bool
+    address: str | None = None
+    maps_url: str | None = None
+    phone: str | None = None
+    whatsapp: str | None = None
+    website: str | None = None
+    opening_hours: dict[str, tuple[str, str] | None] = field(default_factory=dict)
+    prices: tuple[tuple[str, str], ...] = ()
+    insurance: str | None = None
+
+
+@dataclass(frozen=True)
+class MatcherSettings:
+    """Thresholds and weights of the matcher, tuned on the tune split of tests/eval."""
+
+    answer_threshold: float = 0.5
+    clarify_threshold: float = 0.35
+    clarify_margin: float = 0.05
+    red_flag_threshold: float = 0.45
+    context_bonus: float = 0.1
+    context_max_tokens: int = 4
+    fuzzy_weight: float = 0.3
+    recall_beta: float = 1.0
+    typo_cutoff: float = 80
+    unknown_weight: float = 3.0
+    max_tokens: int = 120
+    evidence_weight: float = 0.0
+    idf_power: float = 1.0
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    intents: dict[str, Intent]
+    lexicon: Lexicon
+    danger_signs: tuple[DangerSign, ...]
+    clinic: ClinicFacts
+    texts: dict[str, str]
+    menu_prompt: str
+    menu_items: tuple[str, ...]
+    settings: MatcherSettings
+    warnings: tuple[Problem, ...] = ()
+
+    def normalizer(self) -> Normalizer:
+        return Normalizer(self.lexicon.slang, self.lexicon.particles)
+
+
+def load(directory: str | Path) -> KnowledgeBase:
+    """Load and validate a knowledge directory; raise KnowledgeError listing every problem."""
+    kb, problems = _load(Path(directory))
+    if problems:
+        raise KnowledgeError(problems)
+    return kb
+
+
+def check(directory: str | Path) -> tuple[list[Problem], list[Problem]]:
+    """Validate without raising: (errors, warnings)."""
+    kb, problems = _load(Path(directory))
+    return sorted(problems), list(kb.warnings) if kb else []
+
+
+def _load(directory: Path) -> tuple[KnowledgeBase | None, Problems]:
+    problems = Problems()
+    if not directory.is_dir():
+        problems.add(str(directory), 1, "knowledge directory not found")
+        return None, problems
+    base = directory.parent
+
+    def display(path: Path) -> str:
+        try:
+            return str(path.relative_to(base))
+        except ValueError:
+            return str(path)
+
+    def root(name: str):
+        path = directory / name
+        if not path.is_file():
+            problems.add(display(path), 1, "file is missing")
+            return None, None
+        return compose(path, display(path), problems), Reader(display(path), problems)
+
+    lexicon = _read_lexicon(*root("lexicon.yaml"))
+    clinic = _read_clinic(*root("clinic.yaml"))
+    texts, menu_prompt, menu_items = _read_dialogue(*root("dialogue.yaml"))
+    settings = _read_settings(*root("matcher.yaml"))
+    danger_signs = _read_danger_signs(*root("danger_signs.yaml"))
+
+    intent_files = sorted((directory / "intents").glob("*.yaml"))
+    if not intent_files:
+        problems.add(display(directory / "intents"), 1, "no intent files (*.yaml) found")
+    intents: dict[str, Intent] = {}
+    unreadable = False
+    for path in intent_files:
+        node = compose(path, display(path), problems)
+        unreadable = unreadable or node is None
+        for intent in _read_intents(node, Reader(display(path), problems)):
+            if intent.id in intents:
+                other = intents[intent.id]
+                problems.add(intent.file, intent.line, f"intent '{intent.id}' is defined twice (also at {other.file}:{other.line})")
+            else:
+                intents[intent.id] = intent
+
+    if lexicon is None or clinic is None or texts is None or settings is None or danger_signs is None:
+        return None, problems
+
+    kb = KnowledgeBase(
+        intents=intents,
+        lexicon=lexicon,
+        danger_signs=danger_signs,
+        clinic=clinic,
+        texts=texts,
+        menu_prompt=menu_prompt or "",
+        menu_items=tuple(menu_items or ()),
+        settings=settings,
+    )
+    if unreadable:
+        # Intents of an unreadable file would all look missing: report the syntax error alone.
+        return kb, problems
+    names = {name: display(directory / name) for name in ("intents", "dialogue.yaml", "clinic.yaml")}
+    warnings = _cross_check(kb, problems, names)
+    return _with_warnings(kb, warnings), problems
+
+
+def _with_warnings(kb: KnowledgeBase, warnings: list[Problem]) -> KnowledgeBase:
+    return KnowledgeBase(**{**kb.__dict__, "warnings": tuple(warnings)})
+
+
+def _read_intents(node, r: Reader) -> list[Intent]:
+    if node is None:
+        return []
+    top = r.mapping(node, "intent file", required=("intents",))
+    if not top:
+        return []
+    out = []
+    for item in r.sequence(top["intents"], "intents") or ():
+        fields = r.mapping(
+            item, "intent", required=("id", "title", "answer"), optional=("examples", "follow_up", "action")
+        )
+        if fields is None:
+            continue
+        intent_id = r.string(fields["id"], "intent id") if "id" in fields else None
+        if intent_id is None:
+            continue
+        what = f"intent '{intent_id}'"
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", intent_id):
+            r.fail(fields["id"], f"{what}: ids are lowercase words joined by '_'")
+        title = r.string(fields["title"], f"{what} title") if "title" in fields else None
+        answer = r.string(fields["answer"], f"{what} answer") if "answer" in fields else None
+        if answer is not None:
+            for name in _PLACEHOLDER.findall(answer):
+                if name not in PLACEHOLDERS:
+                    r.fail(fields["answer"], f"{what} answer: unknown placeholder {{{name}}} (known: {', '.join(PLACEHOLDERS)})")
+        examples = tuple(
+            Example(text, r.file, line) for text, line in (r.strings(fields["examples"], f"{what} examples") if "examples" in fields else [])
+        )
+        follow_up = tuple(text for text, _ in r.strings(fields["follow_up"], f"{what} follow_up")) if "follow_up" in fields else ()
+        action = None
+        if "action" in fields:
+            action = r.string(fields["action"], f"{what} action")
+            if action is not None and action not in ACTIONS:
+                r.fail(fields["action"], f"{what}: unknown action '{action}' (known: {', '.join(ACTIONS)})")
+        # An intent with a broken field is still registered (its problem is already recorded),
+        # so that it is not also reported as missing.
+        out.append(
+            Intent(intent_id, (title or "").strip(), (answer or "").strip(), examples, follow_up, action, r.file, item.start_mark.line + 1)
+        )
+    return out
+
+
+def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
+    if node is None:
+        return None
+    keys = ("slang", "particles", "greeting_words", "thanks_words", "clitics", "option_fillers")
+    top = r.mapping(node, "lexicon", required=(*keys, "numbers"))
+    if top is None or any(k not in top for k in (*keys, "numbers")):
+        return None
+    slang: dict[str, str] = {}
+    slang_lines: dict[str, int] = {}
+    for section_key, section in (r.mapping(top["slang"], "slang") or {}).items():
+        if not isinstance(section, yaml.MappingNode):
+            r.fail(section, f"slang section '{section_key}' must be a mapping")
+            continue
+        for key_node, value_node in section.value:
+            key = str(key_node.value)
+            value = r.string(value_node, f"slang '{key}'")
+            if value is None:
+                continue
+            if not re.fullmatch(r"[a-z0-9]+", key):
+                r.fail(key_node, f"slang '{key}': keys are single lowercase words")
+            elif key in slang:
+                r.fail(key_node, f"slang '{key}' is defined twice (first at line {slang_lines[key]})")
+            else:
+                slang[key] = value.strip().lower()
+                slang_lines[key] = key_node.start_mark.line + 1
+    word_lists = {k: frozenset(text.lower() for text, _ in r.strings(top[k], k)) for k in keys[1:]}
+    for key, value in slang.items():
+        for word in value.split():
+            if word in slang or word in word_lists["particles"]:
+                r.fail(slang_lines[key], f"slang '{key}' -> '{value}': '{word}' is itself slang or a particle")
+    numbers: dict[str, int] = {}
+    for key_node, value_node in (top["numbers"].value if r.mapping(top.get("numbers"), "numbers") is not None else ()):
+        value = r.number(value_node, f"number '{key_node.value}'")
+        if value is not None:
+            numbers[key_node.value] = int(value)
+    return Lexicon(
+        slang=slang,
+        particles=word_lists["particles"],
+        greeting_words=word_lists["greeting_words"],
+        thanks_words=word_lists["thanks_words"],
+        clitics=tuple(sorted(word_lists["clitics"], key=len, reverse=True)),
+        numbers=numbers,
+        option_fillers=word_lists["option_fillers"],
+    )
+
+
+def _read_clinic(node, r: Reader | None) -> ClinicFacts | None:
+    if node is None:
+        return None
+    optional = ("address", "maps_url", "phone", "whatsapp", "website", "opening_hours", "prices", "insurance")
+    top = r.mapping(node, "clinic", required=("name", "example_values"), optional=optional)
+    if top is None or "name" not in top or "example_values" not in top:
+        return None
+    name = r.string(top["name"], "clinic name")
+    example_values = r.boolean(top["example_values"], "example_values")
+    hours: dict[str, tuple[str, str] | None] = {}
+    if "opening_hours" in top:
+        days = r.mapping(top["opening_hours"], "opening_hours", optional=WEEKDAYS) or {}
+        for day, value_node in days.items():
+            value = r.optional_string(value_node, f"opening_hours.{day}")
+            if value is None or value.lower() == "closed":
+                hours[day] = None
+                continue
+            found = _HOURS.match(value.replace(" ", ""))
+            if not found or found.group(1, 2) >= found.group(3, 4):
+                r.fail(value_node, f"opening_hours.{day}: write 'HH:MM-HH:MM' (opening before closing) or 'closed'")
+                continue
+            hours[day] = (f"{found.group(1)}:{found.group(2)}", f"{found.group(3)}:{found.group(4)}")
+    prices = []
+    if "prices" in top and not _is_null(top["prices"]):
+        for item in r.sequence(top["prices"], "prices") or ():
+            entry = r.mapping(item, "price", required=("item", "price"))
+            if entry and "item" in entry and "price" in entry:
+                label, price = r.string(entry["item"], "price item"), r.string(entry["price"], "price")
+                if label and price:
+                    prices.append((label.strip(), price.strip()))
+    if name is None or example_values is None:
+        return None
+    return ClinicFacts(
+        name=name.strip(),
+        example_values=example_values,
+        address=r.optional_string(top.get("address"), "address"),
+        maps_url=r.optional_string(top.get("maps_url"), "maps_url"),
+        phone=r.optional_string(top.get("phone"), "phone"),
+        whatsapp=r.optional_string(top.get("whatsapp"), "whatsapp"),
+        website=r.optional_string(top.get("website"), "website"),
+        opening_hours=hours,
+        prices=tuple(prices),
+        insurance=r.optional_string(top.get("insurance"), "insurance"),
+    )
+
+
+def _read_dialogue(node, r: Reader | None):
+    if node is None:
+        return None, None, None
+    top = r.mapping(node, "dialogue", required=("texts", "menu"))
+    if top is None or "texts" not in top or "menu" not in top:
+        return None, None, None
+    text_nodes = r.mapping(top["texts"], "texts", required=TEXT_KEYS) or {}
+    texts = {key: r.string(value, f"texts.{key}") for key, value in text_nodes.items()}
+    menu = r.mapping(top["menu"], "menu", required=("prompt", "items")) or {}
+    prompt = r.string(menu["prompt"], "menu prompt") if "prompt" in menu else None
+    items = [text for text, _ in r.strings(menu["items"], "menu items")] if "items" in menu else []
+    if any(v is None for v in texts.values()) or len(texts) != len(TEXT_KEYS):
+        return None, None, None
+    return {k: v.strip() for k, v in texts.items()}, prompt, items
+
+
+def _read_settings(node, r: Reader | None) -> MatcherSettings | None:
+    if node is None:
+        return None
+    top = r.mapping(node, "matcher settings", optional=MATCHER_KEYS)
+    if top is None:
+        return None
+    values = {}
+    for key, value_node in top.items():
+        number = r.number(value_node, key)
+        if number is not None:
+            values[key] = int(number) if isinstance(getattr(MatcherSettings, key), int) else number
+    return MatcherSettings(**values)
+
+
+def _read_danger_signs(node, r: Reader | None) -> tuple[DangerSign, ...] | None:
+    if node is None:
+        return None
+    top = r.mapping(node, "danger signs", required=("danger_signs",))
+    if not top or "danger_signs" not in top:
+        return None
+    signs = []
+    for item in r.sequence(top["danger_signs"], "danger_signs") or ():
+        fields = r.mapping(item, "danger sign", required=("id", "all_of"))
+        if not fields or "id" not in fields or "all_of" not in fields:
+            continue
+        sign_id = r.string(fields["id"], "danger sign id")
+        groups = []
+        for group in r.sequence(fields["all_of"], f"danger sign '{sign_id}' all_of") or ():
+            terms = tuple(text.strip().lower() for text, _ in r.strings(group, f"danger sign '{sign_id}' group"))
+            if terms:
+                groups.append(terms)
+        if sign_id and groups:
+            signs.append(DangerSign(sign_id, tuple(groups)))
+    return tuple(signs)
+
+
+def _is_null(node) -> bool:
+    return getattr(node, "tag", "") == "tag:yaml.org,2002:null"
+
+
+def _cross_check(kb: KnowledgeBase, problems: Problems, names: dict[str, str]) -> list[Problem]:
+    """Checks that span files: required intents, references, and duplicate examples."""
+    warnings = Problems()
+    intents = kb.intents
+    for required in REQUIRED_INTENTS:
+        if required not in intents:
+            problems.add(names["intents"], 0, f"required intent '{required}' is missing")
+    for intent in intents.values():
+        for ref in intent.follow_up:
+            if ref not in intents:
+                problems.add(intent.file, intent.line, f"intent '{intent.id}': follow_up names unknown intent '{ref}'")
+        if intent.id not in ("fallback",) and not intent.examples:
+            problems.add(intent.file, intent.line, f"intent '{intent.id}' has no examples")
+    for item in kb.menu_items:
+        if item not in intents:
+            problems.add(names["dialogue.yaml"], 0, f"menu names unknown intent '{item}'")
+
+    normalize = kb.normalizer()
+    seen: dict[str, tuple[str, Example]] = {}
+    for intent in intents.values():
+        for example in intent.examples:
+            key = normalize(example.text)
+            if not key:
+                problems.add(example.file, example.line, f"intent '{intent.id}': example \"{example.text}\" is empty after normalization")
+                continue
+            if key in seen:
+                other_intent, other = seen[key]
+                where = f"{other.file}:{other.line}"
+                if other_intent == intent.id:
+                    warnings.add(example.file, example.line, f"intent '{intent.id}': example \"{example.text}\" repeats {where}")
+                else:
+                    problems.add(
+                        example.file,
+                        example.line,
+                        f"intent '{intent.id}': example \"{example.text}\" is also an example of intent '{other_intent}' ({where})",
+                    )
+            else:
+                seen[key] = (intent.id, example)
+
+    if kb.clinic.example_values:
+        warnings.add(names["clinic.yaml"], 0, "clinic facts are still the shipped EXAMPLE values: edit them and set example_values: false")
+    return list(warnings)

@@ -1,0 +1,190 @@
+"""Conversation fixtures: scripted chats with what each bot reply must show.
+
+A fixture file is YAML:
+
+    name: causes, then a follow-up about coffee
+    turns:
+      - user: "knp betis kedutan trs"
+        expect: {intent: causes, decision: answer, contains: ["lelah"]}
+      - user: "kalau kopi?"
+        expect: {intent: cause_caffeine}
+
+`expect` keys: intent, decision, reason, contains / not_contains (text or list of texts,
+case-insensitive, over all replies of the turn), actions (exact list, e.g. [handoff:urgent]),
+replies (number of reply messages). A turn may also send `media: [image/jpeg]` or set
+`profile_name`. Each file is one fresh conversation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .core.messages import ConversationState, Incoming, describe_action
+from .core.yamlschema import Problems, Reader, compose, to_python
+
+EXPECT_KEYS = ("intent", "decision", "reason", "contains", "not_contains", "actions", "replies")
+
+
+class FixtureError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class FixtureTurn:
+    user: str
+    expect: dict
+    line: int
+    media: tuple[str, ...] = ()
+    profile_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Fixture:
+    name: str
+    path: str
+    turns: tuple[FixtureTurn, ...]
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What one turn produced, in the shape fixtures describe."""
+
+    replies: tuple[str, ...]
+    intent: str | None
+    decision: str | None
+    reason: str | None
+    actions: tuple[str, ...]
+
+
+@dataclass
+class TurnResult:
+    fixture: Fixture
+    index: int
+    turn: FixtureTurn
+    observed: Observed
+    mismatches: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.mismatches
+
+
+def fixture_paths(path: str | Path) -> list[Path]:
+    path = Path(path)
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*.yaml"))
+    if path.is_file():
+        return [path]
+    raise FixtureError(f"{path}: no such file or directory")
+
+
+def load_fixture(path: Path) -> Fixture:
+    problems = Problems()
+    node = compose(path, str(path), problems)
+    reader = Reader(str(path), problems)
+    turns: list[FixtureTurn] = []
+    name = path.stem
+    if node is not None:
+        top = reader.mapping(node, "fixture", required=("turns",), optional=("name", "description"))
+        if top:
+            if "name" in top:
+                name = reader.string(top["name"], "name") or name
+            for item in reader.sequence(top.get("turns"), "turns") if "turns" in top else ():
+                fields = reader.mapping(item, "turn", required=("user",), optional=("expect", "media", "profile_name"))
+                if not fields or "user" not in fields:
+                    continue
+                user = reader.string(fields["user"], "user", allow_empty=True)
+                expect = {}
+                if "expect" in fields:
+                    expect_nodes = reader.mapping(fields["expect"], "expect", optional=EXPECT_KEYS) or {}
+                    for key, value in expect_nodes.items():
+                        expect[key] = to_python(value)
+                media = tuple(text for text, _ in reader.strings(fields["media"], "media")) if "media" in fields else ()
+                profile = reader.optional_string(fields.get("profile_name"), "profile_name")
+                if user is not None:
+                    turns.append(FixtureTurn(user, expect, item.start_mark.line + 1, media, profile))
+    if problems:
+        raise FixtureError("\n".join(str(p) for p in sorted(problems)))
+    return Fixture(name, str(path), tuple(turns))
+
+
+def check_turn(expect: dict, observed: Observed) -> list[str]:
+    """Differences between what a fixture expects and what a turn produced."""
+    problems = []
+    for key in ("intent", "decision", "reason"):
+        if key in expect and expect[key] != getattr(observed, key):
+            problems.append(f"{key}: expected {expect[key]!r}, got {getattr(observed, key)!r}")
+    text = "\n".join(observed.replies).lower()
+    for needle in _as_list(expect.get("contains")):
+        if str(needle).lower() not in text:
+            problems.append(f"reply should contain {needle!r}")
+    for needle in _as_list(expect.get("not_contains")):
+        if str(needle).lower() in text:
+            problems.append(f"reply should not contain {needle!r}")
+    if "actions" in expect and list(expect["actions"] or []) != list(observed.actions):
+        problems.append(f"actions: expected {list(expect['actions'] or [])}, got {list(observed.actions)}")
+    if "replies" in expect and expect["replies"] != len(observed.replies):
+        problems.append(f"replies: expected {expect['replies']} messages, got {len(observed.replies)}")
+    return problems
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+Conversation = Callable[[FixtureTurn], Observed]
+
+
+def run_fixture(fixture: Fixture, conversation: Conversation) -> list[TurnResult]:
+    results = []
+    for index, turn in enumerate(fixture.turns, start=1):
+        observed = conversation(turn)
+        results.append(TurnResult(fixture, index, turn, observed, check_turn(turn.expect, observed)))
+    return results
+
+
+def engine_conversation(engine) -> Conversation:
+    """Play turns against the dialogue engine in memory, keeping state between turns."""
+    state = ConversationState()
+
+    def play(turn: FixtureTurn) -> Observed:
+        nonlocal state
+        result = engine.step(state, Incoming(turn.user, profile_name=turn.profile_name, media_types=turn.media))
+        state = result.state
+        match = result.match
+        return Observed(
+            replies=tuple(r.text for r in result.replies),
+            intent=match.intent if match else None,
+            decision=match.decision.value if match else None,
+            reason=match.reason if match else None,
+            actions=tuple(describe_action(a) for a in result.actions),
+        )
+
+    return play
+
+
+def format_results(results: list[TurnResult], verbose: bool = False) -> str:
+    lines = []
+    current = None
+    for result in results:
+        if result.fixture is not current:
+            current = result.fixture
+            lines.append(f"{current.name}  ({current.path})")
+        mark = "PASS" if result.passed else "FAIL"
+        if verbose or not result.passed:
+            lines.append(f"  {mark} turn {result.index} (line {result.turn.line}): {result.turn.user!r}")
+            obs = result.observed
+            lines.append(f"       got: intent={obs.intent} decision={obs.decision} actions={list(obs.actions)}")
+        if not result.passed:
+            for mismatch in result.mismatches:
+                lines.append(f"       - {mismatch}")
+            reply = " | ".join(result.observed.replies).replace("\n", " ")
+            lines.append(f"       reply: {reply[:300]}")
+    failed = sum(not r.passed for r in results)
+    fixtures = len({id(r.fixture) for r in results})
+    lines.append(f"{len(results) - failed}/{len(results)} turns passed in {fixtures} fixtures" + (f"; {failed} FAILED" if failed else ""))
+    return "\n".join(lines)

@@ -1,0 +1,115 @@
+"""Loading and validating the knowledge base: every mistake named with its file and line."""
+
+import pytest
+
+from bot.core import knowledge
+
+
+def problems_of(directory):
+    with pytest.raises(knowledge.KnowledgeError) as caught:
+        knowledge.load(directory)
+    return [str(p) for p in caught.value.problems]
+
+
+def edit(path, old, new):
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"test setup: {old!r} not in {path.name}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def line_of(path, needle):
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if needle in line:
+            return number
+    raise AssertionError(f"{needle!r} not in {path}")
+
+
+def test_shipped_knowledge_base_is_valid(kb):
+    assert set(knowledge.REQUIRED_INTENTS) <= set(kb.intents)
+    for intent in kb.intents.values():
+        assert intent.answer.strip(), intent.id
+        assert intent.id == "fallback" or len(intent.examples) >= 10, intent.id
+    assert kb.danger_signs
+    assert kb.settings.clarify_threshold < kb.settings.answer_threshold
+
+
+def test_shipped_clinic_values_are_marked_as_examples(kb, kb_copy):
+    errors, warnings = knowledge.check(kb_copy)
+    assert not errors
+    assert kb.clinic.example_values
+    assert "(contoh)" in kb.clinic.address
+    assert any("EXAMPLE values" in str(w) for w in warnings)
+
+
+def test_yaml_syntax_error_names_file_and_line(kb_copy):
+    path = kb_copy / "intents" / "calf.yaml"
+    edit(path, "      - betis kram\n", "      - betis kram: [oops\n")
+    line = line_of(path, "betis kram: [oops")
+    found = problems_of(kb_copy)
+    assert len(found) == 1
+    assert found[0].startswith(f"knowledge/intents/calf.yaml:{line}: invalid YAML: while parsing a flow sequence")
+
+
+def test_unknown_key_is_reported_at_its_line(kb_copy):
+    path = kb_copy / "intents" / "calf.yaml"
+    edit(path, "    title: Kram betis\n", "    title: Kram betis\n    answr: typo\n")
+    assert problems_of(kb_copy) == [f"knowledge/intents/calf.yaml:{line_of(path, 'answr:')}: intent: unknown key 'answr' (allowed: action, answer, examples, follow_up, id, title)"]
+
+
+def test_empty_answer_is_reported(kb_copy):
+    path = kb_copy / "intents" / "conversation.yaml"
+    text = path.read_text(encoding="utf-8")
+    start = text.index("  - id: thanks")
+    answer_at = text.index("    answer: |", start)
+    end = text.index("    examples:", answer_at)
+    path.write_text(text[:answer_at] + '    answer: ""\n' + text[end:], encoding="utf-8")
+    line = line_of(path, 'answer: ""')
+    assert problems_of(kb_copy) == [f"knowledge/intents/conversation.yaml:{line}: intent 'thanks' answer is empty"]
+
+
+def test_duplicate_example_across_intents_names_both_places(kb_copy):
+    path = kb_copy / "intents" / "calf.yaml"
+    edit(path, "      - betis kram\n", "      - betis kram\n      - Kenapa betis kedutan??\n")
+    found = problems_of(kb_copy)
+    assert len(found) == 1
+    assert f"knowledge/intents/calf.yaml:{line_of(path, 'Kenapa betis kedutan??')}" in found[0]
+    assert f"knowledge/intents/twitching.yaml:{line_of(kb_copy / 'intents' / 'twitching.yaml', '- kenapa betis kedutan')}" in found[0]
+    assert "'causes'" in found[0] and "'calf_cramp'" in found[0]
+
+
+def test_missing_required_intent_and_unknown_follow_up(kb_copy):
+    path = kb_copy / "intents" / "conversation.yaml"
+    edit(path, "  - id: goodbye\n", "  - id: farewell\n")
+    edit(kb_copy / "intents" / "calf.yaml", "follow_up: [prevention, booking]", "follow_up: [prevention, bookin]")
+    found = "\n".join(problems_of(kb_copy))
+    assert "knowledge/intents: required intent 'goodbye' is missing" in found
+    assert "follow_up names unknown intent 'bookin'" in found
+
+
+def test_unknown_placeholder_and_bad_opening_hours(kb_copy):
+    edit(kb_copy / "intents" / "services.yaml", "📍 {address}", "📍 {adress}")
+    edit(kb_copy / "clinic.yaml", 'monday: "09:00-18:00"', 'monday: "18:00-09:00"')
+    found = "\n".join(problems_of(kb_copy))
+    assert "unknown placeholder {adress}" in found
+    assert f"knowledge/clinic.yaml:{line_of(kb_copy / 'clinic.yaml', 'monday:')}: opening_hours.monday" in found
+
+
+def test_slang_that_maps_to_slang_breaks_idempotence_and_is_rejected(kb_copy):
+    path = kb_copy / "lexicon.yaml"
+    edit(path, "    knp: kenapa\n", "    knp: gmn\n")
+    found = problems_of(kb_copy)
+    assert found == [f"knowledge/lexicon.yaml:{line_of(path, 'knp: gmn')}: slang 'knp' -> 'gmn': 'gmn' is itself slang or a particle"]
+
+
+def test_missing_file_and_many_problems_reported_together(kb_copy):
+    (kb_copy / "danger_signs.yaml").unlink()
+    edit(kb_copy / "matcher.yaml", "answer_threshold:", "answer_treshold:")
+    found = "\n".join(problems_of(kb_copy))
+    assert "knowledge/danger_signs.yaml:1: file is missing" in found
+    assert "unknown key 'answer_treshold'" in found
+
+
+def test_check_returns_errors_without_raising(kb_copy):
+    edit(kb_copy / "intents" / "calf.yaml", "  - id: calf_cramp\n", "  - id: Calf Cramp\n")
+    errors, _ = knowledge.check(kb_copy)
+    assert any("ids are lowercase words" in str(e) for e in errors)
