@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(BIN)/python -m bot evaluate --errors 0 tests/eval/heldout.yaml $(SAMPLE)
 
 evaluate: $(STAMP)
-	$(BIN)/python -m bot evaluate tests/eval/tune.yaml tests/eval/dev.yaml tests/eval/heldout.yaml $(SAMPLE)
+	$(BIN)/python -m bot evaluate tests/eval/tune.yaml tests/eval/dev.yaml tests/eval/calib.yaml tests/eval/heldout.yaml $(SAMPLE)
 
 bench: $(STAMP)
 	$(BIN)/python bench/matcher_latency.py

@@ -95,6 +95,29 @@ def cmd_replay(args, out=sys.stdout) -> int:
     return 0 if all(r.passed for r in results) else EXIT_FAILED
 
 
+def cmd_tune(args, out=sys.stdout) -> int:
+    from . import tuning
+
+    engine = load_engine(args.knowledge)
+    items = []
+    for path in args.files:
+        if Path(path).name.startswith("heldout"):
+            raise CliError(f"{path}: the held-out split must never be used for tuning")
+        try:
+            items += evaluation.load_labelled(path)
+        except (evaluation.LabelledSetError, OSError) as exc:
+            raise CliError(str(exc)) from None
+
+    def progress(done, total):
+        print(f"\r  weights {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    trials = tuning.tune(engine.kb, items, max_wrong=args.max_wrong, progress=progress, clarify_value=args.clarify_value)
+    print(file=sys.stderr)
+    print(f"{len(trials)} trials on {len(items)} messages; best first ('ok' = targets met):", file=out)
+    print(tuning.format_trials(trials, args.top), file=out)
+    return 0
+
+
 def cmd_kb_check(args, out=sys.stdout) -> int:
     errors, warnings = knowledge.check(args.knowledge)
     for warning in warnings:
@@ -127,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("path", help="fixture file or directory")
     rp.add_argument("--verbose", action="store_true", help="list passing turns too")
     rp.set_defaults(func=cmd_replay)
+
+    tn = sub.add_parser("tune", help="grid-search matcher weights and thresholds on labelled messages")
+    tn.add_argument("files", nargs="+", help="labelled YAML files (never the held-out split)")
+    tn.add_argument("--top", type=int, default=10, help="how many settings to print")
+    tn.add_argument("--max-wrong", type=float, default=0.025, help="highest acceptable wrong-answer rate")
+    tn.add_argument("--clarify-value", type=float, default=None, help="worth of a clarify question that offers the right topic, 0..1 (default 0.5)")
+    tn.set_defaults(func=cmd_tune)
 
     kb = sub.add_parser("kb", help="knowledge base tools")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)

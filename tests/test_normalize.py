@@ -29,6 +29,10 @@ def normalize(kb):
         ("thanks kak", "terima kasih"),
         ("akupuntur", "akupunktur"),
         ("café naïve", "cafe naive"),
+        ("how much for acupuncture", "berapa biaya for akupunktur"),
+        ("thank you kak", "terima kasih"),
+        ("I can't walk", "i tidak bisa walk"),
+        ("matur nuwun", "terima kasih"),
         ("", ""),
         ("🙂👍", ""),
     ],
@@ -48,6 +52,15 @@ def test_keeps_words_that_a_stemmer_or_stopword_list_would_destroy(normalize):
 def test_is_idempotent(normalize, raw):
     once = normalize(raw)
     assert normalize(once) == once
+
+
+def test_sentences_split_on_sentence_ends_but_not_on_times(normalize):
+    assert normalize.sentences("Halo kak. Betis kedutan terus!! kenapa ya? jam 19.30 bisa") == [
+        ["halo"],
+        ["betis", "kedutan", "terus"],
+        ["kenapa"],
+        ["jam", "19", "30", "bisa"],
+    ]
 
 
 def test_long_message_keeps_every_word(normalize):

@@ -7,7 +7,7 @@ them, so a clinic editing YAML sees every mistake at once, never a traceback.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -24,6 +24,8 @@ REQUIRED_INTENTS = (
 )  # fmt: skip
 
 ACTIONS = ("start_booking", "handoff_human", "handoff_urgent")
+# topic: calf marks answers about the calf; they are not given to questions about other body parts.
+TOPICS = ("calf",)
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 WEEKDAY_NAMES_ID = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
@@ -42,7 +44,7 @@ TEXT_KEYS = (
 MATCHER_KEYS = (
     "answer_threshold", "clarify_threshold", "clarify_margin", "red_flag_threshold",
     "context_bonus", "context_max_tokens", "fuzzy_weight", "recall_beta", "typo_cutoff",
-    "unknown_weight", "max_tokens", "evidence_weight", "idf_power",
+    "unknown_weight", "max_tokens", "evidence_weight", "idf_power", "coverage_power", "common_weight",
 )  # fmt: skip
 
 
@@ -74,6 +76,7 @@ class Intent:
     examples: tuple[Example, ...] = ()
     follow_up: tuple[str, ...] = ()
     action: str | None = None
+    topic: str | None = None
     file: str = ""
     line: int = 0
 
@@ -89,12 +92,17 @@ class DangerSign:
 @dataclass(frozen=True)
 class Lexicon:
     slang: dict[str, str]
+    phrases: dict[str, str]
     particles: frozenset[str]
     greeting_words: frozenset[str]
     thanks_words: frozenset[str]
     clitics: tuple[str, ...]
     numbers: dict[str, int]
     option_fillers: frozenset[str]
+    common_words: frozenset[str]
+    negations: frozenset[str]
+    calf_words: frozenset[str]
+    other_body_parts: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -130,6 +138,8 @@ class MatcherSettings:
     max_tokens: int = 120
     evidence_weight: float = 0.0
     idf_power: float = 1.0
+    coverage_power: float = 1.0
+    common_weight: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -145,7 +155,7 @@ class KnowledgeBase:
     warnings: tuple[Problem, ...] = ()
 
     def normalizer(self) -> Normalizer:
-        return Normalizer(self.lexicon.slang, self.lexicon.particles)
+        return Normalizer(self.lexicon.slang, self.lexicon.particles, self.lexicon.phrases)
 
 
 def load(directory: str | Path) -> KnowledgeBase:
@@ -203,6 +213,12 @@ def _load(directory: Path) -> tuple[KnowledgeBase | None, Problems]:
             else:
                 intents[intent.id] = intent
 
+    for path in sorted((directory / "examples").glob("*.yaml")):
+        node = compose(path, display(path), problems)
+        if not unreadable:
+            _read_extra_examples(node, Reader(display(path), problems), intents)
+        unreadable = unreadable or node is None
+
     if lexicon is None or clinic is None or texts is None or settings is None or danger_signs is None:
         return None, problems
 
@@ -237,7 +253,7 @@ def _read_intents(node, r: Reader) -> list[Intent]:
     out = []
     for item in r.sequence(top["intents"], "intents") or ():
         fields = r.mapping(
-            item, "intent", required=("id", "title", "answer"), optional=("examples", "follow_up", "action")
+            item, "intent", required=("id", "title", "answer"), optional=("examples", "follow_up", "action", "topic")
         )
         if fields is None:
             continue
@@ -262,20 +278,39 @@ def _read_intents(node, r: Reader) -> list[Intent]:
             action = r.string(fields["action"], f"{what} action")
             if action is not None and action not in ACTIONS:
                 r.fail(fields["action"], f"{what}: unknown action '{action}' (known: {', '.join(ACTIONS)})")
+        topic = None
+        if "topic" in fields:
+            topic = r.string(fields["topic"], f"{what} topic")
+            if topic is not None and topic not in TOPICS:
+                r.fail(fields["topic"], f"{what}: unknown topic '{topic}' (known: {', '.join(TOPICS)})")
         # An intent with a broken field is still registered (its problem is already recorded),
         # so that it is not also reported as missing.
         out.append(
-            Intent(intent_id, (title or "").strip(), (answer or "").strip(), examples, follow_up, action, r.file, item.start_mark.line + 1)
+            Intent(intent_id, (title or "").strip(), (answer or "").strip(), examples, follow_up, action, topic, r.file, item.start_mark.line + 1)
         )
     return out
+
+
+def _read_extra_examples(node, r: Reader, intents: dict[str, Intent]) -> None:
+    """knowledge/examples/*.yaml: more phrasings for intents defined in knowledge/intents."""
+    if node is None:
+        return
+    top = r.mapping(node, "examples file")
+    for intent_id, items in (top or {}).items():
+        intent = intents.get(intent_id)
+        if intent is None:
+            r.fail(items, f"examples for unknown intent '{intent_id}'")
+            continue
+        extra = tuple(Example(text, r.file, line) for text, line in r.strings(items, f"examples of '{intent_id}'"))
+        intents[intent_id] = replace(intent, examples=intent.examples + extra)
 
 
 def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
     if node is None:
         return None
-    keys = ("slang", "particles", "greeting_words", "thanks_words", "clitics", "option_fillers")
-    top = r.mapping(node, "lexicon", required=(*keys, "numbers"))
-    if top is None or any(k not in top for k in (*keys, "numbers")):
+    keys = ("slang", "particles", "greeting_words", "thanks_words", "clitics", "option_fillers", "common_words", "negations", "calf_words", "other_body_parts")
+    top = r.mapping(node, "lexicon", required=(*keys, "numbers", "phrases"))
+    if top is None or any(k not in top for k in (*keys, "numbers", "phrases")):
         return None
     slang: dict[str, str] = {}
     slang_lines: dict[str, int] = {}
@@ -300,6 +335,17 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         for word in value.split():
             if word in slang or word in word_lists["particles"]:
                 r.fail(slang_lines[key], f"slang '{key}' -> '{value}': '{word}' is itself slang or a particle")
+    phrases: dict[str, str] = {}
+    for key_node, value_node in (top["phrases"].value if r.mapping(top.get("phrases"), "phrases") is not None else ()):
+        key, value = str(key_node.value).lower(), r.string(value_node, f"phrase '{key_node.value}'")
+        if value is None:
+            continue
+        if len(key.split()) < 2 or not re.fullmatch(r"[a-z0-9 ]+", key):
+            r.fail(key_node, f"phrase '{key}': keys are two or more lowercase words")
+        for word in value.lower().split():
+            if word in slang or word in word_lists["particles"]:
+                r.fail(key_node, f"phrase '{key}' -> '{value}': '{word}' is itself slang or a particle")
+        phrases[key] = value.strip().lower()
     numbers: dict[str, int] = {}
     for key_node, value_node in (top["numbers"].value if r.mapping(top.get("numbers"), "numbers") is not None else ()):
         value = r.number(value_node, f"number '{key_node.value}'")
@@ -307,12 +353,17 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
             numbers[key_node.value] = int(value)
     return Lexicon(
         slang=slang,
+        phrases=phrases,
         particles=word_lists["particles"],
         greeting_words=word_lists["greeting_words"],
         thanks_words=word_lists["thanks_words"],
         clitics=tuple(sorted(word_lists["clitics"], key=len, reverse=True)),
         numbers=numbers,
         option_fillers=word_lists["option_fillers"],
+        common_words=word_lists["common_words"],
+        negations=word_lists["negations"],
+        calf_words=word_lists["calf_words"],
+        other_body_parts=word_lists["other_body_parts"],
     )
 
 
@@ -389,7 +440,10 @@ def _read_settings(node, r: Reader | None) -> MatcherSettings | None:
         number = r.number(value_node, key)
         if number is not None:
             values[key] = int(number) if isinstance(getattr(MatcherSettings, key), int) else number
-    return MatcherSettings(**values)
+    settings = MatcherSettings(**values)
+    if settings.clarify_threshold > settings.answer_threshold:
+        r.fail(top.get("clarify_threshold", node), "clarify_threshold must not be above answer_threshold")
+    return settings
 
 
 def _read_danger_signs(node, r: Reader | None) -> tuple[DangerSign, ...] | None:

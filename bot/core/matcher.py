@@ -1,28 +1,36 @@
 """Match a patient's message to an intent of the knowledge base.
 
 How a message is scored, in order:
-1. The normalizer turns it into canonical tokens ("knp betis kedut2" -> kenapa betis kedutan kedutan).
-2. Each token unknown to the knowledge base is resolved against the vocabulary of the examples:
-   a clitic split off ("betisku" -> betis), two glued words split ("betiskedutan"), or a typo
-   corrected with rapidfuzz (`process.cdist`, one vectorised call for all unknown tokens).
+1. The normalizer turns it into canonical tokens ("knp betis kedut2" -> kenapa betis kedutan
+   kedutan), sentence by sentence.
+2. Each word unknown to the knowledge base is resolved against the vocabulary of the examples:
+   a clitic split off ("betismu" -> betis), a particle or a second word glued on ("knpya",
+   "kopikedutan"), or a typo corrected with rapidfuzz (optimal string alignment: a swapped,
+   missing, extra or wrong letter is one edit). Ordinary words that no example uses (lexicon
+   common_words) are left alone and weigh little.
 3. Danger signs (knowledge/danger_signs.yaml) are looked for in the whole message; any one wins.
-4. Every example gets a score: an F-measure of weighted token overlap (each token weighted by how
-   specific it is to few intents, unknown tokens weighing against the match), blended with a
-   rapidfuzz string similarity over all examples (`process.cdist` again). An intent scores
-   its best example.
+4. Every example sharing a word gets a score: an F-measure of the weighted word overlap (a word
+   used by few intents weighs more; words the knowledge base has never seen weigh against the
+   match), the best ones refined with rapidfuzz string similarity (`process.cdist`). An intent
+   scores its best example, blended with a vote of every known word. Long messages are also
+   scored sentence by sentence, and greetings or thanks around a question are set aside.
 5. The best intent is answered when it is strong and clearly ahead; when two are close the
    patient is asked which one; when nothing is strong enough the message is out of scope.
 
-The index (vocabulary, weights, postings, example strings) is built once, in __init__.
+The index (vocabulary, weights, postings, per-example word lists) is built once, in __init__;
+`analyze` does everything that does not depend on thresholds, `decide` applies them, so that
+tuning can try many thresholds on one analysis.
 """
-
 from __future__ import annotations
 
+import math
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 
 from .knowledge import KnowledgeBase, MatcherSettings
 from .messages import FALLBACK_INTENT, Candidate, Decision, Match
@@ -32,6 +40,64 @@ SOCIAL_INTENTS = frozenset({"greeting", "thanks", "goodbye", FALLBACK_INTENT})
 _MIN_TYPO_LENGTH = 4
 _CACHE_LIMIT = 50_000
 _CANDIDATES = 5
+_MAX_SENTENCES = 3
+_FUZZY_SHORTLIST = 64
+_RESCORE_SHORTLIST = 512
+_MIN_SHARED_FRACTION = 0.2
+_TYPO_TIE = 5.0
+_FIRST_LETTER_TYPO = 90.0
+# One edit in fewer letters than this is below 90% similarity: no other first letter is tried.
+_FIRST_LETTER_MIN_LENGTH = 10
+_ANSWER, _CLARIFY, _FALLBACK = 0, 1, 2
+_DECISIONS = (Decision.ANSWER, Decision.CLARIFY, Decision.FALLBACK)
+_R_FUZZY, _R_CLOSE, _R_LOW_CONFIDENCE, _R_OUT_OF_SCOPE, _R_NO_MATCH, _R_RED_FLAG, _R_OTHER_BODY_PART = range(7)
+_REASONS = ("fuzzy", "close_candidates", "low_confidence", "out_of_scope", "no_match", "red_flag_similar", "other_body_part")
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Scores of a message before any threshold is applied (what `decide` needs)."""
+
+    empty: bool = False
+    danger_signs: tuple[str, ...] = ()
+    plain: np.ndarray | None = field(default=None, compare=False)
+    substantive: np.ndarray | None = field(default=None, compare=False)
+    greeted: bool = False
+    other_body_part: bool = False
+
+
+@dataclass
+class AnalysisBatch:
+    """Analyses of many scored messages as matrices, with their threshold-free summaries."""
+
+    plain_summary: "ScoreSummary"
+    sub_summary: "ScoreSummary"
+    has_sub: np.ndarray
+    other_body_part: np.ndarray
+
+    @classmethod
+    def of(cls, matcher: "Matcher", analyses: Sequence[Analysis]) -> "AnalysisBatch":
+        """Empty and danger-sign analyses have no scores: give them zeros (callers override)."""
+        zeros = np.zeros(len(matcher.intent_ids))
+        has_sub = np.array([a.substantive is not None for a in analyses])
+        plain_summary = matcher.summarize(np.array([a.plain if a.plain is not None else zeros for a in analyses]))
+        sub_summary = plain_summary
+        if has_sub.any():
+            sub_summary = matcher.summarize(np.array([a.substantive if a.substantive is not None else zeros for a in analyses]))
+        return cls(plain_summary, sub_summary, has_sub, np.array([a.other_body_part for a in analyses]))
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    """Per message (one entry per row): best intent, its score, the best rival (fallback
+    excluded) and its score, the red_flag score, and whether the best intent is fallback."""
+
+    top: np.ndarray
+    top_score: np.ndarray
+    second: np.ndarray
+    runner_up: np.ndarray
+    red_score: np.ndarray
+    top_is_fallback: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -41,7 +107,7 @@ class Token:
     raw: str
     word: str
     similarity: float
-    how: str  # exact | clitic | split | typo | unknown | number
+    how: str  # exact | clitic | split | typo | common | unknown | number
 
 
 class Matcher:
@@ -55,6 +121,11 @@ class Matcher:
         self._greeting = kb.lexicon.greeting_words
         self._thanks = kb.lexicon.thanks_words
         self._clitics = kb.lexicon.clitics
+        self._negated = tuple(f" {w} " for w in kb.lexicon.negations)
+        # "knpya", "gimanasih": a particle typed onto the word before it.
+        self._glued_particles = sorted((p for p in kb.lexicon.particles if len(p) >= 2), key=len, reverse=True)
+        # Real words that are not in any example: never "corrected", and weigh little.
+        self._common = kb.lexicon.common_words | {w for v in self._slang.values() for w in v}
 
         intent_ids: list[str] = []
         example_tokens: list[list[str]] = []
@@ -69,19 +140,57 @@ class Matcher:
             example_tokens.extend(examples)
         self.intent_ids = tuple(intent_ids)
         self._intent_index = {intent_id: i for i, intent_id in enumerate(intent_ids)}
+        self._red_index = self._intent_index.get(RED_FLAG)
+        self._social_mask = np.array([i in SOCIAL_INTENTS for i in intent_ids])
+        self._calf_mask = np.array([kb.intents[i].topic == "calf" for i in intent_ids])
+        self._calf_words = kb.lexicon.calf_words
+        self._other_body_parts = kb.lexicon.other_body_parts
+        self._fallback_index = self._intent_index.get(FALLBACK_INTENT)
         self._starts = np.array(starts, dtype=np.intp)
 
         self._danger = [
             (sign.id, [[tuple(self.normalize.tokens(term)) for term in group] for group in sign.groups])
             for sign in kb.danger_signs
         ]
+        # Each term as (its first word, " the whole term "), for a set lookup before a search.
+        self._danger_terms = [
+            (sign_id, [[(term[0], f" {' '.join(term)} ") for term in group if term] for group in groups])
+            for sign_id, groups in self._danger
+        ]
+        # "rasanya" in "mati rasanya", "dadaku" in "dadaku sesak": a clitic on a danger word.
+        self._danger_stems = {
+            word + clitic: word
+            for _, groups in self._danger
+            for group in groups
+            for term in group
+            for word in term
+            for clitic in self._clitics
+        }
+        self._frequency: dict[str, int] = {}
+        for tokens in example_tokens:
+            for word in set(tokens):
+                self._frequency[word] = self._frequency.get(word, 0) + 1
         vocab = sorted(
             {t for tokens in example_tokens for t in tokens}
             | {w for _, groups in self._danger for group in groups for term in group for w in term}
         )
         self.vocab = {word: i for i, word in enumerate(vocab)}
+
         self._vocab_list = vocab
-        self._typo_targets = [w for w in vocab if len(w) >= _MIN_TYPO_LENGTH - 1 and not w.isdigit()]
+        # A typo is corrected into a well-attested word only: one used by two examples or
+        # more, or named in a danger sign (a word seen once may itself be a typo).
+        danger_words = {w for _, groups in self._danger for group in groups for term in group for w in term}
+        self._typo_targets = [
+            w
+            for w in vocab
+            if len(w) >= _MIN_TYPO_LENGTH - 1 and not w.isdigit() and (self._frequency.get(w, 0) >= 2 or w in danger_words)
+        ]
+        self._typo_lengths: dict[tuple[int, str], list[str]] = {}
+        self._typo_by_length: dict[int, list[str]] = {}
+        self._typo_buckets: dict[str, dict[int, list[str]]] = {}
+        for word in self._typo_targets:
+            self._typo_by_length.setdefault(len(word), []).append(word)
+            self._typo_buckets.setdefault(word[0], {}).setdefault(len(word), []).append(word)
 
         # Specificity weight: a word found in few intents says more about the intent.
         n_intents = len(intent_ids)
@@ -90,13 +199,20 @@ class Matcher:
         for word_ids in {(owner[e], self.vocab[t]) for e, tokens in enumerate(example_tokens) for t in tokens}:
             intents_with[word_ids[1]] += 1
         self.weights = np.log1p(n_intents / np.maximum(intents_with, 1)) ** kb.settings.idf_power
+        self._weight_list = self.weights.tolist()
 
         postings: dict[int, list[int]] = {}
         norms = np.zeros(len(example_tokens))
+        example_words: list[list[int]] = []
         for e, tokens in enumerate(example_tokens):
-            for word_id in {self.vocab[t] for t in tokens}:
+            word_ids = sorted({self.vocab[t] for t in tokens})
+            example_words.append(word_ids)
+            for word_id in word_ids:
                 postings.setdefault(word_id, []).append(e)
                 norms[e] += self.weights[word_id]
+        # Each example's distinct word ids, concatenated (CSR layout), for rescoring a shortlist.
+        self._ex_ptr = np.concatenate(([0], np.cumsum([len(w) for w in example_words]))).astype(np.intp)
+        self._ex_words = np.fromiter((w for words in example_words for w in words), dtype=np.intp)
         self._postings = {w: np.array(ids, dtype=np.intp) for w, ids in postings.items()}
         # How strongly each word points to each intent: the share of the intent's examples
         # that use it, normalised over intents (a word used by one intent only points there).
@@ -108,6 +224,9 @@ class Matcher:
         totals = share.sum(axis=1, keepdims=True)
         self._evidence = np.divide(share, totals, out=np.zeros_like(share), where=totals > 0)
         self._norms = norms
+        # Scratch buffers kept zeroed between calls, one set per thread, so that a threaded
+        # server can share one Matcher.
+        self._local = threading.local()
         self._example_strings = [" ".join(sorted(tokens)) for tokens in example_tokens]
         self._cache: dict[str, tuple[Token, ...]] = {}
 
@@ -145,6 +264,14 @@ class Matcher:
                 words = self._slang.get(stem, (stem,))
                 if all(w in self.vocab for w in words):
                     return tuple(Token(raw, w, 1.0, "clitic") for w in words)
+        if raw in self._common:
+            return (Token(raw, raw, 0.0, "common"),)
+        for particle in self._glued_particles:
+            stem = raw[: -len(particle)]
+            if raw.endswith(particle) and len(stem) >= 3:
+                words = self._slang.get(stem, (stem,))
+                if all(w in self.vocab for w in words):
+                    return tuple(Token(raw, w, 1.0, "split") for w in words)
         if len(raw) >= 6:
             for cut in range(3, len(raw) - 2):
                 left = self._slang.get(raw[:cut], (raw[:cut],))
@@ -156,16 +283,44 @@ class Matcher:
         return None
 
     def _correct_typos(self, words: list[str]) -> list[tuple[Token, ...]]:
+        """Nearest vocabulary word by optimal-string-alignment similarity (a swapped, missing,
+        extra or wrong letter is one edit), via rapidfuzz. Typing slips rarely hit the first
+        letter, so words with the same first letter are tried first; another first letter needs
+        a closer match. Among near-ties the word used by more examples wins ("betsi" -> betis)."""
         cutoff = self.settings.typo_cutoff
-        scores = process.cdist(words, self._typo_targets, scorer=fuzz.ratio, score_cutoff=cutoff, dtype=np.uint8)
         out = []
-        for raw, row in zip(words, scores):
-            best = int(row.argmax()) if len(row) else 0
-            if len(row) and row[best] >= cutoff:
-                out.append((Token(raw, self._typo_targets[best], float(row[best]) / 100, "typo"),))
+        for raw in words:
+            found = self._nearest(raw, self._typo_candidates(len(raw), raw[0]), cutoff)
+            if not found and len(raw) >= _FIRST_LETTER_MIN_LENGTH:
+                found = self._nearest(raw, self._typo_candidates(len(raw), ""), _FIRST_LETTER_TYPO)
+            if found:
+                best = max(score for _, score in found)
+                word, score = max(
+                    ((w, sc) for w, sc in found if sc >= best - _TYPO_TIE),
+                    key=lambda ws: (self._frequency.get(ws[0], 0), ws[1]),
+                )
+                out.append((Token(raw, word, score / 100, "typo"),))
             else:
                 out.append((Token(raw, raw, 0.0, "unknown"),))
         return out
+
+    @staticmethod
+    def _nearest(raw: str, candidates: list[str], cutoff: float) -> list[tuple[str, float]]:
+        found = process.extract(raw, candidates, scorer=OSA.normalized_similarity, score_cutoff=cutoff / 100, limit=8)
+        return [(word, score * 100) for word, score, _ in found]
+
+    def _typo_candidates(self, length: int, first: str) -> list[str]:
+        """Vocabulary words (starting with `first`, if given) whose length can reach the typo
+        cutoff at all: a similarity of c% needs the shorter word to be c% of the longer."""
+        key = (length, first)
+        found = self._typo_lengths.get(key)
+        if found is None:
+            share = self.settings.typo_cutoff / 100
+            lengths = range(math.ceil(length * share), math.floor(length / share) + 1)
+            buckets = self._typo_buckets.get(first, {}) if first else self._typo_by_length
+            found = [w for n in lengths for w in buckets.get(n, ())]
+            self._typo_lengths[key] = found
+        return found
 
     def _remember(self, raw: str, found: tuple[Token, ...]) -> None:
         if len(self._cache) >= _CACHE_LIMIT:
@@ -175,75 +330,265 @@ class Matcher:
     # -- danger signs -----------------------------------------------------------------------
 
     def danger_signs(self, words: Sequence[str]) -> list[str]:
-        """Ids of the danger signs present in a resolved word sequence."""
+        """Ids of the danger signs present in a resolved word sequence.
+
+        A term right after a negation ("tidak bengkak", "bukan sesak") does not count; terms
+        that are themselves negative ("tidak bisa berdiri") do."""
+        words = [self._danger_stems.get(w, w) for w in words]
+        present = set(words)
         text = f" {' '.join(words)} "
         found = []
-        for sign_id, groups in self._danger:
-            if all(any(f" {' '.join(term)} " in text for term in group) for group in groups):
+        for sign_id, groups in self._danger_terms:
+            if all(any(first in present and self._affirmed(text, needle) for first, needle in group) for group in groups):
                 found.append(sign_id)
         return found
+
+    def _affirmed(self, text: str, needle: str) -> bool:
+        start = text.find(needle)
+        while start != -1:
+            if not text[: start + 1].endswith(self._negated):
+                return True
+            start = text.find(needle, start + 1)
+        return False
 
     # -- scoring ----------------------------------------------------------------------------
 
     def scores(self, tokens: Sequence[Token], context: Sequence[str] = ()) -> np.ndarray:
-        """Score of every intent (in `intent_ids` order) for resolved tokens."""
+        """Score of every intent (in `intent_ids` order) for resolved tokens, in 0..1."""
+        return self._score_unit(tokens, context)[0]
+
+    def _score_unit(self, tokens: Sequence[Token], context: Sequence[str] = (), within: np.ndarray | None = None):
+        """(intent scores, the examples sharing most with the message).
+
+        With `within`, only those examples are compared: a sentence of a message shares words
+        only with examples that the whole message shares words with, so its sentences are
+        rescored on the whole message's best examples instead of the whole knowledge base."""
         s = self.settings
-        n_examples = len(self._norms)
-        overlap = np.zeros(n_examples)
-        evidence = np.zeros(len(self.intent_ids))
-        query_weight = 0.0
+        unknown_weight = 0.0
         seen: set[str] = set()
+        postings: list[tuple[int, float]] = []
         for token in tokens:
             if token.how == "number" or token.word in seen:
                 continue
             seen.add(token.word)
             if token.similarity > 0:
                 word_id = self.vocab[token.word]
-                weight = self.weights[word_id]
-                overlap[self._postings.get(word_id, _EMPTY)] += weight * token.similarity
-                evidence += self._evidence[word_id] * (weight * token.similarity)
+                postings.append((word_id, self._weight_list[word_id] * token.similarity))
             else:
-                weight = s.unknown_weight
-            query_weight += weight
-        if not query_weight:
-            return np.zeros(len(self.intent_ids))
-        precision = overlap / query_weight
-        recall = overlap / self._norms
+                unknown_weight += s.common_weight if token.how == "common" else s.unknown_weight
+        if not postings:
+            return np.zeros(len(self.intent_ids)), _EMPTY
+        query_ids = np.fromiter((w for w, _ in postings), dtype=np.intp, count=len(postings))
+        query_weights = np.fromiter((weight for _, weight in postings), dtype=float, count=len(postings))
+        known_weight = float(query_weights.sum())
+        query_weight = known_weight + unknown_weight
+        evidence = query_weights @ self._evidence[query_ids]
+        if within is None:
+            hits, shared = self._overlap_all(postings)
+            # Examples sharing only a sliver of what the best ones share cannot come near the
+            # top; dropping them keeps long messages on a large knowledge base fast.
+            strong = shared >= _MIN_SHARED_FRACTION * shared.max()
+            hits, shared = hits[strong], shared[strong]
+            shortlist = hits
+            if len(hits) > _RESCORE_SHORTLIST:
+                shortlist = hits[np.argpartition(-shared, _RESCORE_SHORTLIST - 1)[:_RESCORE_SHORTLIST]]
+        else:
+            hits, shared = self._overlap_within(postings, within)
+            shortlist = within
+        # Example score: F-measure of the weighted overlap (precision over the message,
+        # recall over the example), blended with rapidfuzz similarity of the sorted words.
+        precision = shared / query_weight
+        recall = shared / self._norms[hits]
         beta2 = s.recall_beta**2
-        with np.errstate(invalid="ignore", divide="ignore"):
-            f_score = np.nan_to_num((1 + beta2) * precision * recall / (beta2 * precision + recall))
+        hit_scores = (1 + beta2) * precision * recall / (beta2 * precision + recall)
         if s.fuzzy_weight:
+            # rapidfuzz refines the best examples by token overlap; comparing every example
+            # would cost time linear in the size of the knowledge base for the same ranking.
+            hit_scores *= 1 - s.fuzzy_weight
+            best = np.arange(len(hits))
+            if len(hits) > _FUZZY_SHORTLIST:
+                best = np.argpartition(-hit_scores, _FUZZY_SHORTLIST - 1)[:_FUZZY_SHORTLIST]
             query = " ".join(sorted(t.word for t in tokens if t.how != "number"))
-            similarity = process.cdist([query], self._example_strings, scorer=fuzz.ratio, dtype=np.uint8)[0]
-            f_score = (1 - s.fuzzy_weight) * f_score + s.fuzzy_weight * (similarity / 100.0)
-        intent_scores = np.maximum.reduceat(f_score, self._starts)
+            strings = [self._example_strings[i] for i in hits[best]]
+            similarity = process.cdist([query], strings, scorer=fuzz.ratio, dtype=np.uint8)[0]
+            hit_scores[best] += s.fuzzy_weight * (similarity / 100.0)
+        example_scores = self._example_buffer()
+        example_scores[hits] = hit_scores
+        try:
+            intent_scores = np.maximum.reduceat(example_scores, self._starts)
+        finally:
+            example_scores[hits] = 0.0
         if s.evidence_weight:
-            intent_scores = (1 - s.evidence_weight) * intent_scores + s.evidence_weight * (evidence / query_weight)
+            # Intent score from the vote of every known word, damped by how much of the
+            # message is known at all (a message of unknown words is out of scope).
+            coverage = (known_weight / query_weight) ** s.coverage_power
+            vote = evidence / known_weight * coverage
+            intent_scores = (1 - s.evidence_weight) * intent_scores + s.evidence_weight * vote
         if context and len(seen) <= s.context_max_tokens:
             for intent_id in context:
                 index = self._intent_index.get(intent_id)
                 if index is not None:
                     intent_scores[index] += s.context_bonus
-        return intent_scores
+        return np.minimum(intent_scores, 1.0), shortlist
+
+    def _overlap_all(self, postings: list[tuple[int, float]]) -> tuple[np.ndarray, np.ndarray]:
+        """Examples sharing a word with the query and their weighted overlap, through the
+        postings: one bincount over the concatenated posting lists."""
+        lists = [self._postings.get(word_id, _EMPTY) for word_id, _ in postings]
+        weights = np.repeat([weight for _, weight in postings], [len(ids) for ids in lists])
+        overlap = np.bincount(np.concatenate(lists), weights=weights, minlength=len(self._norms))
+        hits = np.flatnonzero(overlap > 0)
+        return hits, overlap[hits]
+
+    def _overlap_within(self, postings: list[tuple[int, float]], within: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The same for the given examples only, through each example's own word list."""
+        if not len(within):
+            return _EMPTY, np.zeros(0)
+        query = self._query_buffer()
+        ids = np.fromiter((w for w, _ in postings), dtype=np.intp, count=len(postings))
+        query[ids] = np.fromiter((weight for _, weight in postings), dtype=float, count=len(postings))
+        try:
+            starts, ends = self._ex_ptr[within], self._ex_ptr[within + 1]
+            lengths = ends - starts
+            bounds = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+            positions = np.repeat(starts - bounds, lengths) + np.arange(lengths.sum())
+            shared_all = np.add.reduceat(query[self._ex_words[positions]], bounds)
+        finally:
+            query[ids] = 0.0
+        keep = shared_all > 0
+        return within[keep], shared_all[keep]
+
+    def _query_buffer(self) -> np.ndarray:
+        buffer = getattr(self._local, "query", None)
+        if buffer is None:
+            buffer = self._local.query = np.zeros(len(self.vocab))
+        return buffer
+
+    def _example_buffer(self) -> np.ndarray:
+        buffer = getattr(self._local, "examples", None)
+        if buffer is None:
+            buffer = self._local.examples = np.zeros(len(self._norms))
+        return buffer
+
+    def analyze(self, text: str, context: Sequence[str] = ()) -> Analysis:
+        """Everything `decide` needs about a message; independent of the thresholds."""
+        sentences = self.normalize.sentences(text)
+        words = [word for sentence in sentences for word in sentence]
+        if not words:
+            return Analysis(empty=True)
+        limit = self.settings.max_tokens
+        resolved = self.resolve(words, fuzzy_limit=limit)
+        sequence = [token.word for raw in words for token in resolved[raw]]
+        signs = tuple(self.danger_signs(sequence))
+        if signs:
+            return Analysis(danger_signs=signs)
+
+        def resolve_words(unit: Sequence[str]) -> list[Token]:
+            return [token for raw in list(dict.fromkeys(unit))[:limit] for token in resolved[raw]]
+
+        full = resolve_words(words)
+        units = [full]
+        if len(sentences) > 1:
+            units += [resolve_words(sentence) for sentence in sentences[-_MAX_SENTENCES:]]
+        plain, shortlist = self._score_unit(full, context)
+        parts = []
+        greeted = False
+        for index, unit in enumerate(units):
+            lead, core, trail = self._split_social(unit)
+            if not core:
+                continue
+            if index == 0:
+                greeted = bool(lead)
+                parts.append(self._score_unit(core, context, shortlist)[0] if lead or trail else plain)
+            else:
+                parts.append(self._score_unit(core, context, shortlist)[0])
+        substantive = None
+        if parts and (len(parts) > 1 or parts[0] is not plain):
+            substantive = np.max(parts, axis=0)
+        words_seen = set(sequence)
+        other_body = bool(words_seen & self._other_body_parts) and not words_seen & self._calf_words
+        return Analysis(plain=plain, substantive=substantive, greeted=greeted, other_body_part=other_body)
+
+    def decide(self, analysis: Analysis, settings: MatcherSettings | None = None) -> Match:
+        """Turn an analysis into a decision under the given (default: configured) thresholds."""
+        s = settings or self.settings
+        if analysis.empty:
+            return Match(Decision.FALLBACK, FALLBACK_INTENT, 0.0, reason="empty")
+        if analysis.danger_signs:
+            sign = analysis.danger_signs[0]
+            return Match(Decision.ANSWER, RED_FLAG, 1.0, (Candidate(RED_FLAG, 1.0),), reason=f"danger_sign:{sign}")
+        batch = AnalysisBatch.of(self, [analysis])
+        decision, intent, score, reason, used_sub = self.decisions(batch, s)
+        scores = analysis.substantive if used_sub[0] else analysis.plain
+        order = np.argsort(-scores, kind="stable")[:_CANDIDATES]
+        candidates = tuple(Candidate(self.intent_ids[i], float(scores[i])) for i in order)
+        acted = FALLBACK_INTENT if decision[0] == _FALLBACK else self.intent_ids[intent[0]]
+        greeted = analysis.greeted and bool(used_sub[0])
+        return Match(_DECISIONS[decision[0]], acted, float(score[0]), candidates, _REASONS[reason[0]], greeted)
+
+    def decisions(self, batch: AnalysisBatch, s: MatcherSettings):
+        """Decisions for many analysed messages at once (vectorised: tuning tries thousands of
+        thresholds on cached analyses; `decide` calls it with one message).
+
+        The substantive part of a message (greeting and thanks stripped, sentence by sentence)
+        is answered when it names a real topic, unless the whole message is a better match for
+        a greeting, thanks or goodbye ("halo admin" is a hello, not a request for staff).
+        A calf-specific answer is never given to a question about another body part.
+        Returns arrays (decision, intent, score, reason, used_substantive)."""
+        plain = self.apply_thresholds(batch.plain_summary, s)
+        sub = plain if batch.sub_summary is batch.plain_summary else self.apply_thresholds(batch.sub_summary, s)
+        social = self._social_mask
+        plain_social = social[plain[1]] & (plain[0] != _FALLBACK)
+        use_sub = batch.has_sub & (sub[0] != _FALLBACK) & ~social[sub[1]] & (~plain_social | (sub[2] >= plain[2]))
+        decision, intent, score, reason = (np.where(use_sub, a, b) for a, b in zip(sub, plain))
+        off = batch.other_body_part & self._calf_mask[intent] & (decision != _FALLBACK)
+        decision = np.where(off, _FALLBACK, decision)
+        reason = np.where(off, _R_OTHER_BODY_PART, reason)
+        return decision, intent, score, reason, use_sub
+
+    def summarize(self, scores: np.ndarray) -> ScoreSummary:
+        """The threshold-independent facts of each row: best intent, its lead, red flag score."""
+        rows = np.arange(len(scores))
+        top = np.argmax(scores, axis=1)
+        others = scores.copy()
+        others[rows, top] = -np.inf
+        if self._fallback_index is not None:
+            others[:, self._fallback_index] = -np.inf
+        second = np.argmax(others, axis=1)
+        runner_up = np.maximum(others[rows, second], 0.0) if others.shape[1] > 1 else np.zeros(len(scores))
+        red = scores[:, self._red_index] if self._red_index is not None else np.zeros(len(scores))
+        top_is_fallback = top == self._fallback_index if self._fallback_index is not None else np.zeros(len(scores), bool)
+        return ScoreSummary(top, scores[rows, top], second, runner_up, red, top_is_fallback)
+
+    def apply_thresholds(self, summary: ScoreSummary, s: MatcherSettings):
+        top, top_score, runner_up = summary.top, summary.top_score, summary.runner_up
+        plausible = top_score >= s.clarify_threshold
+        decision = np.full(len(top), _FALLBACK)
+        reason = np.full(len(top), _R_NO_MATCH)
+        intent = top.copy()
+        score = top_score.copy()
+        # Each rule applies only where no earlier rule did; written last-first so earlier wins.
+        steps = [
+            (plausible, _CLARIFY, _R_LOW_CONFIDENCE),
+            (top_score >= s.answer_threshold, _ANSWER, _R_FUZZY),
+            (plausible & (runner_up >= s.clarify_threshold), _CLARIFY, _R_CLOSE),
+            ((top_score >= s.answer_threshold) & (top_score - runner_up >= s.clarify_margin), _ANSWER, _R_FUZZY),
+            (summary.top_is_fallback & plausible, _FALLBACK, _R_OUT_OF_SCOPE),
+        ]
+        for mask, code, why in steps:
+            decision[mask] = code
+            reason[mask] = why
+        if self._red_index is not None:
+            red = summary.red_score >= s.red_flag_threshold
+            decision[red] = _ANSWER
+            reason[red] = _R_RED_FLAG
+            intent[red] = self._red_index
+            score[red] = summary.red_score[red]
+        return decision, intent, score, reason
 
     def match(self, text: str, context: Sequence[str] = ()) -> Match:
         """Decide what to do with one message. `context`: intents the last reply offered."""
-        words = self.normalize.tokens(text)
-        if not words:
-            return Match(Decision.FALLBACK, FALLBACK_INTENT, 0.0, reason="empty")
-        limit = self.settings.max_tokens
-        resolved = self.resolve(words, fuzzy_limit=limit)
-        signs = self.danger_signs([token.word for raw in words for token in resolved[raw]])
-        if signs:
-            return Match(Decision.ANSWER, RED_FLAG, 1.0, (Candidate(RED_FLAG, 1.0),), reason=f"danger_sign:{signs[0]}")
-        tokens = [token for raw in list(resolved)[:limit] for token in resolved[raw]]
-
-        lead, core, trail = self._split_social(tokens)
-        if core and (lead or trail):
-            inner = self._decide(core, context)
-            if inner.decision is not Decision.FALLBACK and inner.intent not in SOCIAL_INTENTS:
-                return Match(inner.decision, inner.intent, inner.score, inner.candidates, inner.reason, greeted=bool(lead))
-        return self._decide(tokens, context)
+        return self.decide(self.analyze(text, context))
 
     def _split_social(self, tokens: list[Token]) -> tuple[list[Token], list[Token], list[Token]]:
         """Leading greeting words, the rest, trailing thanks words."""
@@ -255,29 +600,6 @@ class Matcher:
             end -= 1
         return tokens[:start], tokens[start:end], tokens[end:]
 
-    def _decide(self, tokens: list[Token], context: Sequence[str]) -> Match:
-        s = self.settings
-        scores = self.scores(tokens, context)
-        order = np.argsort(-scores, kind="stable")
-        candidates = tuple(Candidate(self.intent_ids[i], float(scores[i])) for i in order[:_CANDIDATES])
-        top = candidates[0]
-        red = self._intent_index.get(RED_FLAG)
-        if red is not None and scores[red] >= s.red_flag_threshold:
-            return Match(Decision.ANSWER, RED_FLAG, float(scores[red]), candidates, reason="red_flag_similar")
-        if top.intent == FALLBACK_INTENT and top.score >= s.clarify_threshold:
-            return Match(Decision.FALLBACK, FALLBACK_INTENT, top.score, candidates, reason="out_of_scope")
-        rivals = [c for c in candidates[1:] if c.intent != FALLBACK_INTENT]
-        runner_up = rivals[0] if rivals else Candidate(FALLBACK_INTENT, 0.0)
-        if top.score >= s.answer_threshold and top.score - runner_up.score >= s.clarify_margin:
-            return Match(Decision.ANSWER, top.intent, top.score, candidates)
-        if top.score >= s.clarify_threshold and runner_up.score >= s.clarify_threshold:
-            return Match(Decision.CLARIFY, top.intent, top.score, candidates, reason="close_candidates")
-        if top.score >= s.answer_threshold:
-            return Match(Decision.ANSWER, top.intent, top.score, candidates)
-        if top.score >= s.clarify_threshold:
-            return Match(Decision.CLARIFY, top.intent, top.score, candidates, reason="low_confidence")
-        return Match(Decision.FALLBACK, FALLBACK_INTENT, top.score, candidates, reason="no_match")
-
     def clarify_options(self, match: Match) -> tuple[str, ...]:
         """The two intents a clarify question offers."""
         options = [c.intent for c in match.candidates if c.intent != FALLBACK_INTENT]
@@ -285,4 +607,5 @@ class Matcher:
 
 
 _EMPTY = np.array([], dtype=np.intp)
+
 

@@ -13,12 +13,19 @@ import re
 import unicodedata
 from collections.abc import Mapping
 
+# "can't", "don’t": the apostrophe joins, it does not separate.
+_APOSTROPHE = re.compile(r"['’`´]")
+# Accents left over after NFKD decomposition ("é" -> "e" + U+0301).
+_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 # "kedut2" / "kedut2an" / "pelan2nya": a word followed by the digit 2 is written-out reduplication.
 _REDUPLICATION = re.compile(r"\b([a-z]{2,})2([a-z]*)\b")
 # Three or more of the same letter in a row is emphasis ("sakiiit", "tolonggg"): keep one.
 _REPEATS = re.compile(r"([a-z])\1{2,}")
 # Letters glued to digits ("jam3", "3x") are two tokens.
 _LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=\d)|(?<=\d)(?=[a-z])")
+_WORD_CACHE_LIMIT = 100_000
+# Sentence boundaries; a dot between digits ("19.30") is a time, not an end.
+_SENTENCE_END = re.compile(r"[!?;\n]+|(?<!\d)\.+|\.+(?!\d)")
 # Anything that is not a letter or digit (punctuation, emoji, symbols) separates words.
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
@@ -30,23 +37,58 @@ class Normalizer:
     rejects lexicons whose replacements are themselves slang keys or particles).
     """
 
-    def __init__(self, slang: Mapping[str, str], particles: frozenset[str] | set[str]):
+    def __init__(self, slang: Mapping[str, str], particles: frozenset[str] | set[str], phrases: Mapping[str, str] | None = None):
         self._slang = {key: tuple(value.split()) for key, value in slang.items()}
         self._particles = frozenset(particles)
+        self._words: dict[str, tuple[str, ...]] = {}
+        # Several words that mean one thing ("how much", "thank you"), longest first.
+        self._phrases: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {}
+        for key, value in sorted((phrases or {}).items(), key=lambda kv: -len(kv[0].split())):
+            words = tuple(key.split())
+            self._phrases.setdefault(words[0], []).append((words, tuple(value.split())))
 
     def tokens(self, text: str) -> list[str]:
-        text = unicodedata.normalize("NFKD", text or "")
-        text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+        text = text or ""
+        if not text.isascii():
+            text = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
+        text = _APOSTROPHE.sub("", text.lower())
         text = _REDUPLICATION.sub(_expand_reduplication, text)
         text = _REPEATS.sub(r"\1", text)
         text = _NON_WORD.sub(" ", text)
         text = _LETTER_DIGIT.sub(" ", text)
+        raw_words = text.split()
         out: list[str] = []
-        for raw in text.split():
-            for token in self._slang.get(raw, (raw,)):
-                if token not in self._particles:
-                    out.append(token)
+        index = 0
+        while index < len(raw_words):
+            raw = raw_words[index]
+            if raw in self._phrases:
+                replacement, used = self._phrase_at(raw_words, index)
+                if replacement is not None:
+                    out.extend(token for token in replacement if token not in self._particles)
+                    index += used
+                    continue
+            out.extend(self._word(raw))
+            index += 1
         return out
+
+    def _word(self, raw: str) -> tuple[str, ...]:
+        """One word's canonical tokens (slang replaced, particles dropped), memoised."""
+        found = self._words.get(raw)
+        if found is None:
+            found = tuple(token for token in self._slang.get(raw, (raw,)) if token not in self._particles)
+            if len(self._words) < _WORD_CACHE_LIMIT:
+                self._words[raw] = found
+        return found
+
+    def _phrase_at(self, words: list[str], index: int) -> tuple[tuple[str, ...] | None, int]:
+        for key, value in self._phrases.get(words[index], ()):
+            if tuple(words[index : index + len(key)]) == key:
+                return value, len(key)
+        return None, 0
+
+    def sentences(self, text: str) -> list[list[str]]:
+        """Tokens of each sentence (split on . ! ? ; and line breaks), empty ones left out."""
+        return [tokens for piece in _SENTENCE_END.split(text or "") if (tokens := self.tokens(piece))]
 
     def __call__(self, text: str) -> str:
         return " ".join(self.tokens(text))

@@ -1,0 +1,150 @@
+"""Matcher latency per message: p50/p99 on the shipped knowledge base and on inflated copies,
+printed beside the cost of normalisation alone (the baseline, measured in the same run).
+
+    python bench/matcher_latency.py [--sizes 1 20] [--repeat 3]
+
+Messages are every labelled message under tests/eval (about 1,300 real-style texts); each
+figure is a percentile over messages of the fastest of --repeat timings per message, in CPU
+time of the matching thread. Each size
+is measured "cold" (the word cache emptied before every run, so typo correction runs each
+time) and "warm" (the cache filled, as in a long-running server). The inflated knowledge base adds generated
+examples (shuffled words, typos, extra words) so that both the example count and the
+vocabulary grow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import yaml  # noqa: E402
+
+from bot.core import knowledge  # noqa: E402
+from bot.core.knowledge import Example  # noqa: E402
+from bot.core.matcher import Matcher  # noqa: E402
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def messages() -> list[str]:
+    texts = []
+    for path in sorted((ROOT / "tests" / "eval").glob("*.yaml")):
+        texts += [item["text"] for item in yaml.safe_load(path.read_text(encoding="utf-8"))]
+    return texts
+
+
+def typo(word: str, rng: random.Random) -> str:
+    if len(word) < 4:
+        return word
+    i = rng.randrange(1, len(word) - 1)
+    kind = rng.randrange(3)
+    if kind == 0:
+        return word[:i] + word[i + 1 :]
+    if kind == 1:
+        return word[:i] + word[i] + word[i:]
+    return word[: i - 1] + word[i] + word[i - 1] + word[i + 1 :]
+
+
+def inflate(kb, factor: int, seed: int = 7):
+    """A copy of the knowledge base with `factor` times as many examples per intent."""
+    if factor <= 1:
+        return kb
+    rng = random.Random(seed)
+    vocabulary = sorted({w for i in kb.intents.values() for e in i.examples for w in e.text.split()})
+    intents = {}
+    for intent_id, intent in kb.intents.items():
+        examples = list(intent.examples)
+        for _ in range(len(intent.examples) * (factor - 1)):
+            words = rng.choice(intent.examples).text.split()
+            rng.shuffle(words)
+            words = [typo(w, rng) if rng.random() < 0.3 else w for w in words]
+            words += rng.sample(vocabulary, k=rng.randrange(0, 3))
+            examples.append(Example(" ".join(words), intent.file, 0))
+        intents[intent_id] = replace(intent, examples=tuple(examples))
+    return replace(kb, intents=intents)
+
+
+def percentiles(samples_ns: list[int]) -> tuple[float, float]:
+    ordered = sorted(samples_ns)
+    p50 = statistics.median(ordered) / 1e6
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] / 1e6
+    return p50, p99
+
+
+# CPU time of this thread: the work a message costs, without the time this shared machine
+# spends running other processes (wall-clock percentiles jump by 50% from run to run here).
+CLOCK = time.thread_time_ns
+
+
+def timed(function, texts: list[str], repeat: int = 1, before=None) -> list[int]:
+    """Per message, the fastest of `repeat` timings: the cost of the message itself, not of
+    whatever else this shared machine did during one run."""
+    out = []
+    for text in texts:
+        runs = []
+        for _ in range(repeat):
+            if before:
+                before()
+            start = CLOCK()
+            function(text)
+            runs.append(CLOCK() - start)
+        out.append(min(runs))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 20])
+    parser.add_argument("--repeat", type=int, default=5, help="timings per message (the fastest is kept)")
+    args = parser.parse_args()
+
+    base = knowledge.load(ROOT / "knowledge")
+    texts = messages()
+    long_text = ("saya mau cerita dulu ya kak, " * 172) + "kenapa betis saya kedutan terus?"
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}")
+    print(f"messages: {len(texts)} labelled texts from tests/eval (+ one of {len(long_text)} characters)\n")
+    header = f"{'KB':>4} {'examples':>8} {'vocab':>6} {'build ms':>8} | {'normalize p50/p99 ms':>20} | {'match cold p50/p99':>19} | {'match warm p50/p99':>19} | {'warm p99 / norm p99':>19} | {'5,000-char msg':>14}"
+    print(header)
+    print("-" * len(header))
+    for factor in args.sizes:
+        kb = inflate(base, factor)
+        start = time.perf_counter()
+        matcher = Matcher(kb)
+        build_ms = (time.perf_counter() - start) * 1000
+        examples = sum(len(i.examples) for i in kb.intents.values())
+        # Warm-up: first calls allocate buffers and fill caches, and a CPU that was idle takes
+        # a moment to reach full speed on this kind of shared machine.
+        timed(matcher.match, texts * 3)
+        normalize = timed(matcher.normalize.tokens, texts, args.repeat)
+        warm = timed(matcher.match, texts, args.repeat)
+        cold = timed(matcher.match, texts, args.repeat, before=matcher._cache.clear)
+        long_ms = timed(matcher.match, [long_text], args.repeat)[0] / 1e6
+        n50, n99 = percentiles(normalize)
+        c50, c99 = percentiles(cold)
+        w50, w99 = percentiles(warm)
+        print(
+            f"{factor:>3}x {examples:>8} {len(matcher.vocab):>6} {build_ms:>8.0f} | {n50:>9.3f} / {n99:<8.3f} | "
+            f"{c50:>8.3f} / {c99:<8.3f} | {w50:>8.3f} / {w99:<8.3f} | {w99 / n99:>18.1f}x | {long_ms:>14.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

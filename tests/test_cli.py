@@ -1,0 +1,105 @@
+"""The command line, run as a user runs it: `python -m bot ...` in a subprocess."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import EVAL, FIXTURES, ROOT
+
+
+def bot(*args, stdin=None, knowledge=None):
+    command = [sys.executable, "-m", "bot"]
+    if knowledge:
+        command += ["--knowledge", str(knowledge)]
+    return subprocess.run(command + list(args), input=stdin, capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+def test_kb_check_passes_on_the_shipped_knowledge():
+    result = bot("kb", "check")
+    assert result.returncode == 0, result.stderr
+    assert "OK: " in result.stdout
+    assert "EXAMPLE values" in result.stdout
+
+
+def test_kb_check_reports_file_and_line_without_a_traceback(kb_copy):
+    path = kb_copy / "intents" / "calf.yaml"
+    path.write_text(path.read_text().replace("    title: Kram betis\n", "    title: Kram betis\n    titel: x\n"))
+    result = bot("kb", "check", knowledge=kb_copy)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "intents/calf.yaml:" in result.stderr and "unknown key 'titel'" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["chat"], ["evaluate", str(EVAL / "tune.yaml")], ["replay", str(FIXTURES / "conversations")]])
+def test_every_command_refuses_to_start_on_an_invalid_knowledge_base(kb_copy, command):
+    (kb_copy / "clinic.yaml").write_text("name: [unclosed\n")
+    result = bot(*command, stdin="", knowledge=kb_copy)
+    assert result.returncode == 2
+    assert "clinic.yaml:1: invalid YAML" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_chat_reads_messages_and_prints_replies():
+    result = bot("chat", "--debug", stdin="pagi kak\nknp betis kedutan trs\nkalau kopi?\nkaki tiba2 lumpuh\n")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "asisten otomatis" in out
+    assert "[answer causes" in out
+    assert "[answer cause_caffeine" in out
+    assert "119" in out and "[action: handoff:urgent]" in out
+
+
+def test_evaluate_prints_a_readable_table():
+    result = bot("evaluate", str(EVAL / "tune.yaml"))
+    assert result.returncode == 0, result.stderr
+    for heading in ("accuracy", "wrong answers", "clarify rate", "red_flag recall", "out of scope handled", "precision", "targets:"):
+        assert heading in result.stdout
+
+
+def test_evaluate_json_has_the_documented_shape(tmp_path):
+    labelled = tmp_path / "set.yaml"
+    labelled.write_text('- {text: "knp betis kedutan", intent: causes}\n- {text: "jual pulsa murah", intent: fallback}\n- {text: "kedutan", intent: about_twitching}\n')
+    result = bot("evaluate", str(labelled), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report) == {"file", "summary", "results"}
+    assert report["summary"]["total"] == 3
+    for key in ("accuracy", "wrong_answer_rate", "clarify_rate", "per_intent", "confusions", "red_flag_recall", "out_of_scope_handled"):
+        assert key in report["summary"]
+    first = report["results"][0]
+    assert set(first) == {"text", "expected", "intent", "decision", "score", "candidates"}
+    assert first["intent"] == "causes" and first["decision"] == "answer"
+    assert {r["decision"] for r in report["results"]} <= {"answer", "clarify", "fallback"}
+    assert report["results"][1]["decision"] == "fallback"
+
+
+def test_evaluate_rejects_a_malformed_labelled_file(tmp_path):
+    labelled = tmp_path / "bad.yaml"
+    labelled.write_text('- {text: "halo", intent: greeting}\n- {txt: "oops", intent: greeting}\n')
+    result = bot("evaluate", str(labelled))
+    assert result.returncode == 2
+    assert f"{labelled}:2:" in result.stderr
+
+
+def test_replay_passes_on_the_shipped_fixtures():
+    result = bot("replay", str(FIXTURES / "conversations"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "turns passed" in result.stdout and "FAILED" not in result.stdout
+
+
+def test_replay_fails_with_a_readable_diff(tmp_path):
+    fixture = tmp_path / "wrong.yaml"
+    fixture.write_text(
+        "name: deliberately wrong\n"
+        "turns:\n"
+        '  - user: "knp betis kedutan trs"\n'
+        "    expect: {intent: pricing, contains: [\"tidak ada teks ini\"]}\n"
+    )
+    result = bot("replay", str(fixture))
+    assert result.returncode == 1
+    assert "FAIL turn 1 (line 3)" in result.stdout
+    assert "intent: expected 'pricing', got 'causes'" in result.stdout
+    assert "reply should contain 'tidak ada teks ini'" in result.stdout
+    assert "1 FAILED" in result.stdout

@@ -1,0 +1,148 @@
+"""The matcher's decisions: answer, clarify or fallback, with danger signs first."""
+
+import pytest
+
+from bot.core.messages import Decision
+
+
+@pytest.mark.parametrize(
+    "text, intent",
+    [
+        ("knp betis kedutan trs", "causes"),
+        ("gmn cara mencegahnya", "prevention"),
+        ("mau booking akupuntur besok jam 3", "booking"),
+        ("kalo minum kopi bnyk bs kedutan?", "cause_caffeine"),
+        ("abis futsal betis kedut2", "cause_fatigue"),
+        ("kurang magnesium ya?", "cause_electrolyte"),
+        ("jam buka klinik", "clinic_info"),
+        ("harga akupunktur brp", "pricing"),
+        ("betis keram tiap malem", "calf_cramp"),
+        ("betis pegel bgt", "calf_pain"),
+        ("akupunktur sakit ga", "tcm_treatment"),
+        ("makasih kak", "thanks"),
+    ],
+)
+def test_answers_plain_questions(matcher, text, intent):
+    match = matcher.match(text)
+    assert (match.decision, match.intent) == (Decision.ANSWER, intent), match
+
+
+@pytest.mark.parametrize(
+    "text, intent",
+    [
+        ("knp btis sy kedtan trus", "causes"),
+        ("akupungtur utk kedutan", "tcm_treatment"),
+        ("kekurangan magnesuim", "cause_electrolyte"),
+        ("betiskedutan knpya", "causes"),
+        ("cara mencgah kedutan", "prevention"),
+    ],
+)
+def test_understands_typos_and_missing_spaces(matcher, text, intent):
+    match = matcher.match(text)
+    assert (match.decision, match.intent) == (Decision.ANSWER, intent), match
+
+
+def test_resolves_unknown_words_against_the_vocabulary(matcher, kb):
+    ordinary = next(
+        w
+        for w in sorted(kb.lexicon.common_words)
+        if w not in matcher.vocab and len(w) >= 5 and not w.endswith(kb.lexicon.clitics)
+    )
+    words = ["kedutqn", "betismu", "kopikedutan", "knpya", "zzqx", ordinary]
+    assert not set(words) & set(matcher.vocab), "test words must be unknown to the knowledge base"
+    resolved = matcher.resolve(words)
+    assert [(t.word, t.how) for t in resolved["kedutqn"]] == [("kedutan", "typo")]
+    assert [(t.word, t.how) for t in resolved["betismu"]] == [("betis", "clitic")]
+    assert [(t.word, t.how) for t in resolved["kopikedutan"]] == [("kopi", "split"), ("kedutan", "split")]
+    assert [(t.word, t.how) for t in resolved["knpya"]] == [("kenapa", "split")]
+    assert resolved["zzqx"][0].how == "unknown" and resolved["zzqx"][0].similarity == 0
+    # An ordinary word is never "corrected" into a knowledge-base word.
+    assert resolved[ordinary][0].how == "common"
+
+
+@pytest.mark.parametrize(
+    "text, sign",
+    [
+        ("kaki tiba2 lemes", "sudden_weakness"),
+        ("kaki kanan lumpuh", "paralysis"),
+        ("kaki ga bisa digerakin", "cannot_move_leg"),
+        ("kesemutan menjalar ke paha", "spreading_numbness"),
+        ("otot betis mengecil", "muscle_shrinking"),
+        ("betis bengkak merah panas", "hot_swollen_calf"),
+        ("dada nyeri", "chest_pain"),
+        ("sesak nafas", "short_of_breath"),
+        ("tadi sempet pingsan", "fainting"),
+        ("susah nelen", "trouble_swallowing_or_speaking"),
+        ("ngomongnya pelo", "slurred_speech"),
+    ],
+)
+def test_every_danger_sign_is_recognised(matcher, text, sign):
+    match = matcher.match(text)
+    assert match.intent == "red_flag" and match.decision is Decision.ANSWER
+    assert match.reason == f"danger_sign:{sign}" or match.reason.startswith("danger_sign:"), match
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "halo kak mau nanya kopi bikin kedutan ga, soalnya skrg dada sakit",
+        "makasih infonya. btw kaki kiri tiba2 lemes ga bisa gerak",
+        "mau booking besok, tp sekarang sesak napas",
+    ],
+)
+def test_danger_sign_anywhere_wins_over_every_other_intent(matcher, text):
+    assert matcher.match(text).intent == "red_flag"
+
+
+def test_greeting_with_a_question_answers_the_question(matcher):
+    match = matcher.match("halo kak, kenapa betis kedutan?")
+    assert (match.decision, match.intent, match.greeted) == (Decision.ANSWER, "causes", True)
+
+
+def test_question_with_thanks_answers_the_question(matcher):
+    match = matcher.match("kalau kopi bikin kedutan gak? makasih")
+    assert match.intent == "cause_caffeine"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["jual kuota internet?", "resep rendang dong", "siapa presiden indonesia", "sakit gigi geraham", "asdfgh", "rumah dijual murah"],
+)
+def test_out_of_scope_falls_back(matcher, text):
+    match = matcher.match(text)
+    assert match.decision is Decision.FALLBACK, match
+    assert match.intent == "fallback"
+
+
+def test_close_candidates_ask_which_one(matcher):
+    match = matcher.match("betis")
+    assert match.decision is Decision.CLARIFY, match
+    assert len(matcher.clarify_options(match)) == 2
+    assert "fallback" not in matcher.clarify_options(match)
+
+
+def test_context_tips_a_short_follow_up_towards_the_offered_topics(matcher, kb):
+    alone = matcher.match("kalau teh?")
+    after_causes = matcher.match("kalau teh?", context=kb.intents["causes"].follow_up)
+    assert after_causes.intent == "cause_caffeine"
+    assert after_causes.score > alone.score
+
+
+def test_empty_and_emoji_only(matcher):
+    for text in ("", "   ", "😀😀", "!!!"):
+        match = matcher.match(text)
+        assert (match.decision, match.reason) == (Decision.FALLBACK, "empty")
+
+
+def test_result_is_well_formed_for_any_message(matcher):
+    for text in ["a", "1", "betis " * 3000, "🙏" * 2000 + " kenapa betis kedutan", "\x00\x01 kedutan", "ق ق ق", "ＫＥＤＵＴＡＮ"]:
+        match = matcher.match(text)
+        assert match.decision in Decision
+        assert 0.0 <= match.score <= 1.0
+        assert list(match.candidates) == sorted(match.candidates, key=lambda c: -c.score)
+
+
+def test_is_deterministic(matcher):
+    texts = ["knp betis kedutan trs", "kedutan", "jual pulsa", "betis pegel abis lari"]
+    first = [matcher.match(t) for t in texts]
+    assert [matcher.match(t) for t in texts] == first
