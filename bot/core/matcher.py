@@ -258,20 +258,14 @@ class Matcher:
             return (Token(raw, raw, 1.0, "exact"),)
         if raw.isdigit():
             return (Token(raw, raw, 0.0, "number"),)
-        for clitic in self._clitics:
-            stem = raw[: -len(clitic)]
-            if raw.endswith(clitic) and len(stem) >= 3:
-                words = self._slang.get(stem, (stem,))
-                if all(w in self.vocab for w in words):
-                    return tuple(Token(raw, w, 1.0, "clitic") for w in words)
+        found = self._without_suffix(raw, self._clitics, "clitic")
+        if found:
+            return found
         if raw in self._common:
             return (Token(raw, raw, 0.0, "common"),)
-        for particle in self._glued_particles:
-            stem = raw[: -len(particle)]
-            if raw.endswith(particle) and len(stem) >= 3:
-                words = self._slang.get(stem, (stem,))
-                if all(w in self.vocab for w in words):
-                    return tuple(Token(raw, w, 1.0, "split") for w in words)
+        found = self._without_suffix(raw, self._glued_particles, "split")
+        if found:
+            return found
         if len(raw) >= 6:
             for cut in range(3, len(raw) - 2):
                 left = self._slang.get(raw[:cut], (raw[:cut],))
@@ -280,6 +274,16 @@ class Matcher:
                     return tuple(Token(raw, w, 1.0, "split") for w in left + right)
         if len(raw) < _MIN_TYPO_LENGTH:
             return (Token(raw, raw, 0.0, "unknown"),)
+        return None
+
+    def _without_suffix(self, raw: str, suffixes, how: str) -> tuple[Token, ...] | None:
+        """The word without one of `suffixes`, when what is left (after slang) is known."""
+        for suffix in suffixes:
+            stem = raw[: -len(suffix)]
+            if raw.endswith(suffix) and len(stem) >= 3:
+                words = self._slang.get(stem, (stem,))
+                if all(w in self.vocab for w in words):
+                    return tuple(Token(raw, w, 1.0, how) for w in words)
         return None
 
     def _correct_typos(self, words: list[str]) -> list[tuple[Token, ...]]:
