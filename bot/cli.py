@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -29,6 +30,8 @@ def load_engine(directory: Path) -> Engine:
 
 
 def cmd_chat(args, out=sys.stdout, inp=sys.stdin) -> int:
+    if args.via_webhook is not None:
+        return _chat_via_webhook(args, out, inp)
     engine = load_engine(args.knowledge)
     interactive = inp.isatty()
     if interactive:
@@ -50,6 +53,103 @@ def cmd_chat(args, out=sys.stdout, inp=sys.stdin) -> int:
             print(f"  [{m.decision.value} {m.intent} {m.score:.2f} {m.reason}; {top}]", file=out)
         for action in turn.actions:
             print(f"  [action: {describe_action(action)}]", file=out)
+    return 0
+
+
+def _chat_via_webhook(args, out, inp) -> int:
+    """Chat through the real webhook: a running one at URL, or one started here in dev mode."""
+    from .webhook_client import WebhookClient
+
+    config = Config.from_env()
+    server = None
+    url = args.via_webhook
+    if not url:
+        server, url = _start_local_server(args, config)
+    client = WebhookClient(url, auth_token=config.twilio_auth_token)
+    sender = args.phone if args.phone.startswith("whatsapp:") else f"whatsapp:{args.phone}"
+    interactive = inp.isatty()
+    if interactive:
+        print(f"Klinik-bot over its webhook at {url} (patient {sender}); /quit or Ctrl-D to stop.\n", file=out)
+    try:
+        while True:
+            if interactive:
+                print("You> ", end="", file=out, flush=True)
+            line = inp.readline()
+            if not line or line.strip() in ("/quit", "/exit"):
+                break
+            reply = client.send(sender, line.rstrip("\n"), profile_name=args.name)
+            if reply.status != 200:
+                print(f"  [HTTP {reply.status}] {reply.raw[:200]}", file=out)
+            for message in reply.messages:
+                print(f"Bot> {message}\n", file=out)
+    finally:
+        if server is not None:
+            server.shutdown()
+    return 0
+
+
+def _start_local_server(args, config: Config):
+    """The app in dev mode on a free loopback port, served from a background thread."""
+    import dataclasses
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from . import logs
+    from .core.knowledge import KnowledgeError
+    from .web import create_app
+
+    logs.configure("WARNING")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    if not config.twilio_auth_token:
+        config = dataclasses.replace(config, dev_mode=True)
+    config = dataclasses.replace(config, knowledge_dir=args.knowledge)
+    try:
+        app = create_app(config)
+    except KnowledgeError as exc:
+        raise CliError(exc.report()) from None
+    server = make_server("127.0.0.1", args.port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}/webhook/whatsapp"
+
+
+def cmd_serve(args, out=sys.stdout) -> int:
+    """Run the webhook with werkzeug's development server (production uses gunicorn)."""
+    import dataclasses
+
+    from . import logs
+    from .core.knowledge import KnowledgeError
+    from .web import create_app
+
+    config = Config.from_env()
+    if args.dev:
+        config = dataclasses.replace(config, dev_mode=True)
+    config = dataclasses.replace(config, knowledge_dir=args.knowledge)
+    logs.configure(config.log_level)
+    try:
+        app = create_app(config)
+    except KnowledgeError as exc:
+        raise CliError(exc.report()) from None
+    print(f"Webhook: http://{args.host}:{args.port}/webhook/whatsapp   health: http://{args.host}:{args.port}/healthz", file=out)
+    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+    return 0
+
+
+def cmd_db(args, out=sys.stdout) -> int:
+    from . import migrate
+    from .adapters import storage
+
+    config = Config.from_env()
+    database = storage.make_engine(config.database_url)
+    if database.url.get_backend_name() == "sqlite" and database.url.database:
+        Path(database.url.database).parent.mkdir(parents=True, exist_ok=True)
+    if args.db_command == "upgrade":
+        migrate.upgrade(database)
+        print(f"schema at revision {migrate.current_revision(database)}", file=out)
+    elif args.db_command == "current":
+        print(migrate.current_revision(database) or "empty database", file=out)
+    elif args.db_command == "revision":
+        migrate.revision(database, args.message)
     return 0
 
 
@@ -137,7 +237,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     chat = sub.add_parser("chat", help="talk to the bot in the terminal")
     chat.add_argument("--debug", action="store_true", help="show intent, decision and score of each reply")
+    chat.add_argument(
+        "--via-webhook", nargs="?", const="", default=None, metavar="URL",
+        help="go through the HTTP webhook: the one at URL, or (no URL) one started here in dev mode with SQLite",
+    )
+    chat.add_argument("--phone", default="whatsapp:+6281200000001", help="the patient's number (with --via-webhook)")
+    chat.add_argument("--name", default="Pasien Uji", help="the patient's WhatsApp profile name (with --via-webhook)")
+    chat.add_argument("--port", type=int, default=0, help="port of the local webhook (default: any free port)")
     chat.set_defaults(func=cmd_chat)
+
+    serve = sub.add_parser("serve", help="run the webhook with the development server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=5000)
+    serve.add_argument("--dev", action="store_true", help="dev mode: accept unsigned requests, migrate at start")
+    serve.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("db", help="database schema (Alembic)")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="create or upgrade the schema to the latest revision").set_defaults(func=cmd_db)
+    db_sub.add_parser("current", help="print the schema revision").set_defaults(func=cmd_db)
+    rev = db_sub.add_parser("revision", help="autogenerate a migration after changing the models")
+    rev.add_argument("-m", "--message", required=True)
+    rev.set_defaults(func=cmd_db)
 
     ev = sub.add_parser("evaluate", help="accuracy report on labelled messages")
     ev.add_argument("files", nargs="+", help="YAML list of {text, intent}")
@@ -169,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.knowledge is None:
-        args.knowledge = Config().knowledge_dir
+        args.knowledge = Config.from_env().knowledge_dir
     try:
         return args.func(args)
     except CliError as exc:

@@ -1,14 +1,52 @@
-"""Configuration from environment variables, with defaults that run locally with no accounts."""
+"""Configuration from environment variables, with defaults that run locally with no accounts.
+
+Secrets (the Twilio auth token) come only from the environment, never from the repository.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE = ROOT / "instance" / "klinik.db"
+TWILIO_API_BASE = "https://api.twilio.com"
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)
 class Config:
-    knowledge_dir: Path = field(default_factory=lambda: Path(os.environ.get("KNOWLEDGE_DIR", ROOT / "knowledge")))
+    knowledge_dir: Path = ROOT / "knowledge"
+    database_url: str = f"sqlite:///{DEFAULT_DATABASE}"
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = field(default="", repr=False)
+    twilio_whatsapp_from: str = ""
+    twilio_api_base_url: str = TWILIO_API_BASE
+    public_base_url: str = ""
+    dev_mode: bool = False
+    # Number of reverse proxies in front of the app whose X-Forwarded-Proto/Host to trust.
+    trusted_proxies: int = 0
+    rate_limit_per_minute: int = 20
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if environ is None else environ
+        return cls(
+            knowledge_dir=Path(env.get("KNOWLEDGE_DIR") or ROOT / "knowledge"),
+            database_url=env.get("DATABASE_URL") or f"sqlite:///{DEFAULT_DATABASE}",
+            twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", ""),
+            twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
+            twilio_whatsapp_from=env.get("TWILIO_WHATSAPP_FROM", ""),
+            twilio_api_base_url=(env.get("TWILIO_API_BASE_URL") or TWILIO_API_BASE).rstrip("/"),
+            public_base_url=(env.get("PUBLIC_BASE_URL") or "").rstrip("/"),
+            dev_mode=_flag(env.get("BOT_DEV_MODE")),
+            trusted_proxies=int(env.get("TRUSTED_PROXIES") or 0),
+            rate_limit_per_minute=int(env.get("RATE_LIMIT_PER_MINUTE") or 20),
+            log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+        )

@@ -1,23 +1,82 @@
-"""Flask application factory. The WhatsApp webhook is added by the webhook adapter."""
+"""Flask application factory: wires configuration, knowledge, storage and the webhook."""
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+import logging
+from pathlib import Path
 
+from flask import Flask, jsonify
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import migrate
+from .adapters import storage, twilio_webhook
 from .config import Config
 from .core import knowledge
 from .core.dialogue import Engine
+from .inbox import Inbox
+
+log = logging.getLogger("klinik.app")
 
 
 def create_app(config: Config | None = None) -> Flask:
-    """Build the app; refuses to start (KnowledgeError) when the knowledge base is invalid."""
-    config = config or Config()
+    """Build the app. Refuses to start (KnowledgeError) on an invalid knowledge base."""
+    config = config or Config.from_env()
     app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    if config.trusted_proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies, x_host=config.trusted_proxies)
+
     engine = Engine(knowledge.load(config.knowledge_dir))
+    database = storage.make_engine(config.database_url)
+    _prepare_database(config, database)
+    inbox = Inbox(
+        storage.session_factory(database),
+        engine,
+        max_reply_length=twilio_webhook.WHATSAPP_MAX_LENGTH,
+        rate_limit_per_minute=config.rate_limit_per_minute,
+    )
     app.extensions["klinik_engine"] = engine
+    app.extensions["klinik_database"] = database
+    twilio_webhook.init_app(app, inbox, config)
+
+    if not config.twilio_auth_token:
+        if config.dev_mode:
+            log.warning(
+                "BOT_DEV_MODE=1 and no TWILIO_AUTH_TOKEN: webhook requests are NOT signature-checked. "
+                "Never run like this where the internet can reach it."
+            )
+        else:
+            log.error("TWILIO_AUTH_TOKEN is not set: every webhook request will be refused (403)")
 
     @app.get("/healthz")
     def healthz():
-        return jsonify(status="ok", intents=len(engine.kb.intents))
+        try:
+            storage.ping(database)
+        except SQLAlchemyError:
+            return jsonify(status="error", database="unreachable"), 503
+        return jsonify(status="ok", database="ok", intents=len(engine.kb.intents))
+
+    @app.errorhandler(OperationalError)
+    def database_unavailable(_error):
+        # Twilio retries a webhook that fails with 5xx: say so instead of showing a traceback.
+        log.error("database unavailable", exc_info=True)
+        return jsonify(error="database unavailable, retry later"), 503
 
     return app
+
+
+def _prepare_database(config: Config, database) -> None:
+    if database.url.get_backend_name() == "sqlite" and database.url.database not in (None, "", ":memory:"):
+        Path(database.url.database).parent.mkdir(parents=True, exist_ok=True)
+    if config.dev_mode:
+        migrate.upgrade(database)
+        return
+    try:
+        current = migrate.current_revision(database)
+    except SQLAlchemyError:
+        log.error("database unreachable at start; /healthz will say so")
+        return
+    if current != migrate.head_revision():
+        log.error("database schema is not current: run `python -m bot db upgrade`",
+                  extra={"fields": {"current": current, "head": migrate.head_revision()}})

@@ -38,3 +38,116 @@ def kb_copy(tmp_path) -> Path:
     target = tmp_path / "knowledge"
     shutil.copytree(KNOWLEDGE, target)
     return target
+
+
+# -- databases --------------------------------------------------------------------------------
+
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import warnings  # noqa: E402
+
+from sqlalchemy import text  # noqa: E402
+
+from bot import migrate  # noqa: E402
+from bot.adapters import storage  # noqa: E402
+
+_POSTGRES_SKIPPED: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server: $TEST_DATABASE_URL, or one started by scripts/test-postgres.
+
+    Skipped (loudly) only outside CI when PostgreSQL is not installed; in CI it must run."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        result = subprocess.run([str(ROOT / "scripts" / "test-postgres")], capture_output=True, text=True)
+        if result.returncode == 0:
+            url = result.stdout.strip().splitlines()[-1]
+        else:
+            reason = f"PostgreSQL unavailable: {result.stderr.strip() or result.returncode}"
+            if os.environ.get("CI"):
+                pytest.fail(f"{reason} (CI must test PostgreSQL)")
+            _POSTGRES_SKIPPED.append(reason)
+            warnings.warn(reason)
+            pytest.skip(reason)
+    engine = storage.make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    migrate.upgrade(engine)
+    engine.dispose()
+    return url
+
+
+def _empty_postgres(url: str) -> None:
+    engine = storage.make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("TRUNCATE messages, conversations RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """An empty, migrated database: a SQLite file, then the real PostgreSQL server."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'klinik.db'}"
+        engine = storage.make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        return url
+    url = request.getfixturevalue("postgres_url")
+    _empty_postgres(url)
+    return url
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _POSTGRES_SKIPPED:
+        terminalreporter.write_sep("!", "PostgreSQL tests were SKIPPED", red=True, bold=True)
+        terminalreporter.write_line(_POSTGRES_SKIPPED[0], red=True)
+        terminalreporter.write_line("Install it (apt-get install -y postgresql) or set TEST_DATABASE_URL.", red=True)
+
+
+# -- the web app ------------------------------------------------------------------------------
+
+from twilio.request_validator import RequestValidator  # noqa: E402
+
+from bot.config import Config  # noqa: E402
+from bot.web import create_app  # noqa: E402
+
+AUTH_TOKEN = "test-auth-token-not-a-secret"
+PUBLIC_BASE = "https://klinik.example"
+
+
+def app_config(database_url: str, **overrides) -> Config:
+    values = dict(
+        knowledge_dir=KNOWLEDGE,
+        database_url=database_url,
+        twilio_account_sid="ACtest",
+        twilio_auth_token=AUTH_TOKEN,
+        twilio_whatsapp_from="whatsapp:+14155238886",
+        public_base_url=PUBLIC_BASE,
+        dev_mode=False,
+    )
+    values.update(overrides)
+    return Config(**values)
+
+
+@pytest.fixture
+def app(database_url):
+    application = create_app(app_config(database_url))
+    yield application
+    application.extensions["klinik_database"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def sign(path: str, form: dict, token: str = AUTH_TOKEN, base: str = PUBLIC_BASE) -> str:
+    return RequestValidator(token).compute_signature(base + path, form)
+
+
+def signed_post(client, path: str, form: dict, **sign_options):
+    return client.post(path, data=form, headers={"X-Twilio-Signature": sign(path, form, **sign_options)})

@@ -46,7 +46,7 @@ class Engine:
     def step(self, state: ConversationState, incoming: Incoming) -> Turn:
         replies: list[Reply] = []
         if not state.started:
-            replies.append(Reply(self._text("first_contact")))
+            replies.append(Reply(self.text("first_contact")))
             state = replace(state, started=True)
 
         text = (incoming.text or "").strip()
@@ -57,12 +57,12 @@ class Engine:
                 intent = state.options[choice - 1]
                 match = Match(Decision.ANSWER, intent, 1.0, reason="option")
                 return self._answer(state, match, replies)
-            replies.append(Reply(self._text("invalid_option").replace("{n}", str(len(state.options)))))
+            replies.append(Reply(self.text("invalid_option").replace("{n}", str(len(state.options)))))
             return Turn(tuple(replies), (), state, None)
 
         if not tokens:
             key = "media" if incoming.media_types or incoming.has_location else "empty"
-            replies.append(Reply(self._text(key)))
+            replies.append(Reply(self.text(key)))
             empty = Match(Decision.FALLBACK, FALLBACK_INTENT, 0.0, reason=key)
             return Turn(tuple(replies), (), state, empty)
 
@@ -73,7 +73,7 @@ class Engine:
         if match.decision is Decision.CLARIFY:
             options = self.matcher.clarify_options(match)
             titles = [self.kb.intents[i].title for i in options]
-            replies.append(Reply(f"{self._text('clarify')}\n{numbered(titles)}\n{self._text('options_hint')}"))
+            replies.append(Reply(f"{self.text('clarify')}\n{numbered(titles)}\n{self.text('options_hint')}"))
             return Turn(tuple(replies), (), replace(state, options=options), match)
         return self._fallback(state, match, replies)
 
@@ -89,10 +89,10 @@ class Engine:
             prompt = self.kb.menu_prompt
         else:
             options = intent.follow_up
-            prompt = self._text("follow_up_prompt")
+            prompt = self.text("follow_up_prompt")
         body, _ = render(intent.answer, self.kb)
         if match.greeted and intent.id != "greeting" and not replies:
-            body = f"{self._text('greeting_prefix')} {body}"
+            body = f"{self.text('greeting_prefix')} {body}"
         if options:
             titles = [self.kb.intents[i].title for i in options]
             body = f"{body}\n\n{prompt}\n{numbered(titles)}"
@@ -104,7 +104,7 @@ class Engine:
     def _fallback(self, state: ConversationState, match: Match, replies: list[Reply]) -> Turn:
         misses = state.misses + 1
         if misses >= MISSES_BEFORE_HANDOFF:
-            replies.append(Reply(self._text("fallback_again")))
+            replies.append(Reply(self.text("fallback_again")))
             new_state = replace(state, options=(), misses=0)
             return Turn(tuple(replies), (Handoff(HandoffReason.HUMAN_AGENT),), new_state, match)
         body, _ = render(self.kb.intents[FALLBACK_INTENT].answer, self.kb)
@@ -125,5 +125,10 @@ class Engine:
         intent = self.kb.intents.get(intent_id) if intent_id else None
         return intent.follow_up if intent else ()
 
-    def _text(self, key: str) -> str:
+    def urgent(self, text: str) -> bool:
+        """Whether a message shows a danger sign (answered even when nothing else would be)."""
+        return bool(self.matcher.analyze(text).danger_signs)
+
+    def text(self, key: str) -> str:
+        """A fixed text of knowledge/dialogue.yaml, with the clinic's name filled in."""
         return self.kb.texts[key].replace("{clinic_name}", self.kb.clinic.name)

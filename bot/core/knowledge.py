@@ -38,7 +38,7 @@ _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 TEXT_KEYS = (
     "first_contact", "greeting_prefix", "empty", "media", "clarify", "options_hint",
     "follow_up_prompt", "invalid_option", "fallback_again", "missing_fact", "missing_fact_offer",
-    "closed_day",
+    "closed_day", "rate_limited",
 )  # fmt: skip
 
 MATCHER_KEYS = (

@@ -68,3 +68,32 @@ def render(template: str, kb: KnowledgeBase) -> tuple[str, bool]:
 
 def numbered(titles: Sequence[str]) -> str:
     return "\n".join(f"{i}. {title}" for i, title in enumerate(titles, start=1))
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Cut a reply into messages of at most `limit` characters, in order: between paragraphs
+    where possible, else between lines, else between words (a word longer than the limit is
+    cut)."""
+    if len(text) <= limit:
+        return [text]
+    chunks: list[str] = []
+    for separator in ("\n\n", "\n", " "):
+        parts = text.split(separator)
+        if len(parts) > 1:
+            current = ""
+            for part in parts:
+                candidate = f"{current}{separator}{part}" if current else part
+                if len(candidate) <= limit:
+                    current = candidate
+                    continue
+                if current:
+                    chunks.append(current)
+                if len(part) <= limit:
+                    current = part
+                else:
+                    *done, current = split_text(part, limit)
+                    chunks.extend(done)
+            if current:
+                chunks.append(current)
+            return [chunk.strip() for chunk in chunks if chunk.strip()]
+    return [text[i : i + limit] for i in range(0, len(text), limit)]

@@ -1,0 +1,1 @@
+"""Edges: the Twilio webhook and sender, storage. The core never imports these."""

@@ -1,0 +1,225 @@
+"""Storage with SQLAlchemy 2: conversations, messages, and the dialogue state.
+
+SQLite by default (WAL mode, writers serialised with BEGIN IMMEDIATE so that several gunicorn
+workers never deadlock on a lock upgrade); PostgreSQL via DATABASE_URL. The schema is owned by
+Alembic (migrations/); `create_schema` exists for throwaway test databases only.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+INBOUND, OUTBOUND = "in", "out"
+# Delivery statuses in the order they happen; a late callback never moves a message backwards.
+STATUS_RANK = {"accepted": 0, "queued": 1, "sending": 2, "sent": 3, "delivered": 4, "read": 5}
+FINAL_FAILURES = {"failed", "undelivered"}
+# Reasons recorded on inbound messages that the dialogue engine did not see.
+RATE_NOTICE, RATE_SILENCED, DUPLICATE = "rate_limit_notice", "rate_limited", "duplicate"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timestamps stored as UTC and always returned timezone-aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: use timezone-aware UTC timestamps")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class Conversation(Base):
+    """One per patient WhatsApp id."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    wa_id: Mapped[str] = mapped_column(String(64), unique=True)
+    profile_name: Mapped[str | None] = mapped_column(String(200))
+    state: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Message(Base):
+    """A message in either direction. Inbound rows carry what the bot understood; outbound
+    rows carry their delivery status."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_conversation_created", "conversation_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(3))
+    twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    body: Mapped[str] = mapped_column(Text, default="")
+    media: Mapped[list | None] = mapped_column(JSON)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    location_label: Mapped[str | None] = mapped_column(String(500))
+    button_payload: Mapped[str | None] = mapped_column(String(500))
+    button_text: Mapped[str | None] = mapped_column(String(500))
+    in_reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    intent: Mapped[str | None] = mapped_column(String(64))
+    decision: Mapped[str | None] = mapped_column(String(16))
+    score: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str | None] = mapped_column(String(64))
+    actions: Mapped[list | None] = mapped_column(JSON)
+    rate_limited: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str | None] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def make_engine(url: str, **options) -> Engine:
+    """An engine with the per-database settings this application relies on."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30}, **options)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):
+            # Let SQLAlchemy, not the driver, begin transactions (see _sqlite_begin).
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(connection):
+            # Take the write lock up front: two transactions that both read and then write
+            # would otherwise fail with "database is locked" instead of waiting their turn.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, **options)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def create_schema(engine: Engine) -> None:
+    """Create tables directly (throwaway test databases; real ones use `python -m bot db upgrade`)."""
+    Base.metadata.create_all(engine)
+
+
+def ping(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+# -- repository functions used by the inbox ---------------------------------------------------
+
+
+def lock_conversation(session: Session, wa_id: str, now: datetime) -> Conversation:
+    """The patient's conversation, created if new, locked for this transaction.
+
+    Concurrent messages of one patient therefore take turns: a duplicate delivery waits for
+    the original to commit and then finds it stored."""
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        insert(Conversation)
+        .values(wa_id=wa_id, state={}, created_at=now, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["wa_id"])
+    )
+    query = select(Conversation).where(Conversation.wa_id == wa_id).with_for_update()
+    return session.execute(query).scalar_one()
+
+
+def find_by_sid(session: Session, sid: str) -> Message | None:
+    return session.execute(select(Message).where(Message.twilio_sid == sid)).scalar_one_or_none()
+
+
+def replies_to(session: Session, message: Message) -> list[Message]:
+    query = select(Message).where(Message.in_reply_to_id == message.id).order_by(Message.position, Message.id)
+    return list(session.execute(query).scalars())
+
+
+def inbound_count_since(session: Session, conversation: Conversation, since: datetime) -> int:
+    query = select(func.count(Message.id)).where(
+        Message.conversation_id == conversation.id,
+        Message.direction == INBOUND,
+        Message.created_at >= since,
+    )
+    return int(session.execute(query).scalar_one())
+
+
+def rate_notice_sent_since(session: Session, conversation: Conversation, since: datetime) -> bool:
+    """Whether the flooding notice already went out within the window."""
+    query = select(func.count(Message.id)).where(
+        Message.conversation_id == conversation.id,
+        Message.direction == INBOUND,
+        Message.reason == RATE_NOTICE,
+        Message.created_at >= since,
+    )
+    return bool(session.execute(query).scalar_one())
+
+
+def update_status(session: Session, message: Message, status: str, error_code: str | None, now: datetime) -> bool:
+    """Record a delivery status unless it would move the message backwards. True if changed."""
+    current = message.status
+    if current in FINAL_FAILURES or (current == "read"):
+        return False
+    if status not in FINAL_FAILURES and STATUS_RANK.get(status, -1) <= STATUS_RANK.get(current or "", -1):
+        return False
+    message.status = status
+    message.error_code = error_code or None
+    message.status_at = now
+    return True
+
+
+def window(now: datetime, seconds: int = 60) -> datetime:
+    return now - timedelta(seconds=seconds)

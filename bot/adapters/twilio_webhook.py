@@ -1,0 +1,142 @@
+"""The Twilio WhatsApp webhook: signature check, form -> InboundMessage, replies -> TwiML."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlencode
+
+from flask import Blueprint, Flask, Response, abort, current_app, request
+from twilio.request_validator import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
+from twilio.twiml.messaging_response import MessagingResponse
+
+from ..config import Config
+from ..inbox import Inbox, InboundMessage
+from ..logs import mask_phone
+
+# WhatsApp refuses messages longer than this; longer replies are split.
+WHATSAPP_MAX_LENGTH = 1600
+# How many media items a single Twilio message can carry.
+_MAX_MEDIA = 10
+
+log = logging.getLogger("klinik.webhook")
+bp = Blueprint("twilio_webhook", __name__)
+
+
+def init_app(app: Flask, inbox: Inbox, config: Config) -> None:
+    app.extensions["klinik_inbox"] = inbox
+    app.extensions["klinik_config"] = config
+    app.register_blueprint(bp)
+
+
+def _inbox() -> Inbox:
+    return current_app.extensions["klinik_inbox"]
+
+
+def _config() -> Config:
+    return current_app.extensions["klinik_config"]
+
+
+def signed_url() -> str:
+    """The URL Twilio signed: PUBLIC_BASE_URL + path + query when configured, else the URL this
+    request arrived at (behind a proxy, trusted X-Forwarded-* headers via ProxyFix)."""
+    query = request.query_string.decode("utf-8")
+    base = _config().public_base_url or request.host_url.rstrip("/")
+    return f"{base}{request.path}" + (f"?{query}" if query else "")
+
+
+def _check_signature() -> None:
+    """403 unless the request carries a valid X-Twilio-Signature. Fails closed: without an
+    auth token only dev mode (BOT_DEV_MODE=1) accepts unsigned requests."""
+    config = _config()
+    if not config.twilio_auth_token:
+        if config.dev_mode:
+            return
+        log.error("webhook refused: TWILIO_AUTH_TOKEN is not set and BOT_DEV_MODE is off")
+        abort(403)
+    signature = request.headers.get(SIGNATURE_HEADER, "")
+    algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
+    validator = RequestValidator(config.twilio_auth_token)
+    if not signature or not validator.validate(signed_url(), request.form, signature, algorithm):
+        log.warning(
+            "webhook refused: bad signature",
+            extra={"fields": {"path": request.path, "signature": "missing" if not signature else "invalid",
+                              "from": mask_phone(request.form.get("From"))}},
+        )
+        abort(403)
+
+
+def parse_inbound(raw_form) -> InboundMessage:
+    """Twilio's form fields -> InboundMessage; 400 when the fields every message has are missing.
+
+    NUL characters (which PostgreSQL cannot store) become U+FFFD; everything else is kept."""
+    form = {key: value.replace("\x00", "\ufffd") for key, value in raw_form.items()}
+    sid = (form.get("MessageSid") or form.get("SmsMessageSid") or "").strip()
+    sender = (form.get("From") or "").strip()
+    if not sid or not sender:
+        abort(400)
+    media = []
+    try:
+        count = min(int(form.get("NumMedia") or 0), _MAX_MEDIA)
+    except ValueError:
+        count = 0
+    for index in range(count):
+        url = form.get(f"MediaUrl{index}")
+        if url:
+            media.append((url, form.get(f"MediaContentType{index}") or "application/octet-stream"))
+    return InboundMessage(
+        sid=sid[:64],
+        wa_id=sender[:64],
+        body=form.get("Body") or "",
+        profile_name=form.get("ProfileName") or None,
+        media=tuple(media),
+        latitude=_float(form.get("Latitude")),
+        longitude=_float(form.get("Longitude")),
+        location_label=(form.get("Label") or form.get("Address") or None),
+        button_payload=form.get("ButtonPayload") or None,
+        button_text=form.get("ButtonText") or None,
+    )
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        number = float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+    return number if number is not None and -180.0 <= number <= 180.0 else None
+
+
+def status_callback_url(outbound_id: int) -> str:
+    base = _config().public_base_url or request.host_url.rstrip("/")
+    return f"{base}/webhook/status?{urlencode({'out': outbound_id})}"
+
+
+@bp.post("/webhook/whatsapp")
+def whatsapp() -> Response:
+    _check_signature()
+    outcome = _inbox().receive(parse_inbound(request.form))
+    twiml = MessagingResponse()
+    for reply in outcome.replies:
+        twiml.message(reply.text, action=status_callback_url(reply.id), method="POST")
+    return Response(str(twiml), mimetype="application/xml")
+
+
+@bp.post("/webhook/status")
+def status() -> Response:
+    _check_signature()
+    form = request.form
+    message_sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip()
+    status_value = (form.get("MessageStatus") or form.get("SmsStatus") or "").strip().lower()
+    if not message_sid or not status_value:
+        abort(400)
+    try:
+        outbound_id = int(request.args["out"]) if "out" in request.args else None
+    except ValueError:
+        outbound_id = None
+    known = _inbox().record_status(
+        message_sid=message_sid[:64],
+        status=status_value[:16],
+        error_code=(form.get("ErrorCode") or None),
+        outbound_id=outbound_id,
+    )
+    # 200 even for an unknown message: a retry would not make it known.
+    return Response(status=204 if known else 200)

@@ -1,0 +1,224 @@
+"""Receiving a patient's message: store it once, run the dialogue engine, store the replies.
+
+Everything happens in one transaction that holds the patient's conversation row, so a
+duplicate delivery of the same MessageSid (Twilio retries, or two deliveries at once) waits for
+the first to commit, finds it, and gets the very same replies with no second side effect.
+Platform-neutral: the Twilio webhook turns its form into an InboundMessage and the replies
+into TwiML.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from .adapters import storage
+from .adapters.storage import INBOUND, OUTBOUND, RATE_NOTICE, RATE_SILENCED, Message
+from .core.dialogue import Engine
+from .core.messages import ConversationState, Incoming, Match, describe_action
+from .core.render import split_text
+from .logs import mask_phone
+
+log = logging.getLogger("klinik.inbox")
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One message as the messaging platform delivered it."""
+
+    sid: str
+    wa_id: str
+    body: str = ""
+    profile_name: str | None = None
+    media: tuple[tuple[str, str], ...] = ()  # (url, content type)
+    latitude: float | None = None
+    longitude: float | None = None
+    location_label: str | None = None
+    button_payload: str | None = None
+    button_text: str | None = None
+
+    @property
+    def text(self) -> str:
+        """What the patient said: the body, or the label of a tapped quick-reply button."""
+        return self.body.strip() or (self.button_text or self.button_payload or "").strip()
+
+
+@dataclass(frozen=True)
+class StoredReply:
+    id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    message_id: int
+    replies: tuple[StoredReply, ...]
+    duplicate: bool = False
+    rate_limited: bool = False
+    match: Match | None = None
+    actions: tuple[str, ...] = ()
+
+
+class Inbox:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        engine: Engine,
+        *,
+        max_reply_length: int,
+        rate_limit_per_minute: int,
+        clock: Callable = storage.utcnow,
+    ):
+        self.sessions = sessions
+        self.engine = engine
+        self.max_reply_length = max_reply_length
+        self.rate_limit = rate_limit_per_minute
+        self.clock = clock
+
+    def receive(self, inbound: InboundMessage) -> Outcome:
+        started = time.perf_counter()
+        try:
+            outcome = self._receive(inbound)
+        except IntegrityError:
+            # Only a same-MessageSid insert can collide here, and the conversation lock makes
+            # even that unlikely: the other delivery has committed, so answer as it did.
+            outcome = self._replay(inbound.sid)
+        log.info(
+            "inbound",
+            extra={
+                "fields": {
+                    "sid": inbound.sid,
+                    "from": mask_phone(inbound.wa_id),
+                    "duplicate": outcome.duplicate,
+                    "rate_limited": outcome.rate_limited,
+                    "intent": outcome.match.intent if outcome.match else None,
+                    "decision": outcome.match.decision.value if outcome.match else None,
+                    "score": round(outcome.match.score, 3) if outcome.match else None,
+                    "reason": outcome.match.reason if outcome.match else None,
+                    "actions": ",".join(outcome.actions) or None,
+                    "replies": len(outcome.replies),
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                }
+            },
+        )
+        return outcome
+
+    def _receive(self, inbound: InboundMessage) -> Outcome:
+        now = self.clock()
+        with self.sessions.begin() as session:
+            conversation = storage.lock_conversation(session, inbound.wa_id, now)
+            existing = storage.find_by_sid(session, inbound.sid)
+            if existing is not None:
+                return _stored_outcome(session, existing)
+
+            message = Message(
+                conversation_id=conversation.id,
+                direction=INBOUND,
+                twilio_sid=inbound.sid,
+                body=inbound.body,
+                media=[{"url": url, "content_type": kind} for url, kind in inbound.media] or None,
+                latitude=inbound.latitude,
+                longitude=inbound.longitude,
+                location_label=inbound.location_label,
+                button_payload=inbound.button_payload,
+                button_text=inbound.button_text,
+                created_at=now,
+            )
+            session.add(message)
+            session.flush()
+            if inbound.profile_name:
+                conversation.profile_name = inbound.profile_name[:200]
+            conversation.last_inbound_at = now
+            conversation.updated_at = now
+
+            texts: list[str] = []
+            match = None
+            actions: tuple[str, ...] = ()
+            incoming = Incoming(
+                inbound.text,
+                profile_name=inbound.profile_name,
+                media_types=tuple(kind for _, kind in inbound.media),
+                has_location=inbound.latitude is not None,
+            )
+            flooding = storage.inbound_count_since(session, conversation, storage.window(now)) > self.rate_limit
+            if flooding and not self.engine.urgent(incoming.text):
+                message.rate_limited = True
+                if storage.rate_notice_sent_since(session, conversation, storage.window(now)):
+                    message.reason = RATE_SILENCED
+                else:
+                    message.reason = RATE_NOTICE
+                    texts = [self.engine.text("rate_limited")]
+            else:
+                state = ConversationState.from_dict(conversation.state)
+                turn = self.engine.step(state, incoming)
+                conversation.state = turn.state.to_dict()
+                match = turn.match
+                actions = tuple(describe_action(a) for a in turn.actions)
+                if match is not None:
+                    message.intent, message.decision = match.intent, match.decision.value
+                    message.score, message.reason = round(match.score, 4), match.reason
+                message.actions = list(actions) or None
+                texts = [chunk for reply in turn.replies for chunk in split_text(reply.text, self.max_reply_length)]
+
+            replies = [
+                Message(
+                    conversation_id=conversation.id,
+                    direction=OUTBOUND,
+                    body=body,
+                    in_reply_to_id=message.id,
+                    position=position,
+                    created_at=now,
+                )
+                for position, body in enumerate(texts)
+            ]
+            session.add_all(replies)
+            session.flush()
+            return Outcome(
+                message_id=message.id,
+                replies=tuple(StoredReply(r.id, r.body) for r in replies),
+                rate_limited=message.rate_limited,
+                match=match,
+                actions=actions,
+            )
+
+    def _replay(self, sid: str) -> Outcome:
+        with self.sessions.begin() as session:
+            existing = storage.find_by_sid(session, sid)
+            if existing is None:
+                raise LookupError(f"message {sid} collided but is not stored")
+            return _stored_outcome(session, existing)
+
+    def record_status(self, *, message_sid: str, status: str, error_code: str | None, outbound_id: int | None) -> bool:
+        """A delivery status callback. Returns False when the message is unknown."""
+        now = self.clock()
+        with self.sessions.begin() as session:
+            message = None
+            if outbound_id is not None:
+                message = session.get(Message, outbound_id, with_for_update=True)
+                if message is not None and message.direction != OUTBOUND:
+                    message = None
+            if message is None:
+                message = storage.find_by_sid(session, message_sid)
+            if message is None:
+                return False
+            if message.twilio_sid is None and message_sid:
+                message.twilio_sid = message_sid
+            changed = storage.update_status(session, message, status, error_code, now)
+        log.info("status", extra={"fields": {"sid": message_sid, "status": status, "error": error_code, "changed": changed}})
+        return True
+
+
+def _stored_outcome(session: Session, message: Message) -> Outcome:
+    replies = storage.replies_to(session, message)
+    return Outcome(
+        message_id=message.id,
+        replies=tuple(StoredReply(r.id, r.body) for r in replies),
+        duplicate=True,
+        rate_limited=message.rate_limited,
+        actions=tuple(message.actions or ()),
+    )
