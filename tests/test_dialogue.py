@@ -129,11 +129,50 @@ def test_an_answer_resets_the_miss_count(engine):
     assert [t.actions for t in turns] == [(), (), ()]
 
 
-@pytest.mark.parametrize("text", ["", "   ", "😀😀😀", "🙏", "...", "?!"])
-def test_empty_or_emoji_only_message_gets_a_friendly_prompt(engine, text):
+@pytest.mark.parametrize("text", ["", "   ", "\n"])
+def test_empty_message_gets_a_friendly_prompt(engine, text):
     _, turn = talk(engine, "halo", text)
     assert "belum bisa saya baca" in text_of(turn)
-    assert turn.actions == ()
+    assert turn.actions == () and turn.state.misses == 0
+
+
+@pytest.mark.parametrize("text", ["😀😀😀", "🙏", "👍", "...", "?!"])
+def test_emoji_only_message_is_acknowledged(engine, text):
+    _, turn = talk(engine, "halo", text)
+    assert "Ada yang bisa saya bantu?" in text_of(turn)
+    assert turn.actions == () and turn.state.misses == 0
+
+
+def test_a_number_without_a_list_shows_the_menu(engine):
+    (turn,) = talk(engine, "3")
+    assert turn.match.intent == "menu" and "1. Apa itu kedutan otot" in text_of(turn)
+    (pick,) = talk(engine, "3", state=turn.state)
+    assert pick.match.intent == engine.kb.menu_items[2]
+
+
+def test_yes_to_a_numbered_question_asks_for_the_number(engine, unclear):
+    ask, yes = talk(engine, unclear, "iya")
+    assert "Balas angka 1 sampai 2" in text_of(yes)
+    assert yes.state.options == ask.state.options
+
+
+def test_urgent_advice_comes_before_the_introduction(engine):
+    (turn,) = talk(engine, "betis saya kedutan dan tiba2 kaki kanan lemes ga bisa diangkat")
+    assert "119" in turn.replies[0].text
+    assert "asisten otomatis" in turn.replies[1].text
+
+
+def test_thoughts_of_self_harm_get_the_crisis_line(engine):
+    (turn,) = talk(engine, "udah cape bgt sama hidup, pengen mati aja, betis kedutan ga sembuh2")
+    assert turn.match.intent == "crisis"
+    assert "119 ext 8" in turn.replies[0].text
+    assert turn.actions == (Handoff(HandoffReason.URGENT),)
+
+
+def test_salam_is_answered_with_salam(engine):
+    (turn,) = talk(engine, "assalamualaikum kak, kenapa betis saya kedutan?")
+    assert turn.match.intent == "causes"
+    assert "Wa'alaikumsalam" in turn.replies[-1].text
 
 
 def test_media_without_text_says_the_bot_reads_text_only(engine):

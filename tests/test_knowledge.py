@@ -53,7 +53,7 @@ def test_yaml_syntax_error_names_file_and_line(kb_copy):
 def test_unknown_key_is_reported_at_its_line(kb_copy):
     path = kb_copy / "intents" / "calf.yaml"
     edit(path, "    title: Kram betis\n", "    title: Kram betis\n    answr: typo\n")
-    assert problems_of(kb_copy) == [f"knowledge/intents/calf.yaml:{line_of(path, 'answr:')}: intent: unknown key 'answr' (allowed: action, answer, examples, follow_up, id, title, topic)"]
+    assert problems_of(kb_copy) == [f"knowledge/intents/calf.yaml:{line_of(path, 'answr:')}: intent: unknown key 'answr' (allowed: action, answer, examples, follow_up, id, out_of_scope, title, topic)"]
 
 
 def test_empty_answer_is_reported(kb_copy):
@@ -82,7 +82,7 @@ def test_duplicate_example_across_intents_names_both_places(kb, kb_copy):
 def test_missing_required_intent_and_unknown_follow_up(kb_copy):
     path = kb_copy / "intents" / "conversation.yaml"
     edit(path, "  - id: goodbye\n", "  - id: farewell\n")
-    edit(kb_copy / "intents" / "calf.yaml", "follow_up: [prevention, booking]", "follow_up: [prevention, bookin]")
+    edit(kb_copy / "intents" / "calf.yaml", "follow_up: [tcm_treatment, booking]", "follow_up: [tcm_treatment, bookin]")
     found = "\n".join(problems_of(kb_copy))
     assert "knowledge/intents: required intent 'goodbye' is missing" in found
     assert "follow_up names unknown intent 'bookin'" in found

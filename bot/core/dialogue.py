@@ -6,6 +6,7 @@ carry out the actions (handoff to staff, booking).
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from .knowledge import KnowledgeBase
@@ -42,34 +43,51 @@ class Engine:
         self.matcher = matcher or Matcher(kb)
         self._numbers = kb.lexicon.numbers
         self._fillers = kb.lexicon.option_fillers
+        self._affirmations = kb.lexicon.affirmations
+        self._salam = "assalamualaikum"
 
     def step(self, state: ConversationState, incoming: Incoming) -> Turn:
-        replies: list[Reply] = []
-        if not state.started:
-            replies.append(Reply(self.text("first_contact")))
-            state = replace(state, started=True)
+        turn = self._step(replace(state, started=True), incoming, first=not state.started)
+        if state.started:
+            return turn
+        # A new patient learns first that this is an automated assistant, unless the message
+        # is urgent: then the urgent advice comes first and the introduction after it.
+        intro = Reply(self.text("first_contact"))
+        urgent = any(isinstance(a, Handoff) and a.reason is HandoffReason.URGENT for a in turn.actions)
+        replies = (*turn.replies, intro) if urgent else (intro, *turn.replies)
+        return replace(turn, replies=replies)
 
+    def _step(self, state: ConversationState, incoming: Incoming, first: bool) -> Turn:
+        replies: list[Reply] = []
         text = (incoming.text or "").strip()
         tokens = self.matcher.normalize.tokens(text)
-        choice = self._option_choice(tokens) if state.options else None
-        if choice is not None:
-            if 1 <= choice <= len(state.options):
-                intent = state.options[choice - 1]
-                match = Match(Decision.ANSWER, intent, 1.0, reason="option")
+        if state.options:
+            choice = self._option_choice(tokens)
+            if choice is not None and 1 <= choice <= len(state.options):
+                match = Match(Decision.ANSWER, state.options[choice - 1], 1.0, reason="option")
                 return self._answer(state, match, replies)
-            replies.append(Reply(self.text("invalid_option").replace("{n}", str(len(state.options)))))
-            return Turn(tuple(replies), (), state, None)
+            said = re.findall(r"[a-z]+", text.lower())
+            if choice is not None or (said and set(said) <= self._affirmations):
+                # A number outside the list, or "iya" to a numbered question: ask for the number.
+                replies.append(Reply(self.text("invalid_option").replace("{n}", str(len(state.options)))))
+                return Turn(tuple(replies), (), state, None)
+        elif 1 <= (self._option_choice(tokens) or 0) <= len(self.kb.menu_items):
+            # A small number when no list is showing: show the menu it was probably meant for.
+            match = Match(Decision.ANSWER, "menu", 1.0, reason="number_without_menu")
+            return self._answer(state, match, replies)
 
         if not tokens:
-            key = "media" if incoming.media_types or incoming.has_location else "empty"
+            if incoming.media_types or incoming.has_location:
+                key = "media"
+            else:
+                key = "emoji_only" if text else "empty"
             replies.append(Reply(self.text(key)))
-            empty = Match(Decision.FALLBACK, FALLBACK_INTENT, 0.0, reason=key)
-            return Turn(tuple(replies), (), state, empty)
+            return Turn(tuple(replies), (), state, Match(Decision.FALLBACK, FALLBACK_INTENT, 0.0, reason=key))
 
-        context = state.options or self._follow_ups(state.last_intent)
+        context = state.options or (*self._follow_ups(state.last_intent), *([state.last_intent] if state.last_intent else []))
         match = self.matcher.match(text, context=context)
         if match.decision is Decision.ANSWER:
-            return self._answer(state, match, replies)
+            return self._answer(state, match, replies, salam=self._salam in tokens, first=first)
         if match.decision is Decision.CLARIFY:
             options = self.matcher.clarify_options(match)
             titles = [self.kb.intents[i].title for i in options]
@@ -77,12 +95,12 @@ class Engine:
             return Turn(tuple(replies), (), replace(state, options=options), match)
         return self._fallback(state, match, replies)
 
-    def _answer(self, state: ConversationState, match: Match, replies: list[Reply]) -> Turn:
+    def _answer(self, state: ConversationState, match: Match, replies: list[Reply], salam: bool = False, first: bool = False) -> Turn:
         intent = self.kb.intents[match.intent]
         if intent.id == FALLBACK_INTENT:
             return self._fallback(state, match, replies)
-        if intent.id == "greeting" and replies:
-            # A first hello already got the introduction: show what the bot can do instead.
+        if intent.id == "greeting" and state.last_intent is None and not state.misses:
+            # A first hello gets the introduction anyway: show what the bot can do instead.
             intent = self.kb.intents["menu"]
         if intent.id == "menu":
             options = self.kb.menu_items
@@ -91,7 +109,9 @@ class Engine:
             options = intent.follow_up
             prompt = self.text("follow_up_prompt")
         body, _ = render(intent.answer, self.kb)
-        if match.greeted and intent.id != "greeting" and not replies:
+        if salam:
+            body = f"{self.text('salam_reply')}\n{body}"
+        elif match.greeted and intent.id != "greeting" and not first:
             body = f"{self.text('greeting_prefix')} {body}"
         if options:
             titles = [self.kb.intents[i].title for i in options]
@@ -102,6 +122,12 @@ class Engine:
         return Turn(tuple(replies), actions, new_state, match)
 
     def _fallback(self, state: ConversationState, match: Match, replies: list[Reply]) -> Turn:
+        named = match.reason.removeprefix("out_of_scope:")
+        if match.reason.startswith("out_of_scope:") and named in self.kb.intents:
+            # A topic the bot recognises but does not handle: its own guidance, not a miss.
+            body, _ = render(self.kb.intents[named].answer, self.kb)
+            replies.append(Reply(body))
+            return Turn(tuple(replies), (), replace(state, options=(), last_intent=named, misses=0), match)
         misses = state.misses + 1
         if misses >= MISSES_BEFORE_HANDOFF:
             replies.append(Reply(self.text("fallback_again")))

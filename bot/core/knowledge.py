@@ -31,14 +31,17 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 WEEKDAY_NAMES_ID = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
 
 # Placeholders an answer may use; each is filled from knowledge/clinic.yaml.
-PLACEHOLDERS = ("clinic_name", "address", "maps_url", "hours", "phone", "whatsapp", "website", "prices", "insurance")
+PLACEHOLDERS = (
+    "clinic_name", "address", "maps_url", "hours", "phone", "whatsapp", "website", "prices", "payment_methods",
+    "insurance",
+)  # fmt: skip
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 
 TEXT_KEYS = (
     "first_contact", "greeting_prefix", "empty", "media", "clarify", "options_hint",
     "follow_up_prompt", "invalid_option", "fallback_again", "missing_fact", "missing_fact_offer",
-    "closed_day", "rate_limited",
+    "closed_day", "rate_limited", "emoji_only", "salam_reply",
 )  # fmt: skip
 
 MATCHER_KEYS = (
@@ -77,6 +80,7 @@ class Intent:
     follow_up: tuple[str, ...] = ()
     action: str | None = None
     topic: str | None = None
+    out_of_scope: bool = False
     file: str = ""
     line: int = 0
 
@@ -87,6 +91,7 @@ class DangerSign:
 
     id: str
     groups: tuple[tuple[str, ...], ...]
+    intent: str = "red_flag"
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,8 @@ class Lexicon:
     option_fillers: frozenset[str]
     common_words: frozenset[str]
     negations: frozenset[str]
+    negation_bridges: frozenset[str]
+    affirmations: frozenset[str]
     calf_words: frozenset[str]
     other_body_parts: frozenset[str]
 
@@ -118,6 +125,7 @@ class ClinicFacts:
     website: str | None = None
     opening_hours: dict[str, tuple[str, str] | None] = field(default_factory=dict)
     prices: tuple[tuple[str, str], ...] = ()
+    payment_methods: str | None = None
     insurance: str | None = None
 
 
@@ -253,7 +261,7 @@ def _read_intents(node, r: Reader) -> list[Intent]:
     out = []
     for item in r.sequence(top["intents"], "intents") or ():
         fields = r.mapping(
-            item, "intent", required=("id", "title", "answer"), optional=("examples", "follow_up", "action", "topic")
+            item, "intent", required=("id", "title", "answer"), optional=("examples", "follow_up", "action", "topic", "out_of_scope")
         )
         if fields is None:
             continue
@@ -283,10 +291,14 @@ def _read_intents(node, r: Reader) -> list[Intent]:
             topic = r.string(fields["topic"], f"{what} topic")
             if topic is not None and topic not in TOPICS:
                 r.fail(fields["topic"], f"{what}: unknown topic '{topic}' (known: {', '.join(TOPICS)})")
+        out_of_scope = bool(r.boolean(fields["out_of_scope"], f"{what} out_of_scope")) if "out_of_scope" in fields else False
         # An intent with a broken field is still registered (its problem is already recorded),
         # so that it is not also reported as missing.
         out.append(
-            Intent(intent_id, (title or "").strip(), (answer or "").strip(), examples, follow_up, action, topic, r.file, item.start_mark.line + 1)
+            Intent(
+                intent_id, (title or "").strip(), (answer or "").strip(), examples, follow_up, action, topic,
+                out_of_scope, r.file, item.start_mark.line + 1,
+            )  # fmt: skip
         )
     return out
 
@@ -308,7 +320,7 @@ def _read_extra_examples(node, r: Reader, intents: dict[str, Intent]) -> None:
 def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
     if node is None:
         return None
-    keys = ("slang", "particles", "greeting_words", "thanks_words", "clitics", "option_fillers", "common_words", "negations", "calf_words", "other_body_parts")
+    keys = ("slang", "particles", "greeting_words", "thanks_words", "clitics", "option_fillers", "common_words", "negations", "negation_bridges", "affirmations", "calf_words", "other_body_parts")
     top = r.mapping(node, "lexicon", required=(*keys, "numbers", "phrases"))
     if top is None or any(k not in top for k in (*keys, "numbers", "phrases")):
         return None
@@ -362,6 +374,8 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         option_fillers=word_lists["option_fillers"],
         common_words=word_lists["common_words"],
         negations=word_lists["negations"],
+        negation_bridges=word_lists["negation_bridges"],
+        affirmations=word_lists["affirmations"],
         calf_words=word_lists["calf_words"],
         other_body_parts=word_lists["other_body_parts"],
     )
@@ -370,7 +384,7 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
 def _read_clinic(node, r: Reader | None) -> ClinicFacts | None:
     if node is None:
         return None
-    optional = ("address", "maps_url", "phone", "whatsapp", "website", "opening_hours", "prices", "insurance")
+    optional = ("address", "maps_url", "phone", "whatsapp", "website", "opening_hours", "prices", "payment_methods", "insurance")
     top = r.mapping(node, "clinic", required=("name", "example_values"), optional=optional)
     if top is None or "name" not in top or "example_values" not in top:
         return None
@@ -409,6 +423,7 @@ def _read_clinic(node, r: Reader | None) -> ClinicFacts | None:
         website=r.optional_string(top.get("website"), "website"),
         opening_hours=hours,
         prices=tuple(prices),
+        payment_methods=r.optional_string(top.get("payment_methods"), "payment_methods"),
         insurance=r.optional_string(top.get("insurance"), "insurance"),
     )
 
@@ -454,7 +469,7 @@ def _read_danger_signs(node, r: Reader | None) -> tuple[DangerSign, ...] | None:
         return None
     signs = []
     for item in r.sequence(top["danger_signs"], "danger_signs") or ():
-        fields = r.mapping(item, "danger sign", required=("id", "all_of"))
+        fields = r.mapping(item, "danger sign", required=("id", "all_of"), optional=("intent",))
         if not fields or "id" not in fields or "all_of" not in fields:
             continue
         sign_id = r.string(fields["id"], "danger sign id")
@@ -463,8 +478,9 @@ def _read_danger_signs(node, r: Reader | None) -> tuple[DangerSign, ...] | None:
             terms = tuple(text.strip().lower() for text, _ in r.strings(group, f"danger sign '{sign_id}' group"))
             if terms:
                 groups.append(terms)
-        if sign_id and groups:
-            signs.append(DangerSign(sign_id, tuple(groups)))
+        intent = r.string(fields["intent"], f"danger sign '{sign_id}' intent") if "intent" in fields else "red_flag"
+        if sign_id and groups and intent:
+            signs.append(DangerSign(sign_id, tuple(groups), intent.strip()))
     return tuple(signs)
 
 
@@ -485,6 +501,11 @@ def _cross_check(kb: KnowledgeBase, problems: Problems, names: dict[str, str]) -
                 problems.add(intent.file, intent.line, f"intent '{intent.id}': follow_up names unknown intent '{ref}'")
         if intent.id not in ("fallback",) and not intent.examples:
             problems.add(intent.file, intent.line, f"intent '{intent.id}' has no examples")
+    for sign in kb.danger_signs:
+        if sign.intent not in intents:
+            problems.add(names["intents"], 0, f"danger sign '{sign.id}' names unknown intent '{sign.intent}'")
+        elif not intents[sign.intent].action == "handoff_urgent":
+            problems.add(names["intents"], 0, f"danger sign '{sign.id}': intent '{sign.intent}' must have action handoff_urgent")
     for item in kb.menu_items:
         if item not in intents:
             problems.add(names["dialogue.yaml"], 0, f"menu names unknown intent '{item}'")

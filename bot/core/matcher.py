@@ -23,6 +23,7 @@ tuning can try many thresholds on one analysis.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from collections.abc import Sequence
@@ -42,6 +43,11 @@ _CACHE_LIMIT = 50_000
 _CANDIDATES = 5
 _MAX_SENTENCES = 3
 _FUZZY_SHORTLIST = 64
+# The words of one danger sign must lie in one clause within this many positions of each other,
+# or, across a comma or sentence end, right next to each other.
+_DANGER_SPAN = 8
+_DANGER_SPAN_ACROSS_CLAUSES = 2
+_NEGATION_BRIDGE = 2
 _RESCORE_SHORTLIST = 512
 _MIN_SHARED_FRACTION = 0.2
 _TYPO_TIE = 5.0
@@ -50,8 +56,11 @@ _FIRST_LETTER_TYPO = 90.0
 _FIRST_LETTER_MIN_LENGTH = 10
 _ANSWER, _CLARIFY, _FALLBACK = 0, 1, 2
 _DECISIONS = (Decision.ANSWER, Decision.CLARIFY, Decision.FALLBACK)
-_R_FUZZY, _R_CLOSE, _R_LOW_CONFIDENCE, _R_OUT_OF_SCOPE, _R_NO_MATCH, _R_RED_FLAG, _R_OTHER_BODY_PART = range(7)
-_REASONS = ("fuzzy", "close_candidates", "low_confidence", "out_of_scope", "no_match", "red_flag_similar", "other_body_part")
+_R_FUZZY, _R_CLOSE, _R_LOW_CONFIDENCE, _R_OUT_OF_SCOPE, _R_NO_MATCH, _R_RED_FLAG, _R_OTHER_BODY_PART, _R_NAMED_OUT_OF_SCOPE = range(8)
+_REASONS = (
+    "fuzzy", "close_candidates", "low_confidence", "out_of_scope", "no_match", "red_flag_similar", "other_body_part",
+    "out_of_scope:",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -121,7 +130,8 @@ class Matcher:
         self._greeting = kb.lexicon.greeting_words
         self._thanks = kb.lexicon.thanks_words
         self._clitics = kb.lexicon.clitics
-        self._negated = tuple(f" {w} " for w in kb.lexicon.negations)
+        self._negations_set = kb.lexicon.negations
+        self._bridges = kb.lexicon.negation_bridges
         # "knpya", "gimanasih": a particle typed onto the word before it.
         self._glued_particles = sorted((p for p in kb.lexicon.particles if len(p) >= 2), key=len, reverse=True)
         # Real words that are not in any example: never "corrected", and weigh little.
@@ -143,6 +153,8 @@ class Matcher:
         self._red_index = self._intent_index.get(RED_FLAG)
         self._social_mask = np.array([i in SOCIAL_INTENTS for i in intent_ids])
         self._calf_mask = np.array([kb.intents[i].topic == "calf" for i in intent_ids])
+        # Topics the bot recognises but does not handle: answered with their own text, as out of scope.
+        self._out_of_scope_mask = np.array([kb.intents[i].out_of_scope for i in intent_ids])
         self._calf_words = kb.lexicon.calf_words
         self._other_body_parts = kb.lexicon.other_body_parts
         self._fallback_index = self._intent_index.get(FALLBACK_INTENT)
@@ -152,11 +164,10 @@ class Matcher:
             (sign.id, [[tuple(self.normalize.tokens(term)) for term in group] for group in sign.groups])
             for sign in kb.danger_signs
         ]
-        # Each term as (its first word, " the whole term "), for a set lookup before a search.
-        self._danger_terms = [
-            (sign_id, [[(term[0], f" {' '.join(term)} ") for term in group if term] for group in groups])
-            for sign_id, groups in self._danger
-        ]
+        self._danger_terms = [(sign_id, [[term for term in group if term] for group in groups]) for sign_id, groups in self._danger]
+        self._sign_intent = {sign.id: sign.intent for sign in kb.danger_signs}
+        self._danger_vocabulary = {w for _, groups in self._danger for group in groups for term in group for w in term}
+        self._urgent_intents = {i.id for i in kb.intents.values() if i.action == "handoff_urgent"}
         # "rasanya" in "mati rasanya", "dadaku" in "dadaku sesak": a clitic on a danger word.
         self._danger_stems = {
             word + clitic: word
@@ -334,26 +345,88 @@ class Matcher:
     # -- danger signs -----------------------------------------------------------------------
 
     def danger_signs(self, words: Sequence[str]) -> list[str]:
-        """Ids of the danger signs present in a resolved word sequence.
+        """Ids of the danger signs present in a resolved word sequence (one clause)."""
+        return [sign_id for sign_id, _ in self._danger_hits(words, _DANGER_SPAN)]
 
-        A term right after a negation ("tidak bengkak", "bukan sesak") does not count; terms
-        that are themselves negative ("tidak bisa berdiri") do."""
+    def _danger_hits(self, words: Sequence[str], span: int) -> list[tuple[str, tuple[int, int]]]:
+        """(sign id, span of words) for each danger sign present.
+
+        A sign needs one affirmed term of every group, all within `span` words."""
         words = [self._danger_stems.get(w, w) for w in words]
         present = set(words)
-        text = f" {' '.join(words)} "
         found = []
         for sign_id, groups in self._danger_terms:
-            if all(any(first in present and self._affirmed(text, needle) for first, needle in group) for group in groups):
-                found.append(sign_id)
+            if not all(any(term[0] in present for term in group) for group in groups):
+                continue
+            places = [self._term_places(words, group) for group in groups]
+            if not all(places):
+                continue
+            best = None
+            for choice in itertools.product(*places):
+                start, end = min(p[0] for p in choice), max(p[1] for p in choice)
+                if end - start <= span and (best is None or end - start < best[1] - best[0]):
+                    best = (start, end)
+            if best is not None:
+                found.append((sign_id, best))
         return found
 
-    def _affirmed(self, text: str, needle: str) -> bool:
-        start = text.find(needle)
-        while start != -1:
-            if not text[: start + 1].endswith(self._negated):
-                return True
-            start = text.find(needle, start + 1)
+    def _term_places(self, words: list[str], group) -> list[tuple[int, int]]:
+        """Where terms of a group occur, affirmed (not right after a negation): (first, last)."""
+        places = []
+        for term in group:
+            size = len(term)
+            for index in range(len(words) - size + 1):
+                if tuple(words[index : index + size]) == term and not self._negated_at(words, index):
+                    places.append((index, index + size - 1))
+        return places
+
+    def _negated_at(self, words: list[str], index: int) -> bool:
+        """A negation before `index`, with at most two bridge words between ("tidak ada sesak",
+        "belum pernah pingsan", "tidak sampai sesak")."""
+        for gap in range(0, _NEGATION_BRIDGE + 1):
+            before = index - 1 - gap
+            if before < 0:
+                return False
+            if words[before] in self._negations_set:
+                return all(w in self._bridges for w in words[before + 1 : index])
         return False
+
+    def _signs_in(self, clauses, sequence: list[str], sequence_of) -> tuple[str, ...]:
+        """Danger signs within one clause, or with their words right next to each other."""
+        found = [sign for clause in clauses for sign, _ in self._danger_hits(sequence_of(clause), _DANGER_SPAN)]
+        found += [sign for sign, _ in self._danger_hits(sequence, _DANGER_SPAN_ACROSS_CLAUSES)]
+        return tuple(dict.fromkeys(found))
+
+    def _negated_raw_words(self, words: list[str], resolved) -> set[int]:
+        """Indices of the message words that only say a danger sign is absent."""
+        positions = [index for index, raw in enumerate(words) for _ in resolved[raw]]
+        negated = self.negated_danger_words([token.word for raw in words for token in resolved[raw]])
+        by_word: dict[int, list[int]] = {}
+        for position, index in enumerate(positions):
+            by_word.setdefault(index, []).append(position)
+        return {index for index, places in by_word.items() if all(p in negated for p in places)}
+
+    def negated_danger_words(self, words: Sequence[str]) -> set[int]:
+        """Positions of danger words said not to be present, with their negation: left out of
+        scoring, so "ga sesak kok, cuma pegal" is about aching, not about breathlessness."""
+        words = [self._danger_stems.get(w, w) for w in words]
+        dropped: set[int] = set()
+        for _, groups in self._danger_terms:
+            for group in groups:
+                for term in group:
+                    size = len(term)
+                    for index in range(len(words) - size + 1):
+                        if tuple(words[index : index + size]) == term and self._negated_at(words, index):
+                            start = index - 1
+                            while start >= 0 and words[start] not in self._negations_set:
+                                start -= 1
+                            end = index + size
+                            # "tidak nyeri dada", "ga sesak napas": the danger words that follow
+                            # belong to the same negated phrase.
+                            while end < len(words) and words[end] in self._danger_vocabulary:
+                                end += 1
+                            dropped.update(range(max(start, 0), end))
+        return dropped
 
     # -- scoring ----------------------------------------------------------------------------
 
@@ -429,9 +502,11 @@ class Matcher:
             vote = evidence / known_weight * coverage
             intent_scores = (1 - s.evidence_weight) * intent_scores + s.evidence_weight * vote
         if context and len(seen) <= s.context_max_tokens:
+            # Context tips a short follow-up towards what was just offered, never towards an
+            # urgent intent: a danger sign must be in the message itself.
             for intent_id in context:
                 index = self._intent_index.get(intent_id)
-                if index is not None:
+                if index is not None and intent_id not in self._urgent_intents:
                     intent_scores[index] += s.context_bonus
         return np.minimum(intent_scores, 1.0), shortlist
 
@@ -482,10 +557,22 @@ class Matcher:
             return Analysis(empty=True)
         limit = self.settings.max_tokens
         resolved = self.resolve(words, fuzzy_limit=limit)
-        sequence = [token.word for raw in words for token in resolved[raw]]
-        signs = tuple(self.danger_signs(sequence))
+
+        def sequence_of(unit: Sequence[str]) -> list[str]:
+            return [token.word for raw in unit for token in resolved[raw]]
+
+        signs = self._signs_in(self.normalize.clauses(text), sequence_of(words), sequence_of)
         if signs:
             return Analysis(danger_signs=signs)
+        dropped = self._negated_raw_words(words, resolved)
+        if dropped:
+            if len(dropped) == len(words):
+                # Only "not this danger sign": nothing left to answer.
+                return Analysis(plain=np.zeros(len(self.intent_ids)))
+            numbered = iter(range(len(words)))
+            sentences = [[w for w in sentence if next(numbered) not in dropped] for sentence in sentences]
+            sentences = [sentence for sentence in sentences if sentence]
+            words = [w for sentence in sentences for w in sentence]
 
         def resolve_words(unit: Sequence[str]) -> list[Token]:
             return [token for raw in list(dict.fromkeys(unit))[:limit] for token in resolved[raw]]
@@ -509,7 +596,7 @@ class Matcher:
         substantive = None
         if parts and (len(parts) > 1 or parts[0] is not plain):
             substantive = np.max(parts, axis=0)
-        words_seen = set(sequence)
+        words_seen = set(sequence_of(words))
         other_body = bool(words_seen & self._other_body_parts) and not words_seen & self._calf_words
         return Analysis(plain=plain, substantive=substantive, greeted=greeted, other_body_part=other_body)
 
@@ -520,7 +607,8 @@ class Matcher:
             return Match(Decision.FALLBACK, FALLBACK_INTENT, 0.0, reason="empty")
         if analysis.danger_signs:
             sign = analysis.danger_signs[0]
-            return Match(Decision.ANSWER, RED_FLAG, 1.0, (Candidate(RED_FLAG, 1.0),), reason=f"danger_sign:{sign}")
+            intent = self._sign_intent.get(sign, RED_FLAG)
+            return Match(Decision.ANSWER, intent, 1.0, (Candidate(intent, 1.0),), reason=f"danger_sign:{sign}")
         batch = AnalysisBatch.of(self, [analysis])
         decision, intent, score, reason, used_sub = self.decisions(batch, s)
         scores = analysis.substantive if used_sub[0] else analysis.plain
@@ -528,7 +616,10 @@ class Matcher:
         candidates = tuple(Candidate(self.intent_ids[i], float(scores[i])) for i in order)
         acted = FALLBACK_INTENT if decision[0] == _FALLBACK else self.intent_ids[intent[0]]
         greeted = analysis.greeted and bool(used_sub[0])
-        return Match(_DECISIONS[decision[0]], acted, float(score[0]), candidates, _REASONS[reason[0]], greeted)
+        why = _REASONS[reason[0]]
+        if reason[0] == _R_NAMED_OUT_OF_SCOPE:
+            why += self.intent_ids[intent[0]]
+        return Match(_DECISIONS[decision[0]], acted, float(score[0]), candidates, why, greeted)
 
     def decisions(self, batch: AnalysisBatch, s: MatcherSettings):
         """Decisions for many analysed messages at once (vectorised: tuning tries thousands of
@@ -545,9 +636,16 @@ class Matcher:
         plain_social = social[plain[1]] & (plain[0] != _FALLBACK)
         use_sub = batch.has_sub & (sub[0] != _FALLBACK) & ~social[sub[1]] & (~plain_social | (sub[2] >= plain[2]))
         decision, intent, score, reason = (np.where(use_sub, a, b) for a, b in zip(sub, plain))
+        # "udah itu aja, makasih": thanks or goodbye is not worth a question; take the best.
+        second = np.where(use_sub, batch.sub_summary.second, batch.plain_summary.second)
+        small_talk = (decision == _CLARIFY) & social[intent] & social[second]
+        decision = np.where(small_talk, _ANSWER, decision)
         off = batch.other_body_part & self._calf_mask[intent] & (decision != _FALLBACK)
         decision = np.where(off, _FALLBACK, decision)
         reason = np.where(off, _R_OTHER_BODY_PART, reason)
+        named = (decision == _ANSWER) & self._out_of_scope_mask[intent]
+        decision = np.where(named, _FALLBACK, decision)
+        reason = np.where(named, _R_NAMED_OUT_OF_SCOPE, reason)
         return decision, intent, score, reason, use_sub
 
     def summarize(self, scores: np.ndarray) -> ScoreSummary:
@@ -605,8 +703,8 @@ class Matcher:
         return tokens[:start], tokens[start:end], tokens[end:]
 
     def clarify_options(self, match: Match) -> tuple[str, ...]:
-        """The two intents a clarify question offers."""
-        options = [c.intent for c in match.candidates if c.intent != FALLBACK_INTENT]
+        """The two intents a clarify question offers (never fallback or an urgent intent)."""
+        options = [c.intent for c in match.candidates if c.intent != FALLBACK_INTENT and c.intent not in self._urgent_intents]
         return tuple(options[:2])
 
 

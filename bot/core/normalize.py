@@ -26,6 +26,8 @@ _LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=\d)|(?<=\d)(?=[a-z])")
 _WORD_CACHE_LIMIT = 100_000
 # Sentence boundaries; a dot between digits ("19.30") is a time, not an end.
 _SENTENCE_END = re.compile(r"[!?;\n]+|(?<!\d)\.+|\.+(?!\d)")
+# Clause boundaries: sentence ends and commas (a comma between digits is a decimal).
+_CLAUSE_END = re.compile(r"[!?;\n]+|(?<!\d)[.,]+|[.,]+(?!\d)")
 # Anything that is not a letter or digit (punctuation, emoji, symbols) separates words.
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
@@ -89,6 +91,10 @@ class Normalizer:
     def sentences(self, text: str) -> list[list[str]]:
         """Tokens of each sentence (split on . ! ? ; and line breaks), empty ones left out."""
         return [tokens for piece in _SENTENCE_END.split(text or "") if (tokens := self.tokens(piece))]
+
+    def clauses(self, text: str) -> list[list[str]]:
+        """Tokens of each clause: sentences further split at commas."""
+        return [tokens for piece in _CLAUSE_END.split(text or "") if (tokens := self.tokens(piece))]
 
     def __call__(self, text: str) -> str:
         return " ".join(self.tokens(text))

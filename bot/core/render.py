@@ -23,6 +23,7 @@ def clinic_values(clinic: ClinicFacts, closed_word: str) -> dict[str, str | None
         "website": clinic.website,
         "hours": format_hours(clinic.opening_hours, closed_word),
         "prices": "\n".join(f"• {item}: {price}" for item, price in clinic.prices) or None,
+        "payment_methods": clinic.payment_methods,
         "insurance": clinic.insurance,
     }
 
