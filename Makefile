@@ -16,7 +16,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $@
 
 run: $(STAMP)
-	$(BIN)/python -m bot chat
+	$(BIN)/python -m bot chat --via-webhook
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -1,0 +1,144 @@
+"""Storage and the inbox on SQLite and PostgreSQL: migrations, idempotency under concurrency."""
+
+import threading
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import func, select
+
+from bot import migrate
+from bot.adapters import storage
+from bot.adapters.storage import Base, Conversation, Message
+from bot.inbox import Inbox, InboundMessage
+
+
+@pytest.fixture
+def database(database_url):
+    engine = storage.make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def inbox(database, engine):
+    return Inbox(storage.session_factory(database), engine, max_reply_length=1600, rate_limit_per_minute=20)
+
+
+def count(database, *criteria) -> int:
+    with storage.session_factory(database)() as session:
+        return session.execute(select(func.count(Message.id)).where(*criteria)).scalar_one()
+
+
+def test_migrations_create_exactly_the_models(database):
+    assert migrate.current_revision(database) == migrate.head_revision()
+    with database.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+
+
+def test_upgrade_is_idempotent(database):
+    migrate.upgrade(database)
+    migrate.upgrade(database)
+    assert migrate.current_revision(database) == migrate.head_revision()
+
+
+def test_timestamps_come_back_in_utc(database):
+    sessions = storage.session_factory(database)
+    jakarta = timezone(timedelta(hours=7))
+    moment = datetime(2026, 11, 26, 9, 30, tzinfo=jakarta)
+    with sessions.begin() as session:
+        session.add(Conversation(wa_id="whatsapp:+6280000000001", state={}, created_at=moment, updated_at=moment))
+    with sessions() as session:
+        stored = session.execute(select(Conversation)).scalar_one()
+    assert stored.created_at == moment and stored.created_at.utcoffset() == timedelta(0)
+    with pytest.raises(Exception, match="naive datetime"):
+        with sessions.begin() as session:
+            session.add(Conversation(wa_id="whatsapp:+6280000000002", state={}, created_at=datetime(2026, 1, 1), updated_at=moment))
+
+
+def test_concurrent_duplicates_are_stored_once_and_get_the_same_reply(inbox, database):
+    """Ten deliveries of one MessageSid at the same moment: one row, one reply, no second action."""
+    inbound = InboundMessage(sid="SMconcurrent", wa_id="whatsapp:+6281234567890", body="mau booking akupuntur besok jam 3")
+    start = threading.Barrier(10)
+    outcomes, errors = [], []
+
+    def deliver():
+        start.wait()
+        try:
+            outcomes.append(inbox.receive(inbound))
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=deliver) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert len(outcomes) == 10
+    assert len({tuple(r.text for r in o.replies) for o in outcomes}) == 1
+    assert sum(not o.duplicate for o in outcomes) == 1
+    assert count(database, Message.direction == "in") == 1
+    assert count(database, Message.direction == "out") == len(outcomes[0].replies)
+    with storage.session_factory(database)() as session:
+        assert session.execute(select(Message.actions).where(Message.direction == "in")).scalar_one() == ["start_booking"]
+
+
+def test_concurrent_messages_of_one_patient_keep_the_state_consistent(inbox, database):
+    """Twenty different messages of one patient at once: each stored, none lost, state intact."""
+    start = threading.Barrier(20)
+    errors = []
+
+    def deliver(n):
+        start.wait()
+        try:
+            inbox.receive(InboundMessage(sid=f"SMpar{n}", wa_id="whatsapp:+6281234567891", body=f"halo {n}"))
+        except Exception as error:  # noqa: BLE001
+            errors.append(error)
+
+    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert count(database, Message.direction == "in") == 20
+    with storage.session_factory(database)() as session:
+        conversations = session.execute(select(Conversation)).scalars().all()
+    assert len(conversations) == 1
+    assert conversations[0].state["started"] is True
+
+
+def test_a_new_patient_arriving_twice_at_once_gets_one_conversation(inbox, database):
+    start = threading.Barrier(8)
+
+    def deliver(n):
+        start.wait()
+        inbox.receive(InboundMessage(sid=f"SMnew{n}", wa_id="whatsapp:+6281234567892", body="halo"))
+
+    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    with storage.session_factory(database)() as session:
+        assert session.execute(select(func.count(Conversation.id))).scalar_one() == 1
+
+
+@pytest.mark.parametrize(
+    "sequence, final",
+    [
+        (["queued", "sent", "delivered", "read"], "read"),
+        (["delivered", "sent", "queued"], "delivered"),
+        (["sent", "failed", "delivered"], "failed"),
+        (["read", "undelivered"], "read"),
+    ],
+)
+def test_status_only_moves_forward(sequence, final):
+    message = Message(direction="out", body="x")
+    now = datetime.now(UTC)
+    for status in sequence:
+        storage.update_status(None, message, status, None, now)
+    assert message.status == final
