@@ -29,21 +29,29 @@ def load_engine(directory: Path) -> Engine:
         raise CliError(exc.report()) from None
 
 
-def cmd_chat(args, out=sys.stdout, inp=sys.stdin) -> int:
-    if args.via_webhook is not None:
-        return _chat_via_webhook(args, out, inp)
-    engine = load_engine(args.knowledge)
+def _repl(out, inp, banner: str, respond) -> None:
+    """Read patient lines until EOF or /quit; `respond(line)` prints the bot's side."""
     interactive = inp.isatty()
     if interactive:
-        print("Klinik-bot local chat: type as a patient would; /quit or Ctrl-D to stop.\n", file=out)
-    state = ConversationState()
+        print(banner + "\n", file=out)
     while True:
         if interactive:
             print("You> ", end="", file=out, flush=True)
         line = inp.readline()
         if not line or line.strip() in ("/quit", "/exit"):
-            break
-        turn = engine.step(state, Incoming(line.rstrip("\n")))
+            return
+        respond(line.rstrip("\n"))
+
+
+def cmd_chat(args, out=sys.stdout, inp=sys.stdin) -> int:
+    if args.via_webhook is not None:
+        return _chat_via_webhook(args, out, inp)
+    engine = load_engine(args.knowledge)
+    state = ConversationState()
+
+    def respond(line: str) -> None:
+        nonlocal state
+        turn = engine.step(state, Incoming(line))
         state = turn.state
         for reply in turn.replies:
             print(f"Bot> {reply.text}\n", file=out)
@@ -53,6 +61,8 @@ def cmd_chat(args, out=sys.stdout, inp=sys.stdin) -> int:
             print(f"  [{m.decision.value} {m.intent} {m.score:.2f} {m.reason}; {top}]", file=out)
         for action in turn.actions:
             print(f"  [action: {describe_action(action)}]", file=out)
+
+    _repl(out, inp, "Klinik-bot local chat: type as a patient would; /quit or Ctrl-D to stop.", respond)
     return 0
 
 
@@ -67,47 +77,47 @@ def _chat_via_webhook(args, out, inp) -> int:
         server, url = _start_local_server(args, config)
     client = WebhookClient(url, auth_token=config.twilio_auth_token)
     sender = args.phone if args.phone.startswith("whatsapp:") else f"whatsapp:{args.phone}"
-    interactive = inp.isatty()
-    if interactive:
-        print(f"Klinik-bot over its webhook at {url} (patient {sender}); /quit or Ctrl-D to stop.\n", file=out)
+
+    def respond(line: str) -> None:
+        reply = client.send(sender, line, profile_name=args.name)
+        if reply.status != 200:
+            print(f"  [HTTP {reply.status}] {reply.raw[:200]}", file=out)
+        for message in reply.messages:
+            print(f"Bot> {message}\n", file=out)
+
     try:
-        while True:
-            if interactive:
-                print("You> ", end="", file=out, flush=True)
-            line = inp.readline()
-            if not line or line.strip() in ("/quit", "/exit"):
-                break
-            reply = client.send(sender, line.rstrip("\n"), profile_name=args.name)
-            if reply.status != 200:
-                print(f"  [HTTP {reply.status}] {reply.raw[:200]}", file=out)
-            for message in reply.messages:
-                print(f"Bot> {message}\n", file=out)
+        _repl(out, inp, f"Klinik-bot over its webhook at {url} (patient {sender}); /quit or Ctrl-D to stop.", respond)
     finally:
         if server is not None:
             server.shutdown()
     return 0
 
 
+def _build_app(config: Config, args, dev: bool):
+    """The Flask app for a local server; dev mode when asked or when no auth token is set."""
+    import dataclasses
+
+    from .core.knowledge import KnowledgeError
+    from .web import create_app
+
+    config = dataclasses.replace(config, knowledge_dir=args.knowledge, dev_mode=config.dev_mode or dev)
+    try:
+        return create_app(config)
+    except KnowledgeError as exc:
+        raise CliError(exc.report()) from None
+
+
 def _start_local_server(args, config: Config):
     """The app in dev mode on a free loopback port, served from a background thread."""
-    import dataclasses
     import threading
 
     from werkzeug.serving import make_server
 
     from . import logs
-    from .core.knowledge import KnowledgeError
-    from .web import create_app
 
     logs.configure("WARNING")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    if not config.twilio_auth_token:
-        config = dataclasses.replace(config, dev_mode=True)
-    config = dataclasses.replace(config, knowledge_dir=args.knowledge)
-    try:
-        app = create_app(config)
-    except KnowledgeError as exc:
-        raise CliError(exc.report()) from None
+    app = _build_app(config, args, dev=not config.twilio_auth_token)
     server = make_server("127.0.0.1", args.port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_port}/webhook/whatsapp"
@@ -115,21 +125,11 @@ def _start_local_server(args, config: Config):
 
 def cmd_serve(args, out=sys.stdout) -> int:
     """Run the webhook with werkzeug's development server (production uses gunicorn)."""
-    import dataclasses
-
     from . import logs
-    from .core.knowledge import KnowledgeError
-    from .web import create_app
 
     config = Config.from_env()
-    if args.dev:
-        config = dataclasses.replace(config, dev_mode=True)
-    config = dataclasses.replace(config, knowledge_dir=args.knowledge)
     logs.configure(config.log_level)
-    try:
-        app = create_app(config)
-    except KnowledgeError as exc:
-        raise CliError(exc.report()) from None
+    app = _build_app(config, args, dev=args.dev)
     print(f"Webhook: http://{args.host}:{args.port}/webhook/whatsapp   health: http://{args.host}:{args.port}/healthz", file=out)
     app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
     return 0
