@@ -1,6 +1,7 @@
 """The command line, run as a user runs it: `python -m bot ...` in a subprocess."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -9,11 +10,12 @@ import pytest
 from conftest import EVAL, FIXTURES, ROOT
 
 
-def bot(*args, stdin=None, knowledge=None):
+def bot(*args, stdin=None, knowledge=None, env=None):
     command = [sys.executable, "-m", "bot"]
     if knowledge:
         command += ["--knowledge", str(knowledge)]
-    return subprocess.run(command + list(args), input=stdin, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    environment = dict(os.environ, **(env or {}))
+    return subprocess.run(command + list(args), input=stdin, capture_output=True, text=True, cwd=ROOT, timeout=120, env=environment)
 
 
 def test_kb_check_passes_on_the_shipped_knowledge():
@@ -49,6 +51,26 @@ def test_chat_reads_messages_and_prints_replies():
     assert "[answer causes" in out
     assert "[answer cause_caffeine" in out
     assert "119" in out and "[action: handoff:urgent]" in out
+
+
+def test_chat_via_webhook_talks_to_a_dev_server_and_stores_the_conversation(tmp_path):
+    database = tmp_path / "chat.db"
+    env = {"DATABASE_URL": f"sqlite:///{database}", "TWILIO_AUTH_TOKEN": "", "BOT_DEV_MODE": ""}
+    result = bot("chat", "--via-webhook", "--phone", "+6281200000042", stdin="halo kak\nknp betis kedutan trs\n", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "asisten otomatis" in result.stdout and "elektrolit" in result.stdout
+    assert "NOT signature-checked" in result.stderr
+    again = bot("chat", "--via-webhook", "--phone", "+6281200000042", stdin="8\n", env=env)
+    assert "asisten otomatis" not in again.stdout  # the same patient, remembered in the database
+    assert database.exists()
+
+
+def test_db_upgrade_creates_the_schema(tmp_path):
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}"}
+    assert bot("db", "current", env=env).stdout.strip() == "empty database"
+    result = bot("db", "upgrade", env=env)
+    assert result.returncode == 0 and "schema at revision" in result.stdout
+    assert bot("db", "current", env=env).stdout.strip() == result.stdout.split()[-1]
 
 
 def test_evaluate_prints_a_readable_table():
