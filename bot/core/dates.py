@@ -1,0 +1,310 @@
+"""Indonesian dates and times as patients write them ("besok jam 3 sore", "jumat depan",
+"tgl 5", "12 Desember 2026", "setengah 4 sore"), and checking a slot against opening hours.
+
+Pure: `now` is always passed in (Asia/Jakarta local time). No existing library reads informal
+Indonesian well, so this is written for this domain: a clinic appointment in the coming weeks.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+JAKARTA = ZoneInfo("Asia/Jakarta")
+
+WEEKDAYS = {
+    "senin": 0, "sen": 0, "selasa": 1, "sel": 1, "rabu": 2, "kamis": 3, "kam": 3, "jumat": 4, "jum": 4,
+    "jumaat": 4, "sabtu": 5, "sab": 5, "minggu": 6, "ahad": 6, "min": 6,
+}  # fmt: skip
+MONTHS = {
+    "januari": 1, "jan": 1, "februari": 2, "feb": 2, "pebruari": 2, "maret": 3, "mar": 3, "april": 4, "apr": 4,
+    "mei": 5, "juni": 6, "jun": 6, "juli": 7, "jul": 7, "agustus": 8, "agu": 8, "agt": 8, "ags": 8, "aug": 8,
+    "september": 9, "sep": 9, "sept": 9, "oktober": 10, "okt": 10, "oct": 10, "november": 11, "nov": 11,
+    "nop": 11, "desember": 12, "des": 12, "dec": 12,
+}  # fmt: skip
+DAY_NAMES = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
+MONTH_NAMES = (
+    "Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September", "Oktober",
+    "November", "Desember",
+)  # fmt: skip
+# A time of day said without the hour: "besok pagi", "nanti siang".
+PERIOD_DEFAULT = {"pagi": time(9, 0), "siang": time(13, 0), "sore": time(16, 0), "malam": time(19, 0)}
+
+# Problems a parse can report; the dialogue asks about each in Indonesian.
+NO_DATE, NO_TIME, PAST, INVALID_DATE, WHICH_DAY = "no_date", "no_time", "past", "invalid_date", "which_day"
+
+
+@dataclass(frozen=True)
+class When:
+    """What a message says about an appointment: a day and/or a time, and what is missing."""
+
+    day: date | None = None
+    at: time | None = None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return self.day is not None and self.at is not None and not self.problems
+
+    def moment(self) -> datetime | None:
+        if self.day is None or self.at is None:
+            return None
+        return datetime.combine(self.day, self.at, JAKARTA)
+
+
+_HOUR_WORDS = {
+    "dua belas": 12, "sebelas": 11, "sepuluh": 10, "sembilan": 9, "delapan": 8, "tujuh": 7, "enam": 6,
+    "lima": 5, "empat": 4, "tiga": 3, "dua": 2, "satu": 1,
+}  # fmt: skip
+_HOUR_WORD = re.compile(r"\b(jam|pukul|pkl|setengah)\s+(" + "|".join(_HOUR_WORDS) + r")\b")
+
+
+def _clean(text: str) -> str:
+    text = (text or "").lower().replace("'", "").replace("’", "")
+    text = _HOUR_WORD.sub(lambda m: f"{m.group(1)} {_HOUR_WORDS[m.group(2)]}", text)
+    text = re.sub(r"(\d)\s*\.\s*(\d{2})\b", r"\1:\2", text)  # 19.30 -> 19:30 (a time, not a decimal)
+    text = re.sub(r"\b(jum)\s*at\b", "jumat", text)
+    return re.sub(r"\s+", " ", text)
+
+
+_TIME = re.compile(
+    r"(?:\b(?:jam|pukul|pkl|pk|jm)\s*)?\b(?P<half>setengah\s+)?(?P<hour>\d{1,2})(?::(?P<minute>\d{2}))?"
+    r"(?:\s*(?:an|-an))?\s*(?P<period>pagi|siang|sore|malam|am|pm)?\b"
+)
+_HAS_CLOCK_WORD = re.compile(r"\b(jam|pukul|pkl|pk|jm|setengah)\b")
+_NUMERIC_DATE = re.compile(r"\b(?P<day>\d{1,2})[/-](?P<month>\d{1,2})(?:[/-](?P<year>\d{2,4}))?\b")
+_NAMED_DATE = re.compile(r"\b(?:tgl|tanggal|tang)?\s*(?P<day>\d{1,2})\s+(?P<month>[a-z]{3,9})\b(?:\s+(?P<year>\d{4}))?")
+_DAY_OF_MONTH = re.compile(r"\b(?:tgl|tanggal|tang|tg)\.?\s*(?P<day>\d{1,2})\b")
+_PERIOD = re.compile(r"\b(pagi|siang|sore|malam)\b")
+
+
+def parse_when(text: str, now: datetime) -> When:
+    """Read the day and time of an appointment from `text`, relative to `now` (Asia/Jakarta)."""
+    now = now.astimezone(JAKARTA)
+    text = _clean(text)
+    problems: list[str] = []
+    day, used = _parse_day(text, now, problems)
+    remainder = text
+    for span in used:
+        remainder = remainder.replace(span, " ")
+    at = _parse_time(remainder)
+    if day is None and at is not None and _refers_to_today(text):
+        day = now.date()
+    if day is None and not problems:
+        problems.append(NO_DATE)
+    if at is None:
+        problems.append(NO_TIME)
+    if day is not None and INVALID_DATE not in problems:
+        moment = datetime.combine(day, at or time(23, 59), JAKARTA)
+        if moment < now:
+            problems.append(PAST)
+    return When(day, at, tuple(dict.fromkeys(problems)))
+
+
+def _refers_to_today(text: str) -> bool:
+    return bool(re.search(r"\b(hari ini|hr ini|skrg|sekarang|nanti|ntar|tar)\b", text))
+
+
+def _parse_day(text: str, now: datetime, problems: list[str]) -> tuple[date | None, list[str]]:
+    today = now.date()
+    found = re.search(r"\b(hari ini|hr ini|sekarang|skrg|nanti|ntar)\b", text)
+    if found:
+        return today, [found.group(0)]
+    found = re.search(r"\b(kemarin|kmrn|kemaren|kemarin dulu)\b", text)
+    if found:
+        return today - timedelta(days=1), [found.group(0)]
+    found = re.search(r"\b(besok|bsk|besuk|esok)\b", text)
+    if found:
+        return today + timedelta(days=1), [found.group(0)]
+    found = re.search(r"\b(lusa)\b", text)
+    if found:
+        return today + timedelta(days=2), [found.group(0)]
+
+    found = _NAMED_DATE.search(text)
+    if found and found.group("month") in MONTHS:
+        return _calendar_day(int(found.group("day")), MONTHS[found.group("month")], found.group("year"), today, problems), [found.group(0)]
+    found = _NUMERIC_DATE.search(text)
+    if found:
+        return _calendar_day(int(found.group("day")), int(found.group("month")), found.group("year"), today, problems), [found.group(0)]
+    found = _DAY_OF_MONTH.search(text)
+    if found:
+        day_number = int(found.group("day"))
+        month, year = today.month, today.year
+        if day_number < today.day:
+            month, year = (1, year + 1) if month == 12 else (month + 1, year)
+        return _calendar_day(day_number, month, str(year), today, problems), [found.group(0)]
+
+    # "hari minggu depan" is a Sunday; "minggu depan" alone is next week, day unknown.
+    found = re.search(r"\b(?:hari\s+)?(senin|selasa|rabu|kamis|jumat|jumaat|sabtu|minggu|ahad)(\s+(?:depan|dpn|besok))?(\s+ini)?\b", text)
+    if found:
+        name, next_week = found.group(1), bool(found.group(2))
+        if name == "minggu" and next_week and not found.group(0).startswith("hari"):
+            problems.append(WHICH_DAY)
+            return None, [found.group(0)]
+        weekday = WEEKDAYS[name]
+        if next_week:
+            start_of_next_week = today + timedelta(days=7 - today.weekday())
+            return start_of_next_week + timedelta(days=weekday), [found.group(0)]
+        return today + timedelta(days=(weekday - today.weekday()) % 7), [found.group(0)]
+    if re.search(r"\b(minggu|pekan)\s+(depan|dpn)\b", text):
+        problems.append(WHICH_DAY)
+    return None, []
+
+
+def _calendar_day(day_number: int, month: int, year: str | None, today: date, problems: list[str]) -> date | None:
+    if year:
+        full_year = int(year) + (2000 if len(year) == 2 else 0)
+    else:
+        full_year = today.year
+        # "5 Jan" said in December means next January.
+        if (month, day_number) < (today.month, today.day):
+            full_year += 1
+    try:
+        return date(full_year, month, day_number)
+    except ValueError:
+        problems.append(INVALID_DATE)
+        return None
+
+
+def _parse_time(text: str) -> time | None:
+    best = None
+    for found in _TIME.finditer(text):
+        clock = bool(_HAS_CLOCK_WORD.search(text[max(0, found.start() - 6) : found.end()]))
+        minute_given = found.group("minute") is not None
+        period = found.group("period")
+        if not (clock or minute_given or period):
+            continue  # a bare number is a date or a count, not a time
+        hour, minute = int(found.group("hour")), int(found.group("minute") or 0)
+        if found.group("half"):
+            hour, minute = hour - 1, 30
+        if hour > 23 or minute > 59 or hour < 0:
+            continue
+        hour = _with_period(hour, period)
+        best = time(hour, minute)
+        break
+    if best is None:
+        found = _PERIOD.search(text)
+        if found:
+            best = PERIOD_DEFAULT[found.group(1)]
+    return best
+
+
+def _with_period(hour: int, period: str | None) -> int:
+    """A 12-hour clock read as people mean it at a clinic that opens by day."""
+    if period in ("sore", "malam", "pm"):
+        return hour + 12 if hour < 12 else hour
+    if period == "siang":
+        return hour + 12 if hour < 6 else hour
+    if period in ("pagi", "am"):
+        return 0 if hour == 12 else hour
+    # No period: "jam 3" at a clinic means 15:00; "jam 10" means 10:00.
+    return hour + 12 if 1 <= hour <= 6 else hour
+
+
+def describe(moment: datetime) -> str:
+    """'Kamis, 27 November 2026 pukul 15.00' (Asia/Jakarta)."""
+    local = moment.astimezone(JAKARTA)
+    return f"{DAY_NAMES[local.weekday()]}, {local.day} {MONTH_NAMES[local.month - 1]} {local.year} pukul {local:%H.%M}"
+
+
+# -- opening hours ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlotCheck:
+    ok: bool
+    reason: str = ""  # closed_day | before_opening | after_closing | unknown_hours
+    suggestions: tuple[datetime, ...] = field(default_factory=tuple)
+
+
+def check_slot(moment: datetime, hours: dict[str, tuple[str, str] | None], now: datetime, count: int = 3) -> SlotCheck:
+    """Is the clinic open for an appointment at `moment`? If not, the nearest open slots."""
+    if not hours:
+        return SlotCheck(True, "unknown_hours")
+    local = moment.astimezone(JAKARTA)
+    window = _window_on(local.date(), hours)
+    if window is not None and window[0] <= local.time() <= window[1]:
+        return SlotCheck(True)
+    if window is None:
+        reason = "closed_day"
+    else:
+        reason = "before_opening" if local.time() < window[0] else "after_closing"
+    return SlotCheck(False, reason, tuple(nearest_open(local, hours, now, count)))
+
+
+def nearest_open(moment: datetime, hours, now: datetime, count: int = 3) -> list[datetime]:
+    """Up to `count` open slots from `moment` on: the wanted time of day on the next open days
+    when that time is open there, otherwise that day's opening time; never in the past."""
+    local = moment.astimezone(JAKARTA)
+    earliest = now.astimezone(JAKARTA)
+    wanted = local.time()
+    found: list[datetime] = []
+    day = local.date()
+    for _ in range(28):
+        window = _window_on(day, hours)
+        if window is not None:
+            first, last = window
+            at = wanted if first <= wanted <= last else first
+            if day == local.date() and wanted > last:
+                at = last  # later that same day is closed: the day's last slot is nearest
+            slot = datetime.combine(day, at, JAKARTA)
+            if slot < earliest and day == earliest.date() and earliest.time() <= last:
+                slot = datetime.combine(day, _round_up(earliest.time()), JAKARTA)
+            if slot >= earliest and slot != local and first <= slot.time() <= last:
+                found.append(slot)
+        if len(found) >= count:
+            break
+        day += timedelta(days=1)
+    return found
+
+
+def next_opening(now: datetime, hours) -> datetime | None:
+    """When the clinic next opens (now, if it is open)."""
+    local = now.astimezone(JAKARTA)
+    day = local.date()
+    for _ in range(14):
+        opening = _hours_on(day, hours)
+        if opening is not None:
+            start, end = opening
+            if day != local.date() or local.time() < end:
+                return datetime.combine(day, max(start, local.time()) if day == local.date() else start, JAKARTA)
+        day += timedelta(days=1)
+    return None
+
+
+def is_open(now: datetime, hours) -> bool:
+    local = now.astimezone(JAKARTA)
+    opening = _hours_on(local.date(), hours)
+    return opening is not None and opening[0] <= local.time() < opening[1]
+
+
+_WEEKDAY_KEYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _hours_on(day: date, hours) -> tuple[time, time] | None:
+    value = hours.get(_WEEKDAY_KEYS[day.weekday()])
+    if not value:
+        return None
+    return time.fromisoformat(value[0]), time.fromisoformat(value[1])
+
+
+# The last appointment of a day starts this long before closing.
+LAST_APPOINTMENT_BEFORE_CLOSING = timedelta(minutes=30)
+
+
+def _window_on(day: date, hours) -> tuple[time, time] | None:
+    """The first and last start time of an appointment on `day`, or None when closed."""
+    opening = _hours_on(day, hours)
+    if opening is None:
+        return None
+    last = (datetime.combine(day, opening[1]) - LAST_APPOINTMENT_BEFORE_CLOSING).time()
+    return opening[0], last
+
+
+def _round_up(moment: time) -> time:
+    """The next half hour."""
+    minutes = moment.hour * 60 + moment.minute
+    minutes = -(-minutes // 30) * 30
+    return time(min(minutes // 60, 23), minutes % 60)
