@@ -8,13 +8,18 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
+from .core.dates import JAKARTA
 from .core.dialogue import Engine
 from .core.messages import FALLBACK_INTENT, ConversationState, Decision, Incoming
 from .core.yamlschema import Problems, Reader, compose
 
 RED_FLAG = "red_flag"
+# Messages are evaluated as if sent on a Wednesday at 10:00 in Jakarta (the clinic is open),
+# so that reports never depend on when they are run.
+REFERENCE_NOW = datetime(2026, 11, 25, 10, 0, tzinfo=JAKARTA)
 
 # What the core issue asks of the held-out set.
 TARGETS = {
@@ -93,7 +98,7 @@ def run(engine: Engine, items: list[Labelled]) -> list[Result]:
         raise LabelledSetError(f"labels name unknown intents: {', '.join(unknown)}")
     results = []
     for item in items:
-        turn = engine.step(ConversationState(), Incoming(item.text))
+        turn = engine.step(ConversationState(), Incoming(item.text), REFERENCE_NOW)
         match = turn.match
         candidates = tuple({"intent": c.intent, "score": round(c.score, 4)} for c in match.candidates)
         results.append(Result(item.text, item.intent, match.intent, match.decision.value, match.score, candidates))

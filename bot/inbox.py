@@ -155,7 +155,7 @@ class Inbox:
                     texts = [self.engine.text("rate_limited")]
             else:
                 state = ConversationState.from_dict(conversation.state)
-                turn = self.engine.step(state, incoming)
+                turn = self.engine.step(state, incoming, now)
                 conversation.state = turn.state.to_dict()
                 match = turn.match
                 actions = tuple(describe_action(a) for a in turn.actions)

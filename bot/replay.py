@@ -11,20 +11,30 @@ A fixture file is YAML:
 
 `expect` keys: intent, decision, reason, contains / not_contains (text or list of texts,
 case-insensitive, over all replies of the turn), actions (exact list, e.g. [handoff:urgent]),
-replies (number of reply messages). A turn may also send `media: [image/jpeg]` or set
-`profile_name`. Each file is one fresh conversation.
+replies (number of reply messages), paused (the bot is waiting for staff), booking_step (the
+booking question pending, or null), booking (the request sent: name, complaint, start).
+A turn may also send `media: [image/jpeg]`, set `profile_name`, or say when it happens with
+`at: "2026-11-25 10:00"` (Jakarta time; default: the fixture's `now`, itself defaulting to
+Wednesday 25 November 2026, 10:00). A turn `event: case_closed` stands for staff closing the
+handoff case. Each file is one fresh conversation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
-from .core.messages import ConversationState, Incoming, describe_action
+from .core.dates import JAKARTA
+from .core.messages import ConversationState, Handoff, Incoming, describe_action
 from .core.yamlschema import Problems, Reader, compose, to_python
 
-EXPECT_KEYS = ("intent", "decision", "reason", "contains", "not_contains", "actions", "replies")
+EXPECT_KEYS = (
+    "intent", "decision", "reason", "contains", "not_contains", "actions", "replies", "paused", "booking_step", "booking",
+)  # fmt: skip
+DEFAULT_NOW = "2026-11-25 10:00"
+EVENTS = ("case_closed",)
 
 
 class FixtureError(Exception):
@@ -38,6 +48,8 @@ class FixtureTurn:
     line: int
     media: tuple[str, ...] = ()
     profile_name: str | None = None
+    at: datetime | None = None
+    event: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,9 @@ class Observed:
     decision: str | None
     reason: str | None
     actions: tuple[str, ...]
+    paused: bool | None = None
+    booking_step: str | None = None
+    booking: dict | None = None
 
 
 @dataclass
@@ -87,15 +102,22 @@ def load_fixture(path: Path) -> Fixture:
     turns: list[FixtureTurn] = []
     name = path.stem
     if node is not None:
-        top = reader.mapping(node, "fixture", required=("turns",), optional=("name", "description"))
+        top = reader.mapping(node, "fixture", required=("turns",), optional=("name", "description", "now"))
         if top:
             if "name" in top:
                 name = reader.string(top["name"], "name") or name
+            default_at = _moment(reader, top["now"]) if "now" in top else _parse_moment(DEFAULT_NOW)
             for item in reader.sequence(top.get("turns"), "turns") if "turns" in top else ():
-                fields = reader.mapping(item, "turn", required=("user",), optional=("expect", "media", "profile_name"))
-                if not fields or "user" not in fields:
+                fields = reader.mapping(item, "turn", optional=("user", "expect", "media", "profile_name", "at", "event"))
+                if fields is None:
                     continue
-                user = reader.string(fields["user"], "user", allow_empty=True)
+                if ("user" in fields) == ("event" in fields):
+                    reader.fail(item, "turn: give either user (a message) or event")
+                    continue
+                event = reader.string(fields["event"], "event") if "event" in fields else None
+                if event is not None and event not in EVENTS:
+                    reader.fail(fields["event"], f"event: unknown '{event}' (known: {', '.join(EVENTS)})")
+                user = reader.string(fields["user"], "user", allow_empty=True) if "user" in fields else ""
                 expect = {}
                 if "expect" in fields:
                     expect_nodes = reader.mapping(fields["expect"], "expect", optional=EXPECT_KEYS) or {}
@@ -103,11 +125,25 @@ def load_fixture(path: Path) -> Fixture:
                         expect[key] = to_python(value)
                 media = tuple(text for text, _ in reader.strings(fields["media"], "media")) if "media" in fields else ()
                 profile = reader.optional_string(fields.get("profile_name"), "profile_name")
+                at = _moment(reader, fields["at"]) if "at" in fields else default_at
                 if user is not None:
-                    turns.append(FixtureTurn(user, expect, item.start_mark.line + 1, media, profile))
+                    turns.append(FixtureTurn(user, expect, item.start_mark.line + 1, media, profile, at, event))
     if problems:
         raise FixtureError("\n".join(str(p) for p in sorted(problems)))
     return Fixture(name, str(path), tuple(turns))
+
+
+def _parse_moment(text: str) -> datetime:
+    return datetime.strptime(text.strip(), "%Y-%m-%d %H:%M").replace(tzinfo=JAKARTA)
+
+
+def _moment(reader: Reader, node) -> datetime | None:
+    text = reader.string(node, "time")
+    try:
+        return _parse_moment(text) if text else None
+    except ValueError:
+        reader.fail(node, f"time '{text}': write 'YYYY-MM-DD HH:MM' (Jakarta time)")
+        return None
 
 
 def check_turn(expect: dict, observed: Observed) -> list[str]:
@@ -127,6 +163,17 @@ def check_turn(expect: dict, observed: Observed) -> list[str]:
         problems.append(f"actions: expected {list(expect['actions'] or [])}, got {list(observed.actions)}")
     if "replies" in expect and expect["replies"] != len(observed.replies):
         problems.append(f"replies: expected {expect['replies']} messages, got {len(observed.replies)}")
+    for key in ("paused", "booking_step"):
+        if key in expect and expect[key] != getattr(observed, key):
+            problems.append(f"{key}: expected {expect[key]!r}, got {getattr(observed, key)!r}")
+    if "booking" in expect:
+        wanted = expect["booking"] or {}
+        got = observed.booking or {}
+        for key, value in wanted.items():
+            if str(got.get(key)) != str(value):
+                problems.append(f"booking {key}: expected {value!r}, got {got.get(key)!r}")
+        if not wanted and got:
+            problems.append(f"booking: expected none, got {got}")
     return problems
 
 
@@ -150,18 +197,28 @@ def run_fixture(fixture: Fixture, conversation: Conversation) -> list[TurnResult
 def engine_conversation(engine) -> Conversation:
     """Play turns against the dialogue engine in memory, keeping state between turns."""
     state = ConversationState()
+    profile_name = None
 
     def play(turn: FixtureTurn) -> Observed:
-        nonlocal state
-        result = engine.step(state, Incoming(turn.user, profile_name=turn.profile_name, media_types=turn.media))
+        nonlocal state, profile_name
+        profile_name = turn.profile_name or profile_name  # WhatsApp sends it with every message
+        if turn.event == "case_closed":
+            state = state.resumed()
+            return Observed((), None, None, None, (), paused=state.paused, booking_step=None)
+        incoming = Incoming(turn.user, profile_name=profile_name, media_types=turn.media)
+        result = engine.step(state, incoming, turn.at)
         state = result.state
         match = result.match
+        booking = next((a.booking.as_dict() for a in result.actions if isinstance(a, Handoff) and a.booking), None)
         return Observed(
             replies=tuple(r.text for r in result.replies),
             intent=match.intent if match else None,
             decision=match.decision.value if match else None,
             reason=match.reason if match else None,
             actions=tuple(describe_action(a) for a in result.actions),
+            paused=state.paused,
+            booking_step=state.booking.step if state.booking else None,
+            booking=booking,
         )
 
     return play

@@ -1,14 +1,17 @@
-"""The dialogue engine: (conversation state, incoming message) -> replies, actions, new state.
+"""The dialogue engine: (conversation state, incoming message, time) -> replies, actions, state.
 
-Pure: no I/O, no clock, no Flask or Twilio. The edges store the state, send the replies and
-carry out the actions (handoff to staff, booking).
+Pure: no I/O, no Flask or Twilio; the time comes in as `now`. The edges store the state, send
+the replies and carry out the actions (a handoff case for staff, with its booking request).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import datetime, timedelta
 
+from . import dates
+from .booking import BookingFlow
 from .knowledge import KnowledgeBase
 from .matcher import Matcher
 from .messages import (
@@ -33,109 +36,172 @@ _ACTIONS: dict[str, Action] = {
 }
 # After this many messages in a row that the bot could not place, staff take over.
 MISSES_BEFORE_HANDOFF = 2
+DEFAULT_BOOKING_EXPIRY = timedelta(hours=2)
 
 
 class Engine:
     """Holds the knowledge base and its matcher; `step` is the whole dialogue logic."""
 
-    def __init__(self, kb: KnowledgeBase, matcher: Matcher | None = None):
+    def __init__(self, kb: KnowledgeBase, matcher: Matcher | None = None, booking_expiry: timedelta = DEFAULT_BOOKING_EXPIRY):
         self.kb = kb
         self.matcher = matcher or Matcher(kb)
+        self.booking = BookingFlow(kb, self.matcher, booking_expiry)
         self._numbers = kb.lexicon.numbers
         self._fillers = kb.lexicon.option_fillers
         self._affirmations = kb.lexicon.affirmations
         self._salam = "assalamualaikum"
 
-    def step(self, state: ConversationState, incoming: Incoming) -> Turn:
-        turn = self._step(replace(state, started=True), incoming, first=not state.started)
-        if state.started:
+    def step(self, state: ConversationState, incoming: Incoming, now: datetime | None = None) -> Turn:
+        """One patient message. `now` defaults to the current time in Jakarta."""
+        now = (now or datetime.now(dates.JAKARTA)).astimezone(dates.JAKARTA)
+        turn = self._step(replace(state, started=True), incoming, now, first=not state.started)
+        if state.started or not turn.replies:
             return turn
         # A new patient learns first that this is an automated assistant, unless the message
         # is urgent: then the urgent advice comes first and the introduction after it.
         intro = Reply(self.text("first_contact"))
-        urgent = any(isinstance(a, Handoff) and a.reason is HandoffReason.URGENT for a in turn.actions)
-        replies = (*turn.replies, intro) if urgent else (intro, *turn.replies)
+        replies = (*turn.replies, intro) if _urgent(turn.actions) else (intro, *turn.replies)
         return replace(turn, replies=replies)
 
-    def _step(self, state: ConversationState, incoming: Incoming, first: bool) -> Turn:
-        replies: list[Reply] = []
+    def _step(self, state: ConversationState, incoming: Incoming, now: datetime, first: bool) -> Turn:
         text = (incoming.text or "").strip()
         tokens = self.matcher.normalize.tokens(text)
+        if state.booking and self.booking.expired(state.booking, now):
+            state = replace(state, booking=None)  # abandoned: forget it, answer afresh
+        if state.paused:
+            return self._while_paused(state, text, now)
+        if state.booking and (tokens or self.booking.says_yes(text)) and not self.urgent(text):
+            return self._continue_booking(state, incoming, now)
+
         if state.options:
             choice = self._option_choice(tokens)
             if choice is not None and 1 <= choice <= len(state.options):
                 match = Match(Decision.ANSWER, state.options[choice - 1], 1.0, reason="option")
-                return self._answer(state, match, replies)
+                return self._answer(state, match, incoming, now)
             said = re.findall(r"[a-z]+", text.lower())
             if choice is not None or (said and set(said) <= self._affirmations):
                 # A number outside the list, or "iya" to a numbered question: ask for the number.
-                replies.append(Reply(self.text("invalid_option").replace("{n}", str(len(state.options)))))
-                return Turn(tuple(replies), (), state, None)
+                reply = Reply(self.text("invalid_option").replace("{n}", str(len(state.options))))
+                return Turn((reply,), (), state, None)
         elif 1 <= (self._option_choice(tokens) or 0) <= len(self.kb.menu_items):
             # A small number when no list is showing: show the menu it was probably meant for.
-            match = Match(Decision.ANSWER, "menu", 1.0, reason="number_without_menu")
-            return self._answer(state, match, replies)
+            return self._answer(state, Match(Decision.ANSWER, "menu", 1.0, reason="number_without_menu"), incoming, now)
 
         if not tokens:
             if incoming.media_types or incoming.has_location:
                 key = "media"
             else:
                 key = "emoji_only" if text else "empty"
-            replies.append(Reply(self.text(key)))
-            return Turn(tuple(replies), (), state, Match(Decision.FALLBACK, FALLBACK_INTENT, 0.0, reason=key))
+            return Turn((Reply(self.text(key)),), (), state, Match(Decision.FALLBACK, FALLBACK_INTENT, 0.0, reason=key))
 
         context = state.options or (*self._follow_ups(state.last_intent), *([state.last_intent] if state.last_intent else []))
         match = self.matcher.match(text, context=context)
         if match.decision is Decision.ANSWER:
-            return self._answer(state, match, replies, salam=self._salam in tokens, first=first)
+            return self._answer(state, match, incoming, now, salam=self._salam in tokens, first=first)
         if match.decision is Decision.CLARIFY:
             options = self.matcher.clarify_options(match)
             titles = [self.kb.intents[i].title for i in options]
-            replies.append(Reply(f"{self.text('clarify')}\n{numbered(titles)}\n{self.text('options_hint')}"))
-            return Turn(tuple(replies), (), replace(state, options=options), match)
-        return self._fallback(state, match, replies)
+            reply = Reply(f"{self.text('clarify')}\n{numbered(titles)}\n{self.text('options_hint')}")
+            return Turn((reply,), (), replace(state, options=options), match)
+        return self._fallback(state, match, now)
 
-    def _answer(self, state: ConversationState, match: Match, replies: list[Reply], salam: bool = False, first: bool = False) -> Turn:
+    # -- answers ----------------------------------------------------------------------------
+
+    def _answer(self, state, match: Match, incoming: Incoming, now: datetime, salam: bool = False, first: bool = False) -> Turn:
         intent = self.kb.intents[match.intent]
         if intent.id == FALLBACK_INTENT:
-            return self._fallback(state, match, replies)
+            return self._fallback(state, match, now)
         if intent.id == "greeting" and state.last_intent is None and not state.misses:
             # A first hello gets the introduction anyway: show what the bot can do instead.
             intent = self.kb.intents["menu"]
+        if intent.id == "booking":
+            return self._start_booking(state, match, incoming, now)
         if intent.id == "menu":
-            options = self.kb.menu_items
-            prompt = self.kb.menu_prompt
+            options, prompt = self.kb.menu_items, self.kb.menu_prompt
         else:
-            options = intent.follow_up
-            prompt = self.text("follow_up_prompt")
+            options, prompt = intent.follow_up, self.text("follow_up_prompt")
         body, _ = render(intent.answer, self.kb)
         if salam:
             body = f"{self.text('salam_reply')}\n{body}"
         elif match.greeted and intent.id != "greeting" and not first:
             body = f"{self.text('greeting_prefix')} {body}"
+        actions = (_ACTIONS[intent.action],) if intent.action else ()
+        if _handoff(actions):
+            return self._hand_over(state, (body,), actions, match, now, intent.id)
         if options:
             titles = [self.kb.intents[i].title for i in options]
             body = f"{body}\n\n{prompt}\n{numbered(titles)}"
-        replies.append(Reply(body))
-        actions = (_ACTIONS[intent.action],) if intent.action else ()
-        new_state = replace(state, options=tuple(options), last_intent=intent.id, misses=0)
-        return Turn(tuple(replies), actions, new_state, match)
+        new_state = replace(state, options=tuple(options), last_intent=intent.id, misses=0, booking=None)
+        return Turn((Reply(body),), actions, new_state, match)
 
-    def _fallback(self, state: ConversationState, match: Match, replies: list[Reply]) -> Turn:
+    def _fallback(self, state, match: Match, now: datetime) -> Turn:
         named = match.reason.removeprefix("out_of_scope:")
         if match.reason.startswith("out_of_scope:") and named in self.kb.intents:
             # A topic the bot recognises but does not handle: its own guidance, not a miss.
             body, _ = render(self.kb.intents[named].answer, self.kb)
-            replies.append(Reply(body))
-            return Turn(tuple(replies), (), replace(state, options=(), last_intent=named, misses=0), match)
+            return Turn((Reply(body),), (), replace(state, options=(), last_intent=named, misses=0), match)
         misses = state.misses + 1
         if misses >= MISSES_BEFORE_HANDOFF:
-            replies.append(Reply(self.text("fallback_again")))
-            new_state = replace(state, options=(), misses=0)
-            return Turn(tuple(replies), (Handoff(HandoffReason.HUMAN_AGENT),), new_state, match)
+            actions = (Handoff(HandoffReason.HUMAN_AGENT),)
+            return self._hand_over(state, (self.text("fallback_again"),), actions, match, now, None)
         body, _ = render(self.kb.intents[FALLBACK_INTENT].answer, self.kb)
-        replies.append(Reply(body))
-        return Turn(tuple(replies), (), replace(state, options=(), misses=misses), match)
+        return Turn((Reply(body),), (), replace(state, options=(), misses=misses), match)
+
+    def _hand_over(self, state, texts, actions, match, now: datetime, intent_id: str | None) -> Turn:
+        """Staff take over: the bot pauses for this patient until they close the case."""
+        texts = list(texts)
+        if not _urgent(actions) and not dates.is_open(now, self.kb.clinic.opening_hours) and self.kb.clinic.opening_hours:
+            opening = dates.next_opening(now, self.kb.clinic.opening_hours)
+            if opening is not None:
+                texts.append(self.text("out_of_hours").replace("{next_opening}", dates.describe(opening)))
+        paused = ConversationState(started=True, last_intent=intent_id, paused=True, pause_noticed=True)
+        return Turn(tuple(Reply(t) for t in texts), actions, paused, match)
+
+    def _while_paused(self, state, text: str, now: datetime) -> Turn:
+        """Staff have the chat: only danger signs are answered, and once, that staff will reply."""
+        if text and self.urgent(text):
+            match = self.matcher.match(text)
+            intent = self.kb.intents[match.intent]
+            body, _ = render(intent.answer, self.kb)
+            return Turn((Reply(body),), (_ACTIONS[intent.action],), state, match)
+        paused_match = Match(Decision.FALLBACK, FALLBACK_INTENT, 0.0, reason="paused")
+        if state.pause_noticed:
+            return Turn((), (), state, paused_match)
+        texts = [self.text("paused_notice")]
+        if self.kb.clinic.opening_hours and not dates.is_open(now, self.kb.clinic.opening_hours):
+            opening = dates.next_opening(now, self.kb.clinic.opening_hours)
+            if opening is not None:
+                texts.append(self.text("out_of_hours").replace("{next_opening}", dates.describe(opening)))
+        return Turn((Reply("\n".join(texts)),), (), replace(state, pause_noticed=True), paused_match)
+
+    # -- booking ----------------------------------------------------------------------------
+
+    def _start_booking(self, state, match: Match, incoming: Incoming, now: datetime) -> Turn:
+        intro, _ = render(self.kb.intents["booking"].answer, self.kb)
+        step = self.booking.start(incoming.text or "", incoming.profile_name, now)
+        replies = (Reply(intro), *(Reply(t) for t in step.texts))
+        new_state = replace(state, options=(), last_intent="booking", misses=0, booking=step.draft)
+        return Turn(replies, (StartBooking(),), new_state, match)
+
+    def _continue_booking(self, state, incoming: Incoming, now: datetime) -> Turn:
+        step = self.booking.step(state.booking, incoming.text or "", now)
+        booking_match = Match(Decision.ANSWER, "booking", 1.0, reason=f"booking:{state.booking.step}")
+        if step.faq_intent:
+            # A question on the way: answer it, then ask the pending question again.
+            faq = self.kb.intents[step.faq_intent]
+            match = Match(Decision.ANSWER, faq.id, 1.0, reason="booking_faq")
+            if faq.action:
+                return self._answer(replace(state, booking=None), match, incoming, now)
+            body, _ = render(faq.answer, self.kb)
+            resume = f"{self.text('booking_resume')}\n{self.booking.question(state.booking)}"
+            return Turn((Reply(body), Reply(resume)), (), state, match)
+        if step.booking is not None:
+            actions = (Handoff(HandoffReason.BOOKING, booking=step.booking),)
+            return self._hand_over(state, step.texts, actions, booking_match, now, "booking")
+        new_state = replace(state, booking=step.draft, options=())
+        return Turn(tuple(Reply(t) for t in step.texts), (), new_state, booking_match)
+
+    # -- helpers ----------------------------------------------------------------------------
 
     def _option_choice(self, tokens: list[str]) -> int | None:
         """The number a reply picks ("2", "yang kedua", "no 3"), or None if it is not a pick."""
@@ -158,3 +224,11 @@ class Engine:
     def text(self, key: str) -> str:
         """A fixed text of knowledge/dialogue.yaml, with the clinic's name filled in."""
         return self.kb.texts[key].replace("{clinic_name}", self.kb.clinic.name)
+
+
+def _handoff(actions) -> bool:
+    return any(isinstance(a, Handoff) for a in actions)
+
+
+def _urgent(actions) -> bool:
+    return any(isinstance(a, Handoff) and a.reason is HandoffReason.URGENT for a in actions)

@@ -42,6 +42,10 @@ TEXT_KEYS = (
     "first_contact", "greeting_prefix", "empty", "media", "clarify", "options_hint",
     "follow_up_prompt", "invalid_option", "fallback_again", "missing_fact", "missing_fact_offer",
     "closed_day", "rate_limited", "emoji_only", "salam_reply",
+    "booking_ask_name_confirm", "booking_ask_name", "booking_ask_complaint", "booking_ask_when", "booking_no_time",
+    "booking_no_date", "booking_which_day", "booking_past", "booking_invalid_date", "booking_closed",
+    "booking_outside_hours", "booking_confirm", "booking_ask_change", "booking_sent", "booking_cancelled",
+    "booking_resume", "paused_notice", "out_of_hours",
 )  # fmt: skip
 
 MATCHER_KEYS = (
@@ -108,6 +112,8 @@ class Lexicon:
     negations: frozenset[str]
     negation_bridges: frozenset[str]
     affirmations: frozenset[str]
+    cancel_words: frozenset[str]
+    change_words: frozenset[str]
     calf_words: frozenset[str]
     other_body_parts: frozenset[str]
 
@@ -320,7 +326,7 @@ def _read_extra_examples(node, r: Reader, intents: dict[str, Intent]) -> None:
 def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
     if node is None:
         return None
-    keys = ("slang", "particles", "greeting_words", "thanks_words", "clitics", "option_fillers", "common_words", "negations", "negation_bridges", "affirmations", "calf_words", "other_body_parts")
+    keys = ("slang", "particles", "greeting_words", "thanks_words", "clitics", "option_fillers", "common_words", "negations", "negation_bridges", "affirmations", "cancel_words", "change_words", "calf_words", "other_body_parts")
     top = r.mapping(node, "lexicon", required=(*keys, "numbers", "phrases"))
     if top is None or any(k not in top for k in (*keys, "numbers", "phrases")):
         return None
@@ -376,6 +382,8 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         negations=word_lists["negations"],
         negation_bridges=word_lists["negation_bridges"],
         affirmations=word_lists["affirmations"],
+        cancel_words=word_lists["cancel_words"],
+        change_words=word_lists["change_words"],
         calf_words=word_lists["calf_words"],
         other_body_parts=word_lists["other_body_parts"],
     )

@@ -4,6 +4,7 @@ what goes out, and the side effects the edges must carry out."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
 
 
@@ -71,15 +72,28 @@ class HandoffReason(str, Enum):
 
 
 @dataclass(frozen=True)
+class BookingDetails:
+    """What a patient asked for; staff confirm it (the bot does not own the calendar)."""
+
+    name: str
+    complaint: str
+    start: datetime  # timezone-aware, Asia/Jakarta
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "complaint": self.complaint, "start": self.start.isoformat()}
+
+
+@dataclass(frozen=True)
 class Handoff:
-    """Pass the conversation to clinic staff."""
+    """Pass the conversation to clinic staff (with the booking request, for a booking)."""
 
     reason: HandoffReason
+    booking: BookingDetails | None = None
 
 
 @dataclass(frozen=True)
 class StartBooking:
-    """The patient asked for an appointment; the booking flow takes it from here."""
+    """The patient asked for an appointment; the booking conversation has begun."""
 
 
 Action = Handoff | StartBooking
@@ -103,17 +117,60 @@ class Turn:
 
 
 @dataclass(frozen=True)
+class BookingDraft:
+    """A booking conversation in progress.
+
+    `step` is what the bot asked last: name_confirm, name, complaint, when, pick_slot, change,
+    confirm. `editing` returns to the summary after one field is corrected. `slots` are the
+    ISO times offered as a numbered list. Times are ISO strings so the draft stores as JSON.
+    """
+
+    step: str
+    updated_at: str
+    name: str | None = None
+    complaint: str | None = None
+    day: str | None = None
+    at: str | None = None
+    slots: tuple[str, ...] = ()
+    editing: bool = False
+
+    def to_dict(self) -> dict:
+        return {
+            "step": self.step, "updated_at": self.updated_at, "name": self.name, "complaint": self.complaint,
+            "day": self.day, "at": self.at, "slots": list(self.slots), "editing": self.editing,
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> BookingDraft | None:
+        if not data or "step" not in data:
+            return None
+        return cls(
+            step=data["step"], updated_at=data["updated_at"], name=data.get("name"), complaint=data.get("complaint"),
+            day=data.get("day"), at=data.get("at"), slots=tuple(data.get("slots", ())), editing=bool(data.get("editing")),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class ConversationState:
     """What the bot remembers about one conversation between messages.
 
     `options` are the intent ids the last reply offered as a numbered list (menu, clarify
-    question or follow-up suggestions), so that a bare "1" or "2" can pick one.
+    question or follow-up suggestions), so that a bare "1" or "2" can pick one. `paused` is set
+    when the chat is handed to staff: the bot then answers only danger signs, and says once
+    (`pause_noticed`) that staff will reply, until staff close the case.
     """
 
     started: bool = False
     options: tuple[str, ...] = ()
     last_intent: str | None = None
     misses: int = 0
+    paused: bool = False
+    pause_noticed: bool = False
+    booking: BookingDraft | None = None
+
+    def resumed(self) -> ConversationState:
+        """The state after staff close the case: the bot talks again, from a clean slate."""
+        return ConversationState(started=self.started)
 
     def to_dict(self) -> dict:
         return {
@@ -121,14 +178,20 @@ class ConversationState:
             "options": list(self.options),
             "last_intent": self.last_intent,
             "misses": self.misses,
+            "paused": self.paused,
+            "pause_noticed": self.pause_noticed,
+            "booking": self.booking.to_dict() if self.booking else None,
         }
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> "ConversationState":
+    def from_dict(cls, data: dict | None) -> ConversationState:
         data = data or {}
         return cls(
             started=bool(data.get("started", False)),
             options=tuple(data.get("options", ())),
             last_intent=data.get("last_intent"),
             misses=int(data.get("misses", 0)),
+            paused=bool(data.get("paused", False)),
+            pause_noticed=bool(data.get("pause_noticed", False)),
+            booking=BookingDraft.from_dict(data.get("booking")),
         )

@@ -1,0 +1,277 @@
+"""The booking conversation: name, complaint, day and time, summary, confirmation.
+
+A table of steps, each a function of (draft, message) returning what to say and the next
+step, in the manner of python-telegram-bot's ConversationHandler, with fallbacks that work at
+every step: "batal" cancels, "ubah" corrects a field, and an FAQ question is answered before
+the pending question is asked again. Pure: the time is passed in.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
+
+from . import dates
+from .knowledge import KnowledgeBase
+from .messages import BookingDetails, BookingDraft, Decision
+from .render import format_hours, numbered
+
+NAME_CONFIRM, NAME, COMPLAINT, WHEN, PICK_SLOT, CHANGE, CONFIRM = (
+    "name_confirm", "name", "complaint", "when", "pick_slot", "change", "confirm",
+)  # fmt: skip
+# Intents that never interrupt a booking as an "FAQ" (they are part of it or say nothing).
+_NOT_FAQ = {"booking", "greeting", "thanks", "goodbye", "menu", "fallback"}
+_QUESTION_WORDS = {"kenapa", "bagaimana", "berapa", "apa", "apakah", "kapan", "mana", "boleh", "bisakah", "gimana"}
+_FIELDS = {1: NAME, 2: COMPLAINT, 3: WHEN}
+_FIELD_WORDS = {"nama": NAME, "keluhan": COMPLAINT, "waktu": WHEN, "jam": WHEN, "hari": WHEN, "tanggal": WHEN, "jadwal": WHEN}
+_MAX_NAME, _MAX_COMPLAINT = 80, 300
+
+
+@dataclass(frozen=True)
+class Step:
+    """The outcome of one booking message."""
+
+    texts: tuple[str, ...]
+    draft: BookingDraft | None  # None: the booking is over (sent or cancelled)
+    booking: BookingDetails | None = None  # set when the patient confirmed
+    faq_intent: str | None = None  # an FAQ answered on the way
+
+
+class BookingFlow:
+    def __init__(self, kb: KnowledgeBase, matcher, expiry: timedelta):
+        self.kb = kb
+        self.matcher = matcher
+        self.expiry = expiry
+        self.normalize = matcher.normalize
+        lexicon = kb.lexicon
+        self._yes = lexicon.affirmations
+        self._cancel = lexicon.cancel_words
+        self._change = lexicon.change_words
+        self._numbers = lexicon.numbers
+        self._fillers = lexicon.option_fillers
+
+    # -- starting and expiry ------------------------------------------------------------------
+
+    def start(self, text: str, profile_name: str | None, now: datetime) -> Step:
+        """The first question, with whatever the opening message already said about the time."""
+        when = dates.parse_when(text, now)
+        draft = BookingDraft(step=NAME, updated_at=now.isoformat())
+        if when.day and dates.PAST not in when.problems and dates.INVALID_DATE not in when.problems:
+            draft = replace(draft, day=when.day.isoformat())
+        if when.at:
+            draft = replace(draft, at=when.at.isoformat(timespec="minutes"))
+        name = _clean_name(profile_name or "")
+        if name:
+            return Step((self._text("booking_ask_name_confirm", name=name),), replace(draft, step=NAME_CONFIRM, name=name))
+        return Step((self._text("booking_ask_name"),), draft)
+
+    def expired(self, draft: BookingDraft, now: datetime) -> bool:
+        return now - datetime.fromisoformat(draft.updated_at) > self.expiry
+
+    # -- one message ------------------------------------------------------------------------
+
+    def says_yes(self, text: str) -> bool:
+        """"ya", "iya betul", "ya kirim": read from the raw words (the normalizer drops "ya")."""
+        said = re.findall(r"[a-z]+", text.lower())
+        return bool(said) and set(said) <= self._yes
+
+    def step(self, draft: BookingDraft, text: str, now: datetime) -> Step:
+        tokens = self.normalize.tokens(text)
+        words = set(tokens)
+        short = len(tokens) <= 4
+        if short and (words & self._cancel or _says_not_going(tokens)):
+            return Step((self._text("booking_cancelled"),), None)
+        if short and words & self._change and draft.step not in (NAME, COMPLAINT):
+            return self._ask_change(draft, now)
+        handler = {
+            NAME_CONFIRM: self._on_name_confirm,
+            NAME: self._on_name,
+            COMPLAINT: self._on_complaint,
+            WHEN: self._on_when,
+            PICK_SLOT: self._on_pick_slot,
+            CHANGE: self._on_change,
+            CONFIRM: self._on_confirm,
+        }[draft.step]
+        return handler(draft, text, tokens, now)
+
+    def _on_name_confirm(self, draft, text, tokens, now) -> Step:
+        if self.says_yes(text):
+            return self._advance(replace(draft, updated_at=now.isoformat()), now)
+        return self._on_name(draft, text, tokens, now)
+
+    def _on_name(self, draft, text, tokens, now) -> Step:
+        faq = self._faq(text, tokens, strict=False)
+        if faq:
+            return faq
+        name = _clean_name(text)
+        if not name:
+            return Step((self._text("booking_ask_name"),), draft)
+        return self._advance(replace(draft, name=name, updated_at=now.isoformat()), now)
+
+    def _on_complaint(self, draft, text, tokens, now) -> Step:
+        faq = self._faq(text, tokens, strict=True)
+        if faq:
+            return faq
+        complaint = " ".join(text.split())[:_MAX_COMPLAINT]
+        if not tokens:
+            return Step((self._text("booking_ask_complaint"),), draft)
+        return self._advance(replace(draft, complaint=complaint, updated_at=now.isoformat()), now)
+
+    def _on_when(self, draft, text, tokens, now) -> Step:
+        when = dates.parse_when(text, now)
+        if when.day is None and when.at is None and dates.WHICH_DAY not in when.problems:
+            faq = self._faq(text, tokens, strict=False)
+            if faq:
+                return faq
+        # A reply may give only the missing half ("jam 3" after "besok"): keep the other half.
+        draft = replace(
+            draft,
+            day=when.day.isoformat() if when.day else draft.day,
+            at=when.at.isoformat(timespec="minutes") if when.at else draft.at,
+            updated_at=now.isoformat(),
+        )
+        problems = [p for p in when.problems if p in (dates.INVALID_DATE, dates.WHICH_DAY)]
+        return self._check_when(draft, problems, now)
+
+    def _on_pick_slot(self, draft, text, tokens, now) -> Step:
+        choice = self._choice(tokens)
+        if choice is not None and 1 <= choice <= len(draft.slots):
+            slot = datetime.fromisoformat(draft.slots[choice - 1])
+            picked = replace(draft, day=slot.date().isoformat(), at=slot.time().isoformat(timespec="minutes"), slots=())
+            return self._check_when(replace(picked, updated_at=now.isoformat()), (), now)
+        return self._on_when(replace(draft, slots=()), text, tokens, now)
+
+    def _on_change(self, draft, text, tokens, now) -> Step:
+        choice = self._choice(tokens)
+        field = _FIELDS.get(choice) if choice else next((_FIELD_WORDS[t] for t in tokens if t in _FIELD_WORDS), None)
+        if field is None:
+            return Step((self._text("booking_ask_change"),), draft)
+        draft = replace(draft, step=field, editing=True, updated_at=now.isoformat())
+        if field == WHEN:
+            draft = replace(draft, day=None, at=None)
+        return Step((self._question(draft),), draft)
+
+    def _on_confirm(self, draft, text, tokens, now) -> Step:
+        if self.says_yes(text):
+            start = datetime.combine(date.fromisoformat(draft.day), time.fromisoformat(draft.at), dates.JAKARTA)
+            if start < now:
+                past = replace(draft, step=WHEN, day=None, at=None, updated_at=now.isoformat())
+                return Step((self._text("booking_past"), self._question(past)), past)
+            details = BookingDetails(draft.name or "", draft.complaint or "", start)
+            return Step((self._text("booking_sent"),), None, booking=details)
+        faq = self._faq(text, tokens, strict=False)
+        if faq:
+            return faq
+        return Step((self._summary(draft),), draft)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _advance(self, draft: BookingDraft, now: datetime) -> Step:
+        """Ask the next missing field, or show the summary."""
+        if draft.editing and draft.name and draft.complaint and draft.day and draft.at:
+            return self._to_confirm(draft, now)
+        for field, value in ((NAME, draft.name), (COMPLAINT, draft.complaint)):
+            if not value:
+                nxt = replace(draft, step=field)
+                return Step((self._question(nxt),), nxt)
+        if draft.day and draft.at:
+            return self._check_when(draft, (), now)
+        nxt = replace(draft, step=WHEN)
+        return Step((self._question(nxt),), nxt)
+
+    def _check_when(self, draft: BookingDraft, problems, now: datetime) -> Step:
+        draft = replace(draft, step=WHEN)
+        if dates.INVALID_DATE in problems:
+            return Step((self._text("booking_invalid_date"),), replace(draft, day=None))
+        if dates.WHICH_DAY in problems:
+            return Step((self._text("booking_which_day"),), draft)
+        if not draft.day and not draft.at:
+            return Step((self._question(draft),), draft)
+        if not draft.day:
+            return Step((self._text("booking_no_date"),), draft)
+        if date.fromisoformat(draft.day) < now.astimezone(dates.JAKARTA).date():
+            return Step((self._text("booking_past"), self._question(draft)), replace(draft, day=None, at=None))
+        if not draft.at:
+            return Step((self._text("booking_no_time"),), draft)
+        start = datetime.combine(date.fromisoformat(draft.day), time.fromisoformat(draft.at), dates.JAKARTA)
+        if start < now:
+            return Step((self._text("booking_past"), self._question(draft)), replace(draft, day=None, at=None))
+        check = dates.check_slot(start, self.kb.clinic.opening_hours, now)
+        if not check.ok:
+            key = "booking_closed" if check.reason == "closed_day" else "booking_outside_hours"
+            options = numbered([dates.describe(s) for s in check.suggestions])
+            text = self._text(key, when=dates.describe(start), options=options)
+            slots = tuple(s.isoformat() for s in check.suggestions)
+            return Step((text,), replace(draft, step=PICK_SLOT, slots=slots, day=None, at=None))
+        return self._to_confirm(draft, now)
+
+    def _to_confirm(self, draft: BookingDraft, now: datetime) -> Step:
+        confirmed = replace(draft, step=CONFIRM, editing=False, slots=(), updated_at=now.isoformat())
+        return Step((self._summary(confirmed),), confirmed)
+
+    def _ask_change(self, draft: BookingDraft, now: datetime) -> Step:
+        asked = replace(draft, step=CHANGE, updated_at=now.isoformat())
+        return Step((self._text("booking_ask_change"),), asked)
+
+    def _summary(self, draft: BookingDraft) -> str:
+        start = datetime.combine(date.fromisoformat(draft.day), time.fromisoformat(draft.at), dates.JAKARTA)
+        return self._text("booking_confirm", name=draft.name or "-", complaint=draft.complaint or "-", when=dates.describe(start))
+
+    def question(self, draft: BookingDraft) -> str:
+        """The pending question, asked again after an FAQ answer."""
+        if draft.step == CONFIRM:
+            return self._summary(draft)
+        if draft.step == PICK_SLOT and draft.slots:
+            options = numbered([dates.describe(datetime.fromisoformat(s)) for s in draft.slots])
+            return f"{options}\n{self.kb.texts['options_hint']}"
+        return self._question(draft)
+
+    def _question(self, draft: BookingDraft) -> str:
+        if draft.step == NAME_CONFIRM:
+            return self._text("booking_ask_name_confirm", name=draft.name or "")
+        if draft.step == NAME:
+            return self._text("booking_ask_name")
+        if draft.step == COMPLAINT:
+            return self._text("booking_ask_complaint")
+        if draft.step == CHANGE:
+            return self._text("booking_ask_change")
+        hours = format_hours(self.kb.clinic.opening_hours, self.kb.texts["closed_day"]) or ""
+        return self._text("booking_ask_when", hours=hours).strip()
+
+    def _faq(self, text: str, tokens: list[str], strict: bool) -> Step | None:
+        """An FAQ question asked mid-booking: its intent, for the engine to answer before the
+        pending question. `strict` (free-text steps) also requires the form of a question."""
+        if not tokens:
+            return None
+        if strict and not ("?" in text or tokens[0] in _QUESTION_WORDS):
+            return None
+        match = self.matcher.match(text)
+        if match.decision is Decision.ANSWER and match.intent not in _NOT_FAQ:
+            return Step((), None, faq_intent=match.intent)
+        return None
+
+    def _choice(self, tokens: list[str]) -> int | None:
+        rest = [t for t in tokens if t not in self._fillers]
+        if len(rest) != 1:
+            return None
+        return int(rest[0]) if rest[0].isdigit() else self._numbers.get(rest[0])
+
+    def _text(self, key: str, **values: str) -> str:
+        text = self.kb.texts[key].replace("{clinic_name}", self.kb.clinic.name)
+        for name, value in values.items():
+            text = text.replace("{" + name + "}", value)
+        return text.strip()
+
+
+def _says_not_going(tokens: list[str]) -> bool:
+    """"tidak jadi" (ga jadi, nggak jadi): not going ahead."""
+    return any(a == "tidak" and b == "jadi" for a, b in zip(tokens, tokens[1:]))
+
+
+def _clean_name(text: str) -> str:
+    """A person's name from a reply: letters, spaces and a few marks, title-cased, bounded."""
+    text = re.sub(r"^(nama\s*(saya|pasien|sy)?\s*(adalah)?\s*:?\s*|atas nama\s+|an\.?\s+)", "", text.strip(), flags=re.I)
+    name = re.sub(r"[^\w\s.'-]", "", text).strip()
+    name = " ".join(name.split())[:_MAX_NAME]
+    return name.title() if name.islower() or name.isupper() else name
