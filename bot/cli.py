@@ -118,9 +118,52 @@ def _start_local_server(args, config: Config):
     logs.configure("WARNING")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app = _build_app(config, args, dev=not config.twilio_auth_token)
+    _start_worker_thread(app)
     server = make_server("127.0.0.1", args.port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_port}/webhook/whatsapp"
+
+
+def _start_worker_thread(app) -> None:
+    """Dev convenience: the outbox worker in-process, so alerts flow without a second command."""
+    from .worker import start_in_background
+
+    start_in_background(app.extensions["klinik_config"], app.extensions["klinik_sessions"])
+
+
+def cmd_worker(args, out=sys.stdout) -> int:
+    from . import logs
+    from .worker import run
+
+    config = Config.from_env()
+    logs.configure(config.log_level)
+    return run(config)
+
+
+def cmd_cases(args, out=sys.stdout) -> int:
+    """The handoff queue from the command line (the staff console shows the same)."""
+    from sqlalchemy import select
+
+    from .adapters import storage
+    from .adapters.storage import CASE_OPEN, Conversation, HandoffCase
+    from .handoff import close_case
+    from .logs import mask_phone
+
+    config = Config.from_env()
+    sessions = storage.session_factory(storage.make_engine(config.database_url))
+    if args.cases_command == "close":
+        if not close_case(sessions, args.case_id, storage.utcnow(), by="cli"):
+            raise CliError(f"case {args.case_id} is not open")
+        print(f"case {args.case_id} closed; the bot answers that patient again", file=out)
+        return 0
+    with sessions() as session:
+        query = select(HandoffCase, Conversation).join(Conversation, HandoffCase.conversation_id == Conversation.id)
+        if not args.all:
+            query = query.where(HandoffCase.status == CASE_OPEN)
+        for case, conversation in session.execute(query.order_by(HandoffCase.opened_at)):
+            who = f"{conversation.profile_name or '-'} {mask_phone(conversation.wa_id)}"
+            print(f"#{case.id:<5} {case.status:<7} {case.reason:<12} alert={case.alert_status:<8} {case.opened_at:%Y-%m-%d %H:%M}Z  {who}", file=out)
+    return 0
 
 
 def cmd_serve(args, out=sys.stdout) -> int:
@@ -130,6 +173,8 @@ def cmd_serve(args, out=sys.stdout) -> int:
     config = Config.from_env()
     logs.configure(config.log_level)
     app = _build_app(config, args, dev=args.dev)
+    if args.dev or args.with_worker:
+        _start_worker_thread(app)
     print(f"Webhook: http://{args.host}:{args.port}/webhook/whatsapp   health: http://{args.host}:{args.port}/healthz", file=out)
     app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
     return 0
@@ -249,8 +294,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the webhook with the development server")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=5000)
-    serve.add_argument("--dev", action="store_true", help="dev mode: accept unsigned requests, migrate at start")
+    serve.add_argument("--dev", action="store_true", help="dev mode: accept unsigned requests, migrate at start, run the worker")
+    serve.add_argument("--with-worker", action="store_true", help="run the outbox worker in this process too")
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="send queued WhatsApp messages (staff alerts, staff replies) with retries")
+    worker.set_defaults(func=cmd_worker)
+
+    cases = sub.add_parser("cases", help="handoff cases: list, close")
+    cases_sub = cases.add_subparsers(dest="cases_command", required=True)
+    listing = cases_sub.add_parser("list", help="open cases (--all: every case)")
+    listing.add_argument("--all", action="store_true")
+    listing.set_defaults(func=cmd_cases)
+    closing = cases_sub.add_parser("close", help="close a case: the bot talks to the patient again")
+    closing.add_argument("case_id", type=int)
+    closing.set_defaults(func=cmd_cases)
 
     db = sub.add_parser("db", help="database schema (Alembic)")
     db_sub = db.add_subparsers(dest="db_command", required=True)

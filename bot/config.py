@@ -33,6 +33,12 @@ class Config:
     trusted_proxies: int = 0
     rate_limit_per_minute: int = 20
     log_level: str = "INFO"
+    # Staff alerted over WhatsApp when a chat is handed over ("whatsapp:+62..." or "+62...").
+    staff_whatsapp_numbers: tuple[str, ...] = ()
+    # An approved content template for staff alerts (needed outside WhatsApp's 24-hour window).
+    staff_alert_content_sid: str = ""
+    booking_expiry_minutes: int = 120
+    outbox_max_attempts: int = 8
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -49,4 +55,13 @@ class Config:
             trusted_proxies=int(env.get("TRUSTED_PROXIES") or 0),
             rate_limit_per_minute=int(env.get("RATE_LIMIT_PER_MINUTE") or 20),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            staff_whatsapp_numbers=tuple(_whatsapp(n) for n in (env.get("STAFF_WHATSAPP_NUMBERS") or "").split(",") if n.strip()),
+            staff_alert_content_sid=env.get("STAFF_ALERT_CONTENT_SID", ""),
+            booking_expiry_minutes=int(env.get("BOOKING_EXPIRY_MINUTES") or 120),
+            outbox_max_attempts=int(env.get("OUTBOX_MAX_ATTEMPTS") or 8),
         )
+
+
+def _whatsapp(number: str) -> str:
+    number = number.strip().replace(" ", "")
+    return number if number.startswith("whatsapp:") else f"whatsapp:{number}"

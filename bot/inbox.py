@@ -14,13 +14,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .adapters import storage
-from .adapters.storage import INBOUND, OUTBOUND, RATE_NOTICE, RATE_SILENCED, Message
+from .adapters.storage import INBOUND, OUTBOUND, RATE_NOTICE, RATE_SILENCED, Message, OutboxItem
 from .core.dialogue import Engine
-from .core.messages import ConversationState, Incoming, Match, describe_action
+from .core.messages import ConversationState, Handoff, Incoming, Match, describe_action
+from .handoff import HandoffDesk, StaffSettings
 from .core.render import split_text
 from .logs import mask_phone
 
@@ -72,10 +74,12 @@ class Inbox:
         *,
         max_reply_length: int,
         rate_limit_per_minute: int,
+        desk: HandoffDesk | None = None,
         clock: Callable = storage.utcnow,
     ):
         self.sessions = sessions
         self.engine = engine
+        self.desk = desk or HandoffDesk(engine, StaffSettings())
         self.max_reply_length = max_reply_length
         self.rate_limit = rate_limit_per_minute
         self.clock = clock
@@ -157,6 +161,10 @@ class Inbox:
                 state = ConversationState.from_dict(conversation.state)
                 turn = self.engine.step(state, incoming, now)
                 conversation.state = turn.state.to_dict()
+                conversation.booking_expires_at = now + self.engine.booking.expiry if turn.state.booking else None
+                for action in turn.actions:
+                    if isinstance(action, Handoff):
+                        self.desk.hand_over(session, conversation, action, now)
                 match = turn.match
                 actions = tuple(describe_action(a) for a in turn.actions)
                 if match is not None:
@@ -193,22 +201,35 @@ class Inbox:
                 raise LookupError(f"message {sid} collided but is not stored")
             return _stored_outcome(session, existing)
 
-    def record_status(self, *, message_sid: str, status: str, error_code: str | None, outbound_id: int | None) -> bool:
+    def record_status(
+        self, *, message_sid: str, status: str, error_code: str | None, outbound_id: int | None = None, outbox_id: int | None = None
+    ) -> bool:
         """A delivery status callback. Returns False when the message is unknown."""
         now = self.clock()
         with self.sessions.begin() as session:
+            item = session.get(OutboxItem, outbox_id, with_for_update=True) if outbox_id is not None else None
+            if item is None and message_sid:
+                item = session.execute(select(OutboxItem).where(OutboxItem.twilio_sid == message_sid)).scalar_one_or_none()
             message = None
             if outbound_id is not None:
                 message = session.get(Message, outbound_id, with_for_update=True)
                 if message is not None and message.direction != OUTBOUND:
                     message = None
-            if message is None:
+            if message is None and item is not None and item.message_id is not None:
+                message = session.get(Message, item.message_id)
+            if message is None and item is None and message_sid:
                 message = storage.find_by_sid(session, message_sid)
-            if message is None:
+            if message is None and item is None:
                 return False
-            if message.twilio_sid is None and message_sid:
-                message.twilio_sid = message_sid
-            changed = storage.update_status(session, message, status, error_code, now)
+            if item is not None:
+                item.twilio_sid = item.twilio_sid or message_sid or None
+                if storage.status_moves_forward(item.delivery_status, status):
+                    item.delivery_status, item.error_code = status, error_code or None
+            changed = False
+            if message is not None:
+                if message.twilio_sid is None and message_sid:
+                    message.twilio_sid = message_sid
+                changed = storage.update_status(session, message, status, error_code, now)
         log.info("status", extra={"fields": {"sid": message_sid, "status": status, "error": error_code, "changed": changed}})
         return True
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask, jsonify
@@ -14,6 +15,7 @@ from .adapters import storage, twilio_webhook
 from .config import Config
 from .core import knowledge
 from .core.dialogue import Engine
+from .handoff import HandoffDesk, StaffSettings
 from .inbox import Inbox
 
 log = logging.getLogger("klinik.app")
@@ -27,17 +29,21 @@ def create_app(config: Config | None = None) -> Flask:
     if config.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies, x_host=config.trusted_proxies)
 
-    engine = Engine(knowledge.load(config.knowledge_dir))
+    engine = Engine(knowledge.load(config.knowledge_dir), booking_expiry=timedelta(minutes=config.booking_expiry_minutes))
     database = storage.make_engine(config.database_url)
     _prepare_database(config, database)
+    sessions = storage.session_factory(database)
+    staff = StaffSettings(config.staff_whatsapp_numbers, config.staff_alert_content_sid, config.public_base_url)
     inbox = Inbox(
-        storage.session_factory(database),
+        sessions,
         engine,
         max_reply_length=twilio_webhook.WHATSAPP_MAX_LENGTH,
         rate_limit_per_minute=config.rate_limit_per_minute,
+        desk=HandoffDesk(engine, staff),
     )
     app.extensions["klinik_engine"] = engine
     app.extensions["klinik_database"] = database
+    app.extensions["klinik_sessions"] = sessions
     twilio_webhook.init_app(app, inbox, config)
 
     if not config.twilio_auth_token:

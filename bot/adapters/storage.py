@@ -36,6 +36,11 @@ INBOUND, OUTBOUND = "in", "out"
 # Delivery statuses in the order they happen; a late callback never moves a message backwards.
 STATUS_RANK = {"accepted": 0, "queued": 1, "sending": 2, "sent": 3, "delivered": 4, "read": 5}
 FINAL_FAILURES = {"failed", "undelivered"}
+CASE_OPEN, CASE_CLOSED = "open", "closed"
+BOOKING_REQUESTED, BOOKING_CONFIRMED, BOOKING_REJECTED, BOOKING_CANCELLED = "requested", "confirmed", "rejected", "cancelled"
+ALERT_PENDING, ALERT_SENT, ALERT_FAILED, ALERT_NONE = "pending", "sent", "failed", "none"
+OUTBOX_PENDING, OUTBOX_SENDING, OUTBOX_SENT, OUTBOX_FAILED = "pending", "sending", "sent", "failed"
+STAFF_ALERT, PATIENT_MESSAGE = "staff_alert", "patient_message"
 # Reasons recorded on inbound messages that the dialogue engine did not see.
 RATE_NOTICE, RATE_SILENCED, DUPLICATE = "rate_limit_notice", "rate_limited", "duplicate"
 
@@ -87,6 +92,8 @@ class Conversation(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When an unfinished booking in `state` expires (the worker clears abandoned ones).
+    booking_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
 class Message(Base):
@@ -119,6 +126,76 @@ class Message(Base):
     error_code: Mapped[str | None] = mapped_column(String(16))
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Booking(Base):
+    """A booking request: staff confirm, reject or cancel it (the bot owns no calendar)."""
+
+    __tablename__ = "bookings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    complaint: Mapped[str] = mapped_column(Text, default="")
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default=BOOKING_REQUESTED)
+    decided_by: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class HandoffCase(Base):
+    """A chat handed to staff. While one is open for a patient, the bot stays quiet."""
+
+    __tablename__ = "handoff_cases"
+    __table_args__ = (
+        # At most one open case per conversation, whatever races happen.
+        Index(
+            "uq_handoff_cases_open_conversation",
+            "conversation_id",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=CASE_OPEN)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id", ondelete="SET NULL"))
+    alert_status: Mapped[str] = mapped_column(String(16), default=ALERT_PENDING)
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OutboxItem(Base):
+    """A WhatsApp message to send through Twilio's REST API, written in the same transaction
+    as what caused it, and sent (at least once) by the worker with retries."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("handoff_cases.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    to_number: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text, default="")
+    content_sid: Mapped[str | None] = mapped_column(String(64))
+    content_variables: Mapped[dict | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default=OUTBOX_PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    delivery_status: Mapped[str | None] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 def make_engine(url: str, **options) -> Engine:
@@ -208,12 +285,16 @@ def rate_notice_sent_since(session: Session, conversation: Conversation, since: 
     return bool(session.execute(query).scalar_one())
 
 
+def status_moves_forward(current: str | None, status: str) -> bool:
+    """Whether `status` is news after `current` (statuses can arrive out of order)."""
+    if current in FINAL_FAILURES or current == "read":
+        return False
+    return status in FINAL_FAILURES or STATUS_RANK.get(status, -1) > STATUS_RANK.get(current or "", -1)
+
+
 def update_status(session: Session, message: Message, status: str, error_code: str | None, now: datetime) -> bool:
     """Record a delivery status unless it would move the message backwards. True if changed."""
-    current = message.status
-    if current in FINAL_FAILURES or (current == "read"):
-        return False
-    if status not in FINAL_FAILURES and STATUS_RANK.get(status, -1) <= STATUS_RANK.get(current or "", -1):
+    if not status_moves_forward(message.status, status):
         return False
     message.status = status
     message.error_code = error_code or None
@@ -223,3 +304,18 @@ def update_status(session: Session, message: Message, status: str, error_code: s
 
 def window(now: datetime, seconds: int = 60) -> datetime:
     return now - timedelta(seconds=seconds)
+
+
+def open_case(session: Session, conversation: Conversation) -> HandoffCase | None:
+    query = select(HandoffCase).where(HandoffCase.conversation_id == conversation.id, HandoffCase.status == CASE_OPEN)
+    return session.execute(query).scalar_one_or_none()
+
+
+def recent_inbound(session: Session, conversation: Conversation, limit: int = 3) -> list[Message]:
+    query = (
+        select(Message)
+        .where(Message.conversation_id == conversation.id, Message.direction == INBOUND)
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(limit)
+    )
+    return list(reversed(session.execute(query).scalars().all()))

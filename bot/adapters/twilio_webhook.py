@@ -105,6 +105,13 @@ def _float(value: str | None) -> float | None:
     return number if number is not None and -180.0 <= number <= 180.0 else None
 
 
+def _int_arg(name: str) -> int | None:
+    try:
+        return int(request.args[name]) if name in request.args else None
+    except ValueError:
+        return None
+
+
 def status_callback_url(outbound_id: int) -> str:
     base = _config().public_base_url or request.host_url.rstrip("/")
     return f"{base}/webhook/status?{urlencode({'out': outbound_id})}"
@@ -128,15 +135,12 @@ def status() -> Response:
     status_value = (form.get("MessageStatus") or form.get("SmsStatus") or "").strip().lower()
     if not message_sid or not status_value:
         abort(400)
-    try:
-        outbound_id = int(request.args["out"]) if "out" in request.args else None
-    except ValueError:
-        outbound_id = None
     known = _inbox().record_status(
         message_sid=message_sid[:64],
         status=status_value[:16],
         error_code=(form.get("ErrorCode") or None),
-        outbound_id=outbound_id,
+        outbound_id=_int_arg("out"),
+        outbox_id=_int_arg("outbox"),
     )
     # 200 even for an unknown message: a retry would not make it known.
     return Response(status=204 if known else 200)

@@ -46,6 +46,8 @@ TEXT_KEYS = (
     "booking_no_date", "booking_which_day", "booking_past", "booking_invalid_date", "booking_closed",
     "booking_outside_hours", "booking_confirm", "booking_ask_change", "booking_sent", "booking_cancelled",
     "booking_resume", "paused_notice", "out_of_hours",
+    "staff_alert", "staff_reason_booking", "staff_reason_human_agent", "staff_reason_urgent", "staff_booking_details",
+    "staff_last_messages",
 )  # fmt: skip
 
 MATCHER_KEYS = (

@@ -1,0 +1,173 @@
+"""Handing a chat to staff: the case, its booking request, and the alerts (via the outbox).
+
+Everything here runs inside the caller's transaction, so a case and its alerts are stored
+together or not at all; the outbox worker sends the alerts afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from .adapters import storage
+from .adapters.storage import (
+    ALERT_NONE,
+    ALERT_PENDING,
+    CASE_CLOSED,
+    OUTBOX_PENDING,
+    STAFF_ALERT,
+    Booking,
+    Conversation,
+    HandoffCase,
+    OutboxItem,
+)
+from .core import dates
+from .core.dialogue import Engine
+from .core.messages import ConversationState, Handoff, HandoffReason
+from .logs import mask_phone
+
+log = logging.getLogger("klinik.handoff")
+_MAX_QUOTE = 200
+
+
+@dataclass(frozen=True)
+class StaffSettings:
+    numbers: tuple[str, ...] = ()
+    content_sid: str = ""
+    console_base_url: str = ""
+
+
+class HandoffDesk:
+    def __init__(self, engine: Engine, staff: StaffSettings):
+        self.engine = engine
+        self.staff = staff
+
+    def hand_over(self, session: Session, conversation: Conversation, handoff: Handoff, now: datetime) -> HandoffCase:
+        """Open a case (with its booking request) and queue the staff alerts. With a case
+        already open, an urgent handoff escalates it and alerts again; anything else only adds
+        to it."""
+        case = storage.open_case(session, conversation)
+        if case is not None:
+            if handoff.reason is HandoffReason.URGENT and case.reason != HandoffReason.URGENT.value:
+                case.reason = HandoffReason.URGENT.value
+                case.summary = self._summary(session, conversation, handoff)
+                self._queue_alerts(session, conversation, case, handoff, now)
+            return case
+        booking = None
+        if handoff.booking is not None:
+            booking = Booking(
+                conversation_id=conversation.id,
+                name=handoff.booking.name,
+                complaint=handoff.booking.complaint,
+                start_at=handoff.booking.start,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(booking)
+            session.flush()
+        case = HandoffCase(
+            conversation_id=conversation.id,
+            reason=handoff.reason.value,
+            summary=self._summary(session, conversation, handoff),
+            booking_id=booking.id if booking else None,
+            opened_at=now,
+        )
+        session.add(case)
+        session.flush()
+        self._queue_alerts(session, conversation, case, handoff, now)
+        log.info("handoff", extra={"fields": {"case": case.id, "reason": case.reason, "from": mask_phone(conversation.wa_id)}})
+        return case
+
+    def _queue_alerts(self, session: Session, conversation: Conversation, case: HandoffCase, handoff: Handoff, now: datetime) -> None:
+        if not self.staff.numbers:
+            case.alert_status = ALERT_NONE
+            log.warning("no STAFF_WHATSAPP_NUMBERS: case is only in the staff console", extra={"fields": {"case": case.id}})
+            return
+        case.alert_status = ALERT_PENDING
+        values = self._alert_values(session, conversation, case, handoff)
+        body = self.engine.text("staff_alert")
+        for key, value in values.items():
+            body = body.replace("{" + key + "}", value)
+        variables = {str(n): values[key] for n, key in enumerate(("case", "reason", "patient", "details", "link"), start=1)}
+        for number in self.staff.numbers:
+            session.add(
+                OutboxItem(
+                    kind=STAFF_ALERT,
+                    case_id=case.id,
+                    to_number=number,
+                    body=body.strip(),
+                    content_sid=self.staff.content_sid or None,
+                    content_variables=variables if self.staff.content_sid else None,
+                    status=OUTBOX_PENDING,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+
+    def _alert_values(self, session, conversation, case, handoff: Handoff) -> dict[str, str]:
+        reason = self.engine.text(f"staff_reason_{case.reason}")
+        patient = f"{conversation.profile_name or '-'} ({mask_phone(conversation.wa_id.removeprefix('whatsapp:'))})"
+        if handoff.booking is not None and case.reason == HandoffReason.BOOKING.value:
+            details = (
+                self.engine.text("staff_booking_details")
+                .replace("{when}", dates.describe(handoff.booking.start))
+                .replace("{complaint}", handoff.booking.complaint[:_MAX_QUOTE])
+            )
+        else:
+            quoted = " | ".join(m.body[:_MAX_QUOTE] for m in storage.recent_inbound(session, conversation) if m.body)
+            details = self.engine.text("staff_last_messages").replace("{messages}", quoted or "-")
+        link = f"{self.staff.console_base_url}/staff/cases/{case.id}" if self.staff.console_base_url else f"#{case.id}"
+        return {"case": str(case.id), "reason": reason, "patient": patient, "details": details.strip(), "link": link}
+
+    def _summary(self, session, conversation, handoff: Handoff) -> str:
+        """One paragraph for the staff queue: reason, who, and what they asked for."""
+        values = {
+            "reason": handoff.reason.value,
+            "patient": conversation.profile_name or "-",
+            "number": mask_phone(conversation.wa_id.removeprefix("whatsapp:")),
+        }
+        if handoff.booking is not None:
+            values["booking"] = f"{dates.describe(handoff.booking.start)}; {handoff.booking.complaint[:_MAX_QUOTE]}"
+        else:
+            recent = storage.recent_inbound(session, conversation)
+            values["last_messages"] = " | ".join(m.body[:_MAX_QUOTE] for m in recent if m.body)
+        return "; ".join(f"{key}: {value}" for key, value in values.items())
+
+
+def close_case(sessions: sessionmaker[Session], case_id: int, now: datetime, by: str | None = None) -> bool:
+    """Staff are done: close the case and let the bot talk to the patient again."""
+    with sessions.begin() as session:
+        case = session.get(HandoffCase, case_id, with_for_update=True)
+        if case is None or case.status == CASE_CLOSED:
+            return False
+        conversation = session.get(Conversation, case.conversation_id, with_for_update=True)
+        case.status = CASE_CLOSED
+        case.closed_at = now
+        if by:
+            case.claimed_by = case.claimed_by or by
+        conversation.state = ConversationState.from_dict(conversation.state).resumed().to_dict()
+        conversation.booking_expires_at = None
+        conversation.updated_at = now
+    log.info("case closed", extra={"fields": {"case": case_id}})
+    return True
+
+
+def sweep_expired_bookings(sessions: sessionmaker[Session], now: datetime) -> int:
+    """Forget unfinished bookings past their expiry, so no stale state stays behind."""
+    cleared = 0
+    with sessions.begin() as session:
+        query = select(Conversation).where(Conversation.booking_expires_at.is_not(None), Conversation.booking_expires_at < now)
+        for conversation in session.execute(query.with_for_update(skip_locked=True)).scalars():
+            state = ConversationState.from_dict(conversation.state)
+            conversation.state = ConversationState(
+                started=state.started, last_intent=state.last_intent, paused=state.paused, pause_noticed=state.pause_noticed
+            ).to_dict()
+            conversation.booking_expires_at = None
+            cleared += 1
+    if cleared:
+        log.info("expired bookings cleared", extra={"fields": {"count": cleared}})
+    return cleared

@@ -1,0 +1,77 @@
+"""Running the outbox worker: `python -m bot worker`, or a thread beside a dev server."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import uuid
+from functools import partial
+
+from .adapters import storage
+from .adapters.twilio_sender import Sent, TwilioSender
+from .config import Config
+from .handoff import sweep_expired_bookings
+from .logs import mask_phone
+from .outbox import OutboxWorker
+
+log = logging.getLogger("klinik.worker")
+
+
+class DevSender:
+    """Dev mode without Twilio credentials: nothing leaves the machine; the alert is logged
+    (its text at DEBUG only: it may quote a patient)."""
+
+    def send(self, to, body="", content_sid=None, content_variables=None, status_callback=None) -> Sent:
+        log.info("dev mode: message not sent (no Twilio credentials)", extra={"fields": {"to": mask_phone(to)}})
+        log.debug("dev mode message", extra={"fields": {"body": body}})
+        return Sent(f"SMdev{uuid.uuid4().hex}", "sent")
+
+
+def build_worker(config: Config, sessions=None) -> OutboxWorker:
+    if sessions is None:
+        sessions = storage.session_factory(storage.make_engine(config.database_url))
+    if config.twilio_account_sid and config.twilio_auth_token and config.twilio_whatsapp_from:
+        sender = TwilioSender(config)
+    elif config.dev_mode:
+        sender = DevSender()
+    else:
+        raise SystemExit("the worker needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_WHATSAPP_FROM (or BOT_DEV_MODE=1)")
+    return OutboxWorker(
+        sessions,
+        sender,
+        max_attempts=config.outbox_max_attempts,
+        status_callback_base=config.public_base_url,
+    )
+
+
+def start_in_background(config: Config, sessions) -> threading.Event:
+    """The worker in a daemon thread (dev mode); set the returned event to stop it."""
+    worker = build_worker(config, sessions)
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=worker.run_forever,
+        args=(stop,),
+        kwargs={"housekeeping": partial(_housekeeping, sessions)},
+        daemon=True,
+        name="outbox-worker",
+    )
+    thread.start()
+    return stop
+
+
+def _housekeeping(sessions) -> None:
+    sweep_expired_bookings(sessions, storage.utcnow())
+
+
+def run(config: Config) -> int:
+    """Foreground worker until SIGTERM/SIGINT (the Procfile's `worker:` line)."""
+    sessions = storage.session_factory(storage.make_engine(config.database_url))
+    worker = build_worker(config, sessions)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    log.info("worker started")
+    worker.run_forever(stop, housekeeping=partial(_housekeeping, sessions))
+    log.info("worker stopped")
+    return 0

@@ -1,0 +1,313 @@
+"""Handoff to staff end to end: cases, booking requests, the pause, and staff alerts sent by the
+real twilio client to a local recorder that can fail on demand; on SQLite and PostgreSQL."""
+
+import json
+import threading
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.adapters import storage
+from bot.adapters.storage import Booking, Conversation, HandoffCase, Message, OutboxItem
+from bot.config import Config
+from bot.handoff import close_case, sweep_expired_bookings
+from bot.outbox import OutboxWorker
+from bot.adapters.twilio_sender import TwilioSender
+from bot.web import create_app
+from conftest import app_config, signed_post
+from twilio_recorder import start_recorder
+
+STAFF = ("whatsapp:+6281100000001", "whatsapp:+6281100000002")
+PATIENT = "whatsapp:+6281234567890"
+
+
+@pytest.fixture
+def recorder():
+    recorder, server = start_recorder()
+    yield recorder
+    server.shutdown()
+
+
+class Clock:
+    def __init__(self):
+        self.now = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 10:00 in Jakarta, a Wednesday
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, **delta):
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def setup(database_url, recorder, clock):
+    """The app (with the inbox on our clock) and a worker sending to the recorder."""
+    config = app_config(database_url, staff_whatsapp_numbers=STAFF, twilio_api_base_url=recorder.url)
+    app = create_app(config)
+    inbox = app.extensions["klinik_inbox"]
+    inbox.clock = clock
+    worker = make_worker(config, app, clock)
+    yield app, worker
+    app.extensions["klinik_database"].dispose()
+
+
+def make_worker(config: Config, app, clock, **options) -> OutboxWorker:
+    return OutboxWorker(
+        app.extensions["klinik_sessions"],
+        TwilioSender(config, timeout=5),
+        status_callback_base=config.public_base_url,
+        clock=clock,
+        max_attempts=options.pop("max_attempts", 5),
+        **options,
+    )
+
+
+def say(app, text, sid, sender=PATIENT, name="Budi"):
+    response = signed_post(
+        app.test_client(), "/webhook/whatsapp", {"MessageSid": sid, "From": sender, "Body": text, "ProfileName": name}
+    )
+    assert response.status_code == 200, response.data
+    return [m.text or "" for m in ET.fromstring(response.data).iter("Message")]
+
+
+def book(app, prefix="SMbook"):
+    """A complete booking conversation (Thursday 26 November 2026, 15:00)."""
+    say(app, "mau booking akupuntur besok jam 3", f"{prefix}1")
+    say(app, "ya", f"{prefix}2")
+    say(app, "betis kanan kedutan terus sudah seminggu", f"{prefix}3")
+    return say(app, "ya", f"{prefix}4")
+
+
+def rows(app, model, *criteria):
+    with Session(app.extensions["klinik_database"]) as session:
+        return list(session.execute(select(model).where(*criteria).order_by(model.id)).scalars())
+
+
+# -- cases and alerts -------------------------------------------------------------------------
+
+
+def test_a_confirmed_booking_becomes_a_request_a_case_and_one_alert_per_staff_member(setup, recorder):
+    app, worker = setup
+    reply = book(app)
+    assert "terkirim" in reply[-1] and "mengonfirmasi" in reply[-1]
+    (booking,) = rows(app, Booking)
+    assert (booking.name, booking.status) == ("Budi", "requested")
+    assert booking.start_at == datetime(2026, 11, 26, 8, 0, tzinfo=UTC)  # 15:00 in Jakarta
+    (case,) = rows(app, HandoffCase)
+    assert (case.reason, case.status, case.booking_id, case.alert_status) == ("booking", "open", booking.id, "pending")
+    assert "+62812****7890" in case.summary
+
+    assert worker.run_once() == 2
+    sent = recorder.messages()
+    assert sorted(m["To"] for m in sent) == sorted(STAFF)
+    for message in sent:
+        assert message["From"] == "whatsapp:+14155238886"
+        assert "Kasus #1: Permintaan janji" in message["Body"]
+        assert "Budi (+62812****7890)" in message["Body"]
+        assert "Kamis, 26 November 2026 pukul 15.00" in message["Body"]
+        assert message["StatusCallback"].startswith("https://klinik.example/webhook/status?outbox=")
+        assert "6281234567890" not in message["Body"]
+    assert rows(app, HandoffCase)[0].alert_status == "sent"
+    assert worker.run_once() == 0
+    assert len(recorder.messages()) == 2  # exactly once
+
+
+def test_alerts_use_the_content_template_when_configured(database_url, recorder, clock):
+    config = app_config(
+        database_url, staff_whatsapp_numbers=STAFF[:1], twilio_api_base_url=recorder.url, staff_alert_content_sid="HX0123456789abcdef"
+    )
+    app = create_app(config)
+    app.extensions["klinik_inbox"].clock = clock
+    say(app, "saya mau bicara dengan admin", "SMtpl1")
+    make_worker(config, app, clock).run_once()
+    (message,) = recorder.messages()
+    assert message["ContentSid"] == "HX0123456789abcdef"
+    assert "Body" not in message
+    variables = json.loads(message["ContentVariables"])
+    assert variables["1"] == "1" and variables["2"] == "Pasien ingin bicara dengan staf"
+    assert variables["5"] == "https://klinik.example/staff/cases/1"
+    app.extensions["klinik_database"].dispose()
+
+
+@pytest.mark.parametrize("text, reason", [("tolong sambungkan ke admin", "human_agent"), ("dada saya nyeri sekali", "urgent")])
+def test_each_handoff_reason_opens_a_case(setup, recorder, text, reason):
+    app, worker = setup
+    say(app, text, "SMreason")
+    (case,) = rows(app, HandoffCase)
+    assert case.reason == reason
+    worker.run_once()
+    assert len(recorder.messages()) == 2
+
+
+def test_two_misses_in_a_row_open_a_human_agent_case(setup):
+    app, _ = setup
+    say(app, "jual kuota internet?", "SMmiss1")
+    say(app, "harga emas hari ini", "SMmiss2")
+    (case,) = rows(app, HandoffCase)
+    assert case.reason == "human_agent"
+    assert "harga emas" in case.summary
+
+
+def test_duplicate_deliveries_never_make_a_second_case_or_alert(setup, recorder):
+    app, worker = setup
+    book(app)
+    # Twilio retries the confirming message, once in sequence and eight times at once.
+    say(app, "ya", "SMbook4")
+    start = threading.Barrier(8)
+
+    def retry():
+        start.wait()
+        say(app, "ya", "SMbook4")
+
+    threads = [threading.Thread(target=retry) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(rows(app, HandoffCase)) == 1 and len(rows(app, Booking)) == 1
+    assert len(rows(app, OutboxItem)) == 2
+    worker.run_once()
+    assert len(recorder.messages()) == 2
+
+
+# -- the pause --------------------------------------------------------------------------------
+
+
+def test_while_a_case_is_open_the_bot_pauses_then_resumes_when_it_closes(setup, recorder, clock):
+    app, worker = setup
+    say(app, "bisa chat sama admin?", "SMp1")
+    assert say(app, "halo?", "SMp2") == []
+    assert say(app, "kenapa betis kedutan", "SMp3") == []
+    assert len(rows(app, Message, Message.direction == "in")) == 3  # stored, for staff to read
+    urgent = say(app, "tolong kaki saya tiba2 lumpuh", "SMp4")
+    assert "119" in urgent[0]
+    (case,) = rows(app, HandoffCase)
+    assert case.reason == "urgent"  # escalated, and staff alerted again
+    assert len(rows(app, OutboxItem)) == 4
+    worker.run_once()
+    assert sum("DARURAT" in m["Body"] for m in recorder.messages()) == 2
+
+    assert close_case(app.extensions["klinik_sessions"], case.id, clock(), by="staf")
+    assert not close_case(app.extensions["klinik_sessions"], case.id, clock())
+    answer = say(app, "kenapa betis kedutan", "SMp5")
+    assert answer and "elektrolit" in answer[-1]
+
+
+def test_the_first_message_after_a_handoff_out_of_hours_says_when_staff_answer(setup, clock):
+    app, _ = setup
+    clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)  # Saturday 15:00 in Jakarta: closed
+    reply = say(app, "mau bicara dengan staf", "SMooh1")
+    assert "Senin, 30 November 2026 pukul 09.00" in reply[-1]
+
+
+# -- when Twilio fails ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["drop", 503, 429, 500])
+def test_alerts_survive_a_failing_api_and_arrive_once_it_recovers(setup, recorder, clock, how):
+    app, worker = setup
+    say(app, "sambungkan ke admin", "SMfail1")
+    recorder.fail_next(4, how)  # both alerts fail twice
+    worker.run_once()
+    assert recorder.messages() == []
+    items = rows(app, OutboxItem)
+    assert [(i.status, i.attempts) for i in items] == [("pending", 1), ("pending", 1)]
+    assert all(i.next_attempt_at == clock() + timedelta(seconds=2) for i in items)
+    assert worker.run_once() == 0  # not due yet
+    clock.advance(seconds=2)
+    worker.run_once()
+    assert recorder.messages() == []
+    assert all(i.next_attempt_at == clock() + timedelta(seconds=4) for i in rows(app, OutboxItem))
+    clock.advance(seconds=4)
+    assert worker.run_once() == 2
+    assert sorted(m["To"] for m in recorder.messages()) == sorted(STAFF)
+    assert {(i.status, i.attempts) for i in rows(app, OutboxItem)} == {("sent", 3)}
+    clock.advance(minutes=10)
+    worker.run_once()
+    assert len(recorder.messages()) == 2
+
+
+def test_an_alert_that_keeps_failing_is_given_up_visibly(setup, recorder, clock):
+    app, worker = setup
+    say(app, "sambungkan ke admin", "SMgiveup")
+    recorder.fail_next(100, 503)
+    for _ in range(6):
+        worker.run_once()
+        clock.advance(minutes=10)
+    items = rows(app, OutboxItem)
+    assert {(i.status, i.attempts) for i in items} == {("failed", 5)}
+    assert "503" in items[0].last_error
+    assert rows(app, HandoffCase)[0].alert_status == "failed"
+
+
+def test_a_refused_message_is_not_retried(setup, recorder):
+    app, worker = setup
+    say(app, "sambungkan ke admin", "SMrefused")
+    recorder.fail_next(2, 400)
+    worker.run_once()
+    assert {(i.status, i.attempts) for i in rows(app, OutboxItem)} == {("failed", 1)}
+    assert rows(app, HandoffCase)[0].alert_status == "failed"
+
+
+def test_a_crash_between_storing_and_sending_loses_nothing(database_url, recorder, clock):
+    """The app stores the case and its alerts, then every process dies before sending.
+    A worker started later (new engine, new sessions) sends them."""
+    config = app_config(database_url, staff_whatsapp_numbers=STAFF, twilio_api_base_url=recorder.url)
+    app = create_app(config)
+    app.extensions["klinik_inbox"].clock = clock
+    say(app, "sambungkan ke admin", "SMcrash")
+    app.extensions["klinik_database"].dispose()
+    del app
+
+    later = create_app(config)
+    make_worker(config, later, clock).run_once()
+    assert sorted(m["To"] for m in recorder.messages()) == sorted(STAFF)
+    later.extensions["klinik_database"].dispose()
+
+
+def test_a_worker_killed_mid_send_is_taken_over_after_its_lease(setup, recorder, clock):
+    """At-least-once: a claimed item whose worker died is sent by another once the lease ends."""
+    app, worker = setup
+    say(app, "sambungkan ke admin", "SMlease")
+    claimed = worker._claim(limit=10)  # claimed, then the process dies before sending
+    assert len(claimed) == 2
+    other = make_worker(app.extensions["klinik_config"], app, clock)
+    assert other.run_once() == 0  # still leased
+    clock.advance(seconds=61)
+    assert other.run_once() == 2
+    assert len(recorder.messages()) == 2
+
+
+def test_delivery_status_of_an_alert_is_recorded(setup, recorder):
+    app, worker = setup
+    say(app, "sambungkan ke admin", "SMstatus")
+    worker.run_once()
+    item = rows(app, OutboxItem)[0]
+    path = f"/webhook/status?outbox={item.id}"
+    response = signed_post(app.test_client(), path, {"MessageSid": item.twilio_sid, "MessageStatus": "delivered"})
+    assert response.status_code == 204
+    assert rows(app, OutboxItem, OutboxItem.id == item.id)[0].delivery_status == "delivered"
+
+
+# -- expiry -----------------------------------------------------------------------------------
+
+
+def test_an_abandoned_booking_is_swept_away(setup, clock):
+    app, _ = setup
+    say(app, "mau booking", "SMexp1")
+    (conversation,) = rows(app, Conversation)
+    assert conversation.state["booking"]["step"] == "name_confirm"
+    assert conversation.booking_expires_at == clock() + timedelta(hours=2)
+    sessions = app.extensions["klinik_sessions"]
+    assert sweep_expired_bookings(sessions, clock() + timedelta(hours=1)) == 0
+    assert sweep_expired_bookings(sessions, clock() + timedelta(hours=2, seconds=1)) == 1
+    (conversation,) = rows(app, Conversation)
+    assert conversation.state["booking"] is None and conversation.booking_expires_at is None

@@ -1,0 +1,83 @@
+"""A local stand-in for Twilio's REST API: records every request, answers like Twilio, and
+fails on demand. The real `twilio` client is pointed at it with TWILIO_API_BASE_URL."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+
+@dataclass
+class Recorded:
+    path: str
+    form: dict
+    headers: dict
+
+
+@dataclass
+class Recorder:
+    requests: list[Recorded] = field(default_factory=list)
+    failures: list = field(default_factory=list)  # queue of 'drop' or an HTTP status, used in order
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    url: str = ""
+
+    def fail_next(self, count: int, how="drop") -> None:
+        """The next `count` requests fail: 'drop' closes the connection, a number is that status."""
+        with self.lock:
+            self.failures.extend([how] * count)
+
+    def messages(self) -> list[dict]:
+        return [r.form for r in self.requests if r.path.endswith("/Messages.json")]
+
+
+def start_recorder() -> tuple[Recorder, ThreadingHTTPServer]:
+    recorder = Recorder()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):  # keep test output clean
+            pass
+
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode("utf-8"), keep_blank_values=True).items()}
+            with recorder.lock:
+                failure = recorder.failures.pop(0) if recorder.failures else None
+            if failure == "drop":
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            if failure is not None:
+                body = json.dumps({"code": 20500 if failure >= 500 else 20429, "message": "failing on purpose", "status": failure})
+                self._reply(failure, body)
+                return
+            with recorder.lock:
+                recorder.requests.append(Recorded(self.path, form, dict(self.headers)))
+            sid = f"SM{uuid.uuid4().hex}"
+            payload = {
+                "sid": sid,
+                "status": "queued",
+                "to": form.get("To"),
+                "from": form.get("From"),
+                "body": form.get("Body"),
+                "account_sid": self.path.split("/")[3],
+                "num_segments": "1",
+                "direction": "outbound-api",
+            }
+            self._reply(201, json.dumps(payload))
+
+        def _reply(self, status: int, body: str) -> None:
+            data = body.encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    recorder.url = f"http://127.0.0.1:{server.server_port}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return recorder, server
