@@ -179,7 +179,7 @@ class Engine:
     def _start_booking(self, state, match: Match, incoming: Incoming, now: datetime) -> Turn:
         intro, _ = render(self.kb.intents["booking"].answer, self.kb)
         step = self.booking.start(incoming.text or "", incoming.profile_name, now)
-        replies = (Reply(intro), *(Reply(t) for t in step.texts))
+        replies = (Reply("\n".join((intro, *step.texts))),)
         new_state = replace(state, options=(), last_intent="booking", misses=0, booking=step.draft)
         return Turn(replies, (StartBooking(),), new_state, match)
 
