@@ -167,6 +167,14 @@ class Matcher:
         self._danger_terms = [(sign_id, [[term for term in group if term] for group in groups]) for sign_id, groups in self._danger]
         self._sign_intent = {sign.id: sign.intent for sign in kb.danger_signs}
         self._danger_vocabulary = {w for _, groups in self._danger for group in groups for term in group for w in term}
+        # Per sign, the first words of each group's terms: a sign missing one is skipped at once.
+        self._danger_firsts = [[frozenset(term[0] for term in group) for group in groups] for _, groups in self._danger_terms]
+        self._terms_by_first: dict[str, set[tuple[str, ...]]] = {}
+        for _, groups in self._danger:
+            for group in groups:
+                for term in group:
+                    if term:
+                        self._terms_by_first.setdefault(term[0], set()).add(term)
         self._urgent_intents = {i.id for i in kb.intents.values() if i.action == "handoff_urgent"}
         # "rasanya" in "mati rasanya", "dadaku" in "dadaku sesak": a clitic on a danger word.
         self._danger_stems = {
@@ -353,12 +361,16 @@ class Matcher:
 
         A sign needs one affirmed term of every group, all within `span` words."""
         words = [self._danger_stems.get(w, w) for w in words]
-        present = set(words)
+        positions: dict[str, list[int]] = {}
+        for index, word in enumerate(words):
+            if word in self._danger_vocabulary:
+                positions.setdefault(word, []).append(index)
         found = []
-        for sign_id, groups in self._danger_terms:
-            if not all(any(term[0] in present for term in group) for group in groups):
+        present = positions.keys()
+        for (sign_id, groups), firsts in zip(self._danger_terms, self._danger_firsts):
+            if any(first.isdisjoint(present) for first in firsts):
                 continue
-            places = [self._term_places(words, group) for group in groups]
+            places = [self._term_places(words, positions, group) for group in groups]
             if not all(places):
                 continue
             best = None
@@ -370,12 +382,12 @@ class Matcher:
                 found.append((sign_id, best))
         return found
 
-    def _term_places(self, words: list[str], group) -> list[tuple[int, int]]:
+    def _term_places(self, words: list[str], positions: dict[str, list[int]], group) -> list[tuple[int, int]]:
         """Where terms of a group occur, affirmed (not right after a negation): (first, last)."""
         places = []
         for term in group:
             size = len(term)
-            for index in range(len(words) - size + 1):
+            for index in positions.get(term[0], ()):
                 if tuple(words[index : index + size]) == term and not self._negated_at(words, index):
                     places.append((index, index + size - 1))
         return places
@@ -393,12 +405,16 @@ class Matcher:
 
     def _signs_in(self, clauses, sequence: list[str], sequence_of) -> tuple[str, ...]:
         """Danger signs within one clause, or with their words right next to each other."""
+        if not self._danger_hits(sequence, len(sequence)):
+            return ()  # not even scattered over the message: no clause can have one
         found = [sign for clause in clauses for sign, _ in self._danger_hits(sequence_of(clause), _DANGER_SPAN)]
         found += [sign for sign, _ in self._danger_hits(sequence, _DANGER_SPAN_ACROSS_CLAUSES)]
         return tuple(dict.fromkeys(found))
 
     def _negated_raw_words(self, words: list[str], resolved) -> set[int]:
         """Indices of the message words that only say a danger sign is absent."""
+        if self._negations_set.isdisjoint(words):
+            return set()
         positions = [index for index, raw in enumerate(words) for _ in resolved[raw]]
         negated = self.negated_danger_words([token.word for raw in words for token in resolved[raw]])
         by_word: dict[int, list[int]] = {}
@@ -411,21 +427,19 @@ class Matcher:
         scoring, so "ga sesak kok, cuma pegal" is about aching, not about breathlessness."""
         words = [self._danger_stems.get(w, w) for w in words]
         dropped: set[int] = set()
-        for _, groups in self._danger_terms:
-            for group in groups:
-                for term in group:
-                    size = len(term)
-                    for index in range(len(words) - size + 1):
-                        if tuple(words[index : index + size]) == term and self._negated_at(words, index):
-                            start = index - 1
-                            while start >= 0 and words[start] not in self._negations_set:
-                                start -= 1
-                            end = index + size
-                            # "tidak nyeri dada", "ga sesak napas": the danger words that follow
-                            # belong to the same negated phrase.
-                            while end < len(words) and words[end] in self._danger_vocabulary:
-                                end += 1
-                            dropped.update(range(max(start, 0), end))
+        for index, word in enumerate(words):
+            for term in self._terms_by_first.get(word, ()):
+                if tuple(words[index : index + len(term)]) != term or not self._negated_at(words, index):
+                    continue
+                start = index - 1
+                while start >= 0 and words[start] not in self._negations_set:
+                    start -= 1
+                end = index + len(term)
+                # "tidak nyeri dada", "ga sesak napas": the danger words that follow belong to
+                # the same negated phrase.
+                while end < len(words) and words[end] in self._danger_vocabulary:
+                    end += 1
+                dropped.update(range(max(start, 0), end))
         return dropped
 
     # -- scoring ----------------------------------------------------------------------------
@@ -551,7 +565,7 @@ class Matcher:
 
     def analyze(self, text: str, context: Sequence[str] = ()) -> Analysis:
         """Everything `decide` needs about a message; independent of the thresholds."""
-        sentences = self.normalize.sentences(text)
+        sentences, clauses = self.normalize.split(text)
         words = [word for sentence in sentences for word in sentence]
         if not words:
             return Analysis(empty=True)
@@ -561,7 +575,7 @@ class Matcher:
         def sequence_of(unit: Sequence[str]) -> list[str]:
             return [token.word for raw in unit for token in resolved[raw]]
 
-        signs = self._signs_in(self.normalize.clauses(text), sequence_of(words), sequence_of)
+        signs = self._signs_in(clauses, sequence_of(words), sequence_of)
         if signs:
             return Analysis(danger_signs=signs)
         dropped = self._negated_raw_words(words, resolved)

@@ -50,13 +50,11 @@ class Normalizer:
             self._phrases.setdefault(words[0], []).append((words, tuple(value.split())))
 
     def tokens(self, text: str) -> list[str]:
-        text = text or ""
-        if not text.isascii():
-            text = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
-        text = _APOSTROPHE.sub("", text.lower())
-        text = _REDUPLICATION.sub(_expand_reduplication, text)
-        text = _REPEATS.sub(r"\1", text)
-        text = _NON_WORD.sub(" ", text)
+        return self._words_of(_prepare(text))
+
+    def _words_of(self, prepared: str) -> list[str]:
+        """Canonical tokens of prepared text (see _prepare): split, phrases, slang, particles."""
+        text = _NON_WORD.sub(" ", prepared)
         text = _LETTER_DIGIT.sub(" ", text)
         raw_words = text.split()
         out: list[str] = []
@@ -90,14 +88,49 @@ class Normalizer:
 
     def sentences(self, text: str) -> list[list[str]]:
         """Tokens of each sentence (split on . ! ? ; and line breaks), empty ones left out."""
-        return [tokens for piece in _SENTENCE_END.split(text or "") if (tokens := self.tokens(piece))]
+        return self.split(text)[0]
 
     def clauses(self, text: str) -> list[list[str]]:
         """Tokens of each clause: sentences further split at commas."""
-        return [tokens for piece in _CLAUSE_END.split(text or "") if (tokens := self.tokens(piece))]
+        return self.split(text)[1]
+
+    def split(self, text: str) -> tuple[list[list[str]], list[list[str]]]:
+        """(sentences, clauses) from one pass of tokenization."""
+        text = _prepare(text)
+        sentences: list[list[str]] = []
+        clauses: list[list[str]] = []
+        current: list[str] = []
+        position = 0
+        for boundary in _CLAUSE_END.finditer(text):
+            tokens = self._words_of(text[position : boundary.start()])
+            if tokens:
+                clauses.append(tokens)
+                current.extend(tokens)
+            position = boundary.end()
+            if _SENTENCE_END.fullmatch(boundary.group(0)) and current:
+                sentences.append(current)
+                current = []
+        tokens = self._words_of(text[position:])
+        if tokens:
+            clauses.append(tokens)
+            current.extend(tokens)
+        if current:
+            sentences.append(current)
+        return sentences, clauses
 
     def __call__(self, text: str) -> str:
         return " ".join(self.tokens(text))
+
+
+def _prepare(text: str | None) -> str:
+    """Lower case, accents dropped, reduplication written out, stretched letters collapsed;
+    punctuation is kept, so that sentences can still be told apart."""
+    text = text or ""
+    if not text.isascii():
+        text = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
+    text = _APOSTROPHE.sub("", text.lower())
+    text = _REDUPLICATION.sub(_expand_reduplication, text)
+    return _REPEATS.sub(r"\1", text)
 
 
 def _expand_reduplication(found: re.Match) -> str:
