@@ -15,10 +15,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .adapters import storage
 from .adapters.storage import (
+    ALERT_FAILED,
     ALERT_NONE,
     ALERT_PENDING,
+    ALERT_SENT,
     CASE_CLOSED,
     OUTBOX_PENDING,
+    OUTBOX_SENDING,
+    OUTBOX_SENT,
     STAFF_ALERT,
     Booking,
     Conversation,
@@ -92,7 +96,10 @@ class HandoffDesk:
         body = self.engine.text("staff_alert")
         for key, value in values.items():
             body = body.replace("{" + key + "}", value)
-        variables = {str(n): values[key] for n, key in enumerate(("case", "reason", "patient", "details", "link"), start=1)}
+        # WhatsApp template variables may hold no newline, tab or run of spaces (Twilio 21656).
+        variables = {
+            str(n): " ".join(values[key].split()) for n, key in enumerate(("case", "reason", "patient", "details", "link"), start=1)
+        }
         for number in self.staff.numbers:
             session.add(
                 OutboxItem(
@@ -141,10 +148,14 @@ class HandoffDesk:
 def close_case(sessions: sessionmaker[Session], case_id: int, now: datetime, by: str | None = None) -> bool:
     """Staff are done: close the case and let the bot talk to the patient again."""
     with sessions.begin() as session:
-        case = session.get(HandoffCase, case_id, with_for_update=True)
-        if case is None or case.status == CASE_CLOSED:
+        # The inbox locks the conversation and then its case: take them in the same order.
+        conversation_id = session.execute(select(HandoffCase.conversation_id).where(HandoffCase.id == case_id)).scalar_one_or_none()
+        if conversation_id is None:
             return False
-        conversation = session.get(Conversation, case.conversation_id, with_for_update=True)
+        conversation = session.get(Conversation, conversation_id, with_for_update=True)
+        case = session.get(HandoffCase, case_id, with_for_update=True, populate_existing=True)
+        if case.status == CASE_CLOSED:
+            return False
         case.status = CASE_CLOSED
         case.closed_at = now
         if by:
@@ -171,3 +182,17 @@ def sweep_expired_bookings(sessions: sessionmaker[Session], now: datetime) -> in
     if cleared:
         log.info("expired bookings cleared", extra={"fields": {"count": cleared}})
     return cleared
+
+
+def refresh_alert_status(session: Session, case: HandoffCase) -> None:
+    """A case's alert is sent if any staff member's alert went out and did not fail, pending
+    while any may still go, and failed only when every one failed."""
+    items = list(session.execute(select(OutboxItem).where(OutboxItem.case_id == case.id, OutboxItem.kind == STAFF_ALERT)).scalars())
+    if not items:
+        return
+    if any(i.status == OUTBOX_SENT and i.delivery_status not in storage.FINAL_FAILURES for i in items):
+        case.alert_status = ALERT_SENT
+    elif any(i.status in (OUTBOX_PENDING, OUTBOX_SENDING) for i in items):
+        case.alert_status = ALERT_PENDING
+    else:
+        case.alert_status = ALERT_FAILED

@@ -15,18 +15,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .adapters import storage
-from .adapters.storage import INBOUND, OUTBOUND, RATE_NOTICE, RATE_SILENCED, Message, OutboxItem
+from .adapters.storage import INBOUND, OUTBOUND, RATE_NOTICE, RATE_SILENCED, HandoffCase, Message, OutboxItem
 from .core.dialogue import Engine
 from .core.messages import ConversationState, Handoff, Incoming, Match, describe_action
-from .handoff import HandoffDesk, StaffSettings
+from .handoff import HandoffDesk, StaffSettings, refresh_alert_status
 from .core.render import split_text
 from .logs import mask_phone
 
 log = logging.getLogger("klinik.inbox")
+# A deadlock or serialization failure (PostgreSQL) is worth another try of the transaction.
+_RETRYABLE_SQLSTATES = {"40P01", "40001"}
+_ATTEMPTS = 3
+PROCESSING_FAILED = "processing_failed"
 
 
 @dataclass(frozen=True)
@@ -86,12 +90,23 @@ class Inbox:
 
     def receive(self, inbound: InboundMessage) -> Outcome:
         started = time.perf_counter()
-        try:
-            outcome = self._receive(inbound)
-        except IntegrityError:
-            # Only a same-MessageSid insert can collide here, and the conversation lock makes
-            # even that unlikely: the other delivery has committed, so answer as it did.
-            outcome = self._replay(inbound.sid)
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                outcome = self._receive(inbound)
+                break
+            except IntegrityError:
+                # Only a same-MessageSid insert can collide here, and the conversation lock
+                # makes even that unlikely: the other delivery committed, so answer as it did.
+                outcome = self._replay(inbound.sid)
+                break
+            except OperationalError as error:
+                if attempt == _ATTEMPTS or getattr(error.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES:
+                    raise  # the database is unavailable: 503, and Twilio may retry
+                log.warning("transaction retried", extra={"fields": {"sid": inbound.sid, "sqlstate": error.orig.sqlstate}})
+            except Exception:  # noqa: BLE001 - never lose the message, never show a traceback
+                log.exception("processing failed; message stored with an apology", extra={"fields": {"sid": inbound.sid}})
+                outcome = self._store_failed(inbound)
+                break
         log.info(
             "inbound",
             extra={
@@ -194,6 +209,35 @@ class Inbox:
                 actions=actions,
             )
 
+    def _store_failed(self, inbound: InboundMessage) -> Outcome:
+        """The message could not be processed: keep it, and tell the patient staff will see it."""
+        now = self.clock()
+        with self.sessions.begin() as session:
+            conversation = storage.lock_conversation(session, inbound.wa_id, now)
+            existing = storage.find_by_sid(session, inbound.sid)
+            if existing is not None:
+                return _stored_outcome(session, existing)
+            message = Message(
+                conversation_id=conversation.id,
+                direction=INBOUND,
+                twilio_sid=inbound.sid,
+                body=inbound.body,
+                reason=PROCESSING_FAILED,
+                created_at=now,
+            )
+            session.add(message)
+            session.flush()
+            reply = Message(
+                conversation_id=conversation.id,
+                direction=OUTBOUND,
+                body=self.engine.text("error"),
+                in_reply_to_id=message.id,
+                created_at=now,
+            )
+            session.add(reply)
+            session.flush()
+            return Outcome(message_id=message.id, replies=(StoredReply(reply.id, reply.body),))
+
     def _replay(self, sid: str) -> Outcome:
         with self.sessions.begin() as session:
             existing = storage.find_by_sid(session, sid)
@@ -225,6 +269,8 @@ class Inbox:
                 item.twilio_sid = item.twilio_sid or message_sid or None
                 if storage.status_moves_forward(item.delivery_status, status):
                     item.delivery_status, item.error_code = status, error_code or None
+                    if item.case_id is not None:
+                        refresh_alert_status(session, session.get(HandoffCase, item.case_id))
             changed = False
             if message is not None:
                 if message.twilio_sid is None and message_sid:

@@ -5,15 +5,17 @@ so nothing is lost if the app or Twilio fails. The worker claims due items with 
 them, and records the result; a network error, 429 or 5xx is retried with exponential backoff,
 and after `max_attempts` the item fails visibly (its case shows the alert failed).
 
-Delivery is at least once: if the worker dies after Twilio accepted a message but before the
-result was stored, the lease expires and the message is sent again. No other duplicate is
-possible: a claimed item is invisible to other workers until its lease ends.
+Delivery is at least once: if the worker dies (or stalls past its lease) after Twilio accepted a
+message but before the result was stored, the lease expires and the message is sent again. No
+other duplicate is possible: items are claimed one at a time under a lease that covers one send,
+and only the holder of the current claim token may record the result.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
@@ -23,18 +25,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .adapters import storage
 from .adapters.storage import (
-    ALERT_FAILED,
-    ALERT_SENT,
     OUTBOX_FAILED,
     OUTBOX_PENDING,
     OUTBOX_SENDING,
     OUTBOX_SENT,
-    STAFF_ALERT,
     HandoffCase,
     Message,
     OutboxItem,
 )
 from .adapters.twilio_sender import SendError
+from .handoff import refresh_alert_status
 from .logs import mask_phone
 
 log = logging.getLogger("klinik.outbox")
@@ -67,22 +67,28 @@ class OutboxWorker:
         return timedelta(seconds=min(self.max_delay, self.base_delay * 2 ** max(attempts - 1, 0)))
 
     def run_once(self, limit: int = 20) -> int:
-        """Send what is due now; returns how many items were tried."""
-        claimed = self._claim(limit)
-        for item_id, to, body, content_sid, variables in claimed:
+        """Send what is due now, one item at a time; returns how many items were tried."""
+        tried = 0
+        while tried < limit:
+            claimed = self._claim()
+            if claimed is None:
+                break
+            tried += 1
+            item_id, token, to, body, content_sid, variables = claimed
             callback = f"{self.status_callback_base}/webhook/status?{urlencode({'outbox': item_id})}" if self.status_callback_base else None
             try:
                 sent = self.sender.send(to, body, content_sid, variables, callback)
             except SendError as error:
-                self._failed(item_id, str(error), error.retryable)
+                self._failed(item_id, token, str(error), error.retryable)
             except Exception as error:  # noqa: BLE001 - an unexpected client error must not kill the worker
                 log.exception("unexpected send error")
-                self._failed(item_id, f"{type(error).__name__}: {error}", retryable=True)
+                self._failed(item_id, token, f"{type(error).__name__}: {error}", retryable=True)
             else:
-                self._sent(item_id, sent.sid, sent.status)
-        return len(claimed)
+                self._sent(item_id, token, sent.sid, sent.status)
+        return tried
 
-    def _claim(self, limit: int) -> list[tuple]:
+    def _claim(self) -> tuple | None:
+        """Take the next due item (or one whose worker's lease ran out) for this worker alone."""
         now = self.clock()
         with self.sessions.begin() as session:
             due = (
@@ -94,20 +100,32 @@ class OutboxWorker:
                     )
                 )
                 .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
-                .limit(limit)
+                .limit(1)
                 .with_for_update(skip_locked=True)
             )
-            items = list(session.execute(due).scalars())
-            for item in items:
-                item.status = OUTBOX_SENDING
-                item.lease_until = now + self.lease
-                item.attempts += 1
-            return [(i.id, i.to_number, i.body, i.content_sid, i.content_variables) for i in items]
+            item = session.execute(due).scalar_one_or_none()
+            if item is None:
+                return None
+            item.status = OUTBOX_SENDING
+            item.lease_until = now + self.lease
+            item.claim_token = uuid.uuid4().hex
+            item.attempts += 1
+            return item.id, item.claim_token, item.to_number, item.body, item.content_sid, item.content_variables
 
-    def _sent(self, item_id: int, sid: str, status: str) -> None:
+    def _mine(self, session: Session, item_id: int, token: str) -> OutboxItem | None:
+        """The item, if this worker still holds it (its lease may have passed to another)."""
+        item = session.get(OutboxItem, item_id, with_for_update=True)
+        if item is None or item.claim_token != token or item.status != OUTBOX_SENDING:
+            log.warning("lease lost before the result was stored", extra={"fields": {"outbox": item_id}})
+            return None
+        return item
+
+    def _sent(self, item_id: int, token: str, sid: str, status: str) -> None:
         now = self.clock()
         with self.sessions.begin() as session:
-            item = session.get(OutboxItem, item_id, with_for_update=True)
+            item = self._mine(session, item_id, token)
+            if item is None:
+                return
             item.status = OUTBOX_SENT
             item.twilio_sid = sid
             item.delivery_status = item.delivery_status or status
@@ -118,16 +136,17 @@ class OutboxWorker:
                 message = session.get(Message, item.message_id)
                 message.twilio_sid = message.twilio_sid or sid
                 storage.update_status(session, message, status, None, now)
-            if item.kind == STAFF_ALERT and item.case_id is not None:
-                case = session.get(HandoffCase, item.case_id)
-                if case.alert_status != ALERT_FAILED:
-                    case.alert_status = ALERT_SENT
-        log.info("sent", extra={"fields": {"outbox": item_id, "sid": sid, "to": mask_phone(item.to_number)}})
+            if item.case_id is not None:
+                refresh_alert_status(session, session.get(HandoffCase, item.case_id))
+            to = item.to_number
+        log.info("sent", extra={"fields": {"outbox": item_id, "sid": sid, "to": mask_phone(to)}})
 
-    def _failed(self, item_id: int, error: str, retryable: bool) -> None:
+    def _failed(self, item_id: int, token: str, error: str, retryable: bool) -> None:
         now = self.clock()
         with self.sessions.begin() as session:
-            item = session.get(OutboxItem, item_id, with_for_update=True)
+            item = self._mine(session, item_id, token)
+            if item is None:
+                return
             item.last_error = error[:1000]
             item.lease_until = None
             if retryable and item.attempts < self.max_attempts:
@@ -137,10 +156,10 @@ class OutboxWorker:
             else:
                 item.status = OUTBOX_FAILED
                 gave_up = True
-                if item.kind == STAFF_ALERT and item.case_id is not None:
-                    session.get(HandoffCase, item.case_id).alert_status = ALERT_FAILED
                 if item.message_id is not None:
                     storage.update_status(session, session.get(Message, item.message_id), "failed", None, now)
+            if item.case_id is not None:
+                refresh_alert_status(session, session.get(HandoffCase, item.case_id))
         level = logging.ERROR if gave_up else logging.WARNING
         log.log(level, "send failed", extra={"fields": {"outbox": item_id, "error": error[:200], "gave_up": gave_up}})
 

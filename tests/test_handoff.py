@@ -133,6 +133,7 @@ def test_alerts_use_the_content_template_when_configured(database_url, recorder,
     assert "Body" not in message
     variables = json.loads(message["ContentVariables"])
     assert variables["1"] == "1" and variables["2"] == "Pasien ingin bicara dengan staf"
+    assert not any("\n" in value or "    " in value for value in variables.values())
     assert variables["5"] == "https://klinik.example/staff/cases/1"
     app.extensions["klinik_database"].dispose()
 
@@ -277,13 +278,32 @@ def test_a_worker_killed_mid_send_is_taken_over_after_its_lease(setup, recorder,
     """At-least-once: a claimed item whose worker died is sent by another once the lease ends."""
     app, worker = setup
     say(app, "sambungkan ke admin", "SMlease")
-    claimed = worker._claim(limit=10)  # claimed, then the process dies before sending
-    assert len(claimed) == 2
+    claimed = [worker._claim(), worker._claim()]  # claimed, then the process dies before sending
+    assert all(claimed) and worker._claim() is None
     other = make_worker(app.extensions["klinik_config"], app, clock)
     assert other.run_once() == 0  # still leased
     clock.advance(seconds=61)
     assert other.run_once() == 2
     assert len(recorder.messages()) == 2
+    # The first worker wakes up late: its results are refused, nothing moves backwards.
+    item_id, token = claimed[0][:2]
+    worker._failed(item_id, token, "late", retryable=True)
+    worker._sent(item_id, token, "SMlate", "queued")
+    item = rows(app, OutboxItem, OutboxItem.id == item_id)[0]
+    assert item.status == "sent" and item.twilio_sid != "SMlate"
+
+
+def test_a_failed_delivery_report_marks_the_alert_failed(setup, recorder):
+    """Twilio accepted the alerts, then reports both undelivered (staff outside the 24 h window)."""
+    app, worker = setup
+    say(app, "sambungkan ke admin", "SMundelivered")
+    worker.run_once()
+    assert rows(app, HandoffCase)[0].alert_status == "sent"
+    for item in rows(app, OutboxItem):
+        form = {"MessageSid": item.twilio_sid, "MessageStatus": "undelivered", "ErrorCode": "63016"}
+        signed_post(app.test_client(), f"/webhook/status?outbox={item.id}", form)
+    assert rows(app, HandoffCase)[0].alert_status == "failed"
+    assert {i.error_code for i in rows(app, OutboxItem)} == {"63016"}
 
 
 def test_delivery_status_of_an_alert_is_recorded(setup, recorder):

@@ -161,7 +161,8 @@ def test_a_message_is_answered_with_twiml_and_stored(app, client):
     assert all(m.in_reply_to_id == inbound.id for m in outbound)
     assert inbound.created_at.tzinfo is not None
     for element, stored in zip(messages, outbound):
-        action = urlparse(element.get("action"))
+        assert element.get("action") is None  # an action URL would cut off the messages after it
+        action = urlparse(element.get("statusCallback"))
         assert f"{action.scheme}://{action.netloc}" == PUBLIC_BASE and action.path == "/webhook/status"
         assert parse_qs(action.query) == {"out": [str(stored.id)]}
 
@@ -376,3 +377,23 @@ def test_webhook_answers_503_when_the_database_is_down():
     response = signed_post(app.test_client(), WEBHOOK, form())
     assert response.status_code == 503
     assert b"Traceback" not in response.data
+
+
+def test_a_bug_in_processing_keeps_the_message_and_apologises(app, client, monkeypatch):
+    """An unexpected error in the dialogue: the message is stored, the patient gets an apology,
+    a retry gets the same apology, and the next message is answered normally."""
+    inbox = app.extensions["klinik_inbox"]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(inbox.engine, "step", broken)
+    first = signed_post(client, WEBHOOK, form("betis kedutan", sid="SMbug1"))
+    assert texts(first) == [inbox.engine.text("error")]
+    assert texts(signed_post(client, WEBHOOK, form("betis kedutan", sid="SMbug1"))) == texts(first)
+    (stored,) = rows(app, Message.twilio_sid == "SMbug1")
+    assert (stored.body, stored.reason) == ("betis kedutan", "processing_failed")
+    monkeypatch.undo()
+    after = texts(signed_post(client, WEBHOOK, form("kenapa betis kedutan", sid="SMbug2")))
+    assert after and after != texts(first)
+    assert [m.twilio_sid for m in rows(app, Message.direction == "in")] == ["SMbug1", "SMbug2"]

@@ -190,6 +190,7 @@ class OutboxItem(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claim_token: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)
     twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
     delivery_status: Mapped[str | None] = mapped_column(String(16))
@@ -199,9 +200,10 @@ class OutboxItem(Base):
 
 
 def make_engine(url: str, **options) -> Engine:
-    """An engine with the per-database settings this application relies on."""
+    """An engine with the per-database settings this application relies on. Statement
+    parameters are hidden from errors and logs: they are patients' messages."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30}, **options)
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **options)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
@@ -221,7 +223,7 @@ def make_engine(url: str, **options) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **options)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **options)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -87,13 +87,13 @@ def parse_inbound(raw_form) -> InboundMessage:
         sid=sid[:64],
         wa_id=sender[:64],
         body=form.get("Body") or "",
-        profile_name=form.get("ProfileName") or None,
+        profile_name=(form.get("ProfileName") or "")[:200] or None,
         media=tuple(media),
         latitude=_float(form.get("Latitude")),
         longitude=_float(form.get("Longitude")),
-        location_label=(form.get("Label") or form.get("Address") or None),
-        button_payload=form.get("ButtonPayload") or None,
-        button_text=form.get("ButtonText") or None,
+        location_label=(form.get("Label") or form.get("Address") or "")[:500] or None,
+        button_payload=(form.get("ButtonPayload") or "")[:500] or None,
+        button_text=(form.get("ButtonText") or "")[:500] or None,
     )
 
 
@@ -123,7 +123,9 @@ def whatsapp() -> Response:
     outcome = _inbox().receive(parse_inbound(request.form))
     twiml = MessagingResponse()
     for reply in outcome.replies:
-        twiml.message(reply.text, action=status_callback_url(reply.id), method="POST")
+        # statusCallback, not action: a <Message> with an action URL hands the rest of the
+        # conversation to that URL, and the <Message> verbs after it would never be sent.
+        twiml.message(reply.text, status_callback=status_callback_url(reply.id))
     return Response(str(twiml), mimetype="application/xml")
 
 

@@ -207,6 +207,11 @@ class BookingFlow:
         return self._to_confirm(draft, now)
 
     def _to_confirm(self, draft: BookingDraft, now: datetime) -> Step:
+        """The summary, once every field is there; otherwise the first missing question."""
+        for field, value in ((NAME, draft.name), (COMPLAINT, draft.complaint)):
+            if not value:
+                missing = replace(draft, step=field, editing=False, slots=(), updated_at=now.isoformat())
+                return Step((self._question(missing),), missing)
         confirmed = replace(draft, step=CONFIRM, editing=False, slots=(), updated_at=now.isoformat())
         return Step((self._summary(confirmed),), confirmed)
 

@@ -32,6 +32,8 @@ MONTH_NAMES = (
 # A time of day said without the hour: "besok pagi", "nanti siang".
 PERIOD_DEFAULT = {"pagi": time(9, 0), "siang": time(13, 0), "sore": time(16, 0), "malam": time(19, 0)}
 
+# Appointments are booked at most this far ahead; a later date is taken for a typo.
+MAX_DAYS_AHEAD = 366
 # Problems a parse can report; the dialogue asks about each in Indonesian.
 NO_DATE, NO_TIME, PAST, INVALID_DATE, WHICH_DAY = "no_date", "no_time", "past", "invalid_date", "which_day"
 
@@ -64,6 +66,9 @@ _HOUR_WORD = re.compile(r"\b(jam|pukul|pkl|setengah)\s+(" + "|".join(_HOUR_WORDS
 def _clean(text: str) -> str:
     text = (text or "").lower().replace("'", "").replace("’", "")
     text = _HOUR_WORD.sub(lambda m: f"{m.group(1)} {_HOUR_WORDS[m.group(2)]}", text)
+    # Dates written with dots ("28.12.2026", "tgl 28.12") before dots become times ("19.30").
+    text = re.sub(r"\b(\d{1,2})\.(\d{1,2})\.(\d{2,4})\b", r"\1/\2/\3", text)
+    text = re.sub(r"\b(tgl|tanggal)\.?\s*(\d{1,2})\.(\d{1,2})\b", r"\1 \2/\3", text)
     text = re.sub(r"(\d)\s*\.\s*(\d{2})\b", r"\1:\2", text)  # 19.30 -> 19:30 (a time, not a decimal)
     text = re.sub(r"\b(jum)\s*at\b", "jumat", text)
     return re.sub(r"\s+", " ", text)
@@ -122,19 +127,27 @@ def _parse_day(text: str, now: datetime, problems: list[str]) -> tuple[date | No
     if found:
         return today + timedelta(days=2), [found.group(0)]
 
-    found = _NAMED_DATE.search(text)
-    if found and found.group("month") in MONTHS:
+    found = next((m for m in _NAMED_DATE.finditer(text) if m.group("month") in MONTHS), None)
+    if found:
         return _calendar_day(int(found.group("day")), MONTHS[found.group("month")], found.group("year"), today, problems), [found.group(0)]
     found = _NUMERIC_DATE.search(text)
     if found:
         return _calendar_day(int(found.group("day")), int(found.group("month")), found.group("year"), today, problems), [found.group(0)]
     found = _DAY_OF_MONTH.search(text)
     if found:
+        # The next date with that day number: "tgl 31" in November is 31 December.
         day_number = int(found.group("day"))
         month, year = today.month, today.year
-        if day_number < today.day:
+        for _ in range(13):
+            try:
+                candidate = date(year, month, day_number)
+            except ValueError:
+                candidate = None
+            if candidate is not None and candidate >= today:
+                return candidate, [found.group(0)]
             month, year = (1, year + 1) if month == 12 else (month + 1, year)
-        return _calendar_day(day_number, month, str(year), today, problems), [found.group(0)]
+        problems.append(INVALID_DATE)
+        return None, [found.group(0)]
 
     # "hari minggu depan" is a Sunday; "minggu depan" alone is next week, day unknown.
     found = re.search(r"\b(?:hari\s+)?(senin|selasa|rabu|kamis|jumat|jumaat|sabtu|minggu|ahad)(\s+(?:depan|dpn|besok))?(\s+ini)?\b", text)
@@ -162,10 +175,14 @@ def _calendar_day(day_number: int, month: int, year: str | None, today: date, pr
         if (month, day_number) < (today.month, today.day):
             full_year += 1
     try:
-        return date(full_year, month, day_number)
+        found = date(full_year, month, day_number)
     except ValueError:
         problems.append(INVALID_DATE)
         return None
+    if found > today + timedelta(days=MAX_DAYS_AHEAD):
+        problems.append(INVALID_DATE)  # an appointment years away is a typo, not a plan
+        return None
+    return found
 
 
 def _parse_time(text: str) -> time | None:
@@ -193,6 +210,8 @@ def _parse_time(text: str) -> time | None:
 
 def _with_period(hour: int, period: str | None) -> int:
     """A 12-hour clock read as people mean it at a clinic that opens by day."""
+    if period == "malam" and hour == 12:
+        return 0  # midnight
     if period in ("sore", "malam", "pm"):
         return hour + 12 if hour < 12 else hour
     if period == "siang":

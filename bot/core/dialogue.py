@@ -194,7 +194,8 @@ class Engine:
                 return self._answer(replace(state, booking=None), match, incoming, now)
             body, _ = render(faq.answer, self.kb)
             resume = f"{self.text('booking_resume')}\n{self.booking.question(state.booking)}"
-            return Turn((Reply(body), Reply(resume)), (), state, match)
+            touched = replace(state, booking=replace(state.booking, updated_at=now.isoformat()))
+            return Turn((Reply(body), Reply(resume)), (), touched, match)
         if step.booking is not None:
             actions = (Handoff(HandoffReason.BOOKING, booking=step.booking),)
             return self._hand_over(state, step.texts, actions, booking_match, now, "booking")

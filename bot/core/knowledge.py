@@ -41,7 +41,7 @@ _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 TEXT_KEYS = (
     "first_contact", "greeting_prefix", "empty", "media", "clarify", "options_hint",
     "follow_up_prompt", "invalid_option", "fallback_again", "missing_fact", "missing_fact_offer",
-    "closed_day", "rate_limited", "emoji_only", "salam_reply",
+    "closed_day", "rate_limited", "emoji_only", "salam_reply", "error",
     "booking_ask_name_confirm", "booking_ask_name", "booking_ask_complaint", "booking_ask_when", "booking_no_time",
     "booking_no_date", "booking_which_day", "booking_past", "booking_invalid_date", "booking_closed",
     "booking_outside_hours", "booking_confirm", "booking_ask_change", "booking_sent", "booking_cancelled",
