@@ -22,8 +22,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 	$(BIN)/python -m bot evaluate --errors 0 tests/eval/heldout.yaml $(SAMPLE)
 
+# The held-out split's misses are not printed: reading them would make its figures optimistic.
 evaluate: $(STAMP)
-	$(BIN)/python -m bot evaluate tests/eval/tune.yaml tests/eval/dev.yaml tests/eval/calib.yaml tests/eval/heldout.yaml $(SAMPLE)
+	$(BIN)/python -m bot evaluate tests/eval/tune.yaml tests/eval/dev.yaml tests/eval/calib.yaml
+	$(BIN)/python -m bot evaluate --errors 0 tests/eval/heldout.yaml $(SAMPLE)
 
 bench: $(STAMP)
 	$(BIN)/python bench/matcher_latency.py

@@ -60,8 +60,10 @@ def postgres_url():
 
     Skipped (loudly) only outside CI when PostgreSQL is not installed; in CI it must run."""
     url = os.environ.get("TEST_DATABASE_URL")
+    own_database = not url
     if not url:
-        result = subprocess.run([str(ROOT / "scripts" / "test-postgres")], capture_output=True, text=True)
+        name = f"klinik_test_{os.getpid()}"
+        result = subprocess.run([str(ROOT / "scripts" / "test-postgres"), name], capture_output=True, text=True)
         if result.returncode == 0:
             url = result.stdout.strip().splitlines()[-1]
         else:
@@ -77,7 +79,17 @@ def postgres_url():
         connection.execute(text("CREATE SCHEMA public"))
     migrate.upgrade(engine)
     engine.dispose()
-    return url
+    yield url
+    if own_database:
+        _drop_database(url)
+
+
+def _drop_database(url: str) -> None:
+    """This run's database goes with it (another checkout's run may be using the server)."""
+    server = storage.make_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    server.dispose()
 
 
 def _empty_postgres(url: str) -> None:
