@@ -166,6 +166,39 @@ def cmd_cases(args, out=sys.stdout) -> int:
     return 0
 
 
+def cmd_staff(args, out=sys.stdout, read_password=None) -> int:
+    """Staff accounts for the console: add, password, token, list."""
+    import getpass
+
+    from .accounts import AccountError, Accounts
+    from .adapters import storage
+
+    read_password = read_password or getpass.getpass
+    config = Config.from_env()
+    accounts = Accounts(storage.session_factory(storage.make_engine(config.database_url)))
+    try:
+        if args.staff_command in ("add", "password"):
+            password = read_password(f"Password for {args.name}: ")
+            if password != read_password("Again: "):
+                raise CliError("the two passwords differ")
+            if args.staff_command == "add":
+                accounts.add(args.name, password)
+                print(f"staff member {args.name!r} added; log in at /staff/login", file=out)
+            else:
+                accounts.set_password(args.name, password)
+                print(f"password of {args.name!r} changed", file=out)
+        elif args.staff_command == "token":
+            token = accounts.issue_token(args.name)
+            print(f"API token for {args.name!r} (shown once; send as 'Authorization: Bearer <token>'):", file=out)
+            print(token, file=out)
+        else:
+            for name in accounts.names():
+                print(name, file=out)
+    except AccountError as error:
+        raise CliError(str(error)) from None
+    return 0
+
+
 def cmd_serve(args, out=sys.stdout) -> int:
     """Run the webhook with werkzeug's development server (production uses gunicorn)."""
     from . import logs
@@ -309,6 +342,15 @@ def build_parser() -> argparse.ArgumentParser:
     closing = cases_sub.add_parser("close", help="close a case: the bot talks to the patient again")
     closing.add_argument("case_id", type=int)
     closing.set_defaults(func=cmd_cases)
+
+    staff = sub.add_parser("staff", help="staff console accounts: add, password, token, list")
+    staff_sub = staff.add_subparsers(dest="staff_command", required=True)
+    for command, text in (("add", "create an account (password prompted)"), ("password", "change a password"),
+                          ("token", "issue an API token (printed once)")):  # fmt: skip
+        account = staff_sub.add_parser(command, help=text)
+        account.add_argument("name")
+        account.set_defaults(func=cmd_staff)
+    staff_sub.add_parser("list", help="account names").set_defaults(func=cmd_staff)
 
     db = sub.add_parser("db", help="database schema (Alembic)")
     db_sub = db.add_subparsers(dest="db_command", required=True)

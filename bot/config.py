@@ -39,6 +39,12 @@ class Config:
     staff_alert_content_sid: str = ""
     booking_expiry_minutes: int = 120
     outbox_max_attempts: int = 8
+    # Signs staff console session cookies; required outside dev mode for logins.
+    secret_key: str = field(default="", repr=False)
+    # An approved content template staff can send when the 24-hour window has closed.
+    patient_reply_content_sid: str = ""
+    # How often each worker looks for changed knowledge files (seconds).
+    knowledge_reload_seconds: float = 2.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -59,6 +65,9 @@ class Config:
             staff_alert_content_sid=env.get("STAFF_ALERT_CONTENT_SID", ""),
             booking_expiry_minutes=int(env.get("BOOKING_EXPIRY_MINUTES") or 120),
             outbox_max_attempts=int(env.get("OUTBOX_MAX_ATTEMPTS") or 8),
+            secret_key=env.get("SECRET_KEY", ""),
+            patient_reply_content_sid=env.get("PATIENT_REPLY_CONTENT_SID", ""),
+            knowledge_reload_seconds=float(env.get("KNOWLEDGE_RELOAD_SECONDS") or 2.0),
         )
 
 

@@ -32,6 +32,7 @@ from .adapters.storage import (
 from .core import dates
 from .core.dialogue import Engine
 from .core.messages import ConversationState, Handoff, HandoffReason
+from .live import LiveEngine, live
 from .logs import mask_phone
 
 log = logging.getLogger("klinik.handoff")
@@ -46,9 +47,13 @@ class StaffSettings:
 
 
 class HandoffDesk:
-    def __init__(self, engine: Engine, staff: StaffSettings):
-        self.engine = engine
+    def __init__(self, engine: Engine | LiveEngine, staff: StaffSettings):
+        self.engines = live(engine)
         self.staff = staff
+
+    @property
+    def engine(self) -> Engine:
+        return self.engines.current()
 
     def hand_over(self, session: Session, conversation: Conversation, handoff: Handoff, now: datetime) -> HandoffCase:
         """Open a case (with its booking request) and queue the staff alerts. With a case

@@ -23,6 +23,7 @@ from .adapters.storage import INBOUND, OUTBOUND, RATE_NOTICE, RATE_SILENCED, Han
 from .core.dialogue import Engine
 from .core.messages import ConversationState, Handoff, Incoming, Match, describe_action
 from .handoff import HandoffDesk, StaffSettings, refresh_alert_status
+from .live import LiveEngine, live
 from .core.render import split_text
 from .logs import mask_phone
 
@@ -74,7 +75,7 @@ class Inbox:
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        engine: Engine,
+        engine: Engine | LiveEngine,
         *,
         max_reply_length: int,
         rate_limit_per_minute: int,
@@ -82,11 +83,16 @@ class Inbox:
         clock: Callable = storage.utcnow,
     ):
         self.sessions = sessions
-        self.engine = engine
-        self.desk = desk or HandoffDesk(engine, StaffSettings())
+        self.engines = live(engine)
+        self.desk = desk or HandoffDesk(self.engines, StaffSettings())
         self.max_reply_length = max_reply_length
         self.rate_limit = rate_limit_per_minute
         self.clock = clock
+
+    @property
+    def engine(self) -> Engine:
+        """The engine serving now (the knowledge base may be reloaded while running)."""
+        return self.engines.current()
 
     def receive(self, inbound: InboundMessage) -> Outcome:
         started = time.perf_counter()

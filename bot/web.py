@@ -11,12 +11,15 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import migrate
-from .adapters import storage, twilio_webhook
+from .accounts import Accounts
+from .adapters import staff_web, storage, twilio_webhook
 from .config import Config
-from .core import knowledge
+from .console import Console, Templates
 from .core.dialogue import Engine
 from .handoff import HandoffDesk, StaffSettings
 from .inbox import Inbox
+from .learning import Teacher
+from .live import LiveEngine
 
 log = logging.getLogger("klinik.app")
 
@@ -29,22 +32,30 @@ def create_app(config: Config | None = None) -> Flask:
     if config.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies, x_host=config.trusted_proxies)
 
-    engine = Engine(knowledge.load(config.knowledge_dir), booking_expiry=timedelta(minutes=config.booking_expiry_minutes))
+    expiry = timedelta(minutes=config.booking_expiry_minutes)
+    engines = LiveEngine(config.knowledge_dir, lambda kb: Engine(kb, booking_expiry=expiry), config.knowledge_reload_seconds)
     database = storage.make_engine(config.database_url)
     _prepare_database(config, database)
     sessions = storage.session_factory(database)
     staff = StaffSettings(config.staff_whatsapp_numbers, config.staff_alert_content_sid, config.public_base_url)
     inbox = Inbox(
         sessions,
-        engine,
+        engines,
         max_reply_length=twilio_webhook.WHATSAPP_MAX_LENGTH,
         rate_limit_per_minute=config.rate_limit_per_minute,
-        desk=HandoffDesk(engine, staff),
+        desk=HandoffDesk(engines, staff),
     )
-    app.extensions["klinik_engine"] = engine
+    app.extensions["klinik_engine"] = engines
     app.extensions["klinik_database"] = database
     app.extensions["klinik_sessions"] = sessions
     twilio_webhook.init_app(app, inbox, config)
+    staff_web.init_app(
+        app,
+        config,
+        Console(sessions, engines, Templates(config.patient_reply_content_sid)),
+        Teacher(sessions, engines, config.knowledge_dir),
+        Accounts(sessions),
+    )
 
     if not config.twilio_auth_token:
         if config.dev_mode:
@@ -61,7 +72,10 @@ def create_app(config: Config | None = None) -> Flask:
             storage.ping(database)
         except SQLAlchemyError:
             return jsonify(status="error", database="unreachable"), 503
-        return jsonify(status="ok", database="ok", intents=len(engine.kb.intents))
+        body = {"status": "ok", "database": "ok", "intents": len(engines.current().kb.intents)}
+        if engines.last_error:
+            body["knowledge"] = "invalid: still serving the previous version"
+        return jsonify(body)
 
     @app.errorhandler(OperationalError)
     def database_unavailable(_error):

@@ -95,7 +95,8 @@ def _drop_database(url: str) -> None:
 def _empty_postgres(url: str) -> None:
     engine = storage.make_engine(url)
     with engine.begin() as connection:
-        connection.execute(text("TRUNCATE messages, conversations RESTART IDENTITY CASCADE"))
+        tables = ", ".join(table.name for table in storage.Base.metadata.sorted_tables)
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
 
 
@@ -163,3 +164,23 @@ def sign(path: str, form: dict, token: str = AUTH_TOKEN, base: str = PUBLIC_BASE
 
 def signed_post(client, path: str, form: dict, **sign_options):
     return client.post(path, data=form, headers={"X-Twilio-Signature": sign(path, form, **sign_options)})
+
+
+# -- Twilio's REST API and time ---------------------------------------------------------------
+
+
+@pytest.fixture
+def recorder():
+    """A local stand-in for Twilio's REST API (tests/twilio_recorder.py)."""
+    from twilio_recorder import start_recorder
+
+    recorder, server = start_recorder()
+    yield recorder
+    server.shutdown()
+
+
+@pytest.fixture
+def clock():
+    from helpers import Clock
+
+    return Clock()

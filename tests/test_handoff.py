@@ -3,7 +3,6 @@ real twilio client to a local recorder that can fail on demand; on SQLite and Po
 
 import json
 import threading
-import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,39 +11,12 @@ from sqlalchemy.orm import Session
 
 from bot.adapters import storage
 from bot.adapters.storage import Booking, Conversation, HandoffCase, Message, OutboxItem
-from bot.config import Config
 from bot.handoff import close_case, sweep_expired_bookings
-from bot.outbox import OutboxWorker
-from bot.adapters.twilio_sender import TwilioSender
 from bot.web import create_app
 from conftest import app_config, signed_post
-from twilio_recorder import start_recorder
+from helpers import PATIENT, book, make_worker, rows, say
 
 STAFF = ("whatsapp:+6281100000001", "whatsapp:+6281100000002")
-PATIENT = "whatsapp:+6281234567890"
-
-
-@pytest.fixture
-def recorder():
-    recorder, server = start_recorder()
-    yield recorder
-    server.shutdown()
-
-
-class Clock:
-    def __init__(self):
-        self.now = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 10:00 in Jakarta, a Wednesday
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, **delta):
-        self.now += timedelta(**delta)
-
-
-@pytest.fixture
-def clock():
-    return Clock()
 
 
 @pytest.fixture
@@ -57,38 +29,6 @@ def setup(database_url, recorder, clock):
     worker = make_worker(config, app, clock)
     yield app, worker
     app.extensions["klinik_database"].dispose()
-
-
-def make_worker(config: Config, app, clock, **options) -> OutboxWorker:
-    return OutboxWorker(
-        app.extensions["klinik_sessions"],
-        TwilioSender(config, timeout=5),
-        status_callback_base=config.public_base_url,
-        clock=clock,
-        max_attempts=options.pop("max_attempts", 5),
-        **options,
-    )
-
-
-def say(app, text, sid, sender=PATIENT, name="Budi"):
-    response = signed_post(
-        app.test_client(), "/webhook/whatsapp", {"MessageSid": sid, "From": sender, "Body": text, "ProfileName": name}
-    )
-    assert response.status_code == 200, response.data
-    return [m.text or "" for m in ET.fromstring(response.data).iter("Message")]
-
-
-def book(app, prefix="SMbook"):
-    """A complete booking conversation (Thursday 26 November 2026, 15:00)."""
-    say(app, "mau booking akupuntur besok jam 3", f"{prefix}1")
-    say(app, "ya", f"{prefix}2")
-    say(app, "betis kanan kedutan terus sudah seminggu", f"{prefix}3")
-    return say(app, "ya", f"{prefix}4")
-
-
-def rows(app, model, *criteria):
-    with Session(app.extensions["klinik_database"]) as session:
-        return list(session.execute(select(model).where(*criteria).order_by(model.id)).scalars())
 
 
 # -- cases and alerts -------------------------------------------------------------------------

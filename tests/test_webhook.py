@@ -361,7 +361,7 @@ def test_flooding_gets_one_notice_then_silence_and_everything_is_stored(database
 def test_healthz_checks_the_database(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "database": "ok", "intents": len(client.application.extensions["klinik_engine"].kb.intents)}
+    assert response.json == {"status": "ok", "database": "ok", "intents": len(client.application.extensions["klinik_engine"].current().kb.intents)}
 
 
 def test_healthz_reports_an_unreachable_database():

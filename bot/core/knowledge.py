@@ -47,7 +47,7 @@ TEXT_KEYS = (
     "booking_outside_hours", "booking_confirm", "booking_ask_change", "booking_sent", "booking_cancelled",
     "booking_resume", "paused_notice", "out_of_hours",
     "staff_alert", "staff_reason_booking", "staff_reason_human_agent", "staff_reason_urgent", "staff_booking_details",
-    "staff_last_messages",
+    "staff_last_messages", "staff_booking_confirmed", "staff_booking_rejected", "staff_note", "staff_template_reply",
 )  # fmt: skip
 
 MATCHER_KEYS = (

@@ -1,0 +1,93 @@
+"""Helpers shared by the handoff, console and browser tests: a controllable clock, a worker
+sending to the Twilio recorder, and a patient talking to the webhook."""
+
+import re
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.adapters.twilio_sender import TwilioSender
+from bot.config import Config
+from bot.outbox import OutboxWorker
+from conftest import signed_post
+
+PATIENT = "whatsapp:+6281234567890"
+BASE = "https://localhost"
+PASSWORD = "kata-sandi-uji-123"
+
+
+class Clock:
+    def __init__(self):
+        self.now = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 10:00 in Jakarta, a Wednesday
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, **delta):
+        self.now += timedelta(**delta)
+
+
+def make_worker(config: Config, app, clock, **options) -> OutboxWorker:
+    return OutboxWorker(
+        app.extensions["klinik_sessions"],
+        TwilioSender(config, timeout=5),
+        status_callback_base=config.public_base_url,
+        clock=clock,
+        max_attempts=options.pop("max_attempts", 5),
+        **options,
+    )
+
+
+def say(app, text, sid, sender=PATIENT, name="Budi"):
+    response = signed_post(
+        app.test_client(), "/webhook/whatsapp", {"MessageSid": sid, "From": sender, "Body": text, "ProfileName": name}
+    )
+    assert response.status_code == 200, response.data
+    return [m.text or "" for m in ET.fromstring(response.data).iter("Message")]
+
+
+def book(app, prefix="SMbook"):
+    """A complete booking conversation (Thursday 26 November 2026, 15:00)."""
+    say(app, "mau booking akupuntur besok jam 3", f"{prefix}1")
+    say(app, "ya", f"{prefix}2")
+    say(app, "betis kanan kedutan terus sudah seminggu", f"{prefix}3")
+    return say(app, "ya", f"{prefix}4")
+
+
+def rows(app, model, *criteria):
+    with Session(app.extensions["klinik_database"]) as session:
+        return list(session.execute(select(model).where(*criteria).order_by(model.id)).scalars())
+
+
+class StaffBrowser:
+    """The Flask test client used the way a browser uses the console: over https (the session
+    cookie is Secure), sending a Referer (CSRF checks it on https), and posting forms with the
+    CSRF token of the page it last loaded."""
+
+    TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+    def __init__(self, app):
+        self.client = app.test_client()
+        self.token = ""
+
+    def get(self, path, **options):
+        response = self.client.get(path, base_url=BASE, **options)
+        found = self.TOKEN.search(response.get_data(as_text=True))
+        if found:
+            self.token = found.group(1)
+        return response
+
+    def post(self, path, data=None, csrf=True, **options):
+        form = dict(data or {})
+        if csrf:
+            form.setdefault("csrf_token", self.token)
+        return self.client.post(path, data=form, base_url=BASE, headers={"Referer": f"{BASE}/staff/"}, **options)
+
+    def login(self, name="sari", password=PASSWORD):
+        self.get("/staff/login")
+        response = self.post("/staff/login", {"name": name, "password": password})
+        if response.status_code == 302:
+            self.get("/staff/")  # a new session: take its CSRF token
+        return response

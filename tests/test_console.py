@@ -1,0 +1,423 @@
+"""The staff console and its JSON API through the real Flask app, on SQLite and PostgreSQL:
+accounts and their protections, the queue, claims, replies that reach the Twilio recorder,
+bookings, closing, the 24-hour window, and teaching the bot from unanswered messages."""
+
+import html
+import io
+import threading
+from datetime import timedelta
+
+import pytest
+import yaml
+
+from bot.accounts import Accounts
+from bot.adapters.storage import Booking, Conversation, HandoffCase, Message, OutboxItem, Review
+from bot.cli import cmd_staff
+from bot.web import create_app
+from conftest import app_config, signed_post
+from helpers import PASSWORD, PATIENT, StaffBrowser, book, make_worker, rows, say
+
+
+@pytest.fixture
+def config(database_url, recorder, kb_copy):
+    return app_config(
+        database_url,
+        twilio_api_base_url=recorder.url,
+        secret_key="test-secret-key",
+        knowledge_dir=kb_copy,
+        knowledge_reload_seconds=0,
+    )
+
+
+@pytest.fixture
+def app(config, clock):
+    application = create_app(config)
+    application.extensions["klinik_inbox"].clock = clock
+    application.extensions["klinik_console"].clock = clock
+    accounts = application.extensions["klinik_accounts"]
+    accounts.add("sari", PASSWORD)
+    accounts.add("budi", PASSWORD)
+    yield application
+    application.extensions["klinik_database"].dispose()
+
+
+@pytest.fixture
+def sari(app):
+    browser = StaffBrowser(app)
+    assert browser.login().status_code == 302
+    return browser
+
+
+@pytest.fixture
+def worker(config, app, clock):
+    return make_worker(config, app, clock)
+
+
+def api(app, method, path, token, json=None):
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    return getattr(app.test_client(), method)(f"/staff/api{path}", json=json, headers=headers)
+
+
+def ask_for_staff(app, text="sambungkan ke admin dong", sid="SMhuman1"):
+    say(app, text, sid)
+    (case,) = rows(app, HandoffCase)
+    return case.id
+
+
+# -- access -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/staff/", "/staff/queue.part", "/staff/cases/1", "/staff/cases/1/transcript.part", "/staff/unanswered"])
+def test_nothing_under_staff_is_reachable_without_login(app, path):
+    response = StaffBrowser(app).get(path)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/staff/login")
+
+
+def test_actions_without_login_change_nothing(app):
+    case_id = ask_for_staff(app)
+    browser = StaffBrowser(app)
+    for action in ("claim", "close"):
+        browser.get("/staff/login")  # a valid CSRF token, but nobody logged in
+        response = browser.post(f"/staff/cases/{case_id}/{action}")
+        assert response.status_code == 302 and response.headers["Location"].startswith("/staff/login")
+    (case,) = rows(app, HandoffCase)
+    assert (case.status, case.claimed_by) == ("open", None)
+
+
+def test_login_logout_and_a_wrong_password(app):
+    browser = StaffBrowser(app)
+    assert browser.login(password="salah-sekali-123").status_code == 401
+    assert browser.get("/staff/").status_code == 302
+    assert browser.login().status_code == 302
+    assert browser.get("/staff/").status_code == 200
+    cookie = browser.client.get_cookie("klinik_staff", domain="localhost")
+    assert cookie.secure and cookie.http_only and cookie.same_site == "Lax"
+    browser.post("/staff/logout")
+    assert browser.get("/staff/").status_code == 302
+
+
+def test_repeated_failed_logins_are_throttled_even_with_the_right_password(app):
+    browser = StaffBrowser(app)
+    for _ in range(5):
+        assert browser.login(password="tebak-tebakan-99").status_code == 401
+    response = browser.login()
+    assert response.status_code == 429
+    assert "Terlalu banyak percobaan" in response.get_data(as_text=True)
+    assert browser.get("/staff/").status_code == 302
+
+
+def test_login_needs_a_secret_key_outside_dev_mode(database_url):
+    app = create_app(app_config(database_url, secret_key=""))
+    response = StaffBrowser(app).get("/staff/login")
+    assert response.status_code == 503
+    assert "SECRET_KEY" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("token", [None, "", "not-a-token", "Bearer"])
+def test_api_refuses_missing_or_wrong_tokens(app, token):
+    response = api(app, "get", "/cases", token)
+    assert response.status_code == 401
+    assert response.json["error"] == "unauthorized"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_api_does_not_accept_a_session_cookie(app, sari):
+    response = sari.client.get("/staff/api/cases", base_url="https://localhost")
+    assert response.status_code == 401
+
+
+def test_forms_without_a_valid_csrf_token_are_rejected(app, sari):
+    case_id = ask_for_staff(app)
+    sari.get(f"/staff/cases/{case_id}")
+    missing = sari.post(f"/staff/cases/{case_id}/reply", {"text": "halo"}, csrf=False)
+    forged = sari.post(f"/staff/cases/{case_id}/reply", {"text": "halo", "csrf_token": "forged"})
+    assert missing.status_code == forged.status_code == 400
+    assert "kedaluwarsa" in forged.get_data(as_text=True)
+    assert [m for m in rows(app, Message) if m.staff_name] == []
+    assert sari.post(f"/staff/cases/{case_id}/reply", {"text": "halo"}).status_code == 302
+    assert [m.body for m in rows(app, Message) if m.staff_name] == ["halo"]
+
+
+def test_patient_text_is_rendered_inert_and_security_headers_are_set(app, sari):
+    payload = '<script>alert("x")</script><img src=x onerror=alert(1)>"\'><a href="javascript:alert(1)">k</a>'
+    say(app, "sambungkan ke admin", "SMxss1", name='<b onmouseover="alert(1)">Budi</b>')
+    say(app, payload, "SMxss2")
+    (case,) = rows(app, HandoffCase)
+    for path in (f"/staff/cases/{case.id}", f"/staff/cases/{case.id}/transcript.part", "/staff/", "/staff/queue.part"):
+        response = sari.get(path)
+        page = response.get_data(as_text=True)
+        assert "<script>alert" not in page and "<img src=x" not in page and "<b onmouseover" not in page
+        assert 'href="javascript:' not in page
+        assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+    page = sari.get(f"/staff/cases/{case.id}").get_data(as_text=True)
+    assert html.escape(payload, quote=False).replace('"', "&#34;").replace("'", "&#39;") in page
+    assert "<script" not in page.replace('<script src="/static/console.js" defer></script>', "")
+
+
+# -- queue and claims -------------------------------------------------------------------------
+
+
+def test_queue_shows_urgent_first_with_waiting_time(app, sari, clock):
+    say(app, "sambungkan ke admin", "SMq1", sender="whatsapp:+6281200000001", name="Ani")
+    clock.advance(minutes=5)
+    say(app, "tolong betis bengkak merah panas dan sesak napas", "SMq2", sender="whatsapp:+6281200000002", name="Citra")
+    clock.advance(minutes=7)
+    cases = sari.client.get("/staff/queue.part", base_url="https://localhost").get_data(as_text=True)
+    assert cases.index("Citra") < cases.index("Ani")
+    assert "DARURAT" in cases
+    assert "menunggu 12 mnt" in cases and "menunggu 7 mnt" in cases
+    assert "+62812****0001" in cases and "6281200000001" not in cases
+
+
+def test_claim_moves_a_case_from_waiting_to_mine(app, sari):
+    case_id = ask_for_staff(app)
+    sari.get(f"/staff/cases/{case_id}")
+    response = sari.post(f"/staff/cases/{case_id}/claim")
+    assert response.status_code == 302
+    page = sari.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Kasus diambil" in page and "Ditangani: <strong>sari</strong>" in page
+    assert "Tidak ada kasus" in sari.get("/staff/queue.part?view=waiting").get_data(as_text=True)
+    assert f"#{case_id}" in sari.get("/staff/queue.part?view=mine").get_data(as_text=True)
+
+
+def test_concurrent_claims_have_exactly_one_winner(app):
+    case_id = ask_for_staff(app)
+    accounts = app.extensions["klinik_accounts"]
+    names = [f"staf{n}" for n in range(6)]
+    for name in names:
+        accounts.add(name, PASSWORD)
+    tokens = {name: accounts.issue_token(name) for name in names}
+    start = threading.Barrier(len(names))
+    results = {}
+
+    def claim(name):
+        start.wait()
+        results[name] = api(app, "post", f"/cases/{case_id}/claim", tokens[name])
+
+    threads = [threading.Thread(target=claim, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [name for name, response in results.items() if response.status_code == 200]
+    assert len(winners) == 1
+    (case,) = rows(app, HandoffCase)
+    assert case.claimed_by == winners[0]
+    for name, response in results.items():
+        if name != winners[0]:
+            assert response.status_code == 409
+            assert response.json["error"] == "claimed_by_other" and response.json["by"] == winners[0]
+            assert winners[0] in response.json["message"]
+
+
+def test_a_case_claimed_by_someone_else_cannot_be_answered(app, sari):
+    case_id = ask_for_staff(app)
+    app.extensions["klinik_console"].claim(case_id, "budi")
+    sari.get(f"/staff/cases/{case_id}")
+    response = sari.post(f"/staff/cases/{case_id}/reply", {"text": "halo"})
+    page = sari.get(response.headers["Location"]).get_data(as_text=True)
+    assert "sudah diambil oleh budi" in page
+    assert [m for m in rows(app, Message) if m.staff_name] == []
+
+
+# -- replies, bookings, closing ---------------------------------------------------------------
+
+
+def test_a_staff_reply_reaches_twilio_once_and_shows_its_delivery_status(app, sari, worker, recorder):
+    case_id = ask_for_staff(app)
+    sari.get(f"/staff/cases/{case_id}")
+    sari.post(f"/staff/cases/{case_id}/reply", {"text": "Halo Budi, saya Sari dari klinik. Ada yang bisa dibantu?"})
+    assert "belum terkirim" in sari.get(f"/staff/cases/{case_id}/transcript.part").get_data(as_text=True)
+    assert worker.run_once() == 1
+    assert worker.run_once() == 0
+    (sent,) = recorder.messages()
+    assert (sent["To"], sent["Body"]) == (PATIENT, "Halo Budi, saya Sari dari klinik. Ada yang bisa dibantu?")
+    (item,) = rows(app, OutboxItem)
+    callback = {"MessageSid": item.twilio_sid, "MessageStatus": "delivered"}
+    assert signed_post(app.test_client(), f"/webhook/status?outbox={item.id}", callback).status_code == 204
+    transcript = sari.get(f"/staff/cases/{case_id}/transcript.part").get_data(as_text=True)
+    assert "Staf · sari" in transcript and "sampai" in transcript
+    (message,) = [m for m in rows(app, Message) if m.staff_name]
+    assert (message.status, message.twilio_sid) == ("delivered", item.twilio_sid)
+    # The patient's answer appears in the same transcript, and the bot stays quiet.
+    assert say(app, "baik kak, terima kasih", "SMafter") == []
+    assert "baik kak, terima kasih" in sari.get(f"/staff/cases/{case_id}/transcript.part").get_data(as_text=True)
+
+
+def test_confirming_a_booking_tells_the_patient(app, sari, worker, recorder):
+    book(app)
+    (case,) = rows(app, HandoffCase)
+    page = sari.get(f"/staff/cases/{case.id}").get_data(as_text=True)
+    assert "Budi" in page and "betis kanan kedutan terus sudah seminggu" in page and "Kamis, 26 November 2026 pukul 15.00" in page
+    sari.post(f"/staff/cases/{case.id}/booking", {"decision": "confirm", "note": "Bawa celana pendek ya"})
+    (booking,) = rows(app, Booking)
+    assert (booking.status, booking.decided_by) == ("confirmed", "sari")
+    worker.run_once()
+    (sent,) = recorder.messages()
+    assert "sudah dikonfirmasi" in sent["Body"] and "Kamis, 26 November 2026 pukul 15.00" in sent["Body"]
+    assert "Catatan dari staf: Bawa celana pendek ya" in sent["Body"]
+    assert "dikonfirmasi (sari)" in sari.get(f"/staff/cases/{case.id}").get_data(as_text=True)
+    again = api(app, "post", f"/cases/{case.id}/booking", app.extensions["klinik_accounts"].issue_token("sari"), {"decision": "reject"})
+    assert again.status_code == 409 and again.json["error"] == "booking_decided"
+
+
+def test_rejecting_a_booking_tells_the_patient(app, sari, worker, recorder):
+    book(app)
+    (case,) = rows(app, HandoffCase)
+    sari.get(f"/staff/cases/{case.id}")
+    sari.post(f"/staff/cases/{case.id}/booking", {"decision": "reject"})
+    assert rows(app, Booking)[0].status == "rejected"
+    worker.run_once()
+    assert "belum bisa kami terima" in recorder.messages()[0]["Body"]
+
+
+def test_closing_a_case_lets_the_bot_answer_again(app, sari):
+    case_id = ask_for_staff(app)
+    assert say(app, "kenapa betis kedutan", "SMpaused") == []
+    sari.get(f"/staff/cases/{case_id}")
+    sari.post(f"/staff/cases/{case_id}/close")
+    (case,) = rows(app, HandoffCase)
+    assert (case.status, case.claimed_by) == ("closed", "sari")
+    assert "Kasus ini sudah ditutup" in sari.get(f"/staff/cases/{case_id}").get_data(as_text=True)
+    assert say(app, "kenapa betis kedutan", "SMresumed")
+
+
+def test_after_24_hours_free_form_replies_are_refused_and_the_template_offered(database_url, recorder, kb_copy, clock):
+    config = app_config(database_url, twilio_api_base_url=recorder.url, secret_key="k", knowledge_dir=kb_copy,
+                        patient_reply_content_sid="HX0123456789abcdef0123456789abcdef")  # fmt: skip
+    app = create_app(config)
+    app.extensions["klinik_inbox"].clock = clock
+    app.extensions["klinik_console"].clock = clock
+    app.extensions["klinik_accounts"].add("sari", PASSWORD)
+    sari = StaffBrowser(app)
+    sari.login()
+    case_id = ask_for_staff(app)
+    clock.advance(hours=25)
+    page = sari.get(f"/staff/cases/{case_id}").get_data(as_text=True)
+    assert "lebih dari 24 jam" in page and 'id="send-template"' in page and 'name="text"' not in page
+    refused = sari.post(f"/staff/cases/{case_id}/reply", {"text": "halo"})
+    assert "error=window_closed" in refused.headers["Location"]
+    sari.post(f"/staff/cases/{case_id}/template")
+    make_worker(config, app, clock).run_once()
+    (sent,) = recorder.messages()
+    assert sent["ContentSid"] == "HX0123456789abcdef0123456789abcdef"
+    assert yaml.safe_load(sent["ContentVariables"]) == {"1": "Budi"}
+    app.extensions["klinik_database"].dispose()
+
+
+# -- the JSON API -----------------------------------------------------------------------------
+
+
+def test_api_covers_the_whole_case(app, worker, recorder):
+    book(app)
+    token = app.extensions["klinik_accounts"].issue_token("sari")
+    (listed,) = api(app, "get", "/cases?status=waiting", token).json["cases"]
+    assert listed["reason"] == "booking" and listed["booking"]["status"] == "requested"
+    assert listed["patient"] == {"name": "Budi", "number": "+62812****7890", "last_message_at": listed["patient"]["last_message_at"]}
+    case_id = listed["id"]
+    detail = api(app, "get", f"/cases/{case_id}", token).json
+    assert [m["sender"] for m in detail["messages"]][:2] == ["patient", "bot"]
+    assert api(app, "post", f"/cases/{case_id}/claim", token).json["claimed_by"] == "sari"
+    assert api(app, "get", "/cases?status=mine", token).json["cases"][0]["id"] == case_id
+    assert api(app, "post", f"/cases/{case_id}/reply", token, {"text": "  "}).json["error"] == "empty"
+    assert api(app, "post", f"/cases/{case_id}/reply", token, {"text": "Siap, kami cek jadwalnya"}).status_code == 201
+    decided = api(app, "post", f"/cases/{case_id}/booking", token, {"decision": "confirm"})
+    assert decided.json["case"]["booking"]["status"] == "confirmed"
+    closed = api(app, "post", f"/cases/{case_id}/close", token)
+    assert closed.json["status"] == "closed"
+    assert api(app, "post", f"/cases/{case_id}/close", token).status_code == 409
+    assert api(app, "get", "/cases/999", token).status_code == 404
+    assert api(app, "get", "/cases?status=bogus", token).status_code == 400
+    worker.run_once()
+    assert [m["Body"][:12] for m in recorder.messages()] == ["Siap, kami c", "Janji temu A"]
+
+
+# -- teaching the bot -------------------------------------------------------------------------
+
+
+def test_unanswered_messages_are_grouped_and_learning_one_teaches_the_bot(app, sari, config):
+    say(app, "yoga bisa bantu ga", "SMu1", sender="whatsapp:+6281300000001")
+    say(app, "kalo yoga bisa bantu ga", "SMu2", sender="whatsapp:+6281300000002")
+    say(app, "jual pulsa murah", "SMu3", sender="whatsapp:+6281300000003")
+    groups = app.extensions["klinik_teacher"].unanswered()
+    assert [g["size"] for g in groups] == [2, 1]
+    page = sari.get("/staff/unanswered").get_data(as_text=True)
+    assert "2 pesan serupa" in page and "jual pulsa murah" in page
+    swim = rows(app, Message, Message.twilio_sid == "SMu1")[0]
+    response = sari.post(f"/staff/unanswered/{swim.id}", {"action": "learn", "intent": "prevention"})
+    assert "notice=learned" in response.headers["Location"]
+    learned = yaml.safe_load((config.knowledge_dir / "examples" / "learned.yaml").read_text(encoding="utf-8"))
+    assert learned == {"prevention": ["yoga bisa bantu ga"]}
+    # Reloaded without a restart: the same question is now answered.
+    replies = say(app, "yoga bisa bantu ga", "SMu4", sender="whatsapp:+6281300000004")
+    assert rows(app, Message, Message.twilio_sid == "SMu4")[0].intent == "prevention"
+    assert replies
+    pulsa = rows(app, Message, Message.twilio_sid == "SMu3")[0]
+    sari.post(f"/staff/unanswered/{pulsa.id}", {"action": "dismiss"})
+    remaining = [m["text"] for g in app.extensions["klinik_teacher"].unanswered() for m in g["messages"]]
+    assert remaining == ["kalo yoga bisa bantu ga"]
+    assert [(r.outcome, r.intent, r.by) for r in rows(app, Review)] == [("learned", "prevention", "sari"), ("dismissed", None, "sari")]
+    again = sari.post(f"/staff/unanswered/{pulsa.id}", {"action": "dismiss"})
+    assert "learn_already_reviewed" in again.headers["Location"]
+
+
+def test_an_example_that_would_break_the_knowledge_base_is_refused(app, sari, config, kb):
+    existing = kb.intents["prevention"].examples[0].text
+    say(app, existing, "SMdup1")
+    message = rows(app, Message, Message.twilio_sid == "SMdup1")[0]
+    response = sari.post(f"/staff/unanswered/{message.id}", {"action": "learn", "intent": "causes"})
+    assert "learn_invalid" in response.headers["Location"]
+    assert not (config.knowledge_dir / "examples" / "learned.yaml").exists()
+    assert rows(app, Review) == []
+
+
+def test_a_clarify_settled_by_picking_an_option_is_not_unanswered(app):
+    teacher = app.extensions["klinik_teacher"]
+    engine = app.extensions["klinik_engine"].current()
+    unclear = "sesi akupunkturnya brp lama per kali"
+    assert engine.matcher.match(unclear).decision.value == "clarify"
+    say(app, unclear, "SMc1")
+    assert len(teacher.unanswered()) == 1
+    say(app, "1", "SMc2")
+    assert teacher.unanswered() == []
+
+
+def test_a_broken_knowledge_file_while_running_keeps_the_old_one_serving(app, config, sari):
+    (config.knowledge_dir / "intents" / "calf.yaml").write_text("- id: [broken\n", encoding="utf-8")
+    assert say(app, "kenapa betis kedutan", "SMkb1")
+    health = app.test_client().get("/healthz").json
+    assert health["status"] == "ok" and "invalid" in health["knowledge"]
+    page = sari.get("/staff/unanswered").get_data(as_text=True)
+    assert "calf.yaml" in page and "versi sebelumnya" in page
+
+
+# -- the command line -------------------------------------------------------------------------
+
+
+def test_staff_accounts_and_tokens_from_the_command_line(database_url, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    out = io.StringIO()
+    args = type("Args", (), {"staff_command": "add", "name": "dewi"})
+    assert cmd_staff(args, out=out, read_password=lambda prompt: "rahasia-panjang-1") == 0
+    args.staff_command = "token"
+    cmd_staff(args, out=out)
+    token = out.getvalue().strip().splitlines()[-1]
+    app = create_app(app_config(database_url, secret_key="k"))
+    assert api(app, "get", "/cases", token).status_code == 200
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from bot.adapters.storage import ApiToken, StaffUser
+
+    with Session(app.extensions["klinik_database"]) as session:
+        user = session.execute(select(StaffUser)).scalar_one()
+        stored = session.execute(select(ApiToken.token_hash)).scalar_one()
+    assert user.password_hash.startswith("scrypt:") and "rahasia" not in user.password_hash
+    assert token not in stored
+    accounts = Accounts(app.extensions["klinik_sessions"])
+    assert accounts.login("dewi", "rahasia-panjang-1", "127.0.0.1") == "dewi"
+    app.extensions["klinik_database"].dispose()
