@@ -199,6 +199,24 @@ def cmd_staff(args, out=sys.stdout, read_password=None) -> int:
     return 0
 
 
+def cmd_purge(args, out=sys.stdout) -> int:
+    """Retention: delete what is older than the cut-off (safe to run daily from a scheduler)."""
+    from datetime import timedelta
+
+    from . import logs, privacy
+    from .adapters import storage
+
+    config = Config.from_env()
+    logs.configure(config.log_level)
+    days = args.older_than if args.older_than is not None else config.retention_days
+    if days < 1:
+        raise CliError("--older-than must be at least 1 day")
+    now = storage.utcnow()
+    report = privacy.purge(storage.session_factory(storage.make_engine(config.database_url)), now - timedelta(days=days), now)
+    print(report, file=out)
+    return 0
+
+
 def cmd_serve(args, out=sys.stdout) -> int:
     """Run the webhook with werkzeug's development server (production uses gunicorn)."""
     from . import logs
@@ -351,6 +369,10 @@ def build_parser() -> argparse.ArgumentParser:
         account.add_argument("name")
         account.set_defaults(func=cmd_staff)
     staff_sub.add_parser("list", help="account names").set_defaults(func=cmd_staff)
+
+    purge = sub.add_parser("purge", help="delete conversations, bookings and cases older than the retention period")
+    purge.add_argument("--older-than", type=int, metavar="DAYS", help="cut-off in days (default: RETENTION_DAYS, 365)")
+    purge.set_defaults(func=cmd_purge)
 
     db = sub.add_parser("db", help="database schema (Alembic)")
     db_sub = db.add_subparsers(dest="db_command", required=True)

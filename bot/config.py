@@ -43,6 +43,8 @@ class Config:
     secret_key: str = field(default="", repr=False)
     # An approved content template staff can send when the 24-hour window has closed.
     patient_reply_content_sid: str = ""
+    # Conversations are purged this many days after their last message (`python -m bot purge`).
+    retention_days: int = 365
     # How often each worker looks for changed knowledge files (seconds).
     knowledge_reload_seconds: float = 2.0
 
@@ -67,6 +69,7 @@ class Config:
             outbox_max_attempts=int(env.get("OUTBOX_MAX_ATTEMPTS") or 8),
             secret_key=env.get("SECRET_KEY", ""),
             patient_reply_content_sid=env.get("PATIENT_REPLY_CONTENT_SID", ""),
+            retention_days=int(env.get("RETENTION_DAYS") or 365),
             knowledge_reload_seconds=float(env.get("KNOWLEDGE_RELOAD_SECONDS") or 2.0),
         )
 

@@ -27,12 +27,14 @@ from .adapters.storage import (
     OUTBOUND,
     OUTBOX_PENDING,
     PATIENT_MESSAGE,
+    AuditEntry,
     Booking,
     Conversation,
     HandoffCase,
     Message,
     OutboxItem,
 )
+from . import privacy
 from .core import dates
 from .handoff import close_case
 from .live import LiveEngine
@@ -50,7 +52,7 @@ class ConsoleError(Exception):
 
     status = {"not_found": 404, "claimed_by_other": 409, "closed": 409, "window_closed": 409,
               "no_booking": 409, "booking_decided": 409, "empty": 400, "too_long": 400,
-              "no_template": 409, "bad_view": 400}  # fmt: skip
+              "no_template": 409, "bad_view": 400, "erased": 410}  # fmt: skip
 
     def __init__(self, code: str, **details):
         super().__init__(code)
@@ -99,11 +101,14 @@ class Console:
         with self.sessions() as session:
             return [self._case_row(session, case, conversation, now) for case, conversation in session.execute(query)]
 
-    def case(self, case_id: int) -> dict:
-        """A case with its booking and the whole transcript, oldest first."""
+    def case(self, case_id: int, viewer: str | None = None) -> dict:
+        """A case with its booking and the whole transcript, oldest first. A `viewer` is
+        recorded in the audit log (the page and the API; not the periodic refreshes)."""
         now = self.clock()
-        with self.sessions() as session:
+        with self.sessions.begin() as session:
             case, conversation = self._load(session, case_id)
+            if viewer:
+                privacy.audit(session, viewer, "view_transcript", conversation.id, now, case=case_id)
             row = self._case_row(session, case, conversation, now)
             messages = session.execute(
                 select(Message).where(Message.conversation_id == conversation.id).order_by(Message.created_at, Message.id)
@@ -133,6 +138,7 @@ class Console:
             "claimed_at": _iso(case.claimed_at),
             "alert_status": case.alert_status,
             "booking": _booking_dict(booking) if booking else None,
+            "erased": conversation.erased_at is not None,
         }
 
     def _load(self, session: Session, case_id: int, lock: bool = False) -> tuple[HandoffCase, Conversation]:
@@ -224,6 +230,30 @@ class Console:
             self._load(session, case_id)
         if not close_case(self.sessions, case_id, self.clock(), by=me):
             raise ConsoleError("closed")
+
+    def export_patient(self, case_id: int, me: str) -> dict:
+        """Everything stored about the case's patient (JSON), recorded in the audit log."""
+        now = self.clock()
+        with self.sessions.begin() as session:
+            _, conversation = self._load(session, case_id)
+            if conversation.erased_at is not None:
+                raise ConsoleError("erased")
+            privacy.audit(session, me, "export", conversation.id, now, case=case_id)
+            return privacy.export(session, conversation)
+
+    def erase_patient(self, case_id: int, me: str) -> None:
+        """Erase the case's patient's data (on their request by phone or at the desk)."""
+        now = self.clock()
+        with self.sessions.begin() as session:
+            _, conversation = self._load(session, case_id, lock=True)
+            if conversation.erased_at is not None:
+                raise ConsoleError("erased")
+            privacy.erase(session, conversation, now, me, self.engines.current().text("erased_by_staff_case"))
+
+    def audit_log(self, limit: int = 200) -> list[dict]:
+        with self.sessions() as session:
+            entries = session.execute(select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)).scalars()
+            return [{"at": e.at.isoformat(), "actor": e.actor, "action": e.action, "conversation_id": e.conversation_id, "detail": e.detail} for e in entries]
 
     def _own(self, session: Session, case_id: int, me: str, now: datetime) -> tuple[HandoffCase, Conversation]:
         """Lock the case for an action by `me`: it must be open and not someone else's."""

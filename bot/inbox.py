@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from .adapters import storage
 from .adapters.storage import INBOUND, OUTBOUND, RATE_NOTICE, RATE_SILENCED, HandoffCase, Message, OutboxItem
 from .core.dialogue import Engine
-from .core.messages import ConversationState, Handoff, Incoming, Match, describe_action
+from . import privacy
+from .core.messages import ConversationState, EraseData, Handoff, Incoming, Match, ReportData, describe_action
 from .handoff import HandoffDesk, StaffSettings, refresh_alert_status
 from .live import LiveEngine, live
 from .core.render import split_text
@@ -80,6 +81,7 @@ class Inbox:
         max_reply_length: int,
         rate_limit_per_minute: int,
         desk: HandoffDesk | None = None,
+        retention_days: int = 365,
         clock: Callable = storage.utcnow,
     ):
         self.sessions = sessions
@@ -87,6 +89,7 @@ class Inbox:
         self.desk = desk or HandoffDesk(self.engines, StaffSettings())
         self.max_reply_length = max_reply_length
         self.rate_limit = rate_limit_per_minute
+        self.retention_days = retention_days
         self.clock = clock
 
     @property
@@ -136,6 +139,12 @@ class Inbox:
     def _receive(self, inbound: InboundMessage) -> Outcome:
         now = self.clock()
         with self.sessions.begin() as session:
+            # A retry is answered from storage before touching the conversation: after "hapus
+            # data saya" its row is anonymous, and a retry must not create a new one.
+            existing = storage.find_by_sid(session, inbound.sid)
+            if existing is not None:
+                return _stored_outcome(session, existing)
+        with self.sessions.begin() as session:
             conversation = storage.lock_conversation(session, inbound.wa_id, now)
             existing = storage.find_by_sid(session, inbound.sid)
             if existing is not None:
@@ -162,6 +171,7 @@ class Inbox:
             conversation.updated_at = now
 
             texts: list[str] = []
+            erase = False
             match = None
             actions: tuple[str, ...] = ()
             incoming = Incoming(
@@ -183,6 +193,8 @@ class Inbox:
                 turn = self.engine.step(state, incoming, now)
                 conversation.state = turn.state.to_dict()
                 conversation.booking_expires_at = now + self.engine.booking.expiry if turn.state.booking else None
+                if not state.started and turn.replies and conversation.notice_shown_at is None:
+                    conversation.notice_shown_at = now  # the first reply carries the notice
                 for action in turn.actions:
                     if isinstance(action, Handoff):
                         self.desk.hand_over(session, conversation, action, now)
@@ -192,7 +204,12 @@ class Inbox:
                     message.intent, message.decision = match.intent, match.decision.value
                     message.score, message.reason = round(match.score, 4), match.reason
                 message.actions = list(actions) or None
-                texts = [chunk for reply in turn.replies for chunk in split_text(reply.text, self.max_reply_length)]
+                replies_text = [reply.text for reply in turn.replies]
+                if any(isinstance(a, ReportData) for a in turn.actions):
+                    values = privacy.summary_values(session, conversation, self.retention_days)
+                    replies_text = [_fill(text, values) for text in replies_text]
+                texts = [chunk for text in replies_text for chunk in split_text(text, self.max_reply_length)]
+                erase = any(isinstance(a, EraseData) for a in turn.actions)
 
             replies = [
                 Message(
@@ -207,6 +224,8 @@ class Inbox:
             ]
             session.add_all(replies)
             session.flush()
+            if erase:
+                privacy.erase(session, conversation, now, privacy.PATIENT, self.engine.text("erased_by_staff_case"), keep=message)
             return Outcome(
                 message_id=message.id,
                 replies=tuple(StoredReply(r.id, r.body) for r in replies),
@@ -284,6 +303,12 @@ class Inbox:
                 changed = storage.update_status(session, message, status, error_code, now)
         log.info("status", extra={"fields": {"sid": message_sid, "status": status, "error": error_code, "changed": changed}})
         return True
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return text
 
 
 def _stored_outcome(session: Session, message: Message) -> Outcome:

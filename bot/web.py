@@ -44,6 +44,7 @@ def create_app(config: Config | None = None) -> Flask:
         max_reply_length=twilio_webhook.WHATSAPP_MAX_LENGTH,
         rate_limit_per_minute=config.rate_limit_per_minute,
         desk=HandoffDesk(engines, staff),
+        retention_days=config.retention_days,
     )
     app.extensions["klinik_engine"] = engines
     app.extensions["klinik_database"] = database

@@ -184,3 +184,54 @@ def clock():
     from helpers import Clock
 
     return Clock()
+
+
+# -- no unmasked phone number in any log line of the whole run ---------------------------------
+
+import logging  # noqa: E402
+import re  # noqa: E402
+
+from bot.logs import StructuredFormatter  # noqa: E402
+
+# An Indonesian mobile number in full (+62 8xx..., 62 8xx..., 08xx...), not inside a longer word.
+UNMASKED_PHONE = re.compile(r"(?<![\w*])(?:\+?62|0)8\d{7,12}(?![\d*])")
+
+
+class PhoneWatch(logging.Handler):
+    """Sees every log record of the run at INFO and above. A leak is an unmasked number in a
+    formatted line (what production writes), or in the raw message or fields our own code
+    passed to a `klinik.*` logger (numbers must be masked before they reach the logger)."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.formatter_ = StructuredFormatter()
+        self.leaks: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        texts = [self.formatter_.format(record)]
+        if record.name.startswith("klinik"):
+            fields = getattr(record, "fields", None) or {}
+            texts.append(" ".join([record.getMessage(), *(str(v) for v in fields.values())]))
+        for text in texts:
+            if UNMASKED_PHONE.search(text):
+                self.leaks.append(f"{record.name}: {text[:300]}")
+
+
+PHONE_WATCH = PhoneWatch()
+
+
+def pytest_configure(config):
+    root = logging.getLogger()
+    root.addHandler(PHONE_WATCH)
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if PHONE_WATCH.leaks:
+        session.exitstatus = 1
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter:
+            reporter.write_sep("!", f"UNMASKED PHONE NUMBERS IN {len(PHONE_WATCH.leaks)} LOG LINES", red=True, bold=True)
+            for leak in PHONE_WATCH.leaks[:20]:
+                reporter.write_line(leak, red=True)

@@ -47,3 +47,16 @@ def test_a_webhook_request_logs_no_number_and_no_body(client, caplog):
     assert any("bad signature" in line and "+62898****3210" in line for line in lines)
     assert not re.search(r"\d{8,}", re.sub(r'"time": "[^"]+"', "", text))
     assert "rahasia-pasien-xyz" not in text
+
+
+def test_the_session_wide_watch_catches_an_unmasked_number_and_nothing_else():
+    """The check that fails the run when any log line holds a full phone number."""
+    from conftest import PhoneWatch
+
+    watch = PhoneWatch()
+    leaky = logging.LogRecord("klinik.x", logging.INFO, __file__, 1, "to", (), None)
+    leaky.fields = {"to": "whatsapp:+6281234567890"}
+    watch.emit(leaky)
+    for message in ("to whatsapp:+62812****7890", "sid SM6281234567890abcdef", "case 12345678901"):
+        watch.emit(logging.LogRecord("klinik.x", logging.INFO, __file__, 1, message, (), None))
+    assert watch.leaks == ["klinik.x: to whatsapp:+6281234567890"]

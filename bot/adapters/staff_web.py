@@ -190,7 +190,7 @@ def queue_part():
 @pages.get("/cases/<int:case_id>")
 def case(case_id: int):
     try:
-        data = _console().case(case_id)
+        data = _console().case(case_id, viewer=g.staff)
     except ConsoleError:
         abort(404)
     notice = request.args.get("notice")
@@ -246,6 +246,29 @@ def booking(case_id: int):
 @pages.post("/cases/<int:case_id>/close")
 def close(case_id: int):
     return _case_action(case_id, "closed", lambda: _console().close(case_id, g.staff))
+
+
+@pages.get("/cases/<int:case_id>/export.json")
+def export(case_id: int):
+    try:
+        data = _console().export_patient(case_id, g.staff)
+    except ConsoleError as error:
+        return redirect(url_for("staff.case", case_id=case_id, error=error.code))
+    response = jsonify(data)
+    response.headers["Content-Disposition"] = f'attachment; filename="pasien-kasus-{case_id}.json"'
+    return response
+
+
+@pages.post("/cases/<int:case_id>/erase")
+def erase(case_id: int):
+    if request.form.get("confirm") != "yes":
+        return redirect(url_for("staff.case", case_id=case_id, error="erase_unconfirmed"))
+    return _case_action(case_id, "erased", lambda: _console().erase_patient(case_id, g.staff))
+
+
+@pages.get("/audit")
+def audit():
+    return render_template("staff/audit.html", entries=_console().audit_log())
 
 
 @pages.get("/unanswered")
@@ -316,6 +339,19 @@ def api_cases():
 @api.get("/cases/<int:case_id>")
 @_bearer
 def api_case(case_id: int):
+    return jsonify(_console().case(case_id, viewer=g.staff))
+
+
+@api.get("/cases/<int:case_id>/export")
+@_bearer
+def api_export(case_id: int):
+    return jsonify(_console().export_patient(case_id, g.staff))
+
+
+@api.post("/cases/<int:case_id>/erase")
+@_bearer
+def api_erase(case_id: int):
+    _console().erase_patient(case_id, g.staff)
     return jsonify(_console().case(case_id))
 
 

@@ -92,6 +92,10 @@ class Conversation(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the first-contact notice (automated assistant, what is stored, how to erase) was sent.
+    notice_shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the patient's data was erased: the row stays, without number, name or content.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When an unfinished booking in `state` expires (the worker clears abandoned ones).
     booking_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
@@ -221,6 +225,20 @@ class Review(Base):
     intent: Mapped[str | None] = mapped_column(String(64))
     by: Mapped[str] = mapped_column(String(80))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who did what to which patient's data, and when: never any content. No foreign key, so
+    the entry outlives the conversation it names."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(32))
+    conversation_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    detail: Mapped[dict | None] = mapped_column(JSON)
 
 
 class OutboxItem(Base):

@@ -23,7 +23,9 @@ from .messages import (
     HandoffReason,
     Incoming,
     Match,
+    EraseData,
     Reply,
+    ReportData,
     StartBooking,
     Turn,
 )
@@ -37,6 +39,10 @@ _ACTIONS: dict[str, Action] = {
 # After this many messages in a row that the bot could not place, staff take over.
 MISSES_BEFORE_HANDOFF = 2
 DEFAULT_BOOKING_EXPIRY = timedelta(hours=2)
+# Words that make a message worth checking for a privacy command (cheap filter before matching).
+_PRIVACY_WORDS = {"data", "hapus", "delete", "privasi"}
+_ERASE_WORDS = {"hapus", "hapuskan", "hapusin", "setuju", "yakin", "delete"}
+_NO_WORDS = {"tidak", "jangan", "no", "jadi", "usah", "perlu"}  # normalized: ga, gak, nggak -> tidak
 
 
 class Engine:
@@ -49,6 +55,7 @@ class Engine:
         self._numbers = kb.lexicon.numbers
         self._fillers = kb.lexicon.option_fillers
         self._affirmations = kb.lexicon.affirmations
+        self._cancel = kb.lexicon.cancel_words
         self._salam = "assalamualaikum"
 
     def step(self, state: ConversationState, incoming: Incoming, now: datetime | None = None) -> Turn:
@@ -68,6 +75,15 @@ class Engine:
         tokens = self.matcher.normalize.tokens(text)
         if state.booking and self.booking.expired(state.booking, now):
             state = replace(state, booking=None)  # abandoned: forget it, answer afresh
+        if not self.urgent(text):
+            if state.erase_pending:
+                turn = self._confirm_erase(state, text, tokens)
+                if turn is not None:
+                    return turn
+                state = replace(state, erase_pending=False)
+            privacy = self._privacy_command(text, tokens)
+            if privacy is not None:
+                return self._privacy(state, privacy)
         if state.paused:
             return self._while_paused(state, text, now)
         if state.booking and (tokens or self.booking.says_yes(text)) and not self.urgent(text):
@@ -173,6 +189,38 @@ class Engine:
             if opening is not None:
                 texts.append(self.text("out_of_hours").replace("{next_opening}", dates.describe(opening)))
         return Turn((Reply("\n".join(texts)),), (), replace(state, pause_noticed=True), paused_match)
+
+    # -- the patient's own data -------------------------------------------------------------
+
+    def _privacy_command(self, text: str, tokens: list[str]) -> Match | None:
+        """"hapus data saya" / "data saya": answered even mid-booking or while staff have the chat."""
+        if not _PRIVACY_WORDS & set(tokens):
+            return None
+        match = self.matcher.match(text)
+        intent = self.kb.intents.get(match.intent)
+        if match.decision is Decision.ANSWER and intent is not None and intent.action in ("erase_request", "data_summary"):
+            return match
+        return None
+
+    def _privacy(self, state, match: Match) -> Turn:
+        intent = self.kb.intents[match.intent]
+        body, _ = render(intent.answer, self.kb)
+        if intent.action == "erase_request":
+            return Turn((Reply(body),), (), replace(state, erase_pending=True, options=()), match)
+        summary = f"{body}\n{self.text('data_summary')}"
+        return Turn((Reply(summary),), (ReportData(),), replace(state, options=()), match)
+
+    def _confirm_erase(self, state, text: str, tokens: list[str]) -> Turn | None:
+        """The answer to the erase confirmation: yes erases, no keeps; anything else is a new
+        message (the request lapses)."""
+        said = set(re.findall(r"[a-z]+", text.lower()))
+        if said and said <= self._affirmations | _ERASE_WORDS:
+            match = Match(Decision.ANSWER, "privacy_erase", 1.0, reason="erase_confirmed")
+            return Turn((Reply(self.text("erase_done")),), (EraseData(),), ConversationState(), match)
+        if tokens and set(tokens) <= self._cancel | _NO_WORDS:
+            match = Match(Decision.ANSWER, "privacy_erase", 1.0, reason="erase_cancelled")
+            return Turn((Reply(self.text("erase_cancelled")),), (), replace(state, erase_pending=False), match)
+        return None
 
     # -- booking ----------------------------------------------------------------------------
 

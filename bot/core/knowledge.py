@@ -23,7 +23,7 @@ REQUIRED_INTENTS = (
     "calf_cramp", "human_agent", "menu", "thanks", "goodbye", "fallback",
 )  # fmt: skip
 
-ACTIONS = ("start_booking", "handoff_human", "handoff_urgent")
+ACTIONS = ("start_booking", "handoff_human", "handoff_urgent", "erase_request", "data_summary")
 # topic: calf marks answers about the calf; they are not given to questions about other body parts.
 TOPICS = ("calf",)
 
@@ -48,6 +48,7 @@ TEXT_KEYS = (
     "booking_resume", "paused_notice", "out_of_hours",
     "staff_alert", "staff_reason_booking", "staff_reason_human_agent", "staff_reason_urgent", "staff_booking_details",
     "staff_last_messages", "staff_booking_confirmed", "staff_booking_rejected", "staff_note", "staff_template_reply",
+    "erase_done", "erase_cancelled", "data_summary", "erased_by_staff_case",
 )  # fmt: skip
 
 MATCHER_KEYS = (

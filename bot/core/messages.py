@@ -96,14 +96,26 @@ class StartBooking:
     """The patient asked for an appointment; the booking conversation has begun."""
 
 
-Action = Handoff | StartBooking
+@dataclass(frozen=True)
+class EraseData:
+    """The patient confirmed "hapus data saya": erase everything stored about them."""
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """The patient asked what is stored about them: the edge fills in the figures
+    ({messages}, {since}, {bookings}, {cases}) of the reply, which only storage knows."""
+
+
+Action = Handoff | StartBooking | EraseData | ReportData
+_ACTION_NAMES = {StartBooking: "start_booking", EraseData: "erase_data", ReportData: "report_data"}
 
 
 def describe_action(action: Action) -> str:
     """A stable short name for an action, used in fixtures, reports and logs."""
     if isinstance(action, Handoff):
         return f"handoff:{action.reason.value}"
-    return "start_booking"
+    return _ACTION_NAMES[type(action)]
 
 
 @dataclass(frozen=True)
@@ -167,6 +179,7 @@ class ConversationState:
     paused: bool = False
     pause_noticed: bool = False
     booking: BookingDraft | None = None
+    erase_pending: bool = False  # "hapus data saya" was asked; waiting for the confirmation
 
     def resumed(self) -> ConversationState:
         """The state after staff close the case: the bot talks again, from a clean slate."""
@@ -181,6 +194,7 @@ class ConversationState:
             "paused": self.paused,
             "pause_noticed": self.pause_noticed,
             "booking": self.booking.to_dict() if self.booking else None,
+            "erase_pending": self.erase_pending,
         }
 
     @classmethod
@@ -194,4 +208,5 @@ class ConversationState:
             paused=bool(data.get("paused", False)),
             pause_noticed=bool(data.get("pause_noticed", False)),
             booking=BookingDraft.from_dict(data.get("booking")),
+            erase_pending=bool(data.get("erase_pending", False)),
         )
