@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -21,11 +22,24 @@ from .adapters import storage
 from .adapters.storage import ApiToken, LoginAttempt, StaffUser
 
 MIN_PASSWORD = 10
-# Failed logins allowed per account name and per address within the window.
-MAX_FAILURES = 5
+# Failed logins allowed within the window: for one name from one address (the usual guessing),
+# from one address whatever the names (spraying), and for one name from anywhere (a distributed
+# attack; high, so that a stranger cannot lock a staff member out with a few wrong passwords).
 FAILURE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_NAME_ADDRESS = 5
+MAX_FAILURES_ADDRESS = 20
+MAX_FAILURES_NAME = 50
 # A hash to check against when the name is unknown, so both cases take the same time.
 _DUMMY_HASH = generate_password_hash(secrets.token_hex(16))
+
+
+@dataclass(frozen=True)
+class Login:
+    """The outcome of a login attempt."""
+
+    name: str | None = None  # the staff member, when the password was right
+    session_version: int = 0
+    throttled: bool = False
 
 
 class AccountError(ValueError):
@@ -49,16 +63,40 @@ class Accounts:
             raise AccountError(f"password must be at least {MIN_PASSWORD} characters")
         try:
             with self.sessions.begin() as session:
+                if session.execute(select(StaffUser.id).where(func.lower(StaffUser.name) == name.lower())).first():
+                    raise AccountError(f"staff member {name!r} already exists")
                 session.add(StaffUser(name=name, password_hash=generate_password_hash(password), created_at=self.clock()))
         except IntegrityError:
             raise AccountError(f"staff member {name!r} already exists") from None
 
     def set_password(self, name: str, password: str) -> None:
+        """A new password; every open session of the account ends."""
         if len(password) < MIN_PASSWORD:
             raise AccountError(f"password must be at least {MIN_PASSWORD} characters")
         with self.sessions.begin() as session:
             user = self._user(session, name)
             user.password_hash = generate_password_hash(password)
+            user.session_version += 1
+
+    def disable(self, name: str) -> None:
+        """No more logins, sessions or API tokens for this account."""
+        with self.sessions.begin() as session:
+            user = self._user(session, name)
+            user.active = False
+            user.session_version += 1
+            session.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
+
+    def revoke_tokens(self, name: str) -> int:
+        with self.sessions.begin() as session:
+            user = self._user(session, name)
+            return session.execute(delete(ApiToken).where(ApiToken.user_id == user.id)).rowcount
+
+    def end_sessions(self, name: str) -> None:
+        """Log the account out everywhere (its session cookies stop working)."""
+        with self.sessions.begin() as session:
+            user = session.execute(select(StaffUser).where(StaffUser.name == name)).scalar_one_or_none()
+            if user is not None:
+                user.session_version += 1
 
     def issue_token(self, name: str) -> str:
         """A new API token for `name`: returned once, stored only as its hash."""
@@ -80,28 +118,36 @@ class Accounts:
 
     # -- authentication ---------------------------------------------------------------------
 
-    def throttled(self, name: str, remote_addr: str) -> bool:
-        """Too many failed logins lately for this name or from this address."""
-        since = self.clock() - FAILURE_WINDOW
-        with self.sessions() as session:
-            for column, value in ((LoginAttempt.name, name), (LoginAttempt.remote_addr, remote_addr)):
-                failures = session.execute(
-                    select(func.count()).where(column == value, LoginAttempt.succeeded.is_(False), LoginAttempt.at >= since)
-                ).scalar_one()
-                if failures >= MAX_FAILURES:
-                    return True
-        return False
-
-    def login(self, name: str, password: str, remote_addr: str) -> str | None:
-        """The staff member's name if the password is right (and the account active)."""
+    def login(self, name: str, password: str, remote_addr: str) -> Login:
+        """Check a password, unless too many attempts failed lately. The check and the record of
+        the attempt are one transaction, serialised per name and per address, so parallel
+        guesses cannot slip past the limit."""
         now = self.clock()
+        name, remote_addr = name[:80], remote_addr[:64]
         with self.sessions.begin() as session:
+            if session.bind.dialect.name == "postgresql":
+                for key in (f"login-name:{name}", f"login-address:{remote_addr}"):
+                    session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+            if self._throttled(session, name, remote_addr, now):
+                return Login(throttled=True)
             user = session.execute(select(StaffUser).where(StaffUser.name == name)).scalar_one_or_none()
             good = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
             ok = bool(user and user.active and good)
-            session.add(LoginAttempt(name=name[:80], remote_addr=remote_addr[:64], succeeded=ok, at=now))
+            session.add(LoginAttempt(name=name, remote_addr=remote_addr, succeeded=ok, at=now))
             session.execute(delete(LoginAttempt).where(LoginAttempt.at < now - 4 * FAILURE_WINDOW))
-            return user.name if ok else None
+            return Login(user.name, user.session_version) if ok else Login()
+
+    def _throttled(self, session: Session, name: str, remote_addr: str, now) -> bool:
+        failed = (LoginAttempt.succeeded.is_(False), LoginAttempt.at >= now - FAILURE_WINDOW)
+        limits = (
+            ((LoginAttempt.name == name, LoginAttempt.remote_addr == remote_addr), MAX_FAILURES_NAME_ADDRESS),
+            ((LoginAttempt.remote_addr == remote_addr,), MAX_FAILURES_ADDRESS),
+            ((LoginAttempt.name == name,), MAX_FAILURES_NAME),
+        )
+        for where, limit in limits:
+            if session.execute(select(func.count()).where(*where, *failed)).scalar_one() >= limit:
+                return True
+        return False
 
     def by_token(self, token: str) -> str | None:
         """The staff member a bearer token belongs to, if any."""
@@ -119,6 +165,10 @@ class Accounts:
             api_token.last_used_at = self.clock()
             return user.name
 
-    def exists(self, name: str) -> bool:
+    def session_valid(self, name: str, version: int) -> bool:
+        """A session cookie still counts: the account is active and was not logged out since."""
         with self.sessions() as session:
-            return session.execute(select(StaffUser.id).where(StaffUser.name == name, StaffUser.active.is_(True))).first() is not None
+            current = session.execute(
+                select(StaffUser.session_version).where(StaffUser.name == name, StaffUser.active.is_(True))
+            ).scalar_one_or_none()
+            return current is not None and current == version

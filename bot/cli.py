@@ -191,6 +191,11 @@ def cmd_staff(args, out=sys.stdout, read_password=None) -> int:
             token = accounts.issue_token(args.name)
             print(f"API token for {args.name!r} (shown once; send as 'Authorization: Bearer <token>'):", file=out)
             print(token, file=out)
+        elif args.staff_command == "revoke":
+            print(f"{accounts.revoke_tokens(args.name)} API token(s) of {args.name!r} revoked", file=out)
+        elif args.staff_command == "disable":
+            accounts.disable(args.name)
+            print(f"{args.name!r} disabled: no login, sessions ended, API tokens revoked", file=out)
         else:
             for name in accounts.names():
                 print(name, file=out)
@@ -361,10 +366,11 @@ def build_parser() -> argparse.ArgumentParser:
     closing.add_argument("case_id", type=int)
     closing.set_defaults(func=cmd_cases)
 
-    staff = sub.add_parser("staff", help="staff console accounts: add, password, token, list")
+    staff = sub.add_parser("staff", help="staff console accounts: add, password, token, revoke, disable, list")
     staff_sub = staff.add_subparsers(dest="staff_command", required=True)
-    for command, text in (("add", "create an account (password prompted)"), ("password", "change a password"),
-                          ("token", "issue an API token (printed once)")):  # fmt: skip
+    for command, text in (("add", "create an account (password prompted)"), ("password", "change a password (ends its sessions)"),
+                          ("token", "issue an API token (printed once)"), ("revoke", "revoke every API token of an account"),
+                          ("disable", "disable an account: no login, sessions ended, tokens revoked")):  # fmt: skip
         account = staff_sub.add_parser(command, help=text)
         account.add_argument("name")
         account.set_defaults(func=cmd_staff)

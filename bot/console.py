@@ -52,7 +52,7 @@ class ConsoleError(Exception):
 
     status = {"not_found": 404, "claimed_by_other": 409, "closed": 409, "window_closed": 409,
               "no_booking": 409, "booking_decided": 409, "empty": 400, "too_long": 400,
-              "no_template": 409, "bad_view": 400, "erased": 410}  # fmt: skip
+              "no_template": 409, "bad_view": 400, "erased": 410, "booking_undecided": 409}  # fmt: skip
 
     def __init__(self, code: str, **details):
         super().__init__(code)
@@ -197,12 +197,15 @@ class Console:
         now = self.clock()
         with self.sessions.begin() as session:
             case, conversation = self._own(session, case_id, me, now)
-            name = " ".join((conversation.profile_name or "").split()) or "-"
-            body = self.engines.current().text("staff_template_reply").replace("{name}", name)
+            engine = self.engines.current()
+            name = " ".join((conversation.profile_name or "").split()) or engine.text("staff_template_no_name")
+            body = engine.text("staff_template_reply").replace("{name}", name)
             return self._send(session, case, conversation, body, me, now, content_sid=self.templates.reply_content_sid, variables={"1": name})
 
-    def decide_booking(self, case_id: int, me: str, confirm: bool, note: str = "") -> int:
-        """Confirm or reject the booking request; the patient is told in the same transaction."""
+    def decide_booking(self, case_id: int, me: str, confirm: bool, note: str = "") -> int | None:
+        """Confirm or reject the booking request; the patient is told in the same transaction.
+        Outside WhatsApp's 24-hour window the decision is still recorded, but no message can go:
+        returns None, and staff are told to reach the patient another way (or the template)."""
         now = self.clock()
         with self.sessions.begin() as session:
             case, conversation = self._own(session, case_id, me, now)
@@ -220,14 +223,21 @@ class Console:
             note = " ".join(note.split())[:500]
             if note:
                 body = f"{body}\n{engine.text('staff_note').replace('{note}', note)}"
-            if not self._window_open(conversation, now):
-                raise ConsoleError("window_closed")
             log.info("booking decided", extra={"fields": {"case": case_id, "status": booking.status}})
+            if not self._window_open(conversation, now):
+                return None
             return self._send(session, case, conversation, body, me, now)
 
     def close(self, case_id: int, me: str) -> None:
+        """Close the case (the bot resumes). Not someone else's case, and not with a booking
+        request still undecided: the patient would never hear back."""
         with self.sessions() as session:
-            self._load(session, case_id)
+            case, _ = self._load(session, case_id)
+            if case.status == CASE_OPEN and case.claimed_by and case.claimed_by != me:
+                raise ConsoleError("claimed_by_other", by=case.claimed_by)
+            booking = session.get(Booking, case.booking_id) if case.booking_id else None
+            if case.status == CASE_OPEN and booking is not None and booking.status == BOOKING_REQUESTED:
+                raise ConsoleError("booking_undecided")
         if not close_case(self.sessions, case_id, self.clock(), by=me):
             raise ConsoleError("closed")
 

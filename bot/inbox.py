@@ -138,6 +138,7 @@ class Inbox:
 
     def _receive(self, inbound: InboundMessage) -> Outcome:
         now = self.clock()
+        engine = self.engine  # one engine for the whole message, taken before any lock
         with self.sessions.begin() as session:
             # A retry is answered from storage before touching the conversation: after "hapus
             # data saya" its row is anonymous, and a retry must not create a new one.
@@ -181,18 +182,18 @@ class Inbox:
                 has_location=inbound.latitude is not None,
             )
             flooding = storage.inbound_count_since(session, conversation, storage.window(now)) > self.rate_limit
-            if flooding and not self.engine.urgent(incoming.text):
+            if flooding and not engine.urgent(incoming.text):
                 message.rate_limited = True
                 if storage.rate_notice_sent_since(session, conversation, storage.window(now)):
                     message.reason = RATE_SILENCED
                 else:
                     message.reason = RATE_NOTICE
-                    texts = [self.engine.text("rate_limited")]
+                    texts = [engine.text("rate_limited")]
             else:
                 state = ConversationState.from_dict(conversation.state)
-                turn = self.engine.step(state, incoming, now)
+                turn = engine.step(state, incoming, now)
                 conversation.state = turn.state.to_dict()
-                conversation.booking_expires_at = now + self.engine.booking.expiry if turn.state.booking else None
+                conversation.booking_expires_at = now + engine.booking.expiry if turn.state.booking else None
                 if not state.started and turn.replies and conversation.notice_shown_at is None:
                     conversation.notice_shown_at = now  # the first reply carries the notice
                 for action in turn.actions:
@@ -225,7 +226,7 @@ class Inbox:
             session.add_all(replies)
             session.flush()
             if erase:
-                privacy.erase(session, conversation, now, privacy.PATIENT, self.engine.text("erased_by_staff_case"), keep=message)
+                privacy.erase(session, conversation, now, privacy.PATIENT, engine.text("erased_by_staff_case"), keep=message)
             return Outcome(
                 message_id=message.id,
                 replies=tuple(StoredReply(r.id, r.body) for r in replies),

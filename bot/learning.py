@@ -12,6 +12,8 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import shutil
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,7 +38,7 @@ _GROUP_SIMILARITY = 70
 _MAX_SCAN = 2000
 _HEADER = (
     "# Phrasings taught by clinic staff from real messages the bot did not understand\n"
-    "# (staff console, \"Pertanyaan belum terjawab\"). Edited by the console; safe to edit by hand.\n\n"
+    "# (staff console, \"Belum terjawab\"). Rewritten by the console: comments here are not kept.\n\n"
 )
 
 
@@ -55,21 +57,22 @@ class Teacher:
         self.clock = clock
 
     def unanswered(self) -> list[dict]:
-        """Unreviewed unanswered messages, grouped by similarity; biggest groups first."""
+        """Unreviewed unanswered messages (the newest _MAX_SCAN), grouped by similarity;
+        biggest groups first."""
         with self.sessions() as session:
-            inbound = list(
+            reviewed = select(Review.message_id)
+            candidates = list(
                 session.execute(
                     select(Message)
-                    .where(Message.direction == INBOUND)
-                    .order_by(Message.conversation_id, Message.created_at, Message.id)
-                    .limit(_MAX_SCAN * 10)
+                    .where(Message.direction == INBOUND, Message.decision.in_(("fallback", "clarify")), Message.id.not_in(reviewed))
+                    .order_by(Message.created_at.desc(), Message.id.desc())
+                    .limit(_MAX_SCAN)
                 ).scalars()
             )
-            reviewed = set(session.execute(select(Review.message_id)).scalars())
-        pending = [m for m in _unresolved(inbound) if m.id not in reviewed][-_MAX_SCAN:]
+            pending = [m for m in candidates if _unresolved(session, m)]
         normalize = self.engines.current().matcher.normalize
         groups: list[dict] = []
-        for message in sorted(pending, key=lambda m: m.created_at, reverse=True):
+        for message in pending:
             key = " ".join(normalize.tokens(message.body))
             item = {"id": message.id, "text": message.body, "decision": message.decision, "created_at": message.created_at.isoformat()}
             for group in groups:
@@ -91,17 +94,23 @@ class Teacher:
         return [(i.id, i.title or i.id) for i in kb.intents.values() if i.id != "fallback"]
 
     def learn(self, message_id: int, intent_id: str, me: str) -> None:
-        """Add the message's text as an example of `intent_id`, validate, and mark it reviewed."""
+        """Add the message's text as an example of `intent_id`: checked on a copy of the
+        knowledge base first, written once the review is committed, then reloaded."""
         kb = self.engines.current().kb
         if intent_id not in kb.intents or intent_id == "fallback":
             raise LearningError("unknown_intent")
-        with _once(), self.sessions.begin() as session:
-            message = self._reviewable(session, message_id)
-            text = " ".join(message.body.split())
-            if not text:
-                raise LearningError("empty")
-            self._append(intent_id, text)
-            session.add(Review(message_id=message.id, outcome=LEARNED, intent=intent_id, by=me, at=self.clock()))
+        path = self.knowledge_dir / LEARNED_FILE
+        with _file_lock(path.with_suffix(".lock")):
+            with _once(), self.sessions.begin() as session:
+                message = self._reviewable(session, message_id)
+                text = " ".join(message.body.split())
+                if not text:
+                    raise LearningError("empty")
+                content = self._with_example(path, intent_id, text)
+                session.add(Review(message_id=message.id, outcome=LEARNED, intent=intent_id, by=me, at=self.clock()))
+                session.flush()  # a concurrent review fails here, before the file changes
+                if content is not None:
+                    _write(path, content)
         self.engines.refresh()
         log.info("example learned", extra={"fields": {"message": message_id, "intent": intent_id}})
 
@@ -112,32 +121,37 @@ class Teacher:
 
     def _reviewable(self, session: Session, message_id: int) -> Message:
         message = session.get(Message, message_id)
-        if message is None or message.direction != INBOUND:
+        if message is None or message.direction != INBOUND or message.decision not in ("fallback", "clarify"):
             raise LearningError("not_found")
         if session.execute(select(Review.id).where(Review.message_id == message_id)).first():
             raise LearningError("already_reviewed")
         return message
 
-    def _append(self, intent_id: str, text: str) -> None:
-        """Write the example and load the whole knowledge base; on any problem put the file
-        back as it was and report the problem."""
-        path = self.knowledge_dir / LEARNED_FILE
-        with _file_lock(path.with_suffix(".lock")):
-            old = path.read_text(encoding="utf-8") if path.exists() else None
-            learned = (yaml.safe_load(old) if old else None) or {}
-            examples = learned.setdefault(intent_id, [])
-            if text in examples:
-                return
-            examples.append(text)
-            _write(path, _HEADER + yaml.safe_dump(learned, allow_unicode=True, sort_keys=True, width=1000))
+    def _with_example(self, path: Path, intent_id: str, text: str) -> str | None:
+        """The learned file with one more example, validated with the rest of the knowledge
+        base in a scratch copy; None if the example is already there."""
+        try:
+            learned = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+        except (OSError, yaml.YAMLError) as error:
+            raise LearningError("write_failed", str(error)) from None
+        learned = learned or {}
+        if not isinstance(learned, dict) or not all(isinstance(v, list | type(None)) for v in learned.values()):
+            raise LearningError("write_failed", f"{path}: expected a mapping of intent ids to lists of examples")
+        examples = learned.get(intent_id) or []
+        if text in examples:
+            return None
+        learned[intent_id] = [*examples, text]
+        content = _HEADER + yaml.safe_dump(learned, allow_unicode=True, sort_keys=True, width=1000)
+        with tempfile.TemporaryDirectory() as scratch:
+            copy = Path(scratch) / "knowledge"
+            shutil.copytree(self.knowledge_dir, copy, ignore=shutil.ignore_patterns("*.lock", "*.tmp"))
+            (copy / LEARNED_FILE).parent.mkdir(parents=True, exist_ok=True)
+            (copy / LEARNED_FILE).write_text(content, encoding="utf-8")
             try:
-                knowledge.load(self.knowledge_dir)
+                knowledge.load(copy)
             except KnowledgeError as error:
-                if old is None:
-                    path.unlink()
-                else:
-                    _write(path, old)
                 raise LearningError("invalid", error.report()) from None
+        return content
 
 
 @contextmanager
@@ -149,20 +163,20 @@ def _once():
         raise LearningError("already_reviewed") from None
 
 
-def _unresolved(inbound: list[Message]) -> list[Message]:
-    """Fallbacks, and clarify questions not settled by the next message (inbound is ordered
-    by conversation, then time)."""
-    found = []
-    for message, following in zip(inbound, [*inbound[1:], None]):
-        if not message.body or message.rate_limited:
-            continue
-        if message.decision == "fallback" and message.reason not in _NOT_QUESTIONS:
-            found.append(message)
-        elif message.decision == "clarify":
-            settled = following is not None and following.conversation_id == message.conversation_id and following.reason == "option"
-            if not settled:
-                found.append(message)
-    return found
+def _unresolved(session: Session, message: Message) -> bool:
+    """A fallback on a real question, or a clarify the patient did not settle by picking an
+    option in their next message."""
+    if not message.body or message.rate_limited:
+        return False
+    if message.decision == "fallback":
+        return message.reason not in _NOT_QUESTIONS
+    following = session.execute(
+        select(Message.reason)
+        .where(Message.conversation_id == message.conversation_id, Message.direction == INBOUND, Message.id > message.id)
+        .order_by(Message.id)
+        .limit(1)
+    ).first()
+    return following is None or following.reason != "option"
 
 
 def _suggestions(matcher, text: str) -> list[str]:
@@ -172,16 +186,26 @@ def _suggestions(matcher, text: str) -> list[str]:
 
 def _write(path: Path, content: str) -> None:
     """Replace the file in one step, so a worker reloading never reads half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(content, encoding="utf-8")
-    os.replace(temporary, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as error:
+        raise LearningError("write_failed", str(error)) from None
 
 
 @contextmanager
 def _file_lock(path: Path):
     """One writer at a time across gunicorn workers."""
-    with open(path, "a") as handle:
+    try:
+        handle = open(path, "a")
+    except OSError as error:
+        raise LearningError("write_failed", str(error)) from None
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

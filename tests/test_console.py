@@ -105,13 +105,61 @@ def test_repeated_failed_logins_are_throttled_even_with_the_right_password(app):
     assert response.status_code == 429
     assert "Terlalu banyak percobaan" in response.get_data(as_text=True)
     assert browser.get("/staff/").status_code == 302
+    # Sari at her own desk (another address) is not locked out by someone guessing elsewhere.
+    desk = StaffBrowser(app)
+    desk.client.environ_base["REMOTE_ADDR"] = "10.0.0.7"
+    assert desk.login().status_code == 302
+
+
+def test_one_address_trying_many_names_is_throttled(app):
+    accounts = app.extensions["klinik_accounts"]
+    for n in range(20):
+        assert accounts.login(f"tebak{n}", "salah-salah-123", "203.0.113.9").name is None
+    assert accounts.login("sari", PASSWORD, "203.0.113.9").throttled
+    assert accounts.login("sari", PASSWORD, "198.51.100.1").name == "sari"
+
+
+def test_parallel_guesses_cannot_slip_past_the_limit(app):
+    from bot.adapters.storage import LoginAttempt
+
+    accounts = app.extensions["klinik_accounts"]
+    start = threading.Barrier(12)
+
+    def guess(n):
+        start.wait()
+        accounts.login("sari", f"tebakan-ke-{n}-xx", "203.0.113.50")
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(rows(app, LoginAttempt)) == 5  # the rest were refused before any password check
+
+
+def test_logout_password_change_and_age_end_sessions(app, sari):
+    cookie = sari.client.get_cookie("klinik_staff", domain="localhost").value
+    sari.post("/staff/logout")
+    copied = StaffBrowser(app)
+    copied.client.set_cookie("klinik_staff", cookie, domain="localhost", secure=True)
+    assert copied.get("/staff/").status_code == 302  # a cookie saved before logout is dead
+    sari.login()
+    assert sari.get("/staff/").status_code == 200
+    app.extensions["klinik_accounts"].set_password("sari", "kata-sandi-baru-456")
+    assert sari.get("/staff/").status_code == 302
+    assert sari.login(password="kata-sandi-baru-456").status_code == 302
+    with sari.client.session_transaction(base_url="https://localhost") as session:
+        session["since"] -= 13 * 3600
+    assert sari.get("/staff/").status_code == 302  # 12 hours at most, however active
 
 
 def test_login_needs_a_secret_key_outside_dev_mode(database_url):
     app = create_app(app_config(database_url, secret_key=""))
-    response = StaffBrowser(app).get("/staff/login")
-    assert response.status_code == 503
-    assert "SECRET_KEY" in response.get_data(as_text=True)
+    browser = StaffBrowser(app)
+    for response in (browser.get("/staff/login"), browser.get("/staff/"), browser.get("/staff/cases/1"),
+                     browser.post("/staff/login", {"name": "sari", "password": PASSWORD})):  # fmt: skip
+        assert response.status_code == 503
+        assert "SECRET_KEY" in response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("token", [None, "", "not-a-token", "Bearer"])
@@ -143,6 +191,8 @@ def test_patient_text_is_rendered_inert_and_security_headers_are_set(app, sari):
     payload = '<script>alert("x")</script><img src=x onerror=alert(1)>"\'><a href="javascript:alert(1)">k</a>'
     say(app, "sambungkan ke admin", "SMxss1", name='<b onmouseover="alert(1)">Budi</b>')
     say(app, payload, "SMxss2")
+    signed_post(app.test_client(), "/webhook/whatsapp", {"MessageSid": "SMxss3", "From": PATIENT, "Body": "", "NumMedia": "1",
+                "MediaUrl0": "javascript:alert(document.cookie)", "MediaContentType0": "image/jpeg"})  # fmt: skip
     (case,) = rows(app, HandoffCase)
     for path in (f"/staff/cases/{case.id}", f"/staff/cases/{case.id}/transcript.part", "/staff/", "/staff/queue.part"):
         response = sari.get(path)
@@ -154,6 +204,10 @@ def test_patient_text_is_rendered_inert_and_security_headers_are_set(app, sari):
         assert response.headers["X-Frame-Options"] == "DENY"
         assert response.headers["X-Content-Type-Options"] == "nosniff"
     page = sari.get(f"/staff/cases/{case.id}").get_data(as_text=True)
+    assert "Lampiran: image/jpeg (javascript:alert(document.cookie))" in page
+    forged = sari.get(f"/staff/cases/{case.id}?error=claimed_by_other&by=admin.+Masuk+lagi+di+evil.example").get_data(as_text=True)
+    assert "evil.example" not in forged and "sudah diambil oleh -" in forged
+    assert "Teks palsu" not in sari.get(f"/staff/cases/{case.id}?error=Teks+palsu").get_data(as_text=True)
     assert html.escape(payload, quote=False).replace('"', "&#34;").replace("'", "&#39;") in page
     assert "<script" not in page.replace('<script src="/static/console.js" defer></script>', "")
 
@@ -265,6 +319,39 @@ def test_confirming_a_booking_tells_the_patient(app, sari, worker, recorder):
     assert again.status_code == 409 and again.json["error"] == "booking_decided"
 
 
+def test_a_booking_decision_must_be_explicit_and_decided_before_closing(app, sari):
+    book(app)
+    (case,) = rows(app, HandoffCase)
+    sari.get(f"/staff/cases/{case.id}")
+    response = sari.post(f"/staff/cases/{case.id}/booking", {"note": "dokter cuti"})  # e.g. Enter in the note
+    assert "error=bad_decision" in response.headers["Location"]
+    closing = sari.post(f"/staff/cases/{case.id}/close")
+    assert "error=booking_undecided" in closing.headers["Location"]
+    assert (rows(app, Booking)[0].status, rows(app, HandoffCase)[0].status) == ("requested", "open")
+
+
+def test_after_24_hours_a_booking_is_still_decided_and_staff_told_the_patient_was_not(app, sari, worker, recorder, clock):
+    book(app)
+    (case,) = rows(app, HandoffCase)
+    clock.advance(hours=25)
+    sari.get(f"/staff/cases/{case.id}")
+    response = sari.post(f"/staff/cases/{case.id}/booking", {"decision": "confirm"})
+    assert "notice=booking_confirmed_silent" in response.headers["Location"]
+    assert "TIDAK diberi tahu" in sari.get(response.headers["Location"]).get_data(as_text=True)
+    assert rows(app, Booking)[0].status == "confirmed"
+    worker.run_once()
+    assert recorder.messages() == []
+    assert "notice=closed" in sari.post(f"/staff/cases/{case.id}/close").headers["Location"]
+
+
+def test_a_case_claimed_by_someone_else_cannot_be_closed(app, sari):
+    case_id = ask_for_staff(app)
+    app.extensions["klinik_console"].claim(case_id, "budi")
+    sari.get(f"/staff/cases/{case_id}")
+    assert "error=claimed_by_other" in sari.post(f"/staff/cases/{case_id}/close").headers["Location"]
+    assert rows(app, HandoffCase)[0].status == "open"
+
+
 def test_rejecting_a_booking_tells_the_patient(app, sari, worker, recorder):
     book(app)
     (case,) = rows(app, HandoffCase)
@@ -284,6 +371,7 @@ def test_closing_a_case_lets_the_bot_answer_again(app, sari):
     assert (case.status, case.claimed_by) == ("closed", "sari")
     assert "Kasus ini sudah ditutup" in sari.get(f"/staff/cases/{case_id}").get_data(as_text=True)
     assert say(app, "kenapa betis kedutan", "SMresumed")
+    assert rows(app, Message, Message.twilio_sid == "SMresumed")[0].intent == "causes"
 
 
 def test_after_24_hours_free_form_replies_are_refused_and_the_template_offered(database_url, recorder, kb_copy, clock):
@@ -317,7 +405,7 @@ def test_api_covers_the_whole_case(app, worker, recorder):
     token = app.extensions["klinik_accounts"].issue_token("sari")
     (listed,) = api(app, "get", "/cases?status=waiting", token).json["cases"]
     assert listed["reason"] == "booking" and listed["booking"]["status"] == "requested"
-    assert listed["patient"] == {"name": "Budi", "number": "+62812****7890", "last_message_at": listed["patient"]["last_message_at"]}
+    assert listed["patient"] == {"name": "Budi", "number": "+62812****7890", "last_message_at": "2026-11-25T03:00:00+00:00"}
     case_id = listed["id"]
     detail = api(app, "get", f"/cases/{case_id}", token).json
     assert [m["sender"] for m in detail["messages"]][:2] == ["patient", "bot"]
@@ -365,14 +453,31 @@ def test_unanswered_messages_are_grouped_and_learning_one_teaches_the_bot(app, s
     assert "learn_already_reviewed" in again.headers["Location"]
 
 
-def test_an_example_that_would_break_the_knowledge_base_is_refused(app, sari, config, kb):
-    existing = kb.intents["prevention"].examples[0].text
-    say(app, existing, "SMdup1")
+def test_an_example_that_would_break_the_knowledge_base_is_refused_and_nothing_changes(app, sari, config):
+    learned = config.knowledge_dir / "examples" / "learned.yaml"
+    hand_edit = "# edited by hand\nprevention:\n  - cara biar ga kedutan lagi\nno_such_intent:\n  - halo\n"
+    learned.write_text(hand_edit, encoding="utf-8")
+    say(app, "yoga bisa bantu ga", "SMdup1")
     message = rows(app, Message, Message.twilio_sid == "SMdup1")[0]
-    response = sari.post(f"/staff/unanswered/{message.id}", {"action": "learn", "intent": "causes"})
+    response = sari.post(f"/staff/unanswered/{message.id}", {"action": "learn", "intent": "prevention"})
     assert "learn_invalid" in response.headers["Location"]
-    assert not (config.knowledge_dir / "examples" / "learned.yaml").exists()
+    assert learned.read_text(encoding="utf-8") == hand_edit
     assert rows(app, Review) == []
+    learned.write_text("prevention: [unclosed\n", encoding="utf-8")
+    response = sari.post(f"/staff/unanswered/{message.id}", {"action": "learn", "intent": "prevention"})
+    assert "learn_write_failed" in response.headers["Location"]
+    assert "tidak bisa ditulis" in sari.get(response.headers["Location"]).get_data(as_text=True)
+    learned.unlink()
+    assert "notice=learned" in sari.post(f"/staff/unanswered/{message.id}", {"action": "learn", "intent": "prevention"}).headers["Location"]
+
+
+def test_only_unanswered_messages_can_be_reviewed(app):
+    say(app, "kenapa betis kedutan", "SManswered")
+    answered = rows(app, Message, Message.twilio_sid == "SManswered")[0]
+    token = app.extensions["klinik_accounts"].issue_token("sari")
+    response = api(app, "post", f"/unanswered/{answered.id}/learn", token, {"intent": "prevention"})
+    assert response.status_code == 404
+    assert api(app, "post", f"/unanswered/{answered.id}/dismiss", token).status_code == 404
 
 
 def test_a_clarify_settled_by_picking_an_option_is_not_unanswered(app):
@@ -388,7 +493,8 @@ def test_a_clarify_settled_by_picking_an_option_is_not_unanswered(app):
 
 def test_a_broken_knowledge_file_while_running_keeps_the_old_one_serving(app, config, sari):
     (config.knowledge_dir / "intents" / "calf.yaml").write_text("- id: [broken\n", encoding="utf-8")
-    assert say(app, "kenapa betis kedutan", "SMkb1")
+    assert say(app, "betis pegal linu setelah jalan jauh", "SMkb1")
+    assert rows(app, Message, Message.twilio_sid == "SMkb1")[0].intent == "calf_pain"  # an intent of the broken file
     health = app.test_client().get("/healthz").json
     assert health["status"] == "ok" and "invalid" in health["knowledge"]
     page = sari.get("/staff/unanswered").get_data(as_text=True)
@@ -419,5 +525,9 @@ def test_staff_accounts_and_tokens_from_the_command_line(database_url, monkeypat
     assert user.password_hash.startswith("scrypt:") and "rahasia" not in user.password_hash
     assert token not in stored
     accounts = Accounts(app.extensions["klinik_sessions"])
-    assert accounts.login("dewi", "rahasia-panjang-1", "127.0.0.1") == "dewi"
+    assert accounts.login("dewi", "rahasia-panjang-1", "127.0.0.1").name == "dewi"
+    args.staff_command = "disable"
+    cmd_staff(args, out=out)
+    assert api(app, "get", "/cases", token).status_code == 401
+    assert accounts.login("dewi", "rahasia-panjang-1", "127.0.0.1").name is None
     app.extensions["klinik_database"].dispose()

@@ -74,10 +74,12 @@ def test_the_first_reply_says_what_is_stored_and_how_to_erase_it_once(app, clock
 def test_data_saya_tells_the_patient_what_is_stored(app):
     say(app, "halo", "SMd1")
     book(app, prefix="SMd-book")
-    app.extensions["klinik_console"].close(rows(app, HandoffCase)[0].id, "sari")
+    case_id = rows(app, HandoffCase)[0].id
+    app.extensions["klinik_console"].decide_booking(case_id, "sari", confirm=True)
+    app.extensions["klinik_console"].close(case_id, "sari")
     (reply,) = say(app, "data saya", "SMd2")
     assert "{" not in reply
-    assert "Pesan: 12" in reply  # 6 inbound (this one included) + 6 replies stored before this answer
+    assert "Pesan: 13" in reply  # 6 inbound (this one included), 6 replies, the staff's confirmation
     assert "sejak Rabu, 25 November 2026" in reply
     assert "Permintaan janji: 1" in reply and "Percakapan dengan staf: 1" in reply
     assert "365 hari" in reply
@@ -181,6 +183,7 @@ def test_purge_removes_exactly_what_is_older_than_the_cutoff(app, config, clock)
 def test_purge_takes_closed_cases_and_past_bookings(app, config, clock):
     book(app)
     (case,) = rows(app, HandoffCase)
+    app.extensions["klinik_console"].decide_booking(case.id, "sari", confirm=False)
     app.extensions["klinik_console"].close(case.id, "sari")
     clock.advance(days=367)  # the appointment (the next day) is more than 365 days ago too
     report = privacy.purge(app.extensions["klinik_sessions"], clock() - timedelta(days=365), clock())

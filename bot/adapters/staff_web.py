@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from datetime import datetime
 from functools import wraps
 from pathlib import Path
@@ -35,6 +36,7 @@ CSP = (
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
 )
 _SECRET_FILE = ROOT / "instance" / "secret_key"
+SESSION_HOURS = 12  # absolute: a login lasts a working day, however active the tab
 
 
 def init_app(app: Flask, config: Config, console: Console, teacher: Teacher, accounts: Accounts) -> None:
@@ -47,9 +49,11 @@ def init_app(app: Flask, config: Config, console: Console, teacher: Teacher, acc
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=not config.dev_mode,
-        PERMANENT_SESSION_LIFETIME=12 * 3600,
+        PERMANENT_SESSION_LIFETIME=SESSION_HOURS * 3600,
+        SESSION_REFRESH_EACH_REQUEST=False,  # the pages poll: a sliding lifetime would never end
         WTF_CSRF_CHECK_DEFAULT=False,  # checked by the console pages only; the webhooks are signed
         WTF_CSRF_SSL_STRICT=not config.dev_mode,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session: a reply typed slowly is not lost
     )
     csrf.init_app(app)
     app.jinja_env.filters["jakarta"] = _jakarta
@@ -126,12 +130,15 @@ def _error_text(code: str, details: dict | None = None) -> str:
 
 @pages.before_request
 def _pages_guard():
+    if not current_app.secret_key:
+        return render_template("staff/message.html", title=TEXTS["login"], message=_error_text("no_secret_key")), 503
     if request.method == "POST":
         csrf.protect()
-    if request.endpoint in ("staff.login", "staff.static"):
+    if request.endpoint == "staff.login":
         return None
-    name = session.get("staff")
-    if not name or not _accounts().exists(name):
+    name, version, since = session.get("staff"), session.get("v"), session.get("since", 0)
+    fresh = time.time() - since < SESSION_HOURS * 3600
+    if not name or not fresh or not _accounts().session_valid(name, version):
         session.clear()
         return redirect(url_for("staff.login", next=request.full_path if request.method == "GET" else None))
     g.staff = name
@@ -145,28 +152,30 @@ def _csrf_failed(error):
 
 @pages.route("/login", methods=["GET", "POST"])
 def login():
-    if not current_app.secret_key:
-        return render_template("staff/message.html", title=TEXTS["login"], message=_error_text("no_secret_key")), 503
     error, status = None, 200
     if request.method == "POST":
         name = (request.form.get("name") or "").strip()[:80]
         password = request.form.get("password") or ""
-        address = request.remote_addr or "-"
-        if _accounts().throttled(name, address):
+        result = _accounts().login(name, password, request.remote_addr or "-")
+        if result.throttled:
             error, status = _error_text("throttled"), 429
-        elif (user := _accounts().login(name, password, address)) is not None:
+        elif result.name is not None:
             session.clear()
             session.permanent = True
-            session["staff"] = user
+            session.update(staff=result.name, v=result.session_version, since=int(time.time()))
+            log.info("staff login", extra={"fields": {"staff": result.name}})
             target = request.args.get("next") or ""
             return redirect(target if target.startswith("/staff") and not target.startswith("//") else url_for("staff.queue"))
         else:
+            log.warning("staff login failed", extra={"fields": {"address": request.remote_addr}})
             error, status = _error_text("bad_login"), 401
     return render_template("staff/login.html", error=error), status
 
 
 @pages.post("/logout")
 def logout():
+    """Ends every session of the account (a phone left logged in is logged out too)."""
+    _accounts().end_sessions(g.staff)
     session.clear()
     return redirect(url_for("staff.login"))
 
@@ -199,7 +208,8 @@ def case(case_id: int):
         "staff/case.html",
         case=data,
         notice=TEXTS["notices"].get(notice) if notice else None,
-        error=_error_text(error, {"by": request.args.get("by", "-")}) if error else None,
+        # Only known texts, filled from the database: a crafted link cannot put words on the page.
+        error=_error_text(error, {"by": data["claimed_by"] or "-"}) if error in TEXTS["errors"] else None,
     )
 
 
@@ -214,9 +224,11 @@ def transcript_part(case_id: int):
 
 def _case_action(case_id: int, notice: str, action):
     try:
-        action()
+        outcome = action()
     except ConsoleError as error:
-        return redirect(url_for("staff.case", case_id=case_id, error=error.code, by=error.details.get("by")))
+        return redirect(url_for("staff.case", case_id=case_id, error=error.code))
+    if outcome is False:  # done, but the patient could not be told (WhatsApp's 24-hour window)
+        notice = f"{notice}_silent"
     return redirect(url_for("staff.case", case_id=case_id, notice=notice))
 
 
@@ -237,10 +249,13 @@ def template(case_id: int):
 
 @pages.post("/cases/<int:case_id>/booking")
 def booking(case_id: int):
-    confirm = request.form.get("decision") == "confirm"
+    decision = request.form.get("decision")
+    if decision not in ("confirm", "reject"):
+        return redirect(url_for("staff.case", case_id=case_id, error="bad_decision"))
+    confirm = decision == "confirm"
     note = request.form.get("note", "")
     notice = "booking_confirmed" if confirm else "booking_rejected"
-    return _case_action(case_id, notice, lambda: _console().decide_booking(case_id, g.staff, confirm, note))
+    return _case_action(case_id, notice, lambda: _console().decide_booking(case_id, g.staff, confirm, note) is not None)
 
 
 @pages.post("/cases/<int:case_id>/close")
@@ -383,7 +398,7 @@ def api_booking(case_id: int):
     if decision not in ("confirm", "reject"):
         return jsonify(error="bad_decision", message=_error_text("bad_decision")), 400
     message_id = _console().decide_booking(case_id, g.staff, decision == "confirm", str(body.get("note") or ""))
-    return jsonify(message_id=message_id, case=_console().case(case_id))
+    return jsonify(message_id=message_id, patient_told=message_id is not None, case=_console().case(case_id))
 
 
 @api.post("/cases/<int:case_id>/close")
