@@ -25,6 +25,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import load  # noqa: E402
 import servers  # noqa: E402
+from corpus import load_average, machine  # noqa: E402
 
 DEFAULT_RATE_LIMIT = 20
 
@@ -41,6 +42,7 @@ def main() -> int:
     args = parser.parse_args()
 
     plan = load.make_plan(args.patients, args.messages, seed=args.seed)
+    print(f"machine: {machine()}; {load_average()}")
     most = max(Counter(d.patient for d in plan.messages().values()).values())
     rate_limit = max(DEFAULT_RATE_LIMIT, most + 1)
     print(
@@ -54,7 +56,11 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="klinik-soak-") as directory:
         folder = Path(directory)
-        url = servers.sqlite_database(folder) if args.database == "sqlite" else servers.postgres_database("klinik_bench")
+        try:
+            url = servers.sqlite_database(folder) if args.database == "sqlite" else servers.postgres_database("klinik_bench")
+        except RuntimeError as error:
+            print(f"{error}\nInstall it (apt-get install -y postgresql) or use --database sqlite", file=sys.stderr)
+            return 3
         log_path = folder / "gunicorn.log"
         with servers.gunicorn(
             url, log_path, workers=args.workers, threads=args.threads, migrate=False, RATE_LIMIT_PER_MINUTE=str(rate_limit)
