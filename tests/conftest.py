@@ -116,7 +116,6 @@ from bot.config import Config  # noqa: E402
 from bot.web import create_app  # noqa: E402
 
 AUTH_TOKEN = servers.AUTH_TOKEN
-
 PUBLIC_BASE = "https://klinik.example"
 
 

@@ -1,5 +1,6 @@
-"""Real servers on loopback for end-to-end tests, load tests and benchmarks: gunicorn running
-the bot (or another WSGI app) with settings passed as environment variables, as in production.
+"""Real servers on loopback for end-to-end tests, load tests and benchmarks: empty, migrated
+SQLite and PostgreSQL databases, and gunicorn running the bot (or another WSGI app) with its
+settings passed as environment variables, as in production.
 
 Used by tests/test_e2e_gunicorn.py, tests/test_load.py and the scripts in bench/ (which put
 this folder on sys.path).

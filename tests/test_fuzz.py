@@ -4,7 +4,7 @@ the matcher, the date parser, the dialogue engine and the webhook never raise, n
 
 Deterministic in the suite: `derandomize=True` draws the same examples on every run, so a red
 build is reproducible. `HYPOTHESIS_PROFILE=explore` draws fresh random examples, 20 times as
-many (a few minutes), to look for new bugs:
+many (about 6 minutes), to look for new bugs:
 
     HYPOTHESIS_PROFILE=explore .venv/bin/python -m pytest tests/test_fuzz.py
 """
