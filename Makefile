@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+BENCH_STAMP := $(VENV)/.bench-$(shell cat requirements-bench.txt | cksum | cut -d' ' -f1)
 SAMPLE := $(wildcard ../shared/eval/sample-messages.yaml)
 
 .PHONY: run test evaluate bench kb-check clean
@@ -27,8 +28,20 @@ evaluate: $(STAMP)
 	$(BIN)/python -m bot evaluate tests/eval/tune.yaml tests/eval/dev.yaml tests/eval/calib.yaml
 	$(BIN)/python -m bot evaluate --errors 0 tests/eval/heldout.yaml $(SAMPLE)
 
-bench: $(STAMP)
-	$(BIN)/python bench/matcher_latency.py
+# Benchmarks print figures (never pass/fail) and write them to docs/perf/ with the plots of
+# docs/PERFORMANCE.md. Needs wrk (apt-get install -y wrk) and PostgreSQL; about 12 minutes.
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	rm -f $(VENV)/.bench-*
+	touch $@
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/matcher_latency.py --json docs/perf/matcher_latency.json
+	$(BIN)/python bench/memory.py --json docs/perf/memory.json
+	$(BIN)/python bench/webhook_throughput.py --json docs/perf/webhook_throughput.json
+	$(BIN)/python bench/soak.py --patients 300 --messages 5000 --database sqlite
+	$(BIN)/python bench/soak.py --patients 300 --messages 5000 --database postgresql
+	$(BIN)/python bench/plot.py docs/perf
 
 kb-check: $(STAMP)
 	$(BIN)/python -m bot kb check

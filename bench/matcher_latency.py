@@ -1,7 +1,8 @@
 """Matcher latency per message: p50/p99 on the shipped knowledge base and on inflated copies,
-printed beside the cost of normalisation alone (the baseline, measured in the same run).
+printed beside the cost of normalisation alone (the baseline, measured in the same run), and
+how each figure grows with the size of the knowledge base (ratio to the first size, 1x).
 
-    python bench/matcher_latency.py [--sizes 1 20] [--repeat 3]
+    python bench/matcher_latency.py [--sizes 1 10 50] [--repeat 5] [--json FILE]
 
 Messages are every labelled message under tests/eval (about 1,300 real-style texts); each
 figure is a percentile over messages of the fastest of --repeat timings per message, in CPU
@@ -15,8 +16,7 @@ vocabulary grow.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
+import json
 import random
 import statistics
 import sys
@@ -27,28 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import yaml  # noqa: E402
-
 from bot.core import knowledge  # noqa: E402
 from bot.core.knowledge import Example  # noqa: E402
 from bot.core.matcher import Matcher  # noqa: E402
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def messages() -> list[str]:
-    texts = []
-    for path in sorted((ROOT / "tests" / "eval").glob("*.yaml")):
-        texts += [item["text"] for item in yaml.safe_load(path.read_text(encoding="utf-8"))]
-    return texts
+from corpus import load_average, machine, messages  # noqa: E402
 
 
 def typo(word: str, rng: random.Random) -> str:
@@ -112,18 +94,20 @@ def timed(function, texts: list[str], repeat: int = 1, before=None) -> list[int]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 20])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 50])
     parser.add_argument("--repeat", type=int, default=5, help="timings per message (the fastest is kept)")
+    parser.add_argument("--json", type=Path, help="also write the figures here (for bench/plot.py)")
     args = parser.parse_args()
 
     base = knowledge.load(ROOT / "knowledge")
     texts = messages()
     long_text = ("saya mau cerita dulu ya kak, " * 172) + "kenapa betis saya kedutan terus?"
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}")
+    print(f"machine: {machine()}; {load_average()}")
     print(f"messages: {len(texts)} labelled texts from tests/eval (+ one of {len(long_text)} characters)\n")
     header = f"{'KB':>4} {'examples':>8} {'vocab':>6} {'build ms':>8} | {'normalize p50/p99 ms':>20} | {'match cold p50/p99':>19} | {'match warm p50/p99':>19} | {'warm p99 / norm p99':>19} | {'5,000-char msg':>14}"
     print(header)
     print("-" * len(header))
+    rows = []
     for factor in args.sizes:
         kb = inflate(base, factor)
         start = time.perf_counter()
@@ -144,6 +128,22 @@ def main() -> None:
             f"{factor:>3}x {examples:>8} {len(matcher.vocab):>6} {build_ms:>8.0f} | {n50:>9.3f} / {n99:<8.3f} | "
             f"{c50:>8.3f} / {c99:<8.3f} | {w50:>8.3f} / {w99:<8.3f} | {w99 / n99:>18.1f}x | {long_ms:>14.3f}"
         )
+        rows.append(dict(
+            factor=factor, examples=examples, vocab=len(matcher.vocab), build_ms=build_ms,
+            normalize_p50=n50, normalize_p99=n99, cold_p50=c50, cold_p99=c99, warm_p50=w50, warm_p99=w99, long_ms=long_ms,
+        ))  # fmt: skip
+        del matcher, kb
+
+    first = rows[0]
+    print(f"\ngrowth, as a multiple of the {first['factor']}x figures:")
+    columns = ["examples", "build_ms", "normalize_p99", "cold_p50", "cold_p99", "warm_p50", "warm_p99", "long_ms"]
+    print(f"{'KB':>4} " + " ".join(f"{c:>13}" for c in columns))
+    for row in rows:
+        print(f"{row['factor']:>3}x " + " ".join(f"{row[c] / first[c]:>12.2f}x" for c in columns))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        figures = {"machine": machine(), "load": load_average(), "messages": len(texts), "sizes": rows}
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":

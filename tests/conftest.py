@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 from pathlib import Path
 
@@ -17,9 +18,15 @@ EVAL = ROOT / "tests" / "eval"
 FIXTURES = ROOT / "tests" / "fixtures"
 
 
+@functools.cache
+def shipped_kb() -> knowledge.KnowledgeBase:
+    """The shipped knowledge base, loaded once (also for strategies built at import time)."""
+    return knowledge.load(KNOWLEDGE)
+
+
 @pytest.fixture(scope="session")
 def kb():
-    return knowledge.load(KNOWLEDGE)
+    return shipped_kb()
 
 
 @pytest.fixture(scope="session")
@@ -43,12 +50,11 @@ def kb_copy(tmp_path) -> Path:
 # -- databases --------------------------------------------------------------------------------
 
 import os  # noqa: E402
-import subprocess  # noqa: E402
 import warnings  # noqa: E402
 
 from sqlalchemy import text  # noqa: E402
 
-from bot import migrate  # noqa: E402
+import servers  # noqa: E402
 from bot.adapters import storage  # noqa: E402
 
 _POSTGRES_SKIPPED: list[str] = []
@@ -62,23 +68,16 @@ def postgres_url():
     url = os.environ.get("TEST_DATABASE_URL")
     own_database = not url
     if not url:
-        name = f"klinik_test_{os.getpid()}"
-        result = subprocess.run([str(ROOT / "scripts" / "test-postgres"), name], capture_output=True, text=True)
-        if result.returncode == 0:
-            url = result.stdout.strip().splitlines()[-1]
-        else:
-            reason = f"PostgreSQL unavailable: {result.stderr.strip() or result.returncode}"
+        try:
+            url = servers.postgres_server(f"klinik_test_{os.getpid()}")
+        except RuntimeError as error:
+            reason = str(error)
             if os.environ.get("CI"):
                 pytest.fail(f"{reason} (CI must test PostgreSQL)")
             _POSTGRES_SKIPPED.append(reason)
             warnings.warn(reason)
             pytest.skip(reason)
-    engine = storage.make_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    migrate.upgrade(engine)
-    engine.dispose()
+    servers.reset_postgres(url)
     yield url
     if own_database:
         _drop_database(url)
@@ -100,18 +99,19 @@ def _empty_postgres(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    """An empty, migrated database: a SQLite file, then the real PostgreSQL server."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'klinik.db'}"
-        engine = storage.make_engine(url)
-        migrate.upgrade(engine)
-        engine.dispose()
-        return url
+def fresh_database(request, kind: str, directory: Path) -> str:
+    """An empty, migrated database: a SQLite file in `directory`, or the PostgreSQL server."""
+    if kind == "sqlite":
+        return servers.sqlite_database(directory)
     url = request.getfixturevalue("postgres_url")
     _empty_postgres(url)
     return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """An empty, migrated database: a SQLite file, then the real PostgreSQL server."""
+    return fresh_database(request, request.param, tmp_path)
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -128,7 +128,7 @@ from twilio.request_validator import RequestValidator  # noqa: E402
 from bot.config import Config  # noqa: E402
 from bot.web import create_app  # noqa: E402
 
-AUTH_TOKEN = "test-auth-token-not-a-secret"
+AUTH_TOKEN = servers.AUTH_TOKEN
 PUBLIC_BASE = "https://klinik.example"
 
 

@@ -21,3 +21,12 @@ def test_a_missing_name_is_asked_before_the_complaint(engine):
     step = engine.booking.step(draft, "besok jam 11", NOW)
     assert step.draft.step == "name"
     assert step.texts == (engine.kb.texts["booking_ask_name"].strip(),)
+
+
+def test_control_characters_in_the_complaint_are_not_echoed(engine):
+    """Regression (fuzzing): the summary echoed a NUL or ESC typed in the complaint, and TwiML
+    with such a character is not XML that Twilio can read."""
+    draft = BookingDraft(step="complaint", name="Rina", day="2026-11-26", at="11:00", updated_at=NOW.isoformat())
+    step = engine.booking.step(draft, "betis\x00 kanan\x1b[31m kedutan\x0b\ufffe terus", NOW)
+    assert step.draft.complaint == "betis kanan [31m kedutan terus"
+    assert "Keluhan: betis kanan [31m kedutan terus" in step.texts[0]

@@ -3,10 +3,12 @@
 import subprocess
 import sys
 from dataclasses import replace
+from datetime import datetime
 
 import pytest
 
 from bot.core import knowledge
+from bot.core.dates import JAKARTA
 from bot.core.dialogue import Engine
 from bot.core.messages import ConversationState, Decision, Handoff, HandoffReason, Incoming, StartBooking
 
@@ -148,6 +150,26 @@ def test_a_number_without_a_list_shows_the_menu(engine):
     assert turn.match.intent == "menu" and "1. Apa itu kedutan otot" in text_of(turn)
     (pick,) = talk(engine, "3", state=turn.state)
     assert pick.match.intent == engine.kb.menu_items[2]
+
+
+@pytest.mark.parametrize("digits", ["9" * 4301, "081234567890"], ids=["4301-digits", "phone-number"])
+def test_a_long_number_is_not_taken_for_a_choice(engine, digits):
+    """Regression (fuzzing): int() refuses more than 4,300 digits, and step() raised."""
+    menu, number = talk(engine, "menu", digits)
+    assert "Balas angka" not in text_of(number)
+    assert number.replies and number.match.reason != "option"
+    (alone,) = talk(engine, digits)
+    assert alone.replies and alone.match.intent != "menu"
+
+
+def test_a_long_number_while_choosing_a_slot_is_not_a_choice(engine):
+    now = datetime(2026, 11, 25, 10, 0, tzinfo=JAKARTA)  # a Wednesday; the clinic is closed on Sunday
+    state = ConversationState()
+    for text in ("mau booking hari minggu jam 10", "Budi", "betis kedutan"):
+        state = engine.step(state, Incoming(text), now).state
+    assert state.booking.step == "pick_slot"
+    picked = engine.step(state, Incoming("9" * 5000), now)
+    assert picked.replies and picked.state.booking.step == "when"
 
 
 def test_yes_to_a_numbered_question_asks_for_the_number(engine, unclear):

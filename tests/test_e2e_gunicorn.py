@@ -1,14 +1,6 @@
 """End to end: gunicorn with two workers on loopback, signed requests over real HTTP."""
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
-from pathlib import Path
-from urllib.request import urlopen
 
 import pytest
 from sqlalchemy import func, select
@@ -16,50 +8,15 @@ from sqlalchemy import func, select
 from bot.adapters import storage
 from bot.adapters.storage import Conversation, Message
 from bot.webhook_client import WebhookClient
-from conftest import AUTH_TOKEN, ROOT
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from conftest import AUTH_TOKEN
+from servers import gunicorn
 
 
 @pytest.fixture
 def server(database_url, tmp_path):
-    port = free_port()
-    env = dict(
-        os.environ,
-        DATABASE_URL=database_url,
-        TWILIO_AUTH_TOKEN=AUTH_TOKEN,
-        PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
-        HOST="127.0.0.1",
-        PORT=str(port),
-        WEB_CONCURRENCY="2",
-        GUNICORN_THREADS="4",
-        BOT_DEV_MODE="",
-    )
-    subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
-    log = (tmp_path / "gunicorn.log").open("w")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "app:app"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urlopen(f"{base}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.close()
-                raise AssertionError((tmp_path / "gunicorn.log").read_text())
-            time.sleep(0.2)
-    yield base, database_url, tmp_path / "gunicorn.log"
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=30)
-    log.close()
+    log_path = tmp_path / "gunicorn.log"
+    with gunicorn(database_url, log_path, workers=2, threads=4) as base:
+        yield base, database_url, log_path
 
 
 def stored(database_url, *criteria) -> int:

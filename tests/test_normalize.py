@@ -66,3 +66,11 @@ def test_sentences_split_on_sentence_ends_but_not_on_times(normalize):
 def test_long_message_keeps_every_word(normalize):
     text = "betis kedutan " * 400
     assert normalize.tokens(text) == ["betis", "kedutan"] * 400
+
+
+def test_particles_inside_a_phrase_do_not_hide_it(normalize):
+    """Regression (fuzzing): "good ya morning" gave "good morning", which normalised again gave
+    "selamat pagi": normalising was not idempotent, and the greeting was missed."""
+    assert normalize("good ya morning") == normalize("good morning") == "selamat pagi"
+    assert normalize("thank dong you kak") == "terima kasih"
+    assert normalize("good kopi morning") == "good kopi morning"

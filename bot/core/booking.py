@@ -26,6 +26,12 @@ _QUESTION_WORDS = {"kenapa", "bagaimana", "berapa", "apa", "apakah", "kapan", "m
 _FIELDS = {1: NAME, 2: COMPLAINT, 3: WHEN}
 _FIELD_WORDS = {"nama": NAME, "keluhan": COMPLAINT, "waktu": WHEN, "jam": WHEN, "hari": WHEN, "tanggal": WHEN, "jadwal": WHEN}
 _MAX_NAME, _MAX_COMPLAINT = 80, 300
+# A numbered choice has at most this many digits: a longer number is not a pick, and int()
+# refuses strings of more than 4,300 digits.
+MAX_CHOICE_DIGITS = 6
+# Control characters that XML 1.0, and so a TwiML reply, cannot carry: the complaint is echoed
+# back in the summary, where one of them would make the whole reply unreadable for Twilio.
+_UNSENDABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 @dataclass(frozen=True)
@@ -113,7 +119,7 @@ class BookingFlow:
         faq = self._faq(text, tokens, strict=True)
         if faq:
             return faq
-        complaint = " ".join(text.split())[:_MAX_COMPLAINT]
+        complaint = " ".join(_UNSENDABLE.sub(" ", text).split())[:_MAX_COMPLAINT]
         if not tokens:
             return Step((self._text("booking_ask_complaint"),), draft)
         return self._advance(replace(draft, complaint=complaint, updated_at=now.isoformat()), now)
@@ -260,7 +266,9 @@ class BookingFlow:
         rest = [t for t in tokens if t not in self._fillers]
         if len(rest) != 1:
             return None
-        return int(rest[0]) if rest[0].isdigit() else self._numbers.get(rest[0])
+        if rest[0].isdigit():
+            return int(rest[0]) if len(rest[0]) <= MAX_CHOICE_DIGITS else None
+        return self._numbers.get(rest[0])
 
     def _text(self, key: str, **values: str) -> str:
         text = self.kb.texts[key].replace("{clinic_name}", self.kb.clinic.name)

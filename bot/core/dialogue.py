@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from . import dates
-from .booking import BookingFlow
+from .booking import MAX_CHOICE_DIGITS, BookingFlow
 from .knowledge import KnowledgeBase
 from .matcher import Matcher
 from .messages import (
@@ -259,7 +259,7 @@ class Engine:
             return None
         word = rest[0]
         if word.isdigit():
-            return int(word)
+            return int(word) if len(word) <= MAX_CHOICE_DIGITS else None
         return self._numbers.get(word)
 
     def _follow_ups(self, intent_id: str | None) -> tuple[str, ...]:

@@ -81,9 +81,19 @@ class Normalizer:
         return found
 
     def _phrase_at(self, words: list[str], index: int) -> tuple[tuple[str, ...] | None, int]:
+        """The phrase starting at words[index], and how many words it spans. Words that yield
+        no token (particles: "good ya morning") are skipped inside a phrase, as they would be
+        dropped anyway; otherwise normalising the output again would find the phrase."""
         for key, value in self._phrases.get(words[index], ()):
-            if tuple(words[index : index + len(key)]) == key:
-                return value, len(key)
+            position = index
+            for part in key:
+                while position < len(words) and words[position] != part and not self._word(words[position]):
+                    position += 1
+                if position == len(words) or words[position] != part:
+                    break
+                position += 1
+            else:
+                return value, position - index
         return None, 0
 
     def sentences(self, text: str) -> list[list[str]]:
