@@ -140,12 +140,12 @@ class Inbox:
         now = self.clock()
         engine = self.engine  # one engine for the whole message, taken before any lock
         with self.sessions.begin() as session:
-            # A retry is answered from storage before touching the conversation: after "hapus
-            # data saya" its row is anonymous, and a retry must not create a new one.
+            # A retry is answered from storage before touching the conversation (after "hapus
+            # data saya" its row is anonymous, and a retry must not create a new one), and again
+            # once the conversation is locked, in case a duplicate committed meanwhile.
             existing = storage.find_by_sid(session, inbound.sid)
             if existing is not None:
                 return _stored_outcome(session, existing)
-        with self.sessions.begin() as session:
             conversation = storage.lock_conversation(session, inbound.wa_id, now)
             existing = storage.find_by_sid(session, inbound.sid)
             if existing is not None:

@@ -75,7 +75,7 @@ def _secret_key(config: Config) -> str | None:
             _SECRET_FILE.write_text(secrets.token_hex(32))
             _SECRET_FILE.chmod(0o600)
         return _SECRET_FILE.read_text().strip()
-    log.error("SECRET_KEY is not set: the staff console refuses logins")
+    log.warning("SECRET_KEY is not set: the staff console refuses logins")
     return None
 
 
