@@ -259,16 +259,32 @@ def cmd_evaluate(args, out=sys.stdout) -> int:
 
 
 def cmd_replay(args, out=sys.stdout) -> int:
-    engine = load_engine(args.knowledge)
+    """Fixtures against the engine, or (--url) against a running webhook, signed with
+    TWILIO_AUTH_TOKEN, each fixture as a new patient with a number of the test range."""
+    from urllib.error import URLError
+
+    from .webhook_client import WebhookClient, fake_patient_number
+
+    engine = None if args.url else load_engine(args.knowledge)
     try:
         fixtures = [replay.load_fixture(p) for p in replay.fixture_paths(args.path)]
     except replay.FixtureError as exc:
         raise CliError(str(exc)) from None
     if not fixtures:
         raise CliError(f"{args.path}: no fixtures (*.yaml) found")
+    if args.url:
+        token = Config.from_env().twilio_auth_token
+        if not token:
+            print("TWILIO_AUTH_TOKEN is not set: requests go unsigned (only a dev-mode server accepts them)", file=sys.stderr)
+        client = WebhookClient(args.url, auth_token=token)
+        print(f"live against {args.url}, each fixture as a new patient", file=out)
     results = []
     for fixture in fixtures:
-        results.extend(replay.run_fixture(fixture, replay.engine_conversation(engine)))
+        conversation = replay.webhook_conversation(client, fake_patient_number()) if args.url else replay.engine_conversation(engine)
+        try:
+            results.extend(replay.run_fixture(fixture, conversation))
+        except URLError as exc:
+            raise CliError(f"{args.url}: cannot reach the webhook ({exc.reason})") from None
     print(replay.format_results(results, verbose=args.verbose), file=out)
     return 0 if all(r.passed for r in results) else EXIT_FAILED
 
@@ -370,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("replay", help="run conversation fixtures")
     rp.add_argument("path", help="fixture file or directory")
     rp.add_argument("--verbose", action="store_true", help="list passing turns too")
+    rp.add_argument("--url", help="replay against the webhook at URL (signed with TWILIO_AUTH_TOKEN) instead of the engine")
     rp.set_defaults(func=cmd_replay)
 
     tn = sub.add_parser("tune", help="grid-search matcher weights and thresholds on labelled messages")

@@ -69,6 +69,9 @@ class Outcome:
     rate_limited: bool = False
     match: Match | None = None
     actions: tuple[str, ...] = ()
+    # The conversation after this message: waiting for staff, and the booking question pending.
+    paused: bool | None = None
+    booking_step: str | None = None
 
 
 class Inbox:
@@ -207,12 +210,15 @@ class Inbox:
             ]
             session.add_all(replies)
             session.flush()
+            after = ConversationState.from_dict(conversation.state)
             return Outcome(
                 message_id=message.id,
                 replies=tuple(StoredReply(r.id, r.body) for r in replies),
                 rate_limited=message.rate_limited,
                 match=match,
                 actions=actions,
+                paused=after.paused,
+                booking_step=after.booking.step if after.booking else None,
             )
 
     def _store_failed(self, inbound: InboundMessage) -> Outcome:

@@ -1,12 +1,16 @@
-"""Helpers shared by the handoff, console and browser tests: a controllable clock, a worker
-sending to the Twilio recorder, and a patient talking to the webhook."""
+"""Helpers shared by the handoff, console, replay and browser tests: a controllable clock, a
+worker sending to the Twilio recorder, a patient talking to the webhook, and the app served over
+HTTP."""
 
 import re
+import threading
 import xml.etree.ElementTree as ET
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.serving import make_server
 
 from bot.adapters.twilio_sender import TwilioSender
 from bot.config import Config
@@ -91,3 +95,15 @@ class StaffBrowser:
         if response.status_code == 302:
             self.get("/staff/")  # a new session: take its CSRF token
         return response
+
+
+@contextmanager
+def serving(app, host="127.0.0.1"):
+    """The app over real HTTP on a free loopback port (threaded werkzeug server); yields its
+    base URL."""
+    server = make_server(host, 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://{host}:{server.server_port}"
+    finally:
+        server.shutdown()

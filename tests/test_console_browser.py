@@ -6,18 +6,16 @@ And the pages fit a phone screen."""
 
 import os
 import struct
-import threading
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.serving import make_server
 
 from bot.adapters.storage import Booking, HandoffCase, OutboxItem
 from bot.web import create_app
 from conftest import app_config, signed_post
-from helpers import PASSWORD, PATIENT, book, make_worker
+from helpers import PASSWORD, PATIENT, book, make_worker, serving
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -49,11 +47,8 @@ def served(database_url, recorder, kb_copy, clock):
     app.extensions["klinik_inbox"].clock = clock
     app.extensions["klinik_console"].clock = clock
     app.extensions["klinik_accounts"].add("sari", PASSWORD)
-    server = make_server("localhost", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, f"http://localhost:{server.server_port}", make_worker(config, app, clock)
-    server.shutdown()
+    with serving(app, "localhost") as base:
+        yield app, base, make_worker(config, app, clock)
     app.extensions["klinik_database"].dispose()
 
 
