@@ -29,7 +29,9 @@ rest of their fixture, as "offline only".
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import json
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -362,3 +364,34 @@ def format_results(results: list[TurnResult], verbose: bool = False) -> str:
         summary += f"; {unchecked} expectations not checked live"
     return "\n".join(lines + [summary + (f"; {failed} FAILED" if failed else "")])
 
+
+def dump_fixture(name: str, turns: list[Mapping], description: str | None = None) -> str:
+    """A fixture file as YAML that load_fixture reads back. Each turn is a mapping of fixture
+    keys (user or event, media, profile_name, expect) plus `comments`: lines written above it."""
+    lines = [f"name: {_flow(name)}"]
+    if description:
+        lines.append(f"description: {_flow(description)}")
+    lines.append("turns:")
+    for turn in turns:
+        for comment in turn.get("comments", ()):
+            lines.append(f"  # {' '.join(str(comment).split())}")
+        keys = [key for key in ("user", "event", "media", "profile_name", "expect") if key in turn]
+        for position, key in enumerate(keys):
+            lines.append(f"  {'-' if position == 0 else ' '} {key}: {_flow(turn[key])}")
+    return "\n".join(lines) + "\n"
+
+
+def _flow(value) -> str:
+    """One value in YAML flow style: identifiers bare, text as JSON strings (valid YAML, with
+    non-ASCII kept readable and control characters escaped)."""
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{key}: {_flow(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_flow(item) for item in value) + "]"
+    if isinstance(value, str) and _BARE.fullmatch(value) and value not in _YAML_WORDS:
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+_BARE = re.compile(r"[a-z][a-z0-9_]*(:[a-z][a-z0-9_]*)?")
+_YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}

@@ -1,6 +1,7 @@
 """Talk to a running webhook over HTTP as Twilio would: a form POST, signed when a token is set.
 
-Used by `python -m bot chat --via-webhook`, by replays against a live server, and by tests.
+Used by `python -m bot chat --via-webhook`, by replays against a live server, by the simulator
+(in process, through the WSGI app) and by tests.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from urllib.request import Request, urlopen
 from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
 
 # No Indonesian number has a 0 right after the country code, so numbers in this range belong to
-# nobody: live replays use them, and a message "sent" to one reaches no one.
+# nobody: simulated patients and live replays use them, and a message "sent" to one reaches no one.
 TEST_NUMBER_PREFIX = "+6200"
 
 
@@ -94,3 +95,20 @@ class WebhookClient:
         form.update(extra)
         return self.post(form)
 
+
+class WsgiWebhookClient(WebhookClient):
+    """The same signed forms, handed to a WSGI app in this process instead of over a socket
+    (the simulator: no second server, and no deadlock on a single-threaded one)."""
+
+    def __init__(self, app, url: str, auth_token: str = "", to: str = "whatsapp:+14155238886"):
+        super().__init__(url, auth_token, to)
+        self.app = app
+
+    def post(self, form: dict[str, str], url: str | None = None, signature: str | None = None) -> WebhookReply:
+        from werkzeug.test import Client
+
+        url = url or self.url
+        response = Client(self.app).post(url, data=form, headers=self.signature_header(url, form, signature))
+        body = response.get_data(as_text=True)
+        messages = parse_twiml(body) if response.status_code == 200 else ()
+        return WebhookReply(response.status_code, messages, body, dict(response.headers.items()))

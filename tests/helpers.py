@@ -1,6 +1,6 @@
-"""Helpers shared by the handoff, console, replay and browser tests: a controllable clock, a
-worker sending to the Twilio recorder, a patient talking to the webhook, and the app served over
-HTTP."""
+"""Helpers shared by the handoff, console, simulator, replay and browser tests: a controllable
+clock, a worker sending to the Twilio recorder, a patient talking to the webhook, and the app
+served over HTTP."""
 
 import re
 import threading
@@ -67,10 +67,10 @@ def rows(app, model, *criteria):
 
 class StaffBrowser:
     """The Flask test client used the way a browser uses the console: over https (the session
-    cookie is Secure), sending a Referer (CSRF checks it on https), and posting forms with the
-    CSRF token of the page it last loaded."""
+    cookie is Secure), sending a Referer (CSRF checks it on https), and posting forms (or, as
+    the simulator's script does, JSON) with the CSRF token of the page it last loaded."""
 
-    TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+    TOKEN = re.compile(r'(?:name="csrf_token" value|data-csrf)="([^"]+)"')
 
     def __init__(self, app):
         self.client = app.test_client()
@@ -88,6 +88,10 @@ class StaffBrowser:
         if csrf:
             form.setdefault("csrf_token", self.token)
         return self.client.post(path, data=form, base_url=BASE, headers={"Referer": f"{BASE}/staff/"}, **options)
+
+    def post_json(self, path, body, csrf=True):
+        headers = {"Referer": f"{BASE}/staff/", **({"X-CSRFToken": self.token} if csrf else {})}
+        return self.client.post(path, json=body, base_url=BASE, headers=headers)
 
     def login(self, name="sari", password=PASSWORD):
         self.get("/staff/login")
