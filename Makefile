@@ -1,4 +1,5 @@
-# Two commands for a fresh clone:  `make run` (talk to the bot)  and  `make test` (everything).
+# Two commands for a fresh clone:  `make run` (the bot, its simulator and the staff console)  and
+# `make test` (everything).
 # Both create .venv and install the pinned requirements on first use.
 
 PYTHON ?= python3
@@ -7,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 SAMPLE := $(wildcard ../shared/eval/sample-messages.yaml)
 
-.PHONY: run test evaluate bench kb-check clean
+.PHONY: run chat test evaluate bench kb-check clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +17,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $@
 
 run: $(STAMP)
+	$(BIN)/python -m bot dev
+
+chat: $(STAMP)
 	$(BIN)/python -m bot chat --via-webhook
 
 test: $(STAMP)

@@ -1,4 +1,4 @@
-"""Command line: `python -m bot chat | evaluate | replay | kb check`."""
+"""Command line: `python -m bot dev | chat | serve | evaluate | replay | kb check | ...`."""
 
 from __future__ import annotations
 
@@ -129,6 +129,69 @@ def _start_worker_thread(app) -> None:
     from .worker import start_in_background
 
     start_in_background(app.extensions["klinik_config"], app.extensions["klinik_sessions"])
+
+
+DEV_ACCOUNT = "dev"
+DEV_PORT = 5000
+
+
+def cmd_dev(args, out=sys.stdout) -> int:
+    """Everything a newcomer needs on the embedded default: the app in dev mode (SQLite unless
+    DATABASE_URL says otherwise, migrated at start) with the outbox worker in process, serving
+    the simulator, the staff console and the webhook; prints their URLs and a console login."""
+    from werkzeug.serving import make_server
+
+    from . import logs
+
+    config = Config.from_env()
+    logs.configure(config.log_level)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the simulator polls every 2 s
+    app = _build_app(config, args, dev=True)
+    try:
+        server = make_server(args.host, DEV_PORT if args.port is None else args.port, app, threaded=True)
+    except OSError as error:
+        if args.port is not None:
+            raise CliError(f"cannot listen on {args.host}:{args.port}: {error.strerror}; try another --port (0: any free one)") from None
+        server = make_server(args.host, 0, app, threaded=True)
+    _start_worker_thread(app)
+    base = f"http://{args.host}:{server.server_port}"
+    config = app.extensions["klinik_config"]
+    database = app.extensions["klinik_database"].url.render_as_string(hide_password=True)
+    sends = "through Twilio" if config.twilio_account_sid and config.twilio_auth_token and config.twilio_whatsapp_from else "nowhere (no Twilio credentials)"
+    signed = "signed requests only (TWILIO_AUTH_TOKEN is set)" if config.twilio_auth_token else "unsigned requests accepted"
+    print(
+        f"Klinik-bot in dev mode. Database: {database}. Outbox worker in this process, sending {sends}.\n"
+        f"  WhatsApp simulator  {base}/simulator/\n"
+        f"  staff console       {base}/staff/   {_dev_login(app)}\n"
+        f"  webhook             {base}/webhook/whatsapp   ({signed})\n"
+        f"  health              {base}/healthz\n"
+        "Ctrl-C stops it. A chat in the terminal instead: make chat",
+        file=out,
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def _dev_login(app) -> str:
+    """A console login for `dev`: on SQLite, the account `dev` with a new random password at
+    every start, printed here only (never logged); on another database, how to make one."""
+    import secrets
+
+    if app.extensions["klinik_database"].url.get_backend_name() != "sqlite":
+        return "login: create an account with `python -m bot staff add NAME`"
+    accounts = app.extensions["klinik_accounts"]
+    password = secrets.token_urlsafe(12)
+    if DEV_ACCOUNT in accounts.names():
+        accounts.set_password(DEV_ACCOUNT, password)
+    else:
+        accounts.add(DEV_ACCOUNT, password)
+    return f"login: {DEV_ACCOUNT} / {password}  (dev-only account, a new password at every start)"
 
 
 def cmd_worker(args, out=sys.stdout) -> int:
@@ -339,6 +402,11 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--name", default="Pasien Uji", help="the patient's WhatsApp profile name (with --via-webhook)")
     chat.add_argument("--port", type=int, default=0, help="port of the local webhook (default: any free port)")
     chat.set_defaults(func=cmd_chat)
+
+    dev = sub.add_parser("dev", help="run everything locally in dev mode: simulator, staff console, webhook, worker")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=None, help=f"default {DEV_PORT}, or any free port when it is taken")
+    dev.set_defaults(func=cmd_dev)
 
     serve = sub.add_parser("serve", help="run the webhook with the development server")
     serve.add_argument("--host", default="127.0.0.1")
