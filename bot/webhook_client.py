@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.error import HTTPError
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 from urllib.request import Request, urlopen
 
 from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
@@ -108,7 +108,10 @@ class WsgiWebhookClient(WebhookClient):
         from werkzeug.test import Client
 
         url = url or self.url
-        response = Client(self.app).post(url, data=form, headers=self.signature_header(url, form, signature))
+        parts = urlsplit(url)  # given whole, werkzeug's test client would drop the port
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        headers = self.signature_header(url, form, signature)
+        response = Client(self.app).post(path, base_url=f"{parts.scheme}://{parts.netloc}", data=form, headers=headers)
         body = response.get_data(as_text=True)
         messages = parse_twiml(body) if response.status_code == 200 else ()
         return WebhookReply(response.status_code, messages, body, dict(response.headers.items()))

@@ -114,6 +114,18 @@ def test_a_message_goes_through_the_signed_webhook_and_shows_what_the_bot_unders
     assert 0 < inbound.score <= 1
 
 
+def test_the_signature_holds_without_public_base_url_on_any_port(database_url):
+    """Then the webhook checks the URL it was called at, port included."""
+    app = create_app(app_config(database_url, dev_mode=True, public_base_url="", secret_key="test-secret-key"))
+    client = app.test_client()
+    base = "http://127.0.0.1:8123"
+    token = StaffBrowser.TOKEN.search(client.get("/simulator/", base_url=base).get_data(as_text=True)).group(1)
+    response = client.post("/simulator/send", json={"number": PATIENT, "text": "halo"}, base_url=base, headers={"X-CSRFToken": token})
+    assert response.status_code == 200, response.json
+    assert response.json["inbound"]["intent"] == "greeting"
+    app.extensions["klinik_database"].dispose()
+
+
 def test_numbers_are_read_as_patients_write_them(dev_app, dev):
     chat(dev, "halo", number="0812-3456 7890")
     assert dev.get("/simulator/messages?number=%2B6281234567890").json["messages"][0]["text"] == "halo"

@@ -46,9 +46,9 @@ def _simulator() -> Simulator:
 
 
 class _Refused(Exception):
-    def __init__(self, code: str, status: int = 400, **details):
+    def __init__(self, code: str, http_status: int = 400, **details):
         super().__init__(code)
-        self.code, self.status, self.details = code, status, details
+        self.code, self.http_status, self.details = code, http_status, details
 
 
 @bp.before_request
@@ -64,7 +64,7 @@ def _guard():
 
 @bp.errorhandler(_Refused)
 def _refused(error: _Refused):
-    return jsonify(error=error.code, message=TEXTS["errors"][error.code].format(**error.details)), error.status
+    return jsonify(error=error.code, message=TEXTS["errors"][error.code].format(**error.details)), error.http_status
 
 
 @bp.errorhandler(CSRFError)
