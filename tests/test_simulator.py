@@ -57,7 +57,7 @@ def replies(turn):
 
 @pytest.mark.parametrize(
     "method, path",
-    [("get", "/simulator/"), ("post", "/simulator/send"), ("get", f"/simulator/messages?number={PATIENT}"),
+    [("get", "/simulator"), ("get", "/simulator/"), ("post", "/simulator/send"), ("get", f"/simulator/messages?number={PATIENT}"),
      ("get", f"/simulator/fixture.yaml?number={PATIENT}"), ("post", "/simulator/fixture")],
 )  # fmt: skip
 def test_outside_dev_mode_it_does_not_exist_for_anyone_but_staff(prod_app, method, path):

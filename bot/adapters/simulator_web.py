@@ -91,7 +91,7 @@ def _body() -> dict:
     return data if isinstance(data, dict) else {}
 
 
-@bp.get("/")
+@bp.get("/", strict_slashes=False)  # /simulator too: a redirect would tell outsiders it exists
 def page():
     dev = _config().dev_mode
     return render_template(

@@ -148,6 +148,8 @@
   }
 
   function switchPatient() {
+    var known = Array.prototype.find.call($("sim-recent").options, function (option) { return option.value === number(); });
+    if (known && known.textContent) { $("sim-name").value = known.textContent; }
     generation += 1;
     seen = {};
     understood = {};
