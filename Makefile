@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 SAMPLE := $(wildcard ../shared/eval/sample-messages.yaml)
 
-.PHONY: run chat test evaluate bench kb-check clean
+.PHONY: run chat test evaluate bench kb-check screenshots clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ bench: $(STAMP)
 
 kb-check: $(STAMP)
 	$(BIN)/python -m bot kb check
+
+# docs/simulator-*.png for the README, written by the simulator's browser test.
+screenshots: $(STAMP)
+	KLINIK_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/test_simulator_browser.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,12 +1,14 @@
 """Helpers shared by the handoff, console, simulator, replay and browser tests: a controllable
-clock, a worker sending to the Twilio recorder, a patient talking to the webhook, and the app
-served over HTTP."""
+clock, a worker sending to the Twilio recorder, a patient talking to the webhook, the app served
+over HTTP, and checks of pages at phone size."""
 
 import re
+import struct
 import threading
 import xml.etree.ElementTree as ET
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -111,3 +113,17 @@ def serving(app, host="127.0.0.1"):
         yield f"http://{host}:{server.server_port}"
     finally:
         server.shutdown()
+
+
+PHONE = {"width": 375, "height": 740}
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    with path.open("rb") as handle:
+        header = handle.read(24)
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", header[16:24])
+
+
+def fits_the_screen(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
