@@ -48,8 +48,9 @@ EVENTS = ("case_closed",)
 # Moments (Jakarta) a fixture without a fixed clock must behave the same at, to be replayable
 # live at any time: open and closed hours, Saturday afternoon, Sunday night, a year's end.
 PROBE_CLOCKS = ("2026-11-25 10:00", "2026-11-28 13:30", "2026-11-29 22:00", "2026-11-30 08:00", "2027-02-05 17:59", "2026-12-31 23:50")
-# What a live webhook response cannot show.
+# What a live webhook response cannot show, and what it shows only in its X-Klinik-* headers.
 NOT_LIVE = frozenset({"booking"})
+HEADER_KEYS = frozenset({"intent", "decision", "reason", "actions", "paused", "booking_step"})
 
 
 class FixtureError(Exception):
@@ -302,7 +303,7 @@ def webhook_conversation(client, sender: str) -> Conversation:
             return dataclasses.replace(NOTHING, error=f"HTTP {reply.status} from the webhook" + (hint if reply.status == 403 else ""))
         headers = {key.lower(): value for key, value in reply.headers.items()}
         if hooks.DECISION_HEADER.lower() not in headers:
-            return Observed(reply.messages, None, None, None, (), unobserved=NOT_LIVE | _HEADER_KEYS)
+            return Observed(reply.messages, None, None, None, (), unobserved=NOT_LIVE | HEADER_KEYS)
 
         def header(name: str) -> str | None:
             return headers.get(name.lower()) or None
@@ -320,9 +321,6 @@ def webhook_conversation(client, sender: str) -> Conversation:
         )
 
     return play
-
-
-_HEADER_KEYS = frozenset({"intent", "decision", "reason", "actions", "paused", "booking_step"})
 
 
 def format_results(results: list[TurnResult], verbose: bool = False) -> str:

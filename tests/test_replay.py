@@ -14,7 +14,7 @@ from bot import replay
 from bot.adapters.storage import Conversation
 from bot.core.knowledge import REQUIRED_INTENTS
 from bot.web import create_app
-from bot.webhook_client import TEST_NUMBER_PREFIX, WebhookClient, fake_patient_number
+from bot.webhook_client import TEST_NUMBER_PREFIX, WebhookClient, WebhookReply, fake_patient_number
 from conftest import AUTH_TOKEN, FIXTURES, ROOT, app_config
 from helpers import serving
 
@@ -162,3 +162,15 @@ def test_a_turn_may_be_skipped_by_the_conversation_with_the_rest_of_its_fixture(
     assert [r.skipped for r in results] == [None, "needs a fixed clock", "needs a fixed clock"]
     assert all(r.passed for r in results)
     assert replay.format_results(results).splitlines()[-1] == "1/1 turns passed in 1 fixtures; 2 turns skipped (offline only)"
+
+
+def test_a_webhook_without_the_headers_leaves_all_but_the_replies_unchecked(tmp_path):
+    class OlderServer:
+        def send(self, sender, text, profile_name=None, **fields):
+            return WebhookReply(200, ("Halo! Ada yang bisa dibantu?",), "<Response/>")
+
+    path = tmp_path / "f.yaml"
+    path.write_text('name: f\nturns:\n  - user: "halo"\n    expect: {intent: menu, contains: ["ada yang bisa"]}\n')
+    (result,) = replay.run_fixture(replay.load_fixture(path), replay.webhook_conversation(OlderServer(), fake_patient_number()))
+    assert result.passed and result.unchecked == ["intent"]
+    assert "not checked live: intent" in replay.format_results([result])
