@@ -1,4 +1,5 @@
-# Two commands for a fresh clone:  `make run` (talk to the bot)  and  `make test` (everything).
+# Two commands for a fresh clone:  `make run` (the bot, its simulator and the staff console)  and
+# `make test` (everything).
 # Both create .venv and install the pinned requirements on first use.
 
 PYTHON ?= python3
@@ -8,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt |
 BENCH_STAMP := $(VENV)/.bench-$(shell cat requirements-bench.txt | cksum | cut -d' ' -f1)
 SAMPLE := $(wildcard ../shared/eval/sample-messages.yaml)
 
-.PHONY: run test evaluate bench kb-check clean
+.PHONY: run chat test evaluate bench kb-check screenshots clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +18,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $@
 
 run: $(STAMP)
+	$(BIN)/python -m bot dev
+
+chat: $(STAMP)
 	$(BIN)/python -m bot chat --via-webhook
 
 test: $(STAMP)
@@ -45,6 +49,10 @@ bench: $(BENCH_STAMP)
 
 kb-check: $(STAMP)
 	$(BIN)/python -m bot kb check
+
+# docs/simulator-*.png for the README, written by the simulator's browser test.
+screenshots: $(STAMP)
+	KLINIK_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/test_simulator_browser.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

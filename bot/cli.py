@@ -1,4 +1,4 @@
-"""Command line: `python -m bot chat | evaluate | replay | kb check`."""
+"""Command line: `python -m bot dev | chat | serve | evaluate | replay | kb check | ...`."""
 
 from __future__ import annotations
 
@@ -129,6 +129,69 @@ def _start_worker_thread(app) -> None:
     from .worker import start_in_background
 
     start_in_background(app.extensions["klinik_config"], app.extensions["klinik_sessions"])
+
+
+DEV_ACCOUNT = "dev"
+DEV_PORT = 5000
+
+
+def cmd_dev(args, out=sys.stdout) -> int:
+    """Everything a newcomer needs on the embedded default: the app in dev mode (SQLite unless
+    DATABASE_URL says otherwise, migrated at start) with the outbox worker in process, serving
+    the simulator, the staff console and the webhook; prints their URLs and a console login."""
+    from werkzeug.serving import make_server
+
+    from . import logs
+
+    config = Config.from_env()
+    logs.configure(config.log_level)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the simulator polls every 2 s
+    app = _build_app(config, args, dev=True)
+    try:
+        server = make_server(args.host, DEV_PORT if args.port is None else args.port, app, threaded=True)
+    except OSError as error:
+        if args.port is not None:
+            raise CliError(f"cannot listen on {args.host}:{args.port}: {error.strerror}; try another --port (0: any free one)") from None
+        server = make_server(args.host, 0, app, threaded=True)
+    _start_worker_thread(app)
+    base = f"http://{args.host}:{server.server_port}"
+    config = app.extensions["klinik_config"]
+    database = app.extensions["klinik_database"].url.render_as_string(hide_password=True)
+    sends = "through Twilio" if config.twilio_account_sid and config.twilio_auth_token and config.twilio_whatsapp_from else "nowhere (no Twilio credentials)"
+    signed = "signed requests only (TWILIO_AUTH_TOKEN is set)" if config.twilio_auth_token else "unsigned requests accepted"
+    print(
+        f"Klinik-bot in dev mode. Database: {database}. Outbox worker in this process, sending {sends}.\n"
+        f"  WhatsApp simulator  {base}/simulator/\n"
+        f"  staff console       {base}/staff/   {_dev_login(app)}\n"
+        f"  webhook             {base}/webhook/whatsapp   ({signed})\n"
+        f"  health              {base}/healthz\n"
+        "Ctrl-C stops it. A chat in the terminal instead: make chat",
+        file=out,
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def _dev_login(app) -> str:
+    """A console login for `dev`: on SQLite, the account `dev` with a new random password at
+    every start, printed here only (never logged); on another database, how to make one."""
+    import secrets
+
+    if app.extensions["klinik_database"].url.get_backend_name() != "sqlite":
+        return "login: create an account with `python -m bot staff add NAME`"
+    accounts = app.extensions["klinik_accounts"]
+    password = secrets.token_urlsafe(12)
+    if DEV_ACCOUNT in accounts.names():
+        accounts.set_password(DEV_ACCOUNT, password)
+    else:
+        accounts.add(DEV_ACCOUNT, password)
+    return f"login: {DEV_ACCOUNT} / {password}  (dev-only account, a new password at every start)"
 
 
 def cmd_worker(args, out=sys.stdout) -> int:
@@ -282,16 +345,32 @@ def cmd_evaluate(args, out=sys.stdout) -> int:
 
 
 def cmd_replay(args, out=sys.stdout) -> int:
-    engine = load_engine(args.knowledge)
+    """Fixtures against the engine, or (--url) against a running webhook, signed with
+    TWILIO_AUTH_TOKEN, each fixture as a new patient with a number of the test range."""
+    from urllib.error import URLError
+
+    from .webhook_client import WebhookClient, fake_patient_number
+
+    engine = None if args.url else load_engine(args.knowledge)
     try:
         fixtures = [replay.load_fixture(p) for p in replay.fixture_paths(args.path)]
     except replay.FixtureError as exc:
         raise CliError(str(exc)) from None
     if not fixtures:
         raise CliError(f"{args.path}: no fixtures (*.yaml) found")
+    if args.url:
+        token = Config.from_env().twilio_auth_token
+        if not token:
+            print("TWILIO_AUTH_TOKEN is not set: requests go unsigned (only a dev-mode server accepts them)", file=sys.stderr)
+        client = WebhookClient(args.url, auth_token=token)
+        print(f"live against {args.url}, each fixture as a new patient", file=out)
     results = []
     for fixture in fixtures:
-        results.extend(replay.run_fixture(fixture, replay.engine_conversation(engine)))
+        conversation = replay.webhook_conversation(client, fake_patient_number()) if args.url else replay.engine_conversation(engine)
+        try:
+            results.extend(replay.run_fixture(fixture, conversation))
+        except URLError as exc:
+            raise CliError(f"{args.url}: cannot reach the webhook ({exc.reason})") from None
     print(replay.format_results(results, verbose=args.verbose), file=out)
     return 0 if all(r.passed for r in results) else EXIT_FAILED
 
@@ -347,6 +426,11 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--port", type=int, default=0, help="port of the local webhook (default: any free port)")
     chat.set_defaults(func=cmd_chat)
 
+    dev = sub.add_parser("dev", help="run everything locally in dev mode: simulator, staff console, webhook, worker")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=None, help=f"default {DEV_PORT}, or any free port when it is taken")
+    dev.set_defaults(func=cmd_dev)
+
     serve = sub.add_parser("serve", help="run the webhook with the development server")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=5000)
@@ -398,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("replay", help="run conversation fixtures")
     rp.add_argument("path", help="fixture file or directory")
     rp.add_argument("--verbose", action="store_true", help="list passing turns too")
+    rp.add_argument("--url", help="replay against the webhook at URL (signed with TWILIO_AUTH_TOKEN) instead of the engine")
     rp.set_defaults(func=cmd_replay)
 
     tn = sub.add_parser("tune", help="grid-search matcher weights and thresholds on labelled messages")

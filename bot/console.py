@@ -113,7 +113,7 @@ class Console:
             messages = session.execute(
                 select(Message).where(Message.conversation_id == conversation.id).order_by(Message.created_at, Message.id)
             ).scalars()
-            row["messages"] = [_message_dict(m) for m in messages]
+            row["messages"] = [message_dict(m) for m in messages]
             row["window_open"] = self._window_open(conversation, now)
             row["template_available"] = bool(self.templates.reply_content_sid)
             return row
@@ -314,7 +314,7 @@ def _booking_dict(booking: Booking) -> dict:
     }
 
 
-def _message_dict(message: Message) -> dict:
+def message_dict(message: Message) -> dict:
     if message.direction == INBOUND:
         sender = "patient"
     else:

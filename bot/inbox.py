@@ -70,6 +70,9 @@ class Outcome:
     rate_limited: bool = False
     match: Match | None = None
     actions: tuple[str, ...] = ()
+    # The conversation after this message: waiting for staff, and the booking question pending.
+    paused: bool | None = None
+    booking_step: str | None = None
 
 
 class Inbox:
@@ -225,6 +228,7 @@ class Inbox:
             ]
             session.add_all(replies)
             session.flush()
+            after = ConversationState.from_dict(conversation.state)
             if erase:
                 privacy.erase(session, conversation, now, privacy.PATIENT, engine.text("erased_by_staff_case"), keep=message)
             return Outcome(
@@ -233,6 +237,8 @@ class Inbox:
                 rate_limited=message.rate_limited,
                 match=match,
                 actions=actions,
+                paused=after.paused,
+                booking_step=after.booking.step if after.booking else None,
             )
 
     def _store_failed(self, inbound: InboundMessage) -> Outcome:

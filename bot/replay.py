@@ -17,11 +17,21 @@ A turn may also send `media: [image/jpeg]`, set `profile_name`, or say when it h
 `at: "2026-11-25 10:00"` (Jakarta time; default: the fixture's `now`, itself defaulting to
 Wednesday 25 November 2026, 10:00). A turn `event: case_closed` stands for staff closing the
 handoff case. Each file is one fresh conversation.
+
+Replayed offline against the engine (default), or live against a running webhook over HTTP
+(`webhook_conversation`): there a fresh patient number plays each fixture, intent, decision,
+reason, actions, paused and booking_step are read from the X-Klinik-* response headers, and what
+a response cannot show is reported rather than passed: `booking` is "not checked live", and
+turns that need a fixed clock (`now`, `at`) or a staff action (`event`) are skipped, with the
+rest of their fixture, as "offline only".
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import json
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +45,12 @@ EXPECT_KEYS = (
 )  # fmt: skip
 DEFAULT_NOW = "2026-11-25 10:00"
 EVENTS = ("case_closed",)
+# Moments (Jakarta) a fixture without a fixed clock must behave the same at, to be replayable
+# live at any time: open and closed hours, Saturday afternoon, Sunday night, a year's end.
+PROBE_CLOCKS = ("2026-11-25 10:00", "2026-11-28 13:30", "2026-11-29 22:00", "2026-11-30 08:00", "2027-02-05 17:59", "2026-12-31 23:50")
+# What a live webhook response cannot show, and what it shows only in its X-Klinik-* headers.
+NOT_LIVE = frozenset({"booking"})
+HEADER_KEYS = frozenset({"intent", "decision", "reason", "actions", "paused", "booking_step"})
 
 
 class FixtureError(Exception):
@@ -50,6 +66,8 @@ class FixtureTurn:
     profile_name: str | None = None
     at: datetime | None = None
     event: str | None = None
+    # The turn's time was written in the fixture (its own `at`, or the fixture's `now`).
+    fixed_clock: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,6 +89,18 @@ class Observed:
     paused: bool | None = None
     booking_step: str | None = None
     booking: dict | None = None
+    # Expectation keys this way of replaying cannot see (reported as not checked).
+    unobserved: frozenset[str] = frozenset()
+    # The turn could not be played (e.g. the webhook answered 403).
+    error: str | None = None
+
+
+NOTHING = Observed((), None, None, None, ())
+
+
+class Skip(Exception):
+    """Raised by a conversation for a turn it cannot play; that turn and the rest of its
+    fixture are reported as skipped, with this reason."""
 
 
 @dataclass
@@ -80,9 +110,12 @@ class TurnResult:
     turn: FixtureTurn
     observed: Observed
     mismatches: list[str] = field(default_factory=list)
+    unchecked: list[str] = field(default_factory=list)
+    skipped: str | None = None
 
     @property
     def passed(self) -> bool:
+        """No mismatch. A skipped turn fails nothing, but the report says it was not run."""
         return not self.mismatches
 
 
@@ -107,6 +140,7 @@ def load_fixture(path: Path) -> Fixture:
             if "name" in top:
                 name = reader.string(top["name"], "name") or name
             default_at = _moment(reader, top["now"]) if "now" in top else _parse_moment(DEFAULT_NOW)
+            fixture_clock = "now" in top
             for item in reader.sequence(top.get("turns"), "turns") if "turns" in top else ():
                 fields = reader.mapping(item, "turn", optional=("user", "expect", "media", "profile_name", "at", "event"))
                 if fields is None:
@@ -127,7 +161,8 @@ def load_fixture(path: Path) -> Fixture:
                 profile = reader.optional_string(fields.get("profile_name"), "profile_name")
                 at = _moment(reader, fields["at"]) if "at" in fields else default_at
                 if user is not None:
-                    turns.append(FixtureTurn(user, expect, item.start_mark.line + 1, media, profile, at, event))
+                    fixed = fixture_clock or "at" in fields
+                    turns.append(FixtureTurn(user, expect, item.start_mark.line + 1, media, profile, at, event, fixed))
     if problems:
         raise FixtureError("\n".join(str(p) for p in sorted(problems)))
     return Fixture(name, str(path), tuple(turns))
@@ -147,7 +182,11 @@ def _moment(reader: Reader, node) -> datetime | None:
 
 
 def check_turn(expect: dict, observed: Observed) -> list[str]:
-    """Differences between what a fixture expects and what a turn produced."""
+    """Differences between what a fixture expects and what a turn produced (keys the turn
+    could not observe are left out)."""
+    if observed.error:
+        return [observed.error]
+    expect = {key: value for key, value in expect.items() if key not in observed.unobserved}
     problems = []
     for key in ("intent", "decision", "reason"):
         if key in expect and expect[key] != getattr(observed, key):
@@ -188,10 +227,29 @@ Conversation = Callable[[FixtureTurn], Observed]
 
 def run_fixture(fixture: Fixture, conversation: Conversation) -> list[TurnResult]:
     results = []
+    skipped = None
     for index, turn in enumerate(fixture.turns, start=1):
-        observed = conversation(turn)
-        results.append(TurnResult(fixture, index, turn, observed, check_turn(turn.expect, observed)))
+        if skipped is None:
+            try:
+                observed = conversation(turn)
+            except Skip as skip:
+                skipped = str(skip)
+        if skipped is not None:
+            results.append(TurnResult(fixture, index, turn, NOTHING, skipped=skipped))
+            continue
+        unchecked = [key for key in turn.expect if key in observed.unobserved]
+        results.append(TurnResult(fixture, index, turn, observed, check_turn(turn.expect, observed), unchecked))
     return results
+
+
+def at_clock(fixture: Fixture, moment: datetime) -> Fixture:
+    """The fixture with every turn that has no fixed clock happening at `moment` instead."""
+    turns = tuple(turn if turn.fixed_clock else dataclasses.replace(turn, at=moment) for turn in fixture.turns)
+    return dataclasses.replace(fixture, turns=turns)
+
+
+def probe_moments() -> list[datetime]:
+    return [_parse_moment(text) for text in PROBE_CLOCKS]
 
 
 def engine_conversation(engine) -> Conversation:
@@ -224,24 +282,114 @@ def engine_conversation(engine) -> Conversation:
     return play
 
 
+def webhook_conversation(client, sender: str) -> Conversation:
+    """Play turns as patient `sender` against a running webhook (a WebhookClient, which signs
+    each request). Sees the TwiML replies and the X-Klinik-* headers, nothing else."""
+    from .adapters import twilio_webhook as hooks
+    from .webhook_client import media_fields
+
+    profile_name = None
+
+    def play(turn: FixtureTurn) -> Observed:
+        nonlocal profile_name
+        if turn.event is not None:
+            raise Skip(f"event {turn.event} is a staff action: offline only")
+        if turn.fixed_clock:
+            raise Skip("needs a fixed clock (now/at): offline only")
+        profile_name = turn.profile_name or profile_name
+        reply = client.send(sender, turn.user, profile_name=profile_name, **media_fields(turn.media))
+        if reply.status != 200:
+            hint = " (is TWILIO_AUTH_TOKEN the server's, and the URL exactly the one it checks signatures against?)"
+            return dataclasses.replace(NOTHING, error=f"HTTP {reply.status} from the webhook" + (hint if reply.status == 403 else ""))
+        headers = {key.lower(): value for key, value in reply.headers.items()}
+        if hooks.DECISION_HEADER.lower() not in headers:
+            return Observed(reply.messages, None, None, None, (), unobserved=NOT_LIVE | HEADER_KEYS)
+
+        def header(name: str) -> str | None:
+            return headers.get(name.lower()) or None
+
+        paused = header(hooks.PAUSED_HEADER)
+        return Observed(
+            replies=reply.messages,
+            intent=header(hooks.INTENT_HEADER),
+            decision=header(hooks.DECISION_HEADER),
+            reason=header(hooks.REASON_HEADER),
+            actions=tuple(a for a in (header(hooks.ACTIONS_HEADER) or "").split(",") if a),
+            paused=None if paused is None else paused == "1",
+            booking_step=header(hooks.BOOKING_STEP_HEADER),
+            unobserved=NOT_LIVE,
+        )
+
+    return play
+
+
 def format_results(results: list[TurnResult], verbose: bool = False) -> str:
     lines = []
     current = None
+    skipping = None
     for result in results:
         if result.fixture is not current:
             current = result.fixture
+            skipping = None
             lines.append(f"{current.name}  ({current.path})")
+        if result.skipped:
+            if skipping is None:
+                rest = len(current.turns) - result.index
+                more = f" and the {rest} after it" if rest else ""
+                lines.append(f"  SKIP turn {result.index} (line {result.turn.line}){more}: {result.skipped}")
+            skipping = result.skipped
+            continue
         mark = "PASS" if result.passed else "FAIL"
-        if verbose or not result.passed:
+        if verbose or not result.passed or result.unchecked:
             lines.append(f"  {mark} turn {result.index} (line {result.turn.line}): {result.turn.user!r}")
             obs = result.observed
             lines.append(f"       got: intent={obs.intent} decision={obs.decision} actions={list(obs.actions)}")
+        if result.unchecked:
+            lines.append(f"       not checked live: {', '.join(result.unchecked)}")
         if not result.passed:
             for mismatch in result.mismatches:
                 lines.append(f"       - {mismatch}")
             reply = " | ".join(result.observed.replies).replace("\n", " ")
             lines.append(f"       reply: {reply[:300]}")
-    failed = sum(not r.passed for r in results)
+    played = [r for r in results if not r.skipped]
+    failed = sum(not r.passed for r in played)
     fixtures = len({id(r.fixture) for r in results})
-    lines.append(f"{len(results) - failed}/{len(results)} turns passed in {fixtures} fixtures" + (f"; {failed} FAILED" if failed else ""))
-    return "\n".join(lines)
+    summary = f"{len(played) - failed}/{len(played)} turns passed in {fixtures} fixtures"
+    if len(played) < len(results):
+        summary += f"; {len(results) - len(played)} turns skipped (offline only)"
+    unchecked = sum(len(r.unchecked) for r in played)
+    if unchecked:
+        summary += f"; {unchecked} expectations not checked live"
+    return "\n".join(lines + [summary + (f"; {failed} FAILED" if failed else "")])
+
+
+def dump_fixture(name: str, turns: list[Mapping], description: str | None = None) -> str:
+    """A fixture file as YAML that load_fixture reads back. Each turn is a mapping of fixture
+    keys (user or event, media, profile_name, expect) plus `comments`: lines written above it."""
+    lines = [f"name: {_flow(name)}"]
+    if description:
+        lines.append(f"description: {_flow(description)}")
+    lines.append("turns:")
+    for turn in turns:
+        for comment in turn.get("comments", ()):
+            lines.append(f"  # {' '.join(str(comment).split())}")
+        keys = [key for key in ("user", "event", "media", "profile_name", "expect") if key in turn]
+        for position, key in enumerate(keys):
+            lines.append(f"  {'-' if position == 0 else ' '} {key}: {_flow(turn[key])}")
+    return "\n".join(lines) + "\n"
+
+
+def _flow(value) -> str:
+    """One value in YAML flow style: identifiers bare, text as JSON strings (valid YAML, with
+    non-ASCII kept readable and control characters escaped)."""
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{key}: {_flow(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_flow(item) for item in value) + "]"
+    if isinstance(value, str) and _BARE.fullmatch(value) and value not in _YAML_WORDS:
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+_BARE = re.compile(r"[a-z][a-z0-9_]*(:[a-z][a-z0-9_]*)?")
+_YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}

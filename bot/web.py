@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import migrate
 from .accounts import Accounts
-from .adapters import staff_web, storage, twilio_webhook
+from .adapters import simulator_web, staff_web, storage, twilio_webhook
 from .config import Config
 from .console import Console, Templates
 from .core.dialogue import Engine
@@ -20,6 +20,7 @@ from .handoff import HandoffDesk, StaffSettings
 from .inbox import Inbox
 from .learning import Teacher
 from .live import LiveEngine
+from .simulator import Simulator
 
 log = logging.getLogger("klinik.app")
 
@@ -57,6 +58,7 @@ def create_app(config: Config | None = None) -> Flask:
         Teacher(sessions, engines, config.knowledge_dir),
         Accounts(sessions),
     )
+    simulator_web.init_app(app, config, Simulator(sessions, engines))
 
     if not config.twilio_auth_token:
         if config.dev_mode:

@@ -235,3 +235,25 @@ def pytest_sessionfinish(session, exitstatus):
             reporter.write_sep("!", f"UNMASKED PHONE NUMBERS IN {len(PHONE_WATCH.leaks)} LOG LINES", red=True, bold=True)
             for leak in PHONE_WATCH.leaks[:20]:
                 reporter.write_line(leak, red=True)
+
+
+# -- a real browser ---------------------------------------------------------------------------
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium driven by Playwright (no browser download); in CI it must run."""
+    if not Path(CHROMIUM).exists():
+        reason = f"Chromium not found at {CHROMIUM} (apt-get install -y chromium; .ci/run installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()

@@ -1,12 +1,18 @@
-"""Helpers shared by the handoff, console and browser tests: a controllable clock, a worker
-sending to the Twilio recorder, and a patient talking to the webhook."""
+"""Helpers shared by the handoff, console, simulator, replay and browser tests: a controllable
+clock, a worker sending to the Twilio recorder, a patient talking to the webhook, the app served
+over HTTP, and checks of pages at phone size."""
 
 import re
+import struct
+import threading
 import xml.etree.ElementTree as ET
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.serving import make_server
 
 from bot.adapters.twilio_sender import TwilioSender
 from bot.config import Config
@@ -63,10 +69,10 @@ def rows(app, model, *criteria):
 
 class StaffBrowser:
     """The Flask test client used the way a browser uses the console: over https (the session
-    cookie is Secure), sending a Referer (CSRF checks it on https), and posting forms with the
-    CSRF token of the page it last loaded."""
+    cookie is Secure), sending a Referer (CSRF checks it on https), and posting forms (or, as
+    the simulator's script does, JSON) with the CSRF token of the page it last loaded."""
 
-    TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+    TOKEN = re.compile(r'(?:name="csrf_token" value|data-csrf)="([^"]+)"')
 
     def __init__(self, app):
         self.client = app.test_client()
@@ -85,9 +91,39 @@ class StaffBrowser:
             form.setdefault("csrf_token", self.token)
         return self.client.post(path, data=form, base_url=BASE, headers={"Referer": f"{BASE}/staff/"}, **options)
 
+    def post_json(self, path, body, csrf=True):
+        headers = {"Referer": f"{BASE}/staff/", **({"X-CSRFToken": self.token} if csrf else {})}
+        return self.client.post(path, json=body, base_url=BASE, headers=headers)
+
     def login(self, name="sari", password=PASSWORD):
         self.get("/staff/login")
         response = self.post("/staff/login", {"name": name, "password": password})
         if response.status_code == 302:
             self.get("/staff/")  # a new session: take its CSRF token
         return response
+
+
+@contextmanager
+def serving(app, host="127.0.0.1"):
+    """The app over real HTTP on a free loopback port (threaded werkzeug server); yields its
+    base URL."""
+    server = make_server(host, 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://{host}:{server.server_port}"
+    finally:
+        server.shutdown()
+
+
+PHONE = {"width": 375, "height": 740}
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    with path.open("rb") as handle:
+        header = handle.read(24)
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", header[16:24])
+
+
+def fits_the_screen(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

@@ -2,8 +2,12 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
+from http.cookiejar import CookieJar
+from urllib.parse import urlencode
+from urllib.request import HTTPCookieProcessor, build_opener, urlopen
 
 import pytest
 
@@ -63,6 +67,35 @@ def test_chat_via_webhook_talks_to_a_dev_server_and_stores_the_conversation(tmp_
     again = bot("chat", "--via-webhook", "--phone", "+6281200000042", stdin="8\n", env=env)
     assert "asisten otomatis" not in again.stdout  # the same patient, remembered in the database
     assert database.exists()
+
+
+def test_dev_serves_simulator_console_and_webhook_and_prints_a_console_login(tmp_path):
+    env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp_path / 'dev.db'}", TWILIO_AUTH_TOKEN="", BOT_DEV_MODE="", TWILIO_ACCOUNT_SID="")
+    with (tmp_path / "stderr").open("w") as errors:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "dev", "--port", "0"], stdout=subprocess.PIPE, stderr=errors, text=True, cwd=ROOT, env=env
+        )
+        try:
+            banner = ""
+            for line in process.stdout:
+                banner += line
+                if line.startswith("Ctrl-C"):
+                    break
+            urls = dict(re.findall(r"^  (WhatsApp simulator|staff console|webhook|health) +(\S+)", banner, re.MULTILINE))
+            assert set(urls) == {"WhatsApp simulator", "staff console", "webhook", "health"}, banner + (tmp_path / "stderr").read_text()
+            assert "sending nowhere (no Twilio credentials)" in banner and "unsigned requests accepted" in banner
+            password = re.search(r"login: dev / (\S+) +\(dev-only account", banner).group(1)
+            assert "Simulator WhatsApp" in urlopen(urls["WhatsApp simulator"]).read().decode()  # dev mode: no login
+            browser = build_opener(HTTPCookieProcessor(CookieJar()))
+            login = browser.open(urls["staff console"])
+            token = re.search(r'name="csrf_token" value="([^"]+)"', login.read().decode()).group(1)
+            form = urlencode({"csrf_token": token, "name": "dev", "password": password}).encode()
+            queue = browser.open(login.url, data=form)
+            assert queue.url == urls["staff console"] and "Antrian" in queue.read().decode()
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    assert password not in (tmp_path / "stderr").read_text()  # shown once, never logged
 
 
 def test_db_upgrade_creates_the_schema(tmp_path):

@@ -4,41 +4,17 @@ case appear without reloading, claims it, reads the transcript, replies (the rep
 Twilio recorder once and its delivery status appears), confirms the booking and closes the case.
 And the pages fit a phone screen."""
 
-import os
-import struct
-import threading
-from pathlib import Path
-
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.serving import make_server
 
 from bot.adapters.storage import Booking, HandoffCase, OutboxItem
 from bot.web import create_app
 from conftest import app_config, signed_post
-from helpers import PASSWORD, PATIENT, book, make_worker
+from helpers import PASSWORD, PATIENT, PHONE, book, fits_the_screen, make_worker, png_size, serving
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-PHONE = {"width": 375, "height": 740}
 # The browser sees the same pages whatever the database; the storage paths are tested on both.
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not Path(CHROMIUM).exists():
-        reason = f"Chromium not found at {CHROMIUM} (apt-get install -y chromium; .ci/run installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -49,23 +25,9 @@ def served(database_url, recorder, kb_copy, clock):
     app.extensions["klinik_inbox"].clock = clock
     app.extensions["klinik_console"].clock = clock
     app.extensions["klinik_accounts"].add("sari", PASSWORD)
-    server = make_server("localhost", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, f"http://localhost:{server.server_port}", make_worker(config, app, clock)
-    server.shutdown()
+    with serving(app, "localhost") as base:
+        yield app, base, make_worker(config, app, clock)
     app.extensions["klinik_database"].dispose()
-
-
-def png_size(path: Path) -> tuple[int, int]:
-    with path.open("rb") as handle:
-        header = handle.read(24)
-    assert header[:8] == b"\x89PNG\r\n\x1a\n"
-    return struct.unpack(">II", header[16:24])
-
-
-def fits_the_screen(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 def test_staff_handle_a_booking_from_first_sight_to_closing(browser, served, recorder, tmp_path):

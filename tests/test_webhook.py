@@ -189,6 +189,26 @@ def test_a_retried_message_gets_the_same_reply_and_no_second_side_effect(app, cl
     assert count(app) == 1 + len(texts(first))
 
 
+def test_responses_say_what_the_bot_understood_in_headers(app, client):
+    understood = signed_post(client, WEBHOOK, form("mau booking akupuntur besok jam 3", sid="SMh1"))
+    headers = {k: v for k, v in understood.headers.items() if k.startswith("X-Klinik-")}
+    assert headers == {
+        "X-Klinik-Intent": "booking",
+        "X-Klinik-Decision": "answer",
+        "X-Klinik-Score": headers["X-Klinik-Score"],
+        "X-Klinik-Reason": headers["X-Klinik-Reason"],
+        "X-Klinik-Actions": "start_booking",
+        "X-Klinik-Paused": "0",
+        "X-Klinik-Booking-Step": "name_confirm",
+    }
+    assert 0 < float(headers["X-Klinik-Score"]) <= 1
+    inbound = rows(app, Message.twilio_sid == "SMh1")[0]
+    assert (headers["X-Klinik-Reason"], float(headers["X-Klinik-Score"])) == (inbound.reason, inbound.score)
+    retried = signed_post(client, WEBHOOK, form("mau booking akupuntur besok jam 3", sid="SMh1"))
+    assert retried.data == understood.data
+    assert not [k for k in retried.headers.keys() if k.startswith("X-Klinik-")]  # answered from storage
+
+
 def test_patients_are_kept_apart(app, client):
     signed_post(client, WEBHOOK, form("menu", sid="SMa1", sender="whatsapp:+6281111111111"))
     other = texts(signed_post(client, WEBHOOK, form("8", sid="SMb1", sender="whatsapp:+6282222222222")))

@@ -83,7 +83,7 @@ def _security_headers(response):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    if request.path.startswith("/staff"):
+    if request.path.startswith(("/staff", "/simulator")):
         response.headers["Content-Security-Policy"] = CSP
         response.headers["Cache-Control"] = "no-store"
     return response

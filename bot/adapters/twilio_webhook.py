@@ -10,13 +10,22 @@ from twilio.request_validator import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER
 from twilio.twiml.messaging_response import MessagingResponse
 
 from ..config import Config
-from ..inbox import Inbox, InboundMessage
+from ..inbox import Inbox, InboundMessage, Outcome
 from ..logs import mask_phone
 
 # WhatsApp refuses messages longer than this; longer replies are split.
 WHATSAPP_MAX_LENGTH = 1600
 # How many media items a single Twilio message can carry.
 _MAX_MEDIA = 10
+# What the bot understood, on every webhook response (Twilio ignores them): live replays check
+# fixtures against them. Only a caller holding the auth token (or dev mode) gets a response.
+INTENT_HEADER = "X-Klinik-Intent"
+DECISION_HEADER = "X-Klinik-Decision"
+SCORE_HEADER = "X-Klinik-Score"
+REASON_HEADER = "X-Klinik-Reason"
+ACTIONS_HEADER = "X-Klinik-Actions"
+PAUSED_HEADER = "X-Klinik-Paused"
+BOOKING_STEP_HEADER = "X-Klinik-Booking-Step"
 
 log = logging.getLogger("klinik.webhook")
 bp = Blueprint("twilio_webhook", __name__)
@@ -126,7 +135,23 @@ def whatsapp() -> Response:
         # statusCallback, not action: a <Message> with an action URL hands the rest of the
         # conversation to that URL, and the <Message> verbs after it would never be sent.
         twiml.message(reply.text, status_callback=status_callback_url(reply.id))
-    return Response(str(twiml), mimetype="application/xml")
+    return Response(str(twiml), mimetype="application/xml", headers=understood_headers(outcome))
+
+
+def understood_headers(outcome: Outcome) -> dict[str, str]:
+    """The X-Klinik-* headers; none for a duplicate delivery (answered from storage)."""
+    if outcome.duplicate:
+        return {}
+    match = outcome.match
+    return {
+        INTENT_HEADER: match.intent if match else "",
+        DECISION_HEADER: match.decision.value if match else "",
+        SCORE_HEADER: f"{match.score:.4f}" if match else "",
+        REASON_HEADER: match.reason if match else "",
+        ACTIONS_HEADER: ",".join(outcome.actions),
+        PAUSED_HEADER: "" if outcome.paused is None else str(int(outcome.paused)),
+        BOOKING_STEP_HEADER: outcome.booking_step or "",
+    }
 
 
 @bp.post("/webhook/status")
