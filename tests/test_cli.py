@@ -91,7 +91,7 @@ def test_dev_serves_simulator_console_and_webhook_and_prints_a_console_login(tmp
             token = re.search(r'name="csrf_token" value="([^"]+)"', login.read().decode()).group(1)
             form = urlencode({"csrf_token": token, "name": "dev", "password": password}).encode()
             queue = browser.open(login.url, data=form)
-            assert queue.url == urls["staff console"] and "Antrian" in queue.read().decode()
+            assert queue.url == urls["staff console"] and "Antrean" in queue.read().decode()
         finally:
             process.terminate()
             process.wait(timeout=30)

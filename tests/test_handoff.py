@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from bot.adapters import storage
 from bot.adapters.storage import Booking, Conversation, HandoffCase, Message, OutboxItem
 from bot.handoff import close_case, sweep_expired_bookings
+from bot.adapters.twilio_sender import TwilioSender
 from bot.web import create_app
 from conftest import app_config, signed_post
 from helpers import PATIENT, book, make_worker, rows, say
@@ -174,6 +175,22 @@ def test_alerts_survive_a_failing_api_and_arrive_once_it_recovers(setup, recorde
     clock.advance(minutes=10)
     worker.run_once()
     assert len(recorder.messages()) == 2
+
+
+def test_alerts_survive_a_slow_api_and_arrive_later(setup, recorder, clock, database_url):
+    """Twilio too slow to answer within the client's timeout: retried with backoff, then sent."""
+    app, worker = setup
+    worker.sender = TwilioSender(app_config(database_url, twilio_api_base_url=recorder.url), timeout=0.3)
+    say(app, "sambungkan ke admin", "SMslow1")
+    recorder.fail_next(2, "slow")
+    worker.run_once()
+    items = rows(app, OutboxItem)
+    assert [(i.status, i.attempts) for i in items] == [("pending", 1), ("pending", 1)]
+    assert all("timed out" in (i.last_error or "").lower() or "timeout" in (i.last_error or "").lower() for i in items)
+    clock.advance(seconds=2)
+    assert worker.run_once() == 2
+    assert sorted(m["To"] for m in recorder.messages()) == sorted(STAFF)
+    assert {i.status for i in rows(app, OutboxItem)} == {"sent"}
 
 
 def test_an_alert_that_keeps_failing_is_given_up_visibly(setup, recorder, clock):

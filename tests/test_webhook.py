@@ -417,3 +417,28 @@ def test_a_bug_in_processing_keeps_the_message_and_apologises(app, client, monke
     after = texts(signed_post(client, WEBHOOK, form("kenapa betis kedutan", sid="SMbug2")))
     assert after and after != texts(first)
     assert [m.twilio_sid for m in rows(app, Message.direction == "in")] == ["SMbug1", "SMbug2"]
+
+
+def test_a_database_outage_mid_message_writes_nothing_and_the_retry_is_stored_once(app, client, monkeypatch):
+    """The database drops the connection half-way through a message: 503 (Twilio retries),
+    the transaction is rolled back, and Twilio's retry is stored and answered exactly once."""
+    from sqlalchemy.exc import OperationalError
+
+    from bot.adapters import storage
+
+    real = storage.inbound_count_since
+    calls = []
+
+    def dropped_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("SELECT ...", {}, Exception("server closed the connection unexpectedly"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(storage, "inbound_count_since", dropped_once)
+    failed = signed_post(client, WEBHOOK, form("kenapa betis kedutan", sid="SMoutage"))
+    assert failed.status_code == 503 and b"Traceback" not in failed.data
+    assert count(app) == 0 and count(app, Conversation) == 0
+    retried = texts(signed_post(client, WEBHOOK, form("kenapa betis kedutan", sid="SMoutage")))
+    assert retried and "Kedutan" in retried[-1]
+    assert [m.twilio_sid for m in rows(app, Message.direction == "in")] == ["SMoutage"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,12 +22,15 @@ class Recorded:
 @dataclass
 class Recorder:
     requests: list[Recorded] = field(default_factory=list)
-    failures: list = field(default_factory=list)  # queue of 'drop' or an HTTP status, used in order
+    failures: list = field(default_factory=list)  # queue of 'drop', 'slow' or an HTTP status, used in order
+    slow_seconds: float = 1.0
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
 
     def fail_next(self, count: int, how="drop") -> None:
-        """The next `count` requests fail: 'drop' closes the connection, a number is that status."""
+        """The next `count` requests fail: 'drop' closes the connection, 'slow' does so after
+        `slow_seconds` (a client with a shorter timeout has given up by then), a number is that
+        status."""
         with self.lock:
             self.failures.extend([how] * count)
 
@@ -46,6 +50,9 @@ def start_recorder() -> tuple[Recorder, ThreadingHTTPServer]:
             form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode("utf-8"), keep_blank_values=True).items()}
             with recorder.lock:
                 failure = recorder.failures.pop(0) if recorder.failures else None
+            if failure == "slow":
+                time.sleep(recorder.slow_seconds)  # longer than the client waits: it gives up
+                failure = "drop"
             if failure == "drop":
                 self.close_connection = True
                 self.connection.shutdown(2)

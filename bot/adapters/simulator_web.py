@@ -22,7 +22,7 @@ from ..config import ROOT, Config
 from ..simulator import Simulator, SimulatorError
 from ..webhook_client import TEST_NUMBER_PREFIX, WsgiWebhookClient, fake_patient_number, media_fields
 from . import storage
-from .staff_web import csrf
+from .staff_web import csrf, logged_in_staff
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")
 TEXTS = yaml.safe_load((Path(__file__).resolve().parent.parent / "templates" / "simulator" / "texts.yaml").read_text(encoding="utf-8"))
@@ -53,8 +53,8 @@ class _Refused(Exception):
 
 @bp.before_request
 def _guard():
-    name = session.get("staff")
-    if name and current_app.extensions["klinik_accounts"].exists(name):
+    name = logged_in_staff()
+    if name:
         g.staff = name
     elif not _config().dev_mode:
         abort(404)

@@ -136,13 +136,23 @@ def _pages_guard():
         csrf.protect()
     if request.endpoint == "staff.login":
         return None
-    name, version, since = session.get("staff"), session.get("v"), session.get("since", 0)
-    fresh = time.time() - since < SESSION_HOURS * 3600
-    if not name or not fresh or not _accounts().session_valid(name, version):
+    name = logged_in_staff()
+    if name is None:
         session.clear()
         return redirect(url_for("staff.login", next=request.full_path if request.method == "GET" else None))
     g.staff = name
     return None
+
+
+def logged_in_staff() -> str | None:
+    """The staff member of this request's session cookie, if it is still good: signed, at most
+    SESSION_HOURS old, and not ended by a logout, password change or disabled account."""
+    if not current_app.secret_key:
+        return None
+    name, version, since = session.get("staff"), session.get("v"), session.get("since", 0)
+    if not name or time.time() - since >= SESSION_HOURS * 3600:
+        return None
+    return name if _accounts().session_valid(name, version) else None
 
 
 @pages.errorhandler(CSRFError)
