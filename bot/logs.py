@@ -53,3 +53,5 @@ def configure(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Alembic announces every plugin and step at INFO; its warnings and errors are enough.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
