@@ -9,7 +9,7 @@ sends them through Twilio with retries and their delivery status comes back on t
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import case as sql_case
@@ -36,6 +36,7 @@ from .adapters.storage import (
 )
 from . import privacy
 from .core import dates
+from .core.messages import ConversationState
 from .handoff import close_case
 from .live import LiveEngine
 from .logs import mask_phone
@@ -277,6 +278,10 @@ class Console:
         return case, conversation
 
     def _send(self, session, case, conversation, body, me, now, content_sid=None, variables=None) -> int:
+        state = ConversationState.from_dict(conversation.state)
+        if state.erase_asked_at:
+            # Staff wrote since: the patient's next "ya" answers staff, not the erase question.
+            conversation.state = replace(state, erase_asked_at=None).to_dict()
         message = Message(conversation_id=conversation.id, direction=OUTBOUND, body=body, staff_name=me, created_at=now)
         session.add(message)
         session.flush()

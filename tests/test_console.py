@@ -531,3 +531,14 @@ def test_staff_accounts_and_tokens_from_the_command_line(database_url, monkeypat
     assert api(app, "get", "/cases", token).status_code == 401
     assert accounts.login("dewi", "rahasia-panjang-1", "127.0.0.1").name is None
     app.extensions["klinik_database"].dispose()
+
+
+def test_a_staff_reply_lapses_a_pending_erase_question(app, sari):
+    """A patient asked to erase, then staff wrote: the patient's "ya" answers staff, it erases nothing."""
+    case_id = ask_for_staff(app)
+    say(app, "hapus data saya", "SMerase-ask")
+    sari.get(f"/staff/cases/{case_id}")
+    sari.post(f"/staff/cases/{case_id}/reply", {"text": "Halo Budi, bisa saya bantu jadwalkan?"})
+    assert say(app, "ya", "SMerase-ya") == []  # the bot is paused for staff: nothing erased
+    assert len(rows(app, Message, Message.direction == "in")) == 3
+    assert rows(app, HandoffCase)[0].status == "open"

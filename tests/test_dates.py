@@ -43,6 +43,8 @@ TABLE = [
     ("besok pagi", D(2026, 11, 26), T(9), ()),
     ("besok siang", D(2026, 11, 26), T(13), ()),
     ("besok sore", D(2026, 11, 26), T(16), ()),
+    ("besok jam 7 malem", D(2026, 11, 26), T(19), ()),
+    ("besok jam 8 mlm", D(2026, 11, 26), T(20), ()),
     ("besuk jam 10", D(2026, 11, 26), T(10), ()),
     ("lusa", D(2026, 11, 27), None, (NO_TIME,)),
     ("lusa jam 10 pagi", D(2026, 11, 27), T(10), ()),

@@ -273,3 +273,40 @@ def test_no_patient_facing_indonesian_text_is_hard_coded_in_python():
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and indonesian.search(node.value):
                 offenders.append(f"{path.name}:{node.lineno}: {node.value[:60]!r}")
     assert offenders == []
+
+
+def test_the_erase_question_takes_plain_yes_and_no_and_says_when_nothing_happened(engine):
+    """The confirmation after "hapus data saya": every common yes erases, any no keeps, a real
+    question lapses it, and anything else is asked again, saying nothing was deleted."""
+    from datetime import datetime, timedelta
+
+    from bot.core.dates import JAKARTA
+    from bot.core.messages import EraseData
+
+    now = datetime(2026, 11, 25, 10, 0, tzinfo=JAKARTA)
+
+    def answer(reply, later=timedelta(0)):
+        asked = engine.step(ConversationState(started=True), Incoming("hapus data saya"), now)
+        assert asked.state.erase_asked_at
+        return engine.step(asked.state, Incoming(reply), now + later)
+
+    for yes in ("ya", "iya kak", "ok", "oke", "ya hapus aja", "gpp hapus aja", "iya hapus semuanya", "setuju"):
+        assert answer(yes).actions == (EraseData(),), yes
+    for no in ("tidak", "tidak, jangan dihapus", "ga jadi deh", "no", "batal", "jgn"):
+        turn = answer(no)
+        assert turn.actions == () and turn.match.reason == "erase_cancelled", no
+    question = answer("kenapa betis kedutan")
+    assert question.match.intent == "causes" and question.state.erase_asked_at is None
+    unclear = answer("hmm")
+    assert "belum* dihapus" in text_of(unclear) and unclear.state.erase_asked_at
+    late = answer("ya", later=timedelta(minutes=11))
+    assert late.actions == () and late.state.erase_asked_at is None
+
+
+def test_privacy_questions_without_the_command_words_are_answered_not_crashed(engine):
+    for text in ("info pribadi saya disimpan ga?", "nomor hp saya kalian simpen ga", "tolong hapusin nomor sy dr sistem"):
+        (turn,) = talk(engine, text)
+        assert turn.match.intent in ("privacy_data", "privacy_erase"), text
+    (turn,) = talk(engine, "hapus janji saya")
+    assert turn.match.intent == "fallback" and not turn.state.erase_asked_at
+

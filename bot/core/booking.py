@@ -26,6 +26,7 @@ _QUESTION_WORDS = {"kenapa", "bagaimana", "berapa", "apa", "apakah", "kapan", "m
 _FIELDS = {1: NAME, 2: COMPLAINT, 3: WHEN}
 _FIELD_WORDS = {"nama": NAME, "keluhan": COMPLAINT, "waktu": WHEN, "jam": WHEN, "hari": WHEN, "tanggal": WHEN, "jadwal": WHEN}
 _MAX_NAME, _MAX_COMPLAINT = 80, 300
+_NOT_THIS_NAME = {"bukan", "bkn", "salah", "tidak", "ga", "gak", "nggak", "kak", "itu", "namanya", "nama", "beda", "lain"}
 # A numbered choice has at most this many digits: a longer number is not a pick, and int()
 # refuses strings of more than 4,300 digits.
 MAX_CHOICE_DIGITS = 6
@@ -67,7 +68,7 @@ class BookingFlow:
             draft = replace(draft, day=when.day.isoformat())
         if when.at:
             draft = replace(draft, at=when.at.isoformat(timespec="minutes"))
-        name = _clean_name(profile_name or "")
+        name = _clean_name(profile_name or "", typed=False)
         if name:
             return Step((self._text("booking_ask_name_confirm", name=name),), replace(draft, step=NAME_CONFIRM, name=name))
         return Step((self._text("booking_ask_name"),), draft)
@@ -104,6 +105,11 @@ class BookingFlow:
     def _on_name_confirm(self, draft, text, tokens, now) -> Step:
         if self.says_yes(text):
             return self._advance(replace(draft, updated_at=now.isoformat()), now)
+        said = set(re.findall(r"[a-z]+", text.lower()))
+        if said and said <= _NOT_THIS_NAME:
+            # "bukan" / "salah": another name, which we ask for.
+            asked = replace(draft, step=NAME, name=None, updated_at=now.isoformat())
+            return Step((self._text("booking_ask_name"),), asked)
         return self._on_name(draft, text, tokens, now)
 
     def _on_name(self, draft, text, tokens, now) -> Step:
@@ -111,7 +117,7 @@ class BookingFlow:
         if faq:
             return faq
         name = _clean_name(text)
-        if not name:
+        if not name or name.lower() in self._yes:
             return Step((self._text("booking_ask_name"),), draft)
         return self._advance(replace(draft, name=name, updated_at=now.isoformat()), now)
 
@@ -282,9 +288,14 @@ def _says_not_going(tokens: list[str]) -> bool:
     return any(a == "tidak" and b == "jadi" for a, b in zip(tokens, tokens[1:]))
 
 
-def _clean_name(text: str) -> str:
-    """A person's name from a reply: letters, spaces and a few marks, title-cased, bounded."""
-    text = re.sub(r"^(nama\s*(saya|pasien|sy)?\s*(adalah)?\s*:?\s*|atas nama\s+|an\.?\s+)", "", text.strip(), flags=re.I)
+def _clean_name(text: str, typed: bool = True) -> str:
+    """A person's name: letters, spaces and a few marks, title-cased, bounded. From a typed
+    reply, "bukan, nama saya ..." / "atas nama ..." / "sy ..." are taken off first (not from a
+    profile name: "Salah Uddin" is a name)."""
+    text = text.strip()
+    if typed:
+        text = re.sub(r"^(bukan|salah|bkn)\b[\s,.!-]*", "", text, flags=re.I)
+        text = re.sub(r"^(nama\s*(saya|pasien|sy|aku|ku)?\s*(adalah)?\s*:?\s*|atas nama\s+|an\.?\s+|(saya|sy|aku|gw|gue)\s+)", "", text, flags=re.I)
     name = re.sub(r"[^\w\s.'-]", "", text).strip()
     name = " ".join(name.split())[:_MAX_NAME]
     return name.title() if name.islower() or name.isupper() else name

@@ -71,6 +71,8 @@ def _clean(text: str) -> str:
     text = re.sub(r"\b(tgl|tanggal)\.?\s*(\d{1,2})\.(\d{1,2})\b", r"\1 \2/\3", text)
     text = re.sub(r"(\d)\s*\.\s*(\d{2})\b", r"\1:\2", text)  # 19.30 -> 19:30 (a time, not a decimal)
     text = re.sub(r"\b(jum)\s*at\b", "jumat", text)
+    text = re.sub(r"\b(malem|mlm|malm)\b", "malam", text)  # spoken and typed forms of "malam"
+    text = re.sub(r"\b(sre)\b", "sore", text)
     return re.sub(r"\s+", " ", text)
 
 

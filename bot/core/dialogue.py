@@ -40,9 +40,17 @@ _ACTIONS: dict[str, Action] = {
 MISSES_BEFORE_HANDOFF = 2
 DEFAULT_BOOKING_EXPIRY = timedelta(hours=2)
 # Words that make a message worth checking for a privacy command (cheap filter before matching).
-_PRIVACY_WORDS = {"data", "hapus", "delete", "privasi"}
-_ERASE_WORDS = {"hapus", "hapuskan", "hapusin", "setuju", "yakin", "delete"}
-_NO_WORDS = {"tidak", "jangan", "no", "jadi", "usah", "perlu"}  # normalized: ga, gak, nggak -> tidak
+_PRIVACY_WORDS = {"data", "hapus", "dihapus", "hapusin", "hapuskan", "hps", "delete", "privasi", "riwayat"}
+_PRIVACY_ACTIONS = ("erase_request", "data_summary")
+_BOOKING_WORDS = {"janji", "booking", "jadwal", "reservasi", "appointment"}
+# Answers to "hapus semua data Anda?", read from the raw words (the normalizer drops "ya").
+ERASE_CONFIRM_WINDOW = timedelta(minutes=10)
+_ERASE_YES = {"hapus", "hapuskan", "hapusin", "hps", "setuju", "yakin", "delete", "ok", "okay", "okey", "oke", "sip",
+              "siap", "yaudah", "gpp", "lanjut", "bener", "benar", "betul", "iyaa", "yaa", "yes"}  # fmt: skip
+_ERASE_FILLERS = {"aja", "saja", "dong", "kak", "deh", "semua", "semuanya", "data", "datanya", "saya", "aku", "sy", "min",
+                  "sudah", "udah", "ya", "iya", "nya", "tolong", "yg", "yang", "pesan", "chat", "riwayat"}  # fmt: skip
+_NO_WORDS = {"tidak", "tdk", "ga", "gak", "ngga", "nggak", "enggak", "engga", "gk", "jangan", "jgn", "no", "batal", "gajadi",
+             "cancel", "ogah", "belum", "bukan"}  # fmt: skip
 
 
 class Engine:
@@ -75,15 +83,17 @@ class Engine:
         tokens = self.matcher.normalize.tokens(text)
         if state.booking and self.booking.expired(state.booking, now):
             state = replace(state, booking=None)  # abandoned: forget it, answer afresh
+        if state.erase_asked_at and now - datetime.fromisoformat(state.erase_asked_at) > ERASE_CONFIRM_WINDOW:
+            state = replace(state, erase_asked_at=None)  # too late to count as the answer
         if not self.urgent(text):
-            if state.erase_pending:
+            if state.erase_asked_at:
                 turn = self._confirm_erase(state, text, tokens)
                 if turn is not None:
                     return turn
-                state = replace(state, erase_pending=False)
+                state = replace(state, erase_asked_at=None)
             privacy = self._privacy_command(text, tokens)
             if privacy is not None:
-                return self._privacy(state, privacy)
+                return self._privacy(state, privacy, now, tokens)
         if state.paused:
             return self._while_paused(state, text, now)
         if state.booking and (tokens or self.booking.says_yes(text)) and not self.urgent(text):
@@ -132,6 +142,8 @@ class Engine:
             intent = self.kb.intents["menu"]
         if intent.id == "booking":
             return self._start_booking(state, match, incoming, now)
+        if intent.action in _PRIVACY_ACTIONS:
+            return self._privacy(state, match, now, self.matcher.normalize.tokens(incoming.text or ""))
         if intent.id == "menu":
             options, prompt = self.kb.menu_items, self.kb.menu_prompt
         else:
@@ -198,29 +210,40 @@ class Engine:
             return None
         match = self.matcher.match(text)
         intent = self.kb.intents.get(match.intent)
-        if match.decision is Decision.ANSWER and intent is not None and intent.action in ("erase_request", "data_summary"):
+        if match.decision is Decision.ANSWER and intent is not None and intent.action in _PRIVACY_ACTIONS:
             return match
         return None
 
-    def _privacy(self, state, match: Match) -> Turn:
+    def _privacy(self, state, match: Match, now: datetime, tokens: list[str] = ()) -> Turn:
         intent = self.kb.intents[match.intent]
         body, _ = render(intent.answer, self.kb)
+        if intent.action == "erase_request" and _BOOKING_WORDS & set(tokens):
+            # "hapus janji saya" is about an appointment, which staff handle: not the data.
+            return self._fallback(state, replace(match, decision=Decision.FALLBACK, intent=FALLBACK_INTENT, reason="booking_not_data"), now)
         if intent.action == "erase_request":
-            return Turn((Reply(body),), (), replace(state, erase_pending=True, options=()), match)
+            asked = replace(state, erase_asked_at=now.isoformat(), options=())
+            return Turn((Reply(body),), (), asked, match)
         summary = f"{body}\n{self.text('data_summary')}"
         return Turn((Reply(summary),), (ReportData(),), replace(state, options=()), match)
 
     def _confirm_erase(self, state, text: str, tokens: list[str]) -> Turn | None:
-        """The answer to the erase confirmation: yes erases, no keeps; anything else is a new
-        message (the request lapses)."""
+        """The answer to the erase confirmation. Any no keeps the data; a plain yes erases; a
+        real question lapses the request and is answered; anything else is asked again, saying
+        that nothing was deleted yet."""
         said = set(re.findall(r"[a-z]+", text.lower()))
-        if said and said <= self._affirmations | _ERASE_WORDS:
+        if said & _NO_WORDS or set(tokens) & self._cancel:
+            match = Match(Decision.ANSWER, "privacy_erase", 1.0, reason="erase_cancelled")
+            return Turn((Reply(self.text("erase_cancelled")),), (), replace(state, erase_asked_at=None), match)
+        yes = self._affirmations | _ERASE_YES
+        if said & yes and said <= yes | _ERASE_FILLERS:
             match = Match(Decision.ANSWER, "privacy_erase", 1.0, reason="erase_confirmed")
             return Turn((Reply(self.text("erase_done")),), (EraseData(),), ConversationState(), match)
-        if tokens and set(tokens) <= self._cancel | _NO_WORDS:
-            match = Match(Decision.ANSWER, "privacy_erase", 1.0, reason="erase_cancelled")
-            return Turn((Reply(self.text("erase_cancelled")),), (), replace(state, erase_pending=False), match)
-        return None
+        match = self.matcher.match(text)
+        intent = self.kb.intents.get(match.intent)
+        if match.decision is Decision.ANSWER and intent is not None and intent.action not in _PRIVACY_ACTIONS:
+            return None
+        unclear = Match(Decision.CLARIFY, "privacy_erase", 1.0, reason="erase_unclear")
+        return Turn((Reply(self.text("erase_unclear")),), (), state, unclear)
 
     # -- booking ----------------------------------------------------------------------------
 

@@ -48,7 +48,7 @@ TEXT_KEYS = (
     "booking_resume", "paused_notice", "out_of_hours",
     "staff_alert", "staff_reason_booking", "staff_reason_human_agent", "staff_reason_urgent", "staff_booking_details",
     "staff_last_messages", "staff_booking_confirmed", "staff_booking_rejected", "staff_note", "staff_template_reply",
-    "erase_done", "erase_cancelled", "data_summary", "erased_by_staff_case", "staff_template_no_name",
+    "erase_done", "erase_cancelled", "erase_unclear", "data_summary", "erased_by_staff_case", "staff_template_no_name",
 )  # fmt: skip
 
 MATCHER_KEYS = (

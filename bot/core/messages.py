@@ -179,7 +179,8 @@ class ConversationState:
     paused: bool = False
     pause_noticed: bool = False
     booking: BookingDraft | None = None
-    erase_pending: bool = False  # "hapus data saya" was asked; waiting for the confirmation
+    # When "hapus data saya" was asked (ISO time): a confirmation counts only soon after it.
+    erase_asked_at: str | None = None
 
     def resumed(self) -> ConversationState:
         """The state after staff close the case: the bot talks again, from a clean slate."""
@@ -194,7 +195,7 @@ class ConversationState:
             "paused": self.paused,
             "pause_noticed": self.pause_noticed,
             "booking": self.booking.to_dict() if self.booking else None,
-            "erase_pending": self.erase_pending,
+            "erase_asked_at": self.erase_asked_at,
         }
 
     @classmethod
@@ -208,5 +209,5 @@ class ConversationState:
             paused=bool(data.get("paused", False)),
             pause_noticed=bool(data.get("pause_noticed", False)),
             booking=BookingDraft.from_dict(data.get("booking")),
-            erase_pending=bool(data.get("erase_pending", False)),
+            erase_asked_at=data.get("erase_asked_at"),
         )
