@@ -90,6 +90,8 @@ class BookingFlow:
         if short and (words & self._cancel or _says_not_going(tokens)):
             return Step((self._text("booking_cancelled"),), None)
         if short and words & self._change and draft.step not in (NAME, COMPLAINT):
+            if words & _FIELD_WORDS.keys():  # "ubah jam": straight to that field
+                return self._on_change(draft, text, tokens, now)
             return self._ask_change(draft, now)
         handler = {
             NAME_CONFIRM: self._on_name_confirm,

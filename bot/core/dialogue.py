@@ -224,7 +224,14 @@ class Engine:
             asked = replace(state, erase_asked_at=now.isoformat(), options=())
             return Turn((Reply(body),), (), asked, match)
         summary = f"{body}\n{self.text('data_summary')}"
-        return Turn((Reply(summary),), (ReportData(),), replace(state, options=()), match)
+        replies = (Reply(summary), *self._booking_resume(state))
+        return Turn(replies, (ReportData(),), replace(state, options=()), match)
+
+    def _booking_resume(self, state) -> tuple[Reply, ...]:
+        """After a detour in the middle of a booking, the pending question again."""
+        if state.booking is None or state.paused:
+            return ()
+        return (Reply(f"{self.text('booking_resume')}\n{self.booking.question(state.booking)}"),)
 
     def _confirm_erase(self, state, text: str, tokens: list[str]) -> Turn | None:
         """The answer to the erase confirmation. Any no keeps the data; a plain yes erases; a
@@ -233,7 +240,8 @@ class Engine:
         said = set(re.findall(r"[a-z]+", text.lower()))
         if said & _NO_WORDS or set(tokens) & self._cancel:
             match = Match(Decision.ANSWER, "privacy_erase", 1.0, reason="erase_cancelled")
-            return Turn((Reply(self.text("erase_cancelled")),), (), replace(state, erase_asked_at=None), match)
+            kept = replace(state, erase_asked_at=None)
+            return Turn((Reply(self.text("erase_cancelled")), *self._booking_resume(kept)), (), kept, match)
         yes = self._affirmations | _ERASE_YES
         if said & yes and said <= yes | _ERASE_FILLERS:
             match = Match(Decision.ANSWER, "privacy_erase", 1.0, reason="erase_confirmed")
@@ -264,9 +272,8 @@ class Engine:
             if faq.action:
                 return self._answer(replace(state, booking=None), match, incoming, now)
             body, _ = render(faq.answer, self.kb)
-            resume = f"{self.text('booking_resume')}\n{self.booking.question(state.booking)}"
             touched = replace(state, booking=replace(state.booking, updated_at=now.isoformat()))
-            return Turn((Reply(body), Reply(resume)), (), touched, match)
+            return Turn((Reply(body), *self._booking_resume(state)), (), touched, match)
         if step.booking is not None:
             actions = (Handoff(HandoffReason.BOOKING, booking=step.booking),)
             return self._hand_over(state, step.texts, actions, booking_match, now, "booking")
