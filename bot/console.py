@@ -23,7 +23,6 @@ from .adapters.storage import (
     BOOKING_REQUESTED,
     CASE_CLOSED,
     CASE_OPEN,
-    INBOUND,
     OUTBOUND,
     OUTBOX_PENDING,
     PATIENT_MESSAGE,
@@ -320,13 +319,9 @@ def _booking_dict(booking: Booking) -> dict:
 
 
 def message_dict(message: Message) -> dict:
-    if message.direction == INBOUND:
-        sender = "patient"
-    else:
-        sender = "staff" if message.staff_name else "bot"
     return {
         "id": message.id,
-        "sender": sender,
+        "sender": message.sender,
         "staff_name": message.staff_name,
         "text": message.body,
         "media": [{"url": m.get("url"), "content_type": m.get("content_type")} for m in (message.media or [])],

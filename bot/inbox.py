@@ -143,32 +143,10 @@ class Inbox:
         now = self.clock()
         engine = self.engine  # one engine for the whole message, taken before any lock
         with self.sessions.begin() as session:
-            # A retry is answered from storage before touching the conversation (after "hapus
-            # data saya" its row is anonymous, and a retry must not create a new one), and again
-            # once the conversation is locked, in case a duplicate committed meanwhile.
-            existing = storage.find_by_sid(session, inbound.sid)
-            if existing is not None:
-                return _stored_outcome(session, existing)
-            conversation = storage.lock_conversation(session, inbound.wa_id, now)
-            existing = storage.find_by_sid(session, inbound.sid)
-            if existing is not None:
-                return _stored_outcome(session, existing)
-
-            message = Message(
-                conversation_id=conversation.id,
-                direction=INBOUND,
-                twilio_sid=inbound.sid,
-                body=inbound.body,
-                media=[{"url": url, "content_type": kind} for url, kind in inbound.media] or None,
-                latitude=inbound.latitude,
-                longitude=inbound.longitude,
-                location_label=inbound.location_label,
-                button_payload=inbound.button_payload,
-                button_text=inbound.button_text,
-                created_at=now,
-            )
-            session.add(message)
-            session.flush()
+            opened = _open(session, inbound, now)
+            if isinstance(opened, Outcome):
+                return opened
+            conversation, message = opened
             if inbound.profile_name:
                 conversation.profile_name = inbound.profile_name[:200]
             conversation.last_inbound_at = now
@@ -245,20 +223,11 @@ class Inbox:
         """The message could not be processed: keep it, and tell the patient staff will see it."""
         now = self.clock()
         with self.sessions.begin() as session:
-            conversation = storage.lock_conversation(session, inbound.wa_id, now)
-            existing = storage.find_by_sid(session, inbound.sid)
-            if existing is not None:
-                return _stored_outcome(session, existing)
-            message = Message(
-                conversation_id=conversation.id,
-                direction=INBOUND,
-                twilio_sid=inbound.sid,
-                body=inbound.body,
-                reason=PROCESSING_FAILED,
-                created_at=now,
-            )
-            session.add(message)
-            session.flush()
+            opened = _open(session, inbound, now)
+            if isinstance(opened, Outcome):
+                return opened
+            conversation, message = opened
+            message.reason = PROCESSING_FAILED
             reply = Message(
                 conversation_id=conversation.id,
                 direction=OUTBOUND,
@@ -310,6 +279,38 @@ class Inbox:
                 changed = storage.update_status(session, message, status, error_code, now)
         log.info("status", extra={"fields": {"sid": message_sid, "status": status, "error": error_code, "changed": changed}})
         return True
+
+
+def _open(session: Session, inbound: InboundMessage, now) -> Outcome | tuple:
+    """The stored answer if this MessageSid was handled already; otherwise the patient's
+    conversation, locked, and the inbound message stored in it.
+
+    A retry is answered from storage before the conversation is touched (after "hapus data
+    saya" its row is anonymous, and a retry must not create a new one), and again once the
+    conversation is locked, in case a duplicate committed meanwhile."""
+    existing = storage.find_by_sid(session, inbound.sid)
+    if existing is not None:
+        return _stored_outcome(session, existing)
+    conversation = storage.lock_conversation(session, inbound.wa_id, now)
+    existing = storage.find_by_sid(session, inbound.sid)
+    if existing is not None:
+        return _stored_outcome(session, existing)
+    message = Message(
+        conversation_id=conversation.id,
+        direction=INBOUND,
+        twilio_sid=inbound.sid,
+        body=inbound.body,
+        media=[{"url": url, "content_type": kind} for url, kind in inbound.media] or None,
+        latitude=inbound.latitude,
+        longitude=inbound.longitude,
+        location_label=inbound.location_label,
+        button_payload=inbound.button_payload,
+        button_text=inbound.button_text,
+        created_at=now,
+    )
+    session.add(message)
+    session.flush()
+    return conversation, message
 
 
 def _fill(text: str, values: dict[str, str]) -> str:

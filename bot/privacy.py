@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from .adapters.storage import (
     CASE_CLOSED,
     CASE_OPEN,
-    INBOUND,
     AuditEntry,
     Booking,
     Conversation,
@@ -48,7 +47,7 @@ def summary_values(session: Session, conversation: Conversation, retention_days:
     ).one()
     bookings = session.execute(select(func.count(Booking.id)).where(Booking.conversation_id == conversation.id)).scalar_one()
     cases = session.execute(select(func.count(HandoffCase.id)).where(HandoffCase.conversation_id == conversation.id)).scalar_one()
-    since = dates.describe(first).split(" pukul ")[0] if first else "-"
+    since = dates.describe_day(first) if first else "-"
     return {"messages": str(messages), "since": since, "bookings": str(bookings), "cases": str(cases), "retention_days": str(retention_days)}
 
 
@@ -68,7 +67,7 @@ def export(session: Session, conversation: Conversation) -> dict:
         "messages": [
             {
                 "direction": m.direction,
-                "sender": "patient" if m.direction == INBOUND else ("staff" if m.staff_name else "bot"),
+                "sender": m.sender,
                 "text": m.body,
                 "media": m.media,
                 "location": [m.latitude, m.longitude] if m.latitude is not None else None,

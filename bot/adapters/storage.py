@@ -132,6 +132,13 @@ class Message(Base):
     staff_name: Mapped[str | None] = mapped_column(String(80))  # set on a staff member's reply
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    @property
+    def sender(self) -> str:
+        """Who wrote it: patient, bot or staff."""
+        if self.direction == INBOUND:
+            return "patient"
+        return "staff" if self.staff_name else "bot"
+
 
 class Booking(Base):
     """A booking request: staff confirm, reject or cancel it (the bot owns no calendar)."""

@@ -226,8 +226,13 @@ def _with_period(hour: int, period: str | None) -> int:
 
 def describe(moment: datetime) -> str:
     """'Kamis, 27 November 2026 pukul 15.00' (Asia/Jakarta)."""
+    return f"{describe_day(moment)} pukul {moment.astimezone(JAKARTA):%H.%M}"
+
+
+def describe_day(moment: datetime) -> str:
+    """'Kamis, 27 November 2026' (Asia/Jakarta)."""
     local = moment.astimezone(JAKARTA)
-    return f"{DAY_NAMES[local.weekday()]}, {local.day} {MONTH_NAMES[local.month - 1]} {local.year} pukul {local:%H.%M}"
+    return f"{DAY_NAMES[local.weekday()]}, {local.day} {MONTH_NAMES[local.month - 1]} {local.year}"
 
 
 # -- opening hours ----------------------------------------------------------------------------
