@@ -1,8 +1,13 @@
 """The matcher's decisions: answer, clarify or fallback, with danger signs first."""
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from bot.core.messages import Decision
+
+EVAL = Path(__file__).parent / "eval"
 
 
 @pytest.mark.parametrize(
@@ -146,3 +151,33 @@ def test_is_deterministic(matcher):
     texts = ["knp betis kedutan trs", "kedutan", "jual pulsa", "betis pegel abis lari"]
     first = [matcher.match(t) for t in texts]
     assert [matcher.match(t) for t in texts] == first
+
+
+def test_the_danger_sign_check_alone_agrees_with_the_full_analysis(kb):
+    """`danger_signs_in` (asked by the dialogue before matching) skips scoring: it must find
+    exactly what `analyze` finds, on fresh text and on text it has just read."""
+    from bot.core.matcher import Matcher
+
+    texts = [item["text"] for item in yaml.safe_load((EVAL / "tune.yaml").read_text(encoding="utf-8"))]
+    quick, full = Matcher(kb), Matcher(kb)
+    urgent = 0
+    for text in texts:
+        signs = quick.danger_signs_in(text)
+        assert signs == full.analyze(text).danger_signs, text
+        assert quick.match(text) == full.match(text), text
+        urgent += bool(signs)
+    assert urgent >= 10  # the set has danger signs to find
+
+
+def test_a_reading_is_not_reused_under_other_settings(kb):
+    from dataclasses import replace
+
+    from bot.core.matcher import Matcher
+
+    matcher = Matcher(kb)
+    text = "betis kedtan trs"  # "kedtan" is a typo only a loose cutoff corrects
+    before = matcher.analyze(text)
+    matcher.settings = replace(matcher.settings, typo_cutoff=99.0)
+    matcher._cache.clear()
+    after = matcher.analyze(text)
+    assert before.plain.tolist() != after.plain.tolist()

@@ -298,7 +298,7 @@ class Engine:
 
     def urgent(self, text: str) -> bool:
         """Whether a message shows a danger sign (answered even when nothing else would be)."""
-        return bool(self.matcher.analyze(text).danger_signs)
+        return bool(self.matcher.danger_signs_in(text))
 
     def text(self, key: str) -> str:
         """A fixed text of knowledge/dialogue.yaml, with the clinic's name filled in."""

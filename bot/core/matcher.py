@@ -64,6 +64,18 @@ _REASONS = (
 
 
 @dataclass(frozen=True)
+class _Reading:
+    """A message split into sentences, its words resolved, its danger signs found."""
+
+    text: str
+    settings: MatcherSettings
+    sentences: list[list[str]]
+    words: list[str]
+    resolved: dict[str, tuple[Token, ...]]
+    signs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Analysis:
     """Scores of a message before any threshold is applied (what `decide` needs)."""
 
@@ -563,21 +575,41 @@ class Matcher:
             buffer = self._local.examples = np.zeros(len(self._norms))
         return buffer
 
-    def analyze(self, text: str, context: Sequence[str] = ()) -> Analysis:
-        """Everything `decide` needs about a message; independent of the thresholds."""
+    def danger_signs_in(self, text: str) -> tuple[str, ...]:
+        """Ids of the danger signs a message shows: the first step of `analyze` alone, so that
+        asking "is this urgent?" costs no scoring."""
+        return self._read(text).signs
+
+    def _read(self, text: str) -> _Reading:
+        """Split, resolve and look for danger signs; the last reading is kept per thread
+        because the dialogue asks about danger signs and then matches the same text."""
+        last = getattr(self._local, "reading", None)
+        if last is not None and last.text == text and last.settings is self.settings:
+            return last
         sentences, clauses = self.normalize.split(text)
         words = [word for sentence in sentences for word in sentence]
-        if not words:
-            return Analysis(empty=True)
-        limit = self.settings.max_tokens
-        resolved = self.resolve(words, fuzzy_limit=limit)
+        resolved = self.resolve(words, fuzzy_limit=self.settings.max_tokens) if words else {}
 
         def sequence_of(unit: Sequence[str]) -> list[str]:
             return [token.word for raw in unit for token in resolved[raw]]
 
-        signs = self._signs_in(clauses, sequence_of(words), sequence_of)
-        if signs:
-            return Analysis(danger_signs=signs)
+        signs = self._signs_in(clauses, sequence_of(words), sequence_of) if words else ()
+        reading = self._local.reading = _Reading(text, self.settings, sentences, words, resolved, signs)
+        return reading
+
+    def analyze(self, text: str, context: Sequence[str] = ()) -> Analysis:
+        """Everything `decide` needs about a message; independent of the thresholds."""
+        reading = self._read(text)
+        sentences, words, resolved = reading.sentences, reading.words, reading.resolved
+        if not words:
+            return Analysis(empty=True)
+        limit = self.settings.max_tokens
+
+        def sequence_of(unit: Sequence[str]) -> list[str]:
+            return [token.word for raw in unit for token in resolved[raw]]
+
+        if reading.signs:
+            return Analysis(danger_signs=reading.signs)
         dropped = self._negated_raw_words(words, resolved)
         if dropped:
             if len(dropped) == len(words):
