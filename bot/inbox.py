@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .adapters import storage
-from .adapters.storage import INBOUND, OUTBOUND, RATE_NOTICE, RATE_SILENCED, HandoffCase, Message, OutboxItem
+from .adapters.storage import INBOUND, OUTBOUND, RATE_NOTICE, RATE_SILENCED, Conversation, HandoffCase, Message, OutboxItem
 from .core.dialogue import Engine
 from . import privacy
 from .core.messages import ConversationState, EraseData, Handoff, Incoming, Match, ReportData, describe_action
@@ -147,29 +147,24 @@ class Inbox:
             if isinstance(opened, Outcome):
                 return opened
             conversation, message = opened
-            if inbound.profile_name:
-                conversation.profile_name = inbound.profile_name[:200]
-            conversation.last_inbound_at = now
-            conversation.updated_at = now
 
             texts: list[str] = []
-            erase = False
             match = None
-            actions: tuple[str, ...] = ()
+            actions: tuple = ()
             incoming = Incoming(
                 inbound.text,
                 profile_name=inbound.profile_name,
                 media_types=tuple(kind for _, kind in inbound.media),
                 has_location=inbound.latitude is not None,
             )
-            flooding = storage.inbound_count_since(session, conversation, storage.window(now)) > self.rate_limit
+            flooding = storage.count_inbound(conversation, now) > self.rate_limit
             if flooding and not engine.urgent(incoming.text):
-                message.rate_limited = True
-                if storage.rate_notice_sent_since(session, conversation, storage.window(now)):
-                    message.reason = RATE_SILENCED
-                else:
-                    message.reason = RATE_NOTICE
+                message["rate_limited"] = True
+                if storage.take_rate_notice(conversation, now):
+                    message["reason"] = RATE_NOTICE
                     texts = [engine.text("rate_limited")]
+                else:
+                    message["reason"] = RATE_SILENCED
             else:
                 state = ConversationState.from_dict(conversation.state)
                 turn = engine.step(state, incoming, now)
@@ -177,44 +172,35 @@ class Inbox:
                 conversation.booking_expires_at = now + engine.booking.expiry if turn.state.booking else None
                 if not state.started and turn.replies and conversation.notice_shown_at is None:
                     conversation.notice_shown_at = now  # the first reply carries the notice
-                for action in turn.actions:
-                    if isinstance(action, Handoff):
-                        self.desk.hand_over(session, conversation, action, now)
-                match = turn.match
-                actions = tuple(describe_action(a) for a in turn.actions)
+                match, actions = turn.match, turn.actions
                 if match is not None:
-                    message.intent, message.decision = match.intent, match.decision.value
-                    message.score, message.reason = round(match.score, 4), match.reason
-                message.actions = list(actions) or None
-                replies_text = [reply.text for reply in turn.replies]
-                if any(isinstance(a, ReportData) for a in turn.actions):
-                    values = privacy.summary_values(session, conversation, self.retention_days)
-                    replies_text = [_fill(text, values) for text in replies_text]
-                texts = [chunk for text in replies_text for chunk in split_text(text, self.max_reply_length)]
-                erase = any(isinstance(a, EraseData) for a in turn.actions)
+                    message.update(intent=match.intent, decision=match.decision.value, score=round(match.score, 4), reason=match.reason)
+                message["actions"] = [describe_action(a) for a in actions] or None
+                texts = [reply.text for reply in turn.replies]
 
-            replies = [
-                Message(
-                    conversation_id=conversation.id,
-                    direction=OUTBOUND,
-                    body=body,
-                    in_reply_to_id=message.id,
-                    position=position,
-                    created_at=now,
-                )
-                for position, body in enumerate(texts)
-            ]
-            session.add_all(replies)
-            session.flush()
+            storage.save_conversation(session, conversation)
+            (message_id,) = storage.insert_messages(session, [message])
+            if any(isinstance(a, (Handoff, ReportData, EraseData)) for a in actions):
+                stored = session.get(Conversation, conversation.id)
+                for action in actions:
+                    if isinstance(action, Handoff):
+                        self.desk.hand_over(session, stored, action, now)
+                if any(isinstance(a, ReportData) for a in actions):
+                    values = privacy.summary_values(session, stored, self.retention_days)
+                    texts = [_fill(text, values) for text in texts]
+            texts = [chunk for text in texts for chunk in split_text(text, self.max_reply_length)]
+            replies = _store_replies(session, conversation.id, message_id, texts, now)
             after = ConversationState.from_dict(conversation.state)
-            if erase:
-                privacy.erase(session, conversation, now, privacy.PATIENT, engine.text("erased_by_staff_case"), keep=message)
+            if any(isinstance(a, EraseData) for a in actions):
+                keep = session.get(Message, message_id)
+                privacy.erase(session, stored, now, privacy.PATIENT, engine.text("erased_by_staff_case"), keep=keep)
+                after = ConversationState.from_dict(stored.state)
             return Outcome(
-                message_id=message.id,
-                replies=tuple(StoredReply(r.id, r.body) for r in replies),
-                rate_limited=message.rate_limited,
+                message_id=message_id,
+                replies=replies,
+                rate_limited=message.get("rate_limited", False),
                 match=match,
-                actions=actions,
+                actions=tuple(message.get("actions") or ()),
                 paused=after.paused,
                 booking_step=after.booking.step if after.booking else None,
             )
@@ -227,17 +213,11 @@ class Inbox:
             if isinstance(opened, Outcome):
                 return opened
             conversation, message = opened
-            message.reason = PROCESSING_FAILED
-            reply = Message(
-                conversation_id=conversation.id,
-                direction=OUTBOUND,
-                body=self.engine.text("error"),
-                in_reply_to_id=message.id,
-                created_at=now,
-            )
-            session.add(reply)
-            session.flush()
-            return Outcome(message_id=message.id, replies=(StoredReply(reply.id, reply.body),))
+            storage.count_inbound(conversation, now)
+            storage.save_conversation(session, conversation)
+            (message_id,) = storage.insert_messages(session, [{**message, "reason": PROCESSING_FAILED}])
+            replies = _store_replies(session, conversation.id, message_id, [self.engine.text("error")], now)
+            return Outcome(message_id=message_id, replies=replies)
 
     def _replay(self, sid: str) -> Outcome:
         with self.sessions.begin() as session:
@@ -283,34 +263,56 @@ class Inbox:
 
 def _open(session: Session, inbound: InboundMessage, now) -> Outcome | tuple:
     """The stored answer if this MessageSid was handled already; otherwise the patient's
-    conversation, locked, and the inbound message stored in it.
+    conversation, locked, and the inbound message's column values, for the caller to
+    complete and insert.
 
     A retry is answered from storage before the conversation is touched (after "hapus data
     saya" its row is anonymous, and a retry must not create a new one), and again once the
-    conversation is locked, in case a duplicate committed meanwhile."""
-    existing = storage.find_by_sid(session, inbound.sid)
-    if existing is not None:
-        return _stored_outcome(session, existing)
-    conversation = storage.lock_conversation(session, inbound.wa_id, now)
-    existing = storage.find_by_sid(session, inbound.sid)
-    if existing is not None:
-        return _stored_outcome(session, existing)
-    message = Message(
-        conversation_id=conversation.id,
-        direction=INBOUND,
-        twilio_sid=inbound.sid,
-        body=inbound.body,
-        media=[{"url": url, "content_type": kind} for url, kind in inbound.media] or None,
-        latitude=inbound.latitude,
-        longitude=inbound.longitude,
-        location_label=inbound.location_label,
-        button_payload=inbound.button_payload,
-        button_text=inbound.button_text,
-        created_at=now,
-    )
-    session.add(message)
-    session.flush()
+    conversation is locked, in case a duplicate committed meanwhile (not possible where the
+    transaction has held the whole database from the start)."""
+    if storage.sid_stored(session, inbound.sid):
+        return _stored_outcome(session, storage.find_by_sid(session, inbound.sid))
+    conversation = storage.lock_conversation(session, inbound.wa_id, now, (inbound.profile_name or "")[:200] or None)
+    if not storage.serialises_writers(session) and storage.sid_stored(session, inbound.sid):
+        return _stored_outcome(session, storage.find_by_sid(session, inbound.sid))
+    message = {
+        "conversation_id": conversation.id,
+        "direction": INBOUND,
+        "twilio_sid": inbound.sid,
+        "body": inbound.body,
+        "media": [{"url": url, "content_type": kind} for url, kind in inbound.media] or None,
+        "latitude": inbound.latitude,
+        "longitude": inbound.longitude,
+        "location_label": inbound.location_label,
+        "button_payload": inbound.button_payload,
+        "button_text": inbound.button_text,
+        "in_reply_to_id": None,
+        "position": 0,
+        "intent": None,
+        "decision": None,
+        "score": None,
+        "reason": None,
+        "actions": None,
+        "rate_limited": False,
+        "created_at": now,
+    }
     return conversation, message
+
+
+def _store_replies(session: Session, conversation_id: int, message_id: int, texts: list[str], now) -> tuple[StoredReply, ...]:
+    rows = [
+        {
+            "conversation_id": conversation_id,
+            "direction": OUTBOUND,
+            "body": body,
+            "in_reply_to_id": message_id,
+            "position": position,
+            "created_at": now,
+        }
+        for position, body in enumerate(texts)
+    ]
+    ids = storage.insert_messages(session, rows)
+    return tuple(StoredReply(id_, body) for id_, body in zip(ids, texts))
 
 
 def _fill(text: str, values: dict[str, str]) -> str:

@@ -426,16 +426,18 @@ def test_a_database_outage_mid_message_writes_nothing_and_the_retry_is_stored_on
 
     from bot.adapters import storage
 
-    real = storage.inbound_count_since
+    real = storage.insert_messages
     calls = []
 
     def dropped_once(*args, **kwargs):
+        # The first message's second insert (its replies), after its conversation and the
+        # message itself were written.
         calls.append(1)
-        if len(calls) == 1:
-            raise OperationalError("SELECT ...", {}, Exception("server closed the connection unexpectedly"))
+        if len(calls) == 2:
+            raise OperationalError("INSERT ...", {}, Exception("server closed the connection unexpectedly"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(storage, "inbound_count_since", dropped_once)
+    monkeypatch.setattr(storage, "insert_messages", dropped_once)
     failed = signed_post(client, WEBHOOK, form("kenapa betis kedutan", sid="SMoutage"))
     assert failed.status_code == 503 and b"Traceback" not in failed.data
     assert count(app) == 0 and count(app, Conversation) == 0

@@ -7,11 +7,14 @@ Alembic (migrations/); `create_schema` exists for throwaway test databases only.
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    bindparam,
     DateTime,
     Float,
     ForeignKey,
@@ -23,8 +26,10 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    insert,
     select,
     text,
+    update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -98,6 +103,10 @@ class Conversation(Base):
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When an unfinished booking in `state` expires (the worker clears abandoned ones).
     booking_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # The flood limit's window: when it started, inbound messages in it, when the notice went out.
+    rate_window_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rate_window_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    rate_notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Message(Base):
@@ -322,19 +331,96 @@ def ping(engine: Engine) -> None:
 # -- repository functions used by the inbox ---------------------------------------------------
 
 
-def lock_conversation(session: Session, wa_id: str, now: datetime) -> Conversation:
-    """The patient's conversation, created if new, locked for this transaction.
+# -- the inbox's path: a handful of prebuilt Core statements per message ----------------------
+# Every patient message runs these; as prebuilt Core statements they cost a fraction of ORM
+# queries and flushes (SQLAlchemy compiles each once and caches it). The ORM objects are loaded
+# only where a message needs more (a handoff, the privacy commands, a retry's stored answer).
+
+_conversations, _messages = Conversation.__table__, Message.__table__
+
+
+@dataclass
+class LockedConversation:
+    """The columns of a patient's conversation that every message reads and writes."""
+
+    id: int
+    state: dict
+    booking_expires_at: datetime | None
+    notice_shown_at: datetime | None
+    rate_window_start: datetime | None
+    rate_window_count: int
+    rate_notice_at: datetime | None
+
+
+_LOCKED_COLUMNS = tuple(_conversations.c[field.name] for field in dataclasses.fields(LockedConversation))
+_UPSERTS: dict[str, object] = {}
+_FIND_SID = select(_messages.c.id).where(_messages.c.twilio_sid == bindparam("sid"))
+_SAVED_COLUMNS = [column.name for column in _LOCKED_COLUMNS if column.name != "id"]
+_SAVE_CONVERSATION = (
+    update(_conversations)
+    .where(_conversations.c.id == bindparam("conversation_id"))
+    .values({name: bindparam(name, type_=_conversations.c[name].type) for name in _SAVED_COLUMNS})
+)
+_INSERT_MESSAGE = insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True)
+
+
+def _upsert(dialect: str):
+    """INSERT ... ON CONFLICT (wa_id) DO UPDATE ... RETURNING, built once per dialect."""
+    statement = _UPSERTS.get(dialect)
+    if statement is None:
+        insert_for = pg_insert if dialect == "postgresql" else sqlite_insert
+        columns = {"wa_id": "wa_id", "profile_name": "profile_name", "now": "updated_at"}
+        values = {name: bindparam(name, type_=_conversations.c[column].type) for name, column in columns.items()}
+        statement = insert_for(_conversations).values(
+            wa_id=values["wa_id"],
+            profile_name=values["profile_name"],
+            state={},
+            created_at=values["now"],
+            updated_at=values["now"],
+            last_inbound_at=values["now"],
+            rate_window_count=0,
+        )
+        statement = _UPSERTS[dialect] = statement.on_conflict_do_update(
+            index_elements=["wa_id"],
+            set_={
+                "updated_at": statement.excluded.updated_at,
+                "last_inbound_at": statement.excluded.last_inbound_at,
+                "profile_name": func.coalesce(statement.excluded.profile_name, _conversations.c.profile_name),
+            },
+        ).returning(*_LOCKED_COLUMNS)
+    return statement
+
+
+def lock_conversation(session: Session, wa_id: str, now: datetime, profile_name: str | None = None) -> LockedConversation:
+    """The patient's conversation, created if new, stamped with this inbound message and
+    locked for this transaction, in one statement (an upsert locks the row it updates).
 
     Concurrent messages of one patient therefore take turns: a duplicate delivery waits for
     the original to commit and then finds it stored."""
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    session.execute(
-        insert(Conversation)
-        .values(wa_id=wa_id, state={}, created_at=now, updated_at=now)
-        .on_conflict_do_nothing(index_elements=["wa_id"])
-    )
-    query = select(Conversation).where(Conversation.wa_id == wa_id).with_for_update()
-    return session.execute(query).scalar_one()
+    row = session.execute(_upsert(session.bind.dialect.name), {"wa_id": wa_id, "profile_name": profile_name, "now": now}).one()
+    return LockedConversation(*row)
+
+
+def save_conversation(session: Session, conversation: LockedConversation) -> None:
+    values = {name: getattr(conversation, name) for name in _SAVED_COLUMNS}
+    session.execute(_SAVE_CONVERSATION, {"conversation_id": conversation.id, **values})
+
+
+def sid_stored(session: Session, sid: str) -> bool:
+    return session.execute(_FIND_SID, {"sid": sid}).first() is not None
+
+
+def insert_messages(session: Session, rows: list[dict]) -> list[int]:
+    """Insert message rows (column values), returning their ids in the same order."""
+    if not rows:
+        return []
+    return list(session.execute(_INSERT_MESSAGE, rows).scalars())
+
+
+def serialises_writers(session: Session) -> bool:
+    """Whether a write transaction holds the whole database from its first statement (SQLite,
+    BEGIN IMMEDIATE): then nothing can commit between two of its reads."""
+    return session.bind.dialect.name == "sqlite"
 
 
 def find_by_sid(session: Session, sid: str) -> Message | None:
@@ -346,24 +432,25 @@ def replies_to(session: Session, message: Message) -> list[Message]:
     return list(session.execute(query).scalars())
 
 
-def inbound_count_since(session: Session, conversation: Conversation, since: datetime) -> int:
-    query = select(func.count(Message.id)).where(
-        Message.conversation_id == conversation.id,
-        Message.direction == INBOUND,
-        Message.created_at >= since,
-    )
-    return int(session.execute(query).scalar_one())
+def count_inbound(conversation: LockedConversation, now: datetime, seconds: int = 60) -> int:
+    """Count one more inbound message in the patient's flood window and return the count.
+
+    A fixed window, started by the first message after the previous one ended, kept on the
+    conversation row (which the caller holds locked): no query per message."""
+    start = conversation.rate_window_start
+    if start is None or now - start >= timedelta(seconds=seconds) or now < start:
+        conversation.rate_window_start, conversation.rate_window_count = now, 0
+    conversation.rate_window_count += 1
+    return conversation.rate_window_count
 
 
-def rate_notice_sent_since(session: Session, conversation: Conversation, since: datetime) -> bool:
-    """Whether the flooding notice already went out within the window."""
-    query = select(func.count(Message.id)).where(
-        Message.conversation_id == conversation.id,
-        Message.direction == INBOUND,
-        Message.reason == RATE_NOTICE,
-        Message.created_at >= since,
-    )
-    return bool(session.execute(query).scalar_one())
+def take_rate_notice(conversation: LockedConversation, now: datetime) -> bool:
+    """True the first time in a flood window (the patient gets one notice), False after."""
+    notice = conversation.rate_notice_at
+    if notice is not None and notice >= conversation.rate_window_start:
+        return False
+    conversation.rate_notice_at = now
+    return True
 
 
 def status_moves_forward(current: str | None, status: str) -> bool:
@@ -381,10 +468,6 @@ def update_status(session: Session, message: Message, status: str, error_code: s
     message.error_code = error_code or None
     message.status_at = now
     return True
-
-
-def window(now: datetime, seconds: int = 60) -> datetime:
-    return now - timedelta(seconds=seconds)
 
 
 def open_case(session: Session, conversation: Conversation) -> HandoffCase | None:
