@@ -375,6 +375,31 @@ def test_flooding_gets_one_notice_then_silence_and_everything_is_stored(database
     assert "119" in urgent[0]
 
 
+def test_the_flood_window_ends_after_a_minute_and_a_new_flood_gets_a_new_notice(database_url, clock):
+    app = create_app(app_config(database_url, rate_limit_per_minute=3))
+    app.extensions["klinik_inbox"].clock = clock
+    client = app.test_client()
+
+    def burst(label: str, count: int) -> list[list[str]]:
+        sent = []
+        for n in range(count):
+            sent.append(texts(signed_post(client, WEBHOOK, form(f"halo {n}", sid=f"SM{label}{n}"))))
+            clock.advance(seconds=5)
+        return sent
+
+    first = burst("a", 5)  # 0 s .. 20 s: three answered, a notice, silence
+    assert [bool(r) for r in first] == [True, True, True, True, False]
+    assert "banyak sekali" in first[3][0]
+    clock.advance(seconds=40)  # the window that began at 0 s is over
+    second = burst("b", 5)
+    assert [bool(r) for r in second] == [True, True, True, True, False]
+    assert "banyak sekali" in second[3][0] and "banyak sekali" not in second[0][0]
+    # A retry of a silenced message is not counted again and stays silent.
+    assert texts(signed_post(client, WEBHOOK, form("halo 4", sid="SMb4"))) == []
+    notices = rows(app, Message.reason == "rate_limit_notice")
+    assert [m.twilio_sid for m in notices] == ["SMa3", "SMb3"]
+
+
 # -- health -----------------------------------------------------------------------------------
 
 
