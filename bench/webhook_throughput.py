@@ -1,7 +1,9 @@
 """Webhook throughput: requests per second and latency of the full signed path (POST
 /webhook/whatsapp with a valid signature, storage, dialogue, TwiML) under gunicorn on loopback,
 measured with wrk, beside a bare Flask app returning fixed TwiML (bench/bare_app.py) under the
-same gunicorn settings; on SQLite and on PostgreSQL, at several concurrency levels.
+same gunicorn settings; on SQLite and on PostgreSQL, at several concurrency levels. A second
+baseline, the bot with storage taken out (bench/engine_app.py), splits the gap into what the
+web layer and the dialogue engine cost and what storage costs.
 
     python bench/webhook_throughput.py [--databases sqlite postgresql] [--connections 1 4 16 64]
                                        [--duration 10] [--workers 2] [--threads 4] [--json FILE]
@@ -134,6 +136,14 @@ def main() -> int:
             for connections in args.connections:
                 rows.append({"app": "bare", "database": None, **run_wrk(base, bodies, connections, args.duration)})
 
+        with servers.gunicorn(
+            servers.sqlite_database(folder), folder / "engine.log", app="bench.engine_app:app", workers=args.workers, threads=args.threads
+        ) as base:
+            signed_requests(bodies, f"{base}/webhook/whatsapp", texts, args.requests, "engine", 1)
+            run_wrk(base, bodies, 4, WARM_UP_SECONDS)
+            for connections in args.connections:
+                rows.append({"app": "engine", "database": None, **run_wrk(base, bodies, connections, args.duration)})
+
         for database in args.databases:
             folder_db = folder / database
             folder_db.mkdir()
@@ -153,9 +163,9 @@ def main() -> int:
     bare = {r["connections"]: r for r in rows if r["app"] == "bare"}
     print(f"\n{'app':<18} {'conn':>4} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8} {'non-2xx':>8} {'errors':>6} {'vs bare':>8}")
     for row in rows:
-        name = "bare Flask" if row["app"] == "bare" else f"bot, {row['database']}"
+        name = {"bare": "bare Flask", "engine": "bot, no storage"}.get(row["app"], f"bot, {row['database']}")
         ratio = row["rps"] / bare[row["connections"]]["rps"]
-        flag = "  (requests repeated: too few prepared)" if row["app"] == "bot" and row["repeated"] else ""
+        flag = "  (requests repeated: too few prepared)" if row["app"] != "bare" and row["repeated"] else ""
         print(
             f"{name:<18} {row['connections']:>4} {row['rps']:>8.1f} {row['p50_ms']:>8.1f} {row['p90_ms']:>8.1f} {row['p99_ms']:>8.1f} "
             f"{row['max_ms']:>8.1f} {row['non_2xx']:>8} {row['socket_errors']:>6} {ratio:>7.2f}x{flag}"

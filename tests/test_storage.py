@@ -142,3 +142,32 @@ def test_status_only_moves_forward(sequence, final):
     for status in sequence:
         storage.update_status(None, message, status, None, now)
     assert message.status == final
+
+
+def test_a_waiting_sqlite_writer_tries_again_every_millisecond_or_so(tmp_path, monkeypatch):
+    """begin_immediate polls in short steps instead of SQLite's backing-off sleeps (up to
+    100 ms, which made some webhook requests wait seconds under load), gets the lock once it
+    is released, and gives up with "database is locked" at its deadline."""
+    import sqlite3
+    import time
+
+    path = tmp_path / "lock.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("PRAGMA journal_mode=WAL")
+    holder.execute("CREATE TABLE t (x)")
+    waiter = sqlite3.connect(path, isolation_level=None, timeout=30)
+
+    holder.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        storage.begin_immediate(waiter, timeout=0.05)
+    assert waiter.execute("PRAGMA busy_timeout").fetchone() == (50,)  # restored for the statements
+
+    sleeps = []
+    real_sleep = time.sleep
+    monkeypatch.setattr(storage.time, "sleep", lambda seconds: (sleeps.append(seconds), real_sleep(seconds)))
+    threading.Timer(0.2, lambda: holder.execute("COMMIT")).start()
+    storage.begin_immediate(waiter, timeout=5)
+    waiter.execute("INSERT INTO t VALUES (1)")
+    waiter.execute("COMMIT")
+    assert len(sleeps) > 10 and max(sleeps) <= 0.002
+    assert holder.execute("SELECT x FROM t").fetchall() == [(1,)]
