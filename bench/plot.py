@@ -52,7 +52,7 @@ def throughput_vs_concurrency(figures: dict, target: Path) -> None:
     rows = figures["rows"]
     series: dict[str, list[dict]] = {}
     for row in rows:
-        name = "bare Flask (fixed TwiML)" if row["app"] == "bare" else f"bot, {row['database']}"
+        name = {"bare": "bare Flask (fixed TwiML)", "engine": "bot, no storage"}.get(row["app"], f"bot, {row['database']}")
         series.setdefault(name, []).append(row)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
     for name, points in series.items():

@@ -165,7 +165,7 @@ def main() -> int:
     for row in rows:
         name = {"bare": "bare Flask", "engine": "bot, no storage"}.get(row["app"], f"bot, {row['database']}")
         ratio = row["rps"] / bare[row["connections"]]["rps"]
-        flag = "  (requests repeated: too few prepared)" if row["app"] != "bare" and row["repeated"] else ""
+        flag = "  (requests repeated: too few prepared)" if row["app"] == "bot" and row["repeated"] else ""
         print(
             f"{name:<18} {row['connections']:>4} {row['rps']:>8.1f} {row['p50_ms']:>8.1f} {row['p90_ms']:>8.1f} {row['p99_ms']:>8.1f} "
             f"{row['max_ms']:>8.1f} {row['non_2xx']:>8} {row['socket_errors']:>6} {ratio:>7.2f}x{flag}"
