@@ -580,6 +580,13 @@ class Matcher:
         asking "is this urgent?" costs no scoring."""
         return self._read(text).signs
 
+    def forget(self, words: bool = False) -> None:
+        """Forget the last message read (and with `words`, every resolved word), so that a
+        benchmark times the next message as if it were new."""
+        self._local.reading = None
+        if words:
+            self._cache.clear()
+
     def _read(self, text: str) -> _Reading:
         """Split, resolve and look for danger signs; the last reading is kept per thread
         because the dialogue asks about danger signs and then matches the same text."""
