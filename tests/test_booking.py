@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from bot.core.dates import JAKARTA
-from bot.core.messages import BookingDraft
+from bot.core.messages import BookingDraft, ConversationState, Incoming
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=JAKARTA)
 
@@ -30,3 +30,49 @@ def test_control_characters_in_the_complaint_are_not_echoed(engine):
     step = engine.booking.step(draft, "betis\x00 kanan\x1b[31m kedutan\x0b\ufffe terus", NOW)
     assert step.draft.complaint == "betis kanan [31m kedutan terus"
     assert "Keluhan: betis kanan [31m kedutan terus" in step.texts[0]
+
+
+def _at_summary(engine):
+    draft = BookingDraft(step="complaint", name="Rina", day="2026-11-26", at="15:00", updated_at=NOW.isoformat())
+    step = engine.booking.step(draft, "betis kedutan terus", NOW)
+    assert step.draft.step == "confirm"
+    return step.draft
+
+
+def test_a_new_day_and_time_at_the_summary_correct_the_booking(engine):
+    step = engine.booking.step(_at_summary(engine), "ganti jadi lusa jam 2", NOW)
+    assert (step.draft.step, step.draft.day, step.draft.at) == ("confirm", "2026-11-27", "14:00")
+    assert "Rina" in step.texts[0] and "betis kedutan terus" in step.texts[0]
+
+
+def test_a_new_time_alone_at_the_summary_keeps_the_day(engine):
+    step = engine.booking.step(_at_summary(engine), "jam 4 sore aja", NOW)
+    assert (step.draft.step, step.draft.day, step.draft.at) == ("confirm", "2026-11-26", "16:00")
+
+
+def test_a_correction_to_a_closed_time_offers_open_slots(engine):
+    step = engine.booking.step(_at_summary(engine), "ganti jam 11 malam", NOW)
+    assert step.draft.step == "pick_slot" and step.draft.slots
+
+
+def test_the_same_day_again_at_the_summary_is_not_a_change(engine):
+    draft = _at_summary(engine)
+    step = engine.booking.step(draft, "besok ya", NOW)
+    assert step.draft == draft and step.booking is None  # the summary again: ya / ubah / batal
+
+
+def test_a_question_about_another_day_at_the_summary_keeps_the_booking(engine):
+    draft = _at_summary(engine)
+    turn = engine.step(ConversationState(started=True, booking=draft), Incoming("kalau minggu buka?"), NOW)
+    assert turn.match.intent == "clinic_info"  # answered as a question ...
+    assert turn.state.booking.step == "confirm"  # ... and the booking stands, summary pending
+    assert (turn.state.booking.day, turn.state.booking.at) == (draft.day, draft.at)
+    asked = engine.booking.step(draft, "bisa ganti lusa?", NOW)
+    assert (asked.draft.step, asked.draft.day, asked.draft.at) == ("confirm", "2026-11-27", "15:00")
+
+
+def test_a_day_given_where_the_bot_asked_what_to_change_changes_it(engine):
+    asked = engine.booking.step(_at_summary(engine), "ubah", NOW)
+    assert asked.draft.step == "change"
+    step = engine.booking.step(asked.draft, "lusa jam 10", NOW)
+    assert (step.draft.step, step.draft.day, step.draft.at) == ("confirm", "2026-11-27", "10:00")

@@ -89,6 +89,12 @@ class BookingFlow:
         short = len(tokens) <= 4
         if short and (words & self._cancel or _says_not_going(tokens)):
             return Step((self._text("booking_cancelled"),), None)
+        # "kalau minggu buka?" asks; "bisa ganti lusa?" and "lusa aja" change the booking.
+        asks = text.rstrip().endswith("?") and not words & self._change
+        if draft.step in (CONFIRM, CHANGE) and not asks and not self.says_yes(text):
+            corrected = self._corrected_when(draft, text, now)
+            if corrected is not None:
+                return corrected
         if short and words & self._change and draft.step not in (NAME, COMPLAINT):
             if words & _FIELD_WORDS.keys():  # "ubah jam": straight to that field
                 return self._on_change(draft, text, tokens, now)
@@ -147,6 +153,21 @@ class BookingFlow:
         )
         problems = [p for p in when.problems if p in (dates.INVALID_DATE, dates.WHICH_DAY)]
         return self._check_when(draft, problems, now)
+
+    def _corrected_when(self, draft: BookingDraft, text: str, now: datetime) -> Step | None:
+        """A new day or time given at the summary ("ganti jadi lusa jam 2", "jam 4 aja"): the
+        correction, checked like any answer to "kapan?", and the summary again. None when the
+        message names no day or time, or the ones already in the booking."""
+        when = dates.parse_when(text, now)
+        if when.day is None and when.at is None:
+            return None
+        day = when.day.isoformat() if when.day else draft.day
+        at = when.at.isoformat(timespec="minutes") if when.at else draft.at
+        if (day, at) == (draft.day, draft.at):
+            return None
+        problems = [p for p in when.problems if p in (dates.INVALID_DATE, dates.WHICH_DAY)]
+        corrected = replace(draft, day=day, at=at, editing=False, updated_at=now.isoformat())
+        return self._check_when(corrected, problems, now)
 
     def _on_pick_slot(self, draft, text, tokens, now) -> Step:
         choice = self._choice(tokens)
