@@ -115,3 +115,11 @@ def test_check_returns_errors_without_raising(kb_copy):
     edit(kb_copy / "intents" / "calf.yaml", "  - id: calf_cramp\n", "  - id: Calf Cramp\n")
     errors, _ = knowledge.check(kb_copy)
     assert any("ids are lowercase words" in str(e) for e in errors)
+
+
+def test_a_danger_sign_anywhere_flag_must_be_true_or_false(kb_copy):
+    path = kb_copy / "danger_signs.yaml"
+    edit(path, "    anywhere: true\n", "    anywhere: kadang\n")
+    (problem,) = problems_of(kb_copy)
+    assert problem.startswith(f"knowledge/danger_signs.yaml:{line_of(path, 'anywhere: kadang')}: ")
+    assert "anywhere" in problem

@@ -99,6 +99,8 @@ class DangerSign:
     id: str
     groups: tuple[tuple[str, ...], ...]
     intent: str = "red_flag"
+    # True: the groups may lie anywhere in the message, in different sentences.
+    anywhere: bool = False
 
 
 @dataclass(frozen=True)
@@ -480,7 +482,7 @@ def _read_danger_signs(node, r: Reader | None) -> tuple[DangerSign, ...] | None:
         return None
     signs = []
     for item in r.sequence(top["danger_signs"], "danger_signs") or ():
-        fields = r.mapping(item, "danger sign", required=("id", "all_of"), optional=("intent",))
+        fields = r.mapping(item, "danger sign", required=("id", "all_of"), optional=("intent", "anywhere"))
         if not fields or "id" not in fields or "all_of" not in fields:
             continue
         sign_id = r.string(fields["id"], "danger sign id")
@@ -490,8 +492,9 @@ def _read_danger_signs(node, r: Reader | None) -> tuple[DangerSign, ...] | None:
             if terms:
                 groups.append(terms)
         intent = r.string(fields["intent"], f"danger sign '{sign_id}' intent") if "intent" in fields else "red_flag"
+        anywhere = bool(r.boolean(fields["anywhere"], f"danger sign '{sign_id}' anywhere")) if "anywhere" in fields else False
         if sign_id and groups and intent:
-            signs.append(DangerSign(sign_id, tuple(groups), intent.strip()))
+            signs.append(DangerSign(sign_id, tuple(groups), intent.strip(), anywhere))
     return tuple(signs)
 
 

@@ -178,6 +178,7 @@ class Matcher:
         ]
         self._danger_terms = [(sign_id, [[term for term in group if term] for group in groups]) for sign_id, groups in self._danger]
         self._sign_intent = {sign.id: sign.intent for sign in kb.danger_signs}
+        self._signs_anywhere = {sign.id for sign in kb.danger_signs if sign.anywhere}
         self._danger_vocabulary = {w for _, groups in self._danger for group in groups for term in group for w in term}
         # Per sign, the first words of each group's terms: a sign missing one is skipped at once.
         self._danger_firsts = [[frozenset(term[0] for term in group) for group in groups] for _, groups in self._danger_terms]
@@ -416,10 +417,13 @@ class Matcher:
         return False
 
     def _signs_in(self, clauses, sequence: list[str], sequence_of) -> tuple[str, ...]:
-        """Danger signs within one clause, or with their words right next to each other."""
-        if not self._danger_hits(sequence, len(sequence)):
+        """Danger signs within one clause, or with their words right next to each other, or,
+        for the signs marked `anywhere`, anywhere in the message."""
+        scattered = self._danger_hits(sequence, len(sequence))
+        if not scattered:
             return ()  # not even scattered over the message: no clause can have one
         found = [sign for clause in clauses for sign, _ in self._danger_hits(sequence_of(clause), _DANGER_SPAN)]
+        found += [sign for sign, _ in scattered if sign in self._signs_anywhere]
         found += [sign for sign, _ in self._danger_hits(sequence, _DANGER_SPAN_ACROSS_CLAUSES)]
         return tuple(dict.fromkeys(found))
 
