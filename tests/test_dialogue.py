@@ -235,6 +235,18 @@ def test_missing_clinic_fact_is_never_invented(kb):
     assert "staf kami akan menginformasikannya" in text_of(price)
 
 
+def test_an_unknown_parking_fact_leaves_its_line_out_and_an_unknown_home_visit_is_for_staff(kb):
+    engine = Engine(replace(kb, clinic=replace(kb.clinic, parking=None, home_visit=None)))
+    _, info = talk(engine, "halo", "alamat klinik di mana")
+    assert "Parkir" not in text_of(info) and "Ketik *admin*" not in text_of(info)
+    _, visit = talk(engine, "halo", "bisa home visit?")
+    assert visit.match.intent == "home_visit"
+    assert "staf kami akan menginformasikannya" in text_of(visit) and "Ketik *admin*" in text_of(visit)
+    engine = Engine(replace(kb, clinic=replace(kb.clinic, home_visit="hanya untuk pasien lansia di Jakarta Barat")))
+    _, visit = talk(engine, "halo", "bisa home visit?")
+    assert "hanya untuk pasien lansia di Jakarta Barat" in text_of(visit) and "Ketik *admin*" not in text_of(visit)
+
+
 def test_state_survives_a_round_trip_through_storage(engine):
     (turn,) = talk(engine, "menu")
     restored = ConversationState.from_dict(turn.state.to_dict())

@@ -33,7 +33,7 @@ WEEKDAY_NAMES_ID = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Mingg
 # Placeholders an answer may use; each is filled from knowledge/clinic.yaml.
 PLACEHOLDERS = (
     "clinic_name", "address", "maps_url", "hours", "phone", "whatsapp", "website", "prices", "payment_methods",
-    "insurance",
+    "insurance", "parking", "home_visit",
 )  # fmt: skip
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
@@ -138,6 +138,8 @@ class ClinicFacts:
     prices: tuple[tuple[str, str], ...] = ()
     payment_methods: str | None = None
     insurance: str | None = None
+    parking: str | None = None
+    home_visit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -397,7 +399,10 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
 def _read_clinic(node, r: Reader | None) -> ClinicFacts | None:
     if node is None:
         return None
-    optional = ("address", "maps_url", "phone", "whatsapp", "website", "opening_hours", "prices", "payment_methods", "insurance")
+    optional = (
+        "address", "maps_url", "phone", "whatsapp", "website", "opening_hours", "prices", "payment_methods", "insurance",
+        "parking", "home_visit",
+    )  # fmt: skip
     top = r.mapping(node, "clinic", required=("name", "example_values"), optional=optional)
     if top is None or "name" not in top or "example_values" not in top:
         return None
@@ -438,6 +443,8 @@ def _read_clinic(node, r: Reader | None) -> ClinicFacts | None:
         prices=tuple(prices),
         payment_methods=r.optional_string(top.get("payment_methods"), "payment_methods"),
         insurance=r.optional_string(top.get("insurance"), "insurance"),
+        parking=r.optional_string(top.get("parking"), "parking"),
+        home_visit=r.optional_string(top.get("home_visit"), "home_visit"),
     )
 
 

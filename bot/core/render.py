@@ -9,7 +9,7 @@ from .knowledge import PLACEHOLDERS, WEEKDAY_NAMES_ID, WEEKDAYS, ClinicFacts, Kn
 
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 # Nice-to-have facts: when unknown their line is simply left out.
-_OPTIONAL = frozenset({"maps_url", "whatsapp"})
+_OPTIONAL = frozenset({"maps_url", "whatsapp", "parking"})
 
 
 def clinic_values(clinic: ClinicFacts, closed_word: str) -> dict[str, str | None]:
@@ -25,6 +25,8 @@ def clinic_values(clinic: ClinicFacts, closed_word: str) -> dict[str, str | None
         "prices": "\n".join(f"• {item}: {price}" for item, price in clinic.prices) or None,
         "payment_methods": clinic.payment_methods,
         "insurance": clinic.insurance,
+        "parking": clinic.parking,
+        "home_visit": clinic.home_visit,
     }
 
 
