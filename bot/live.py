@@ -1,10 +1,10 @@
 """The knowledge base, reloaded while the app runs.
 
 Every gunicorn worker holds its own Engine. When a file under the knowledge directory changes
-(staff taught the bot from the console, or someone edited the YAML), the next request that
-looks notices it within `interval` seconds and builds a new Engine. A broken file never takes
-the bot down: the old engine keeps serving and the problem is logged and kept in `last_error`
-for /healthz and the console.
+(someone edited the YAML) or staff taught the bot an example from the console (kept in the
+database, read through `taught`), the next request that looks notices it within `interval`
+seconds and builds a new Engine. A broken file never takes the bot down: the old engine keeps
+serving and the problem is logged and kept in `last_error` for /healthz and the console.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from .core import knowledge
 from .core.dialogue import Engine
@@ -33,14 +34,29 @@ def _signature(directory: Path) -> tuple:
     return tuple(files)
 
 
+class TaughtSource(Protocol):
+    def version(self) -> Hashable:
+        """Changes whenever the taught examples change (cheap: asked every `interval`)."""
+
+    def load(self) -> Sequence[knowledge.Taught]: ...
+
+
 class LiveEngine:
-    def __init__(self, directory: Path, build: Callable[[knowledge.KnowledgeBase], Engine], interval: float = 2.0):
+    def __init__(
+        self,
+        directory: Path,
+        build: Callable[[knowledge.KnowledgeBase], Engine],
+        interval: float = 2.0,
+        taught: TaughtSource | None = None,
+    ):
         self.directory = Path(directory)
         self.build = build
         self.interval = interval
+        self.taught = taught
         self._lock = threading.Lock()
-        self._signature = _signature(self.directory)
-        self._engine = build(knowledge.load(self.directory))  # at start, an invalid KB is fatal
+        self._signature: tuple = ((), None)
+        self._signature = self._current_signature()
+        self._engine = build(self._load())  # at start, an invalid KB is fatal
         self._checked = time.monotonic()
         self.last_error: str | None = None
 
@@ -50,15 +66,15 @@ class LiveEngine:
         return self._engine
 
     def refresh(self) -> bool:
-        """Reload if the files changed; True when a new engine is serving."""
+        """Reload if the files or the taught examples changed; True when a new engine is serving."""
         with self._lock:
             self._checked = time.monotonic()
-            signature = _signature(self.directory)
+            signature = self._current_signature()
             if signature == self._signature:
                 return False
             self._signature = signature
             try:
-                engine = self.build(knowledge.load(self.directory))
+                engine = self.build(self._load())
             except KnowledgeError as error:
                 self.last_error = error.report()
                 log.error("knowledge base invalid; still serving the previous one", extra={"fields": {"problems": len(error.problems)}})
@@ -66,6 +82,21 @@ class LiveEngine:
             self._engine, self.last_error = engine, None
             log.info("knowledge base reloaded", extra={"fields": {"intents": len(engine.kb.intents)}})
             return True
+
+    def _current_signature(self) -> tuple:
+        taught = self.taught.version() if self.taught else None
+        if taught is None:
+            taught = self._signature[1]  # the database cannot tell: keep what is loaded
+        return _signature(self.directory), taught
+
+    def _load(self) -> knowledge.KnowledgeBase:
+        kb = knowledge.load(self.directory)
+        if self.taught is None:
+            return kb
+        kb, skipped = knowledge.with_taught(kb, self.taught.load())
+        for item, why in skipped:
+            log.warning("taught example left out", extra={"fields": {"id": item.id, "intent": item.intent, "why": why}})
+        return kb
 
 
 class FixedEngine:

@@ -24,6 +24,7 @@ from .adapters.storage import (
     Booking,
     Conversation,
     HandoffCase,
+    LearnedExample,
     Message,
     OutboxItem,
 )
@@ -56,6 +57,8 @@ def export(session: Session, conversation: Conversation) -> dict:
     messages = session.execute(select(Message).where(Message.conversation_id == conversation.id).order_by(Message.created_at, Message.id)).scalars()
     bookings = session.execute(select(Booking).where(Booking.conversation_id == conversation.id).order_by(Booking.id)).scalars()
     cases = session.execute(select(HandoffCase).where(HandoffCase.conversation_id == conversation.id).order_by(HandoffCase.id)).scalars()
+    yours = select(Message.id).where(Message.conversation_id == conversation.id)
+    taught = session.execute(select(LearnedExample).where(LearnedExample.message_id.in_(yours)).order_by(LearnedExample.id)).scalars()
     return {
         "patient": {
             "whatsapp": conversation.wa_id,
@@ -83,6 +86,7 @@ def export(session: Session, conversation: Conversation) -> dict:
         "handoff_cases": [
             {"reason": c.reason, "status": c.status, "opened_at": _iso(c.opened_at), "closed_at": _iso(c.closed_at)} for c in cases
         ],
+        "taught_examples": [{"text": t.text, "intent": t.intent, "at": _iso(t.at)} for t in taught],
         "state": conversation.state,
     }
 
@@ -114,6 +118,10 @@ def erase(session: Session, conversation: Conversation, now: datetime, actor: st
     ).rowcount
     session.execute(update(HandoffCase).where(HandoffCase.conversation_id == conversation_id).values(summary=withdrawn_summary, booking_id=None))
     session.execute(delete(Booking).where(Booking.conversation_id == conversation_id))
+    # Phrasings staff taught the bot from this patient's messages are the patient's words too.
+    taught = session.execute(
+        delete(LearnedExample).where(LearnedExample.message_id.in_(select(Message.id).where(Message.conversation_id == conversation_id)))
+    ).rowcount
     erased = session.execute(
         delete(Message).where(Message.conversation_id == conversation_id, Message.id.not_in(kept) if kept else true())
     ).rowcount
@@ -124,7 +132,7 @@ def erase(session: Session, conversation: Conversation, now: datetime, actor: st
     conversation.last_inbound_at = None
     conversation.erased_at = now
     conversation.updated_at = now
-    audit(session, actor, "erase", conversation_id, now, messages=erased, cases_closed=open_cases)
+    audit(session, actor, "erase", conversation_id, now, messages=erased, cases_closed=open_cases, taught_examples=taught)
     log.info("patient data erased", extra={"fields": {"conversation": conversation_id, "by": actor, "messages": erased}})
 
 

@@ -18,7 +18,7 @@ from .console import Console, Templates
 from .core.dialogue import Engine
 from .handoff import HandoffDesk, StaffSettings
 from .inbox import Inbox
-from .learning import Teacher
+from .learning import TaughtExamples, Teacher
 from .live import LiveEngine
 from .simulator import Simulator
 
@@ -33,11 +33,16 @@ def create_app(config: Config | None = None) -> Flask:
     if config.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies, x_host=config.trusted_proxies)
 
-    expiry = timedelta(minutes=config.booking_expiry_minutes)
-    engines = LiveEngine(config.knowledge_dir, lambda kb: Engine(kb, booking_expiry=expiry), config.knowledge_reload_seconds)
     database = storage.make_engine(config.database_url)
     _prepare_database(config, database)
     sessions = storage.session_factory(database)
+    expiry = timedelta(minutes=config.booking_expiry_minutes)
+    engines = LiveEngine(
+        config.knowledge_dir,
+        lambda kb: Engine(kb, booking_expiry=expiry),
+        config.knowledge_reload_seconds,
+        taught=TaughtExamples(storage.read_only_sessions(database)),
+    )
     staff = StaffSettings(config.staff_whatsapp_numbers, config.staff_alert_content_sid, config.public_base_url)
     inbox = Inbox(
         sessions,
@@ -55,7 +60,7 @@ def create_app(config: Config | None = None) -> Flask:
         app,
         config,
         Console(sessions, engines, Templates(config.patient_reply_content_sid)),
-        Teacher(sessions, engines, config.knowledge_dir),
+        Teacher(sessions, engines),
         Accounts(sessions),
     )
     simulator_web.init_app(app, config, Simulator(sessions, engines))

@@ -123,3 +123,42 @@ def test_a_danger_sign_anywhere_flag_must_be_true_or_false(kb_copy):
     (problem,) = problems_of(kb_copy)
     assert problem.startswith(f"knowledge/danger_signs.yaml:{line_of(path, 'anywhere: kadang')}: ")
     assert "anywhere" in problem
+
+
+def test_taught_examples_are_added_and_the_ones_that_cannot_be_are_left_out(kb):
+    taught = [
+        knowledge.Taught(1, "prevention", "yoga bisa bantu ga"),
+        knowledge.Taught(2, "no_longer_there", "apa saja"),
+        knowledge.Taught(3, "prevention", kb.intents["fallback"].examples[0].text),
+        knowledge.Taught(4, "prevention", "🙏🙏"),
+        knowledge.Taught(5, "prevention", "Yoga bisa bantu ga?"),  # the same words again
+        knowledge.Taught(6, "fallback", "apa lagi ya"),
+    ]
+    merged, skipped = knowledge.with_taught(kb, taught)
+    added = merged.intents["prevention"].examples[len(kb.intents["prevention"].examples):]
+    assert [(e.text, e.file, e.line) for e in added] == [("yoga bisa bantu ga", knowledge.TAUGHT_SOURCE, 1)]
+    assert [(t.id, why) for t, why in skipped] == [(2, "unknown_intent"), (3, "conflict:fallback"), (4, "empty"), (6, "unknown_intent")]
+    assert kb.intents["prevention"].examples == merged.intents["prevention"].examples[: len(kb.intents["prevention"].examples)]
+
+
+def test_stored_examples_can_never_stop_the_bot_from_starting(kb_copy):
+    """A taught example whose intent was since removed from the files, or a database that
+    cannot be reached: the bot starts and serves the files' knowledge."""
+    from bot.core.dialogue import Engine
+    from bot.learning import TaughtExamples
+    from bot.live import LiveEngine
+    from bot.adapters import storage
+
+    class Stored:
+        def version(self):
+            return (1, 1)
+
+        def load(self):
+            return [knowledge.Taught(1, "gone", "yoga bisa bantu ga")]
+
+    engines = LiveEngine(kb_copy, Engine, taught=Stored())
+    assert engines.current().matcher.match("kenapa betis kedutan").intent == "causes"
+    unreachable = TaughtExamples(storage.session_factory(storage.make_engine("postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=1")))
+    assert unreachable.version() is None and unreachable.load() == []
+    engines = LiveEngine(kb_copy, Engine, interval=0, taught=unreachable)
+    assert not engines.refresh() and engines.current().kb.intents

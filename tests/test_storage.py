@@ -171,3 +171,21 @@ def test_a_waiting_sqlite_writer_tries_again_every_millisecond_or_so(tmp_path, m
     waiter.execute("COMMIT")
     assert len(sleeps) > 10 and max(sleeps) <= 0.002
     assert holder.execute("SELECT x FROM t").fetchall() == [(1,)]
+
+
+def test_a_read_only_session_neither_waits_for_a_writer_nor_blocks_one(database):
+    """On SQLite every other transaction takes the write lock first; a read-only session (the
+    knowledge reload asks for taught examples, sometimes while its own thread is writing)
+    reads the last committed state instead of waiting, on both databases."""
+    from bot.adapters.storage import LearnedExample
+
+    sessions, readers = storage.session_factory(database), storage.read_only_sessions(database)
+    with sessions.begin() as writer:
+        writer.add(LearnedExample(intent="prevention", text="yoga bisa bantu ga", by="sari", at=datetime.now(UTC)))
+        writer.flush()
+        with readers() as reader:
+            assert reader.execute(select(func.count(LearnedExample.id))).scalar_one() == 0
+    with readers() as reader:
+        assert reader.execute(select(func.count(LearnedExample.id))).scalar_one() == 1
+        with sessions.begin() as writer:  # a reader in progress does not hold writers back
+            writer.add(LearnedExample(intent="prevention", text="pilates bisa bantu ga", by="sari", at=datetime.now(UTC)))

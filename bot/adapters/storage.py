@@ -50,6 +50,7 @@ ALERT_PENDING, ALERT_SENT, ALERT_FAILED, ALERT_NONE = "pending", "sent", "failed
 OUTBOX_PENDING, OUTBOX_SENDING, OUTBOX_SENT, OUTBOX_FAILED = "pending", "sending", "sent", "failed"
 STAFF_ALERT, PATIENT_MESSAGE = "staff_alert", "patient_message"
 SQLITE_LOCK_TIMEOUT = 30.0  # seconds a writer waits for another to finish
+_READ_ONLY = "klinik_read_only"
 # Reasons recorded on inbound messages that the dialogue engine did not see.
 RATE_NOTICE, RATE_SILENCED, DUPLICATE = "rate_limit_notice", "rate_limited", "duplicate"
 
@@ -249,6 +250,23 @@ class Review(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class LearnedExample(Base):
+    """A phrasing staff taught the bot from a message it did not understand: an example of
+    `intent` that every worker adds to the knowledge base. Kept here rather than in a file so
+    that every web process sees it and a deploy on a fresh disk keeps it. It outlives its
+    message's retention (message_id is then cleared) but not the patient's erasure request."""
+
+    __tablename__ = "learned_examples"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids never reused: see TaughtExamples.version
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    intent: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"), index=True)
+    by: Mapped[str] = mapped_column(String(80))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class AuditEntry(Base):
     """Who did what to which patient's data, and when: never any content. No foreign key, so
     the entry outlives the conversation it names."""
@@ -311,7 +329,11 @@ def make_engine(url: str, **options) -> Engine:
         def _sqlite_begin(connection):
             # Take the write lock up front: two transactions that both read and then write
             # would otherwise fail with "database is locked" instead of waiting their turn.
-            begin_immediate(connection.connection.dbapi_connection)
+            # A read-only session (read_only_sessions) reads a snapshot and waits for nobody.
+            if connection.get_execution_options().get(_READ_ONLY):
+                connection.connection.dbapi_connection.execute("BEGIN")
+            else:
+                begin_immediate(connection.connection.dbapi_connection)
 
         return engine
     return create_engine(url, pool_pre_ping=True, hide_parameters=True, **options)
@@ -344,6 +366,12 @@ def begin_immediate(dbapi_connection, timeout: float = SQLITE_LOCK_TIMEOUT) -> N
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def read_only_sessions(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that only read: on SQLite they do not take the write lock, so they neither wait
+    for writers nor make them wait (and can run while the same thread holds a write)."""
+    return sessionmaker(engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False)
 
 
 def create_schema(engine: Engine) -> None:

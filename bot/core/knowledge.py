@@ -7,6 +7,7 @@ them, so a clinic editing YAML sees every mistake at once, never a traceback.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -314,6 +315,49 @@ def _read_intents(node, r: Reader) -> list[Intent]:
             )  # fmt: skip
         )
     return out
+
+
+@dataclass(frozen=True)
+class Taught:
+    """An example taught by staff from a real message (kept by the application, not in files)."""
+
+    id: int
+    intent: str
+    text: str
+
+
+TAUGHT_SOURCE = "learned_examples"  # the "file" of a taught example in problems; its "line" is its id
+
+
+def with_taught(kb: KnowledgeBase, taught: Sequence[Taught]) -> tuple[KnowledgeBase, list[tuple[Taught, str]]]:
+    """The knowledge base with staff-taught examples added, and those left out with why:
+    "unknown_intent" (the intent is gone), "empty" (nothing left after normalisation) or
+    "conflict:<intent>" (the same words are an example of another intent). Leaving them out
+    instead of failing means nothing stored by the application can stop the bot from starting;
+    the console refuses such an example when it is taught."""
+    normalize = kb.normalizer()
+    owner: dict[str, str] = {}
+    for intent in kb.intents.values():
+        for example in intent.examples:
+            owner.setdefault(normalize(example.text), intent.id)
+    added: dict[str, list[Example]] = {}
+    skipped: list[tuple[Taught, str]] = []
+    for item in taught:
+        key = normalize(item.text)
+        other = owner.get(key)
+        if item.intent not in kb.intents or item.intent == "fallback":
+            skipped.append((item, "unknown_intent"))
+        elif not key:
+            skipped.append((item, "empty"))
+        elif other is not None and other != item.intent:
+            skipped.append((item, f"conflict:{other}"))
+        elif other is None:
+            owner[key] = item.intent
+            added.setdefault(item.intent, []).append(Example(item.text, TAUGHT_SOURCE, item.id))
+    if not added:
+        return kb, skipped
+    intents = {i: replace(intent, examples=intent.examples + tuple(added.get(i, ()))) for i, intent in kb.intents.items()}
+    return replace(kb, intents=intents), skipped
 
 
 def _read_extra_examples(node, r: Reader, intents: dict[str, Intent]) -> None:
