@@ -231,14 +231,16 @@ class Console:
     def close(self, case_id: int, me: str) -> None:
         """Close the case (the bot resumes). Not someone else's case, and not with a booking
         request still undecided: the patient would never hear back."""
-        with self.sessions() as session:
-            case, _ = self._load(session, case_id)
-            if case.status == CASE_OPEN and case.claimed_by and case.claimed_by != me:
+        def allowed(session: Session, case: HandoffCase) -> None:
+            if case.claimed_by and case.claimed_by != me:
                 raise ConsoleError("claimed_by_other", by=case.claimed_by)
             booking = session.get(Booking, case.booking_id) if case.booking_id else None
-            if case.status == CASE_OPEN and booking is not None and booking.status == BOOKING_REQUESTED:
+            if booking is not None and booking.status == BOOKING_REQUESTED:
                 raise ConsoleError("booking_undecided")
-        if not close_case(self.sessions, case_id, self.clock(), by=me):
+
+        with self.sessions() as session:
+            self._load(session, case_id)  # 404 for an unknown case
+        if not close_case(self.sessions, case_id, self.clock(), by=me, check=allowed):
             raise ConsoleError("closed")
 
     def export_patient(self, case_id: int, me: str) -> dict:

@@ -7,6 +7,7 @@ together or not at all; the outbox worker sends the alerts afterwards.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -150,8 +151,12 @@ class HandoffDesk:
         return "; ".join(f"{key}: {value}" for key, value in values.items())
 
 
-def close_case(sessions: sessionmaker[Session], case_id: int, now: datetime, by: str | None = None) -> bool:
-    """Staff are done: close the case and let the bot talk to the patient again."""
+def close_case(
+    sessions: sessionmaker[Session], case_id: int, now: datetime, by: str | None = None, check: Callable | None = None
+) -> bool:
+    """Staff are done: close the case and let the bot talk to the patient again. `check(session,
+    case)` runs once the case is locked and may refuse by raising, so that nothing can change
+    between the check and the closing."""
     with sessions.begin() as session:
         # The inbox locks the conversation and then its case: take them in the same order.
         conversation_id = session.execute(select(HandoffCase.conversation_id).where(HandoffCase.id == case_id)).scalar_one_or_none()
@@ -161,6 +166,8 @@ def close_case(sessions: sessionmaker[Session], case_id: int, now: datetime, by:
         case = session.get(HandoffCase, case_id, with_for_update=True, populate_existing=True)
         if case.status == CASE_CLOSED:
             return False
+        if check is not None:
+            check(session, case)
         case.status = CASE_CLOSED
         case.closed_at = now
         if by:
