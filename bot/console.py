@@ -74,6 +74,9 @@ class Templates:
 class Console:
     def __init__(self, sessions: sessionmaker[Session], engines: LiveEngine, templates: Templates = Templates(), clock=storage.utcnow):
         self.sessions = sessions
+        # The queue and the periodic refreshes only read: on SQLite they then never wait for,
+        # or hold up, the webhook's writes.
+        self.read_sessions = storage.read_only_sessions(sessions)
         self.engines = engines
         self.templates = templates
         self.clock = clock
@@ -98,14 +101,14 @@ class Console:
             query = query.order_by((HandoffCase.status == CASE_OPEN).desc(), urgent_first, HandoffCase.opened_at.desc()).limit(200)
         else:
             query = query.order_by(urgent_first, HandoffCase.opened_at, HandoffCase.id)
-        with self.sessions() as session:
+        with self.read_sessions() as session:
             return [self._case_row(session, case, conversation, now) for case, conversation in session.execute(query)]
 
     def case(self, case_id: int, viewer: str | None = None) -> dict:
         """A case with its booking and the whole transcript, oldest first. A `viewer` is
         recorded in the audit log (the page and the API; not the periodic refreshes)."""
         now = self.clock()
-        with self.sessions.begin() as session:
+        with (self.sessions.begin() if viewer else self.read_sessions()) as session:
             case, conversation = self._load(session, case_id)
             if viewer:
                 privacy.audit(session, viewer, "view_transcript", conversation.id, now, case=case_id)
@@ -263,7 +266,7 @@ class Console:
             privacy.erase(session, conversation, now, me, self.engines.current().text("erased_by_staff_case"))
 
     def audit_log(self, limit: int = 200) -> list[dict]:
-        with self.sessions() as session:
+        with self.read_sessions() as session:
             entries = session.execute(select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)).scalars()
             return [{"at": e.at.isoformat(), "actor": e.actor, "action": e.action, "conversation_id": e.conversation_id, "detail": e.detail} for e in entries]
 

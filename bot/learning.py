@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from rapidfuzz import fuzz
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from .adapters import storage
 from .adapters.storage import INBOUND, LearnedExample, Message, Review
@@ -40,23 +40,29 @@ class LearningError(Exception):
 class Teacher:
     def __init__(self, sessions: sessionmaker[Session], engines: LiveEngine, clock=storage.utcnow):
         self.sessions = sessions
+        self.read_sessions = storage.read_only_sessions(sessions)
         self.engines = engines
         self.clock = clock
 
     def unanswered(self) -> list[dict]:
         """Unreviewed unanswered messages (the newest _MAX_SCAN), grouped by similarity;
         biggest groups first."""
-        with self.sessions() as session:
-            reviewed = select(Review.message_id)
-            candidates = list(
-                session.execute(
-                    select(Message)
-                    .where(Message.direction == INBOUND, Message.decision.in_(("fallback", "clarify")), Message.id.not_in(reviewed))
-                    .order_by(Message.created_at.desc(), Message.id.desc())
-                    .limit(_MAX_SCAN)
-                ).scalars()
-            )
-            pending = [m for m in candidates if _unresolved(session, m)]
+        later = aliased(Message)
+        next_reason = (
+            select(later.reason)
+            .where(later.conversation_id == Message.conversation_id, later.direction == INBOUND, later.id > Message.id)
+            .order_by(later.id)
+            .limit(1)
+            .scalar_subquery()
+        )
+        with self.read_sessions() as session:
+            rows = session.execute(
+                select(Message, next_reason)
+                .where(Message.direction == INBOUND, Message.decision.in_(("fallback", "clarify")), Message.id.not_in(select(Review.message_id)))
+                .order_by(Message.created_at.desc(), Message.id.desc())
+                .limit(_MAX_SCAN)
+            ).all()
+            pending = [message for message, following in rows if _unresolved(message, following)]
         normalize = self.engines.current().matcher.normalize
         groups: list[dict] = []
         for message in pending:
@@ -124,20 +130,14 @@ def _once():
         raise LearningError("already_reviewed") from None
 
 
-def _unresolved(session: Session, message: Message) -> bool:
+def _unresolved(message: Message, next_reason: str | None) -> bool:
     """A fallback on a real question, or a clarify the patient did not settle by picking an
-    option in their next message."""
+    option in their next message (`next_reason`: what the bot made of that message)."""
     if not message.body or message.rate_limited:
         return False
     if message.decision == "fallback":
         return message.reason not in _NOT_QUESTIONS
-    following = session.execute(
-        select(Message.reason)
-        .where(Message.conversation_id == message.conversation_id, Message.direction == INBOUND, Message.id > message.id)
-        .order_by(Message.id)
-        .limit(1)
-    ).first()
-    return following is None or following.reason != "option"
+    return next_reason != "option"
 
 
 def _suggestions(matcher, text: str) -> list[str]:

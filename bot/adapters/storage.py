@@ -368,9 +368,11 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def read_only_sessions(engine: Engine) -> sessionmaker[Session]:
-    """Sessions that only read: on SQLite they do not take the write lock, so they neither wait
-    for writers nor make them wait (and can run while the same thread holds a write)."""
+def read_only_sessions(bind: Engine | sessionmaker[Session]) -> sessionmaker[Session]:
+    """Sessions that only read (on an engine, or on the engine of other sessions): on SQLite
+    they do not take the write lock, so they neither wait for writers nor make them wait (and
+    can run while the same thread holds a write)."""
+    engine = bind.kw["bind"] if isinstance(bind, sessionmaker) else bind
     return sessionmaker(engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False)
 
 
