@@ -83,6 +83,12 @@ def test_resolves_unknown_words_against_the_vocabulary(matcher, kb):
         # A sign marked `anywhere`: its words in different sentences of one message.
         ("betis sakit bgt kak, sblmnya abis operasi lutut", "calf_pain_after_surgery"),
         ("betis kiri nyeri. minggu lalu saya dioperasi", "calf_pain_after_surgery"),
+        ("btis skt bgt. mgg lalu oprasi lutut", "calf_pain_after_surgery"),
+        ("betis nyeri, post op lutut 3 hari", "calf_pain_after_surgery"),
+        ("betis sakit bgt. abis dibedah minggu lalu", "calf_pain_after_surgery"),
+        ("anak demam 3 hari, betis nyeri, ada bintik merah", "fever_with_spots_or_bleeding"),
+        ("demam sejak kemarin. tadi mimisan", "fever_with_spots_or_bleeding"),
+        ("anak sy demam tinggi dan betisnya sakit", "fever_with_calf_pain"),
     ],
 )
 def test_every_danger_sign_is_recognised(matcher, text, sign):
@@ -95,6 +101,9 @@ def test_a_sign_allowed_anywhere_still_respects_a_negation(matcher):
     assert matcher.danger_signs_in("betis ga sakit kok, cuma mau tanya abis operasi boleh akupuntur?") == ()
     # Other signs still need their words close together: chest pain is not "dada" and "sakit" apart.
     assert matcher.danger_signs_in("abis latihan dada di gym. besoknya betis sakit") == ()
+    assert matcher.danger_signs_in("betis sakit tapi ga demam") == ()
+    # A body part is not a symptom that can be denied: "gak sih betis" leaves "betis" in the message.
+    assert matcher.match("normal gak sih betis kedutan kyk ada yg gerak2 di bawah kulit").intent == "about_twitching"
 
 
 @pytest.mark.parametrize(
@@ -191,3 +200,11 @@ def test_a_reading_is_not_reused_under_other_settings(kb):
     matcher._cache.clear()
     after = matcher.analyze(text)
     assert before.plain.tolist() != after.plain.tolist()
+
+
+def test_every_word_the_matcher_knows_can_be_a_whole_message(matcher):
+    """Regression: a word known only from a danger sign ("bedah", "berbicara") shares no word
+    with any example, and matching it alone raised (the patient got the error apology)."""
+    for word in matcher.vocab:
+        match = matcher.match(word)
+        assert match.intent in matcher.kb.intents, word

@@ -169,6 +169,7 @@ class Matcher:
         self._out_of_scope_mask = np.array([kb.intents[i].out_of_scope for i in intent_ids])
         self._calf_words = kb.lexicon.calf_words
         self._other_body_parts = kb.lexicon.other_body_parts
+        body = self._calf_words | self._other_body_parts
         self._fallback_index = self._intent_index.get(FALLBACK_INTENT)
         self._starts = np.array(starts, dtype=np.intp)
 
@@ -182,6 +183,7 @@ class Matcher:
         self._danger_vocabulary = {w for _, groups in self._danger for group in groups for term in group for w in term}
         # Per sign, the first words of each group's terms: a sign missing one is skipped at once.
         self._danger_firsts = [[frozenset(term[0] for term in group) for group in groups] for _, groups in self._danger_terms]
+        self._body_terms = {term for _, groups in self._danger for group in groups for term in group if term and set(term) <= body}
         self._terms_by_first: dict[str, set[tuple[str, ...]]] = {}
         for _, groups in self._danger:
             for group in groups:
@@ -445,6 +447,8 @@ class Matcher:
         dropped: set[int] = set()
         for index, word in enumerate(words):
             for term in self._terms_by_first.get(word, ()):
+                if term in self._body_terms:
+                    continue  # "ga sih betis kedutan": a body part is not a symptom to deny
                 if tuple(words[index : index + len(term)]) != term or not self._negated_at(words, index):
                     continue
                 start = index - 1
@@ -492,6 +496,9 @@ class Matcher:
         evidence = query_weights @ self._evidence[query_ids]
         if within is None:
             hits, shared = self._overlap_all(postings)
+            if not len(hits):
+                # Only words no example uses (a danger sign's own words): nothing to score.
+                return np.zeros(len(self.intent_ids)), _EMPTY
             # Examples sharing only a sliver of what the best ones share cannot come near the
             # top; dropping them keeps long messages on a large knowledge base fast.
             strong = shared >= _MIN_SHARED_FRACTION * shared.max()
