@@ -76,3 +76,14 @@ def test_a_day_given_where_the_bot_asked_what_to_change_changes_it(engine):
     assert asked.draft.step == "change"
     step = engine.booking.step(asked.draft, "lusa jam 10", NOW)
     assert (step.draft.step, step.draft.day, step.draft.at) == ("confirm", "2026-11-27", "10:00")
+
+
+def test_only_a_message_that_is_just_a_new_time_changes_the_booking_at_the_summary(engine):
+    draft = _at_summary(engine)
+    for keeps in ("besok sy kabari lg", "ok besok ya", "besok sy ada meeting, jd senin aja ya"):
+        step = engine.booking.step(draft, keeps, NOW)
+        assert (step.draft.day, step.draft.at) == (draft.day, draft.at), keeps
+    moved = engine.booking.step(draft, "klo lusa jam 10 ada slot?", NOW)
+    assert (moved.draft.step, moved.draft.day, moved.draft.at) == ("confirm", "2026-11-27", "10:00")
+    asked = engine.booking.step(draft, "jumat jam 1 bisa ga?", NOW)
+    assert (asked.draft.step, asked.draft.day, asked.draft.at) == ("confirm", "2026-11-27", "13:00")

@@ -77,6 +77,17 @@ TABLE = [
     ("hari minggu depan jam 10", D(2026, 12, 6), T(10), ()),
     ("minggu depan", None, None, (WHICH_DAY, NO_TIME)),
     ("minggu depan jam 10", None, T(10), (WHICH_DAY,)),
+    # a weekday of next week (now is Wednesday 25 November)
+    ("kamis minggu depan jam 10", D(2026, 12, 3), T(10), ()),
+    ("jumat pekan depan jam 2 siang", D(2026, 12, 4), T(14), ()),
+    ("rabu minggu depan", D(2026, 12, 2), None, (NO_TIME,)),
+    # Javanese and Sundanese words
+    ("rebo isuk jam 9", D(2026, 11, 25), T(9), (PAST,)),
+    ("kemis jam 10", D(2026, 11, 26), T(10), ()),
+    ("senen jam 10", D(2026, 11, 30), T(10), ()),
+    ("sesuk sonten jam 4", D(2026, 11, 26), T(16), ()),
+    ("benjing jam 9", D(2026, 11, 26), T(9), ()),
+    ("saptu jam 10", D(2026, 11, 28), T(10), ()),
     ("pekan depan aja", None, None, (WHICH_DAY, NO_TIME)),
     # dates
     ("tgl 5", D(2026, 12, 5), None, (NO_TIME,)),

@@ -35,6 +35,18 @@ MAX_CHOICE_DIGITS = 6
 _UNSENDABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
+# Words of a day or a time ("lusa jam 2 siang", "sabtu depan", "tgl 5 des"): a message of these
+# alone at the booking summary changes the booking.
+_WHEN_WORDS = frozenset({
+    *dates.WEEKDAYS, *dates.MONTHS, *dates.PERIOD_DEFAULT, "jam", "pukul", "pkl", "pk", "jm", "setengah",
+    "besok", "lusa", "esok", "hari", "ini", "tgl", "tanggal", "depan", "dpn", "pekan", "bulan", "nanti", "sekarang",
+    "pagian", "sorean", "siangan", "malaman", "wib",
+})  # fmt: skip
+# "sabtu jam 1 bisa?", "besok ada slot?": asking for another time is asking to move to it.
+_ASKS_FOR_SLOT = frozenset({"bisa", "ada", "slot", "kosong"})
+_NEUTRAL = frozenset({"jadi", "aja", "deh", "dong", "eh", "ga", "gak", "nggak", "enggak", "tidak", "apa", "kah", "kalau"})
+
+
 @dataclass(frozen=True)
 class Step:
     """The outcome of one booking message."""
@@ -89,9 +101,7 @@ class BookingFlow:
         short = len(tokens) <= 4
         if short and (words & self._cancel or _says_not_going(tokens)):
             return Step((self._text("booking_cancelled"),), None)
-        # "kalau minggu buka?" asks; "bisa ganti lusa?" and "lusa aja" change the booking.
-        asks = text.rstrip().endswith("?") and not words & self._change
-        if draft.step in (CONFIRM, CHANGE) and not asks and not self.says_yes(text):
+        if draft.step in (CONFIRM, CHANGE) and self._says_only_when(text, tokens):
             corrected = self._corrected_when(draft, text, now)
             if corrected is not None:
                 return corrected
@@ -153,6 +163,21 @@ class BookingFlow:
         )
         problems = [p for p in when.problems if p in (dates.INVALID_DATE, dates.WHICH_DAY)]
         return self._check_when(draft, problems, now)
+
+    def _says_only_when(self, text: str, tokens: list[str]) -> bool:
+        """Whether a message at the summary is a new day or time and nothing else: "lusa jam 2",
+        "sabtu aja", "ganti jadi jam 4", "sabtu jam 1 bisa?" are; "besok sy kabari lg" (other
+        words), "ok besok ya" (agrees: the summary is asked again) and "kalau minggu buka?"
+        (a question about something else) are not."""
+        words = set(tokens)
+        changes = bool(words & self._change)
+        if text.rstrip().endswith("?") and not changes and not words & _ASKS_FOR_SLOT:
+            return False
+        said = set(re.findall(r"[a-z]+", text.lower()))
+        if said & self._yes and not changes:
+            return False
+        other = words - _WHEN_WORDS - _ASKS_FOR_SLOT - self._fillers - self._change - _NEUTRAL
+        return not {w for w in other if not w.isdigit()}
 
     def _corrected_when(self, draft: BookingDraft, text: str, now: datetime) -> Step | None:
         """A new day or time given at the summary ("ganti jadi lusa jam 2", "jam 4 aja"): the

@@ -60,6 +60,13 @@ _HOUR_WORDS = {
     "dua belas": 12, "sebelas": 11, "sepuluh": 10, "sembilan": 9, "delapan": 8, "tujuh": 7, "enam": 6,
     "lima": 5, "empat": 4, "tiga": 3, "dua": 2, "satu": 1,
 }  # fmt: skip
+# Javanese and Sundanese words for days and times of day, read as their Indonesian forms.
+_REGIONAL = {
+    "senen": "senin", "salasa": "selasa", "rebo": "rabu", "kemis": "kamis", "jemuah": "jumat", "setu": "sabtu",
+    "saptu": "sabtu", "sesuk": "besok", "benjing": "besok", "isukan": "besok", "isuk": "pagi", "sonten": "sore",
+    "dalu": "malam",
+}  # fmt: skip
+_REGIONAL_WORD = re.compile(r"\b(" + "|".join(_REGIONAL) + r")\b")
 _HOUR_WORD = re.compile(r"\b(jam|pukul|pkl|setengah)\s+(" + "|".join(_HOUR_WORDS) + r")\b")
 
 
@@ -73,6 +80,7 @@ def _clean(text: str) -> str:
     text = re.sub(r"\b(jum)\s*at\b", "jumat", text)
     text = re.sub(r"\b(malem|mlm|malm)\b", "malam", text)  # spoken and typed forms of "malam"
     text = re.sub(r"\b(sre)\b", "sore", text)
+    text = _REGIONAL_WORD.sub(lambda m: _REGIONAL[m.group(1)], text)
     return re.sub(r"\s+", " ", text)
 
 
@@ -151,8 +159,13 @@ def _parse_day(text: str, now: datetime, problems: list[str]) -> tuple[date | No
         problems.append(INVALID_DATE)
         return None, [found.group(0)]
 
-    # "hari minggu depan" is a Sunday; "minggu depan" alone is next week, day unknown.
-    found = re.search(r"\b(?:hari\s+)?(senin|selasa|rabu|kamis|jumat|jumaat|sabtu|minggu|ahad)(\s+(?:depan|dpn|besok))?(\s+ini)?\b", text)
+    # "hari minggu depan" is a Sunday; "minggu depan" alone is next week, day unknown;
+    # "kamis minggu depan" is the Thursday of next week.
+    found = re.search(
+        r"\b(?:hari\s+)?(senin|selasa|rabu|kamis|jumat|jumaat|sabtu|minggu|ahad)"
+        r"(\s+(?:depan|dpn|besok|(?:minggu|pekan)\s+(?:depan|dpn)))?(\s+ini)?\b",
+        text,
+    )
     if found:
         name, next_week = found.group(1), bool(found.group(2))
         if name == "minggu" and next_week and not found.group(0).startswith("hari"):
