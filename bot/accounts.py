@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -125,9 +125,8 @@ class Accounts:
         now = self.clock()
         name, remote_addr = name[:80], remote_addr[:64]
         with self.sessions.begin() as session:
-            if session.bind.dialect.name == "postgresql":
-                for key in (f"login-name:{name}", f"login-address:{remote_addr}"):
-                    session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+            for key in (f"login-name:{name}", f"login-address:{remote_addr}"):
+                storage.lock_key(session, key)
             if self._throttled(session, name, remote_addr, now):
                 return Login(throttled=True)
             user = session.execute(select(StaffUser).where(StaffUser.name == name)).scalar_one_or_none()

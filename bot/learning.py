@@ -93,13 +93,18 @@ class Teacher:
         if intent_id not in kb.intents or intent_id == "fallback":
             raise LearningError("unknown_intent")
         with _once(), self.sessions.begin() as session:
+            storage.lock_key(session, "learned-examples")  # two staff teaching at once take turns
             message = self._reviewable(session, message_id)
             text = " ".join(message.body.split())
             if not text:
                 raise LearningError("empty")
-            _, refused = knowledge.with_taught(kb, [knowledge.Taught(0, intent_id, text)])
+            # Checked against what is taught now, not what this worker loaded a moment ago.
+            stored = session.execute(select(LearnedExample.id, LearnedExample.intent, LearnedExample.text)).all()
+            taught = [knowledge.Taught(*row) for row in stored]
+            _, refused = knowledge.with_taught(kb, [*taught, knowledge.Taught(0, intent_id, text)])
+            refused = [why for item, why in refused if item.id == 0]
             if refused:
-                raise LearningError("invalid", refused[0][1])
+                raise LearningError("invalid", refused[0])
             now = self.clock()
             session.add(LearnedExample(intent=intent_id, text=text, message_id=message.id, by=me, at=now))
             session.add(Review(message_id=message.id, outcome=LEARNED, intent=intent_id, by=me, at=now))
@@ -147,27 +152,30 @@ def _suggestions(matcher, text: str) -> list[str]:
 
 class TaughtExamples:
     """The examples staff taught, read from the database by every worker's LiveEngine. While
-    the database cannot be reached the knowledge base stays as it is."""
+    the database cannot be read the knowledge base stays as it is."""
 
     def __init__(self, sessions: sessionmaker[Session]):
         self.sessions = sessions
 
-    def version(self) -> tuple[int, int | None] | None:
-        # Ids only grow (AUTOINCREMENT on SQLite), so (count, newest id) changes with every
-        # example taught or erased.
+    def version(self) -> tuple | None:
+        """(count, newest id, sum of ids): changes whenever an example is taught or erased, even
+        if ids committed out of order on PostgreSQL. None while the database cannot be read."""
         try:
             with self.sessions() as session:
-                count, newest = session.execute(select(func.count(LearnedExample.id), func.max(LearnedExample.id))).one()
+                return tuple(
+                    session.execute(
+                        select(func.count(LearnedExample.id), func.max(LearnedExample.id), func.sum(LearnedExample.id))
+                    ).one()
+                )
         except SQLAlchemyError:
             log.warning("taught examples unavailable (database unreachable)")
             return None
-        return count, newest
 
-    def load(self) -> list[knowledge.Taught]:
+    def load(self) -> list[knowledge.Taught] | None:
         try:
             with self.sessions() as session:
                 rows = session.execute(select(LearnedExample.id, LearnedExample.intent, LearnedExample.text).order_by(LearnedExample.id))
                 return [knowledge.Taught(*row) for row in rows]
         except SQLAlchemyError:
             log.warning("taught examples unavailable (database unreachable)")
-            return []
+            return None

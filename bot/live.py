@@ -38,7 +38,8 @@ class TaughtSource(Protocol):
     def version(self) -> Hashable:
         """Changes whenever the taught examples change (cheap: asked every `interval`)."""
 
-    def load(self) -> Sequence[knowledge.Taught]: ...
+    def load(self) -> Sequence[knowledge.Taught] | None:
+        """Every taught example; None when they cannot be read now."""
 
 
 class LiveEngine:
@@ -54,6 +55,7 @@ class LiveEngine:
         self.interval = interval
         self.taught = taught
         self._lock = threading.Lock()
+        self._taught: Sequence[knowledge.Taught] = ()
         self._signature: tuple = ((), None)
         self._signature = self._current_signature()
         self._engine = build(self._load())  # at start, an invalid KB is fatal
@@ -93,7 +95,14 @@ class LiveEngine:
         kb = knowledge.load(self.directory)
         if self.taught is None:
             return kb
-        kb, skipped = knowledge.with_taught(kb, self.taught.load())
+        taught = self.taught.load()
+        if taught is None:
+            # Unreadable now: keep the examples loaded last, and forget the version, so that
+            # the first version read once the database answers again brings a reload.
+            self._signature = (self._signature[0], None)
+        else:
+            self._taught = taught
+        kb, skipped = knowledge.with_taught(kb, self._taught)
         for item, why in skipped:
             log.warning("taught example left out", extra={"fields": {"id": item.id, "intent": item.intent, "why": why}})
         return kb

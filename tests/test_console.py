@@ -13,6 +13,7 @@ import yaml
 from bot.accounts import Accounts
 from bot.adapters.storage import Booking, Conversation, HandoffCase, LearnedExample, Message, OutboxItem, Review
 from bot.cli import cmd_staff
+from bot.learning import LearningError
 from bot.web import create_app
 from conftest import app_config, signed_post
 from helpers import PASSWORD, PATIENT, StaffBrowser, book, make_worker, rows, say
@@ -573,3 +574,28 @@ def test_a_staff_reply_lapses_a_pending_erase_question(app, sari):
     assert say(app, "ya", "SMerase-ya") == []  # the bot is paused for staff: nothing erased
     assert len(rows(app, Message, Message.direction == "in")) == 3
     assert rows(app, HandoffCase)[0].status == "open"
+
+
+def test_a_taught_example_goes_with_its_message_at_the_end_of_retention(app, sari, clock):
+    from bot import privacy
+
+    say(app, "yoga bisa bantu ga", "SMr1")
+    swim = rows(app, Message, Message.twilio_sid == "SMr1")[0]
+    sari.post(f"/staff/unanswered/{swim.id}", {"action": "learn", "intent": "prevention"})
+    assert len(rows(app, LearnedExample)) == 1
+    privacy.purge(app.extensions["klinik_sessions"], clock() + timedelta(days=1), clock())
+    assert rows(app, Message, Message.twilio_sid == "SMr1") == [] and rows(app, LearnedExample) == []
+
+
+def test_the_same_words_taught_for_two_topics_at_once_keep_only_the_first(app, sari):
+    """Each worker checks against what is stored, not what it loaded: the second is refused."""
+    say(app, "yoga bisa bantu ga", "SMc1", sender="whatsapp:+6281300000001")
+    say(app, "yoga bisa bantu ga", "SMc2", sender="whatsapp:+6281300000002")
+    first, second = (rows(app, Message, Message.twilio_sid == sid)[0] for sid in ("SMc1", "SMc2"))
+    teacher = app.extensions["klinik_teacher"]
+    teacher.engines.refresh = lambda: False  # this worker has not reloaded yet
+    teacher.learn(first.id, "prevention", "sari")
+    with pytest.raises(LearningError) as refused:
+        teacher.learn(second.id, "causes", "budi")
+    assert refused.value.code == "invalid"
+    assert [(t.intent, t.by) for t in rows(app, LearnedExample)] == [("prevention", "sari")]

@@ -177,15 +177,18 @@ def test_a_read_only_session_neither_waits_for_a_writer_nor_blocks_one(database)
     """On SQLite every other transaction takes the write lock first; a read-only session (the
     knowledge reload asks for taught examples, sometimes while its own thread is writing)
     reads the last committed state instead of waiting, on both databases."""
-    from bot.adapters.storage import LearnedExample
+    from bot.adapters.storage import AuditEntry
+
+    def entry(action):
+        return AuditEntry(at=datetime.now(UTC), actor="sari", action=action)
 
     sessions, readers = storage.session_factory(database), storage.read_only_sessions(database)
     with sessions.begin() as writer:
-        writer.add(LearnedExample(intent="prevention", text="yoga bisa bantu ga", by="sari", at=datetime.now(UTC)))
+        writer.add(entry("first"))
         writer.flush()
         with readers() as reader:
-            assert reader.execute(select(func.count(LearnedExample.id))).scalar_one() == 0
+            assert reader.execute(select(func.count(AuditEntry.id))).scalar_one() == 0
     with readers() as reader:
-        assert reader.execute(select(func.count(LearnedExample.id))).scalar_one() == 1
+        assert reader.execute(select(func.count(AuditEntry.id))).scalar_one() == 1
         with sessions.begin() as writer:  # a reader in progress does not hold writers back
-            writer.add(LearnedExample(intent="prevention", text="pilates bisa bantu ga", by="sari", at=datetime.now(UTC)))
+            writer.add(entry("second"))

@@ -253,8 +253,9 @@ class Review(Base):
 class LearnedExample(Base):
     """A phrasing staff taught the bot from a message it did not understand: an example of
     `intent` that every worker adds to the knowledge base. Kept here rather than in a file so
-    that every web process sees it and a deploy on a fresh disk keeps it. It outlives its
-    message's retention (message_id is then cleared) but not the patient's erasure request."""
+    that every web process sees it and a deploy on a fresh disk keeps it. It is the patient's
+    own words, so it goes with its message: at the end of the retention period, or when the
+    patient asks for erasure."""
 
     __tablename__ = "learned_examples"
     __table_args__ = {"sqlite_autoincrement": True}  # ids never reused: see TaughtExamples.version
@@ -262,7 +263,7 @@ class LearnedExample(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     intent: Mapped[str] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text)
-    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"), index=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
     by: Mapped[str] = mapped_column(String(80))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -473,6 +474,13 @@ def insert_messages(session: Session, rows: list[dict]) -> list[int]:
     if not rows:
         return []
     return list(session.execute(_INSERT_MESSAGE, rows).scalars())
+
+
+def lock_key(session: Session, key: str) -> None:
+    """Serialise the transactions that take the same key, until they end: a PostgreSQL
+    advisory lock (SQLite write transactions are serialised already, by BEGIN IMMEDIATE)."""
+    if session.bind.dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
 
 
 def serialises_writers(session: Session) -> bool:

@@ -22,10 +22,10 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("intent", sa.String(length=64), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
-        sa.Column("message_id", sa.Integer(), nullable=True),
+        sa.Column("message_id", sa.Integer(), nullable=False),
         sa.Column("by", sa.String(length=80), nullable=False),
         sa.Column("at", UTCDateTime(), nullable=False),
-        sa.ForeignKeyConstraint(["message_id"], ["messages.id"], name="fk_learned_examples_message_id_messages", ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(["message_id"], ["messages.id"], name="fk_learned_examples_message_id_messages", ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name="pk_learned_examples"),
         sqlite_autoincrement=True,
     )
