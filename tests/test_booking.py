@@ -87,3 +87,13 @@ def test_only_a_message_that_is_just_a_new_time_changes_the_booking_at_the_summa
     assert (moved.draft.step, moved.draft.day, moved.draft.at) == ("confirm", "2026-11-27", "10:00")
     asked = engine.booking.step(draft, "jumat jam 1 bisa ga?", NOW)
     assert (asked.draft.step, asked.draft.day, asked.draft.at) == ("confirm", "2026-11-27", "13:00")
+
+
+def test_a_past_time_said_at_the_summary_keeps_the_booking_as_it_was(engine):
+    draft = _at_summary(engine)
+    step = engine.booking.step(draft, "kemarin aja", NOW)
+    assert (step.draft.step, step.draft.day, step.draft.at) == ("confirm", draft.day, draft.at)
+    assert "sudah lewat" in step.texts[0] and "Rina" in step.texts[1]
+    step = engine.booking.step(draft, "tgl 31 nov", NOW)
+    assert (step.draft.step, step.draft.day, step.draft.at) == ("confirm", draft.day, draft.at)
+    assert step.texts[0] == engine.booking._text("booking_invalid_date") and "Rina" in step.texts[1]

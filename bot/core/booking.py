@@ -40,7 +40,7 @@ _UNSENDABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]"
 _WHEN_WORDS = frozenset({
     *dates.WEEKDAYS, *dates.MONTHS, *dates.PERIOD_DEFAULT, "jam", "pukul", "pkl", "pk", "jm", "setengah",
     "besok", "lusa", "esok", "hari", "ini", "tgl", "tanggal", "depan", "dpn", "pekan", "bulan", "nanti", "sekarang",
-    "pagian", "sorean", "siangan", "malaman", "wib",
+    "pagian", "sorean", "siangan", "malaman", "wib", "kemarin", "kemaren", "kmrn",
 })  # fmt: skip
 # "sabtu jam 1 bisa?", "besok ada slot?": asking for another time is asking to move to it.
 _ASKS_FOR_SLOT = frozenset({"bisa", "ada", "slot", "kosong"})
@@ -185,6 +185,9 @@ class BookingFlow:
         message names no day or time, or the ones already in the booking."""
         when = dates.parse_when(text, now)
         if when.day is None and when.at is None:
+            if dates.INVALID_DATE in when.problems and draft.day and draft.at:  # "tgl 31 nov"
+                kept = replace(draft, step=CONFIRM, editing=False, updated_at=now.isoformat())
+                return Step((self._text("booking_invalid_date"), self._summary(kept)), kept)
             return None
         day = when.day.isoformat() if when.day else draft.day
         at = when.at.isoformat(timespec="minutes") if when.at else draft.at
@@ -192,7 +195,12 @@ class BookingFlow:
             return None
         problems = [p for p in when.problems if p in (dates.INVALID_DATE, dates.WHICH_DAY)]
         corrected = replace(draft, day=day, at=at, editing=False, updated_at=now.isoformat())
-        return self._check_when(corrected, problems, now)
+        step = self._check_when(corrected, problems, now)
+        if step.draft is not None and step.draft.step == WHEN and draft.day and draft.at:
+            # A past or impossible time: say so, and keep the booking as it was.
+            kept = replace(draft, step=CONFIRM, editing=False, updated_at=now.isoformat())
+            return Step((step.texts[0], self._summary(kept)), kept)
+        return step
 
     def _on_pick_slot(self, draft, text, tokens, now) -> Step:
         choice = self._choice(tokens)
