@@ -70,6 +70,9 @@ class Engine:
         """One patient message. `now` defaults to the current time in Jakarta."""
         now = (now or datetime.now(dates.JAKARTA)).astimezone(dates.JAKARTA)
         turn = self._step(replace(state, started=True), incoming, now, first=not state.started)
+        text = (incoming.text or "").strip()
+        parts = self.matcher.danger_parts_in(text) if text and not _urgent(turn.actions) else ()
+        turn = replace(turn, state=replace(turn.state, danger_parts=parts))
         if state.started or not turn.replies:
             return turn
         # A new patient learns first that this is an automated assistant, unless the message
@@ -85,6 +88,13 @@ class Engine:
             state = replace(state, booking=None)  # abandoned: forget it, answer afresh
         if state.erase_asked_at and now - datetime.fromisoformat(state.erase_asked_at) > ERASE_CONFIRM_WINDOW:
             state = replace(state, erase_asked_at=None)  # too late to count as the answer
+        sign = self.matcher.completed_sign(text, state.danger_parts) if text else None
+        if sign is not None:
+            # "betis sakit bgt" and then "minggu lalu abis operasi": urgent, whatever else is going on.
+            match = Match(Decision.ANSWER, self.matcher.sign_intent(sign), 1.0, reason=f"danger_sign:{sign}")
+            if state.paused:
+                return self._while_paused(state, text, now, match)
+            return self._answer(replace(state, booking=None, options=()), match, incoming, now)
         if not self.urgent(text):
             if state.erase_asked_at:
                 turn = self._confirm_erase(state, text, tokens)
@@ -185,10 +195,10 @@ class Engine:
         paused = ConversationState(started=True, last_intent=intent_id, paused=True, pause_noticed=True)
         return Turn(tuple(Reply(t) for t in texts), actions, paused, match)
 
-    def _while_paused(self, state, text: str, now: datetime) -> Turn:
+    def _while_paused(self, state, text: str, now: datetime, urgent: Match | None = None) -> Turn:
         """Staff have the chat: only danger signs are answered, and once, that staff will reply."""
-        if text and self.urgent(text):
-            match = self.matcher.match(text)
+        if urgent is not None or (text and self.urgent(text)):
+            match = urgent or self.matcher.match(text)
             intent = self.kb.intents[match.intent]
             body, _ = render(intent.answer, self.kb)
             return Turn((Reply(body),), (_ACTIONS[intent.action],), state, match)

@@ -598,6 +598,39 @@ class Matcher:
         if words:
             self._cache.clear()
 
+    def danger_parts_in(self, text: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """For each sign marked `anywhere` that this message shows in part (some of its groups,
+        affirmed, not all), the indices of those groups: the next message may complete it."""
+        reading = self._read(text)
+        words = [self._danger_stems.get(t.word, t.word) for raw in reading.words for t in reading.resolved[raw]]
+        positions: dict[str, list[int]] = {}
+        for index, word in enumerate(words):
+            if word in self._danger_vocabulary:
+                positions.setdefault(word, []).append(index)
+        parts = []
+        for sign_id, groups in self._danger_terms:
+            if sign_id in self._signs_anywhere:
+                present = tuple(i for i, group in enumerate(groups) if self._term_places(words, positions, group))
+                if present and len(present) < len(groups):
+                    parts.append((sign_id, present))
+        return tuple(parts)
+
+    def completed_sign(self, text: str, carried: Sequence[tuple[str, Sequence[int]]]) -> str | None:
+        """A sign marked `anywhere` that this message completes with the parts the previous
+        message showed (`carried`, from danger_parts_in), if any."""
+        if not carried:
+            return None
+        now = dict(self.danger_parts_in(text))
+        sizes = {sign_id: len(groups) for sign_id, groups in self._danger_terms}
+        for sign_id, before in carried:
+            mine = set(now.get(sign_id, ()))
+            if mine and sign_id in sizes and mine | set(before) == set(range(sizes[sign_id])):
+                return sign_id
+        return None
+
+    def sign_intent(self, sign_id: str) -> str:
+        return self._sign_intent.get(sign_id, RED_FLAG)
+
     def _read(self, text: str) -> _Reading:
         """Split, resolve and look for danger signs; the last reading is kept per thread
         because the dialogue asks about danger signs and then matches the same text."""

@@ -181,6 +181,9 @@ class ConversationState:
     booking: BookingDraft | None = None
     # When "hapus data saya" was asked (ISO time): a confirmation counts only soon after it.
     erase_asked_at: str | None = None
+    # Danger signs marked `anywhere` that the last message showed in part: (sign id, indices of
+    # its groups present). "betis sakit bgt" then "minggu lalu abis operasi" completes one.
+    danger_parts: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     def resumed(self) -> ConversationState:
         """The state after staff close the case: the bot talks again, from a clean slate."""
@@ -196,6 +199,7 @@ class ConversationState:
             "pause_noticed": self.pause_noticed,
             "booking": self.booking.to_dict() if self.booking else None,
             "erase_asked_at": self.erase_asked_at,
+            "danger_parts": {sign: list(groups) for sign, groups in self.danger_parts},
         }
 
     @classmethod
@@ -210,4 +214,5 @@ class ConversationState:
             pause_noticed=bool(data.get("pause_noticed", False)),
             booking=BookingDraft.from_dict(data.get("booking")),
             erase_asked_at=data.get("erase_asked_at"),
+            danger_parts=tuple((str(sign), tuple(int(i) for i in groups)) for sign, groups in (data.get("danger_parts") or {}).items()),
         )
