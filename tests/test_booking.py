@@ -97,3 +97,21 @@ def test_a_past_time_said_at_the_summary_keeps_the_booking_as_it_was(engine):
     step = engine.booking.step(draft, "tgl 31 nov", NOW)
     assert (step.draft.step, step.draft.day, step.draft.at) == ("confirm", draft.day, draft.at)
     assert step.texts[0] == engine.booking._text("booking_invalid_date") and "Rina" in step.texts[1]
+
+
+def test_a_field_and_its_new_value_at_the_summary_change_it_at_once(engine):
+    draft = _at_summary(engine)
+    for said, name in (("ubah nama jadi Rina Pratama", "Rina Pratama"), ("nama: rina p.", "Rina P."), ("namanya Rini", "Rini")):
+        step = engine.booking.step(draft, said, NOW)
+        assert (step.draft.step, step.draft.name, step.draft.day) == ("confirm", name, draft.day), said
+        assert f"Nama: {name}" in step.texts[0]
+    step = engine.booking.step(draft, "ganti keluhan jadi kram tiap malam", NOW)
+    assert (step.draft.step, step.draft.complaint) == ("confirm", "kram tiap malam")
+    assert engine.booking.step(draft, "namanya siapa?", NOW).draft.name == "Rina"  # a question, not a name
+
+
+def test_a_name_given_for_someone_else_is_the_name_alone():
+    from bot.core.booking import _clean_name
+
+    assert _clean_name("nama anak sy Kevin, sy ibunya") == "Kevin"
+    assert _clean_name("Salah Uddin", typed=False) == "Salah Uddin"

@@ -26,6 +26,14 @@ _QUESTION_WORDS = {"kenapa", "bagaimana", "berapa", "apa", "apakah", "kapan", "m
 _FIELDS = {1: NAME, 2: COMPLAINT, 3: WHEN}
 _FIELD_WORDS = {"nama": NAME, "keluhan": COMPLAINT, "waktu": WHEN, "jam": WHEN, "hari": WHEN, "tanggal": WHEN, "jadwal": WHEN}
 _MAX_NAME, _MAX_COMPLAINT = 80, 300
+# A field and its new value in one message: "ubah nama jadi Kevin", "nama: Kevin", "namanya
+# Kevin", "ganti keluhan jadi kram".
+_INLINE_FIELD = re.compile(
+    r"^(?:(?:tolong|eh|kak)\s+)*(?:(?:ubah|ganti|koreksi|ralat|perbaiki|benerin)\s+)?"
+    r"(?P<field>nama|keluhan)(?:nya|\s+pasien|\s+saya|\s+sy)?\s*"
+    r"(?:(?:jadi|jd|menjadi|adalah|ke)\s+|[:=]\s*|(?:(?<=namanya)|(?<=nama saya)|(?<=nama sy))\s+)(?P<value>\S.*)$",
+    re.I,
+)
 _NOT_THIS_NAME = {"bukan", "bkn", "salah", "tidak", "ga", "gak", "nggak", "kak", "itu", "namanya", "nama", "beda", "lain"}
 # A numbered choice has at most this many digits: a longer number is not a pick, and int()
 # refuses strings of more than 4,300 digits.
@@ -101,6 +109,10 @@ class BookingFlow:
         short = len(tokens) <= 4
         if short and (words & self._cancel or _says_not_going(tokens)):
             return Step((self._text("booking_cancelled"),), None)
+        if draft.step in (CONFIRM, CHANGE):
+            inline = self._inline_correction(draft, text, now)
+            if inline is not None:
+                return inline
         if draft.step in (CONFIRM, CHANGE) and self._says_only_when(text, tokens):
             corrected = self._corrected_when(draft, text, now)
             if corrected is not None:
@@ -163,6 +175,26 @@ class BookingFlow:
         )
         problems = [p for p in when.problems if p in (dates.INVALID_DATE, dates.WHICH_DAY)]
         return self._check_when(draft, problems, now)
+
+    def _inline_correction(self, draft: BookingDraft, text: str, now: datetime) -> Step | None:
+        """ "ubah nama jadi Kevin Pratama", "nama: Kevin Pratama", "ganti keluhan jadi kram":
+        the new value said with the field, applied at once, and the summary again."""
+        found = _INLINE_FIELD.match(text.strip())
+        if not found or text.rstrip().endswith("?") or not (draft.day and draft.at):
+            return None
+        value = found.group("value").strip()
+        if found.group("field").lower().startswith("nama"):
+            name = _clean_name(value)
+            if not name:
+                return None
+            draft = replace(draft, name=name)
+        else:
+            complaint = " ".join(_UNSENDABLE.sub(" ", value).split())[:_MAX_COMPLAINT]
+            if not complaint:
+                return None
+            draft = replace(draft, complaint=complaint)
+        draft = replace(draft, step=CONFIRM, editing=False, updated_at=now.isoformat())
+        return Step((self._summary(draft),), draft)
 
     def _says_only_when(self, text: str, tokens: list[str]) -> bool:
         """Whether a message at the summary is a new day or time and nothing else: "lusa jam 2",
@@ -346,12 +378,19 @@ def _says_not_going(tokens: list[str]) -> bool:
 
 def _clean_name(text: str, typed: bool = True) -> str:
     """A person's name: letters, spaces and a few marks, title-cased, bounded. From a typed
-    reply, "bukan, nama saya ..." / "atas nama ..." / "sy ..." are taken off first (not from a
-    profile name: "Salah Uddin" is a name)."""
+    reply, "bukan, nama saya ..." / "nama anak sy ..." / "atas nama ..." / "sy ..." are taken
+    off first, and what follows a comma (not from a profile name: "Salah Uddin" is a name)."""
     text = text.strip()
     if typed:
         text = re.sub(r"^(bukan|salah|bkn)\b[\s,.!-]*", "", text, flags=re.I)
-        text = re.sub(r"^(nama\s*(saya|pasien|sy|aku|ku)?\s*(adalah)?\s*:?\s*|atas nama\s+|an\.?\s+|(saya|sy|aku|gw|gue)\s+)", "", text, flags=re.I)
+        text = re.sub(
+            r"^(nama\s*((anak|suami|istri|ibu|bapak|ayah|adik|kakak)\s+)?(saya|pasien|sy|aku|ku|nya)?\s*(adalah)?\s*:?\s*"
+            r"|atas nama\s+|an\.?\s+|(saya|sy|aku|gw|gue)\s+)",
+            "",
+            text,
+            flags=re.I,
+        )
+        text = text.split(",")[0]  # "Kevin, sy ibunya": the name is what comes first
     name = re.sub(r"[^\w\s.'-]", "", text).strip()
     name = " ".join(name.split())[:_MAX_NAME]
     return name.title() if name.islower() or name.isupper() else name
