@@ -8,11 +8,11 @@ import logging
 import sys
 from pathlib import Path
 
-from . import evaluation, replay
+from . import evaluation, privacy, replay
 from .config import Config
 from .core import knowledge
 from .core.dialogue import Engine
-from .core.messages import ConversationState, Incoming, describe_action
+from .core.messages import ConversationState, Incoming, ReportData, describe_action
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -53,8 +53,12 @@ def cmd_chat(args, out=sys.stdout, inp=sys.stdin) -> int:
         nonlocal state
         turn = engine.step(state, Incoming(line))
         state = turn.state
+        stored_nothing = any(isinstance(action, ReportData) for action in turn.actions)
         for reply in turn.replies:
-            print(f"Bot> {reply.text}\n", file=out)
+            text = privacy.fill_summary(reply.text, privacy.NOTHING_STORED) if stored_nothing else reply.text
+            print(f"Bot> {text}\n", file=out)
+        if stored_nothing:
+            print("  [local chat without storage: the stored-data figures are shown as '-']", file=out)
         if args.debug and turn.match:
             m = turn.match
             top = ", ".join(f"{c.intent} {c.score:.2f}" for c in m.candidates[:3])

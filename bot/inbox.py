@@ -187,7 +187,7 @@ class Inbox:
                         self.desk.hand_over(session, stored, action, now)
                 if any(isinstance(a, ReportData) for a in actions):
                     values = privacy.summary_values(session, stored, self.retention_days)
-                    texts = [_fill(text, values) for text in texts]
+                    texts = [privacy.fill_summary(text, values) for text in texts]
             texts = [chunk for text in texts for chunk in split_text(text, self.max_reply_length)]
             replies = _store_replies(session, conversation.id, message_id, texts, now)
             after = ConversationState.from_dict(conversation.state)
@@ -313,12 +313,6 @@ def _store_replies(session: Session, conversation_id: int, message_id: int, text
     ]
     ids = storage.insert_messages(session, rows)
     return tuple(StoredReply(id_, body) for id_, body in zip(ids, texts))
-
-
-def _fill(text: str, values: dict[str, str]) -> str:
-    for key, value in values.items():
-        text = text.replace("{" + key + "}", value)
-    return text
 
 
 def _stored_outcome(session: Session, message: Message) -> Outcome:

@@ -57,6 +57,12 @@ def test_chat_reads_messages_and_prints_replies():
     assert "119" in out and "[action: handoff:urgent]" in out
 
 
+def test_chat_without_storage_shows_no_raw_placeholders_for_the_stored_data():
+    result = bot("chat", stdin="data saya\n")
+    assert result.returncode == 0, result.stderr
+    assert "Ringkasan data Anda" in result.stdout and "{" not in result.stdout
+
+
 def test_chat_via_webhook_talks_to_a_dev_server_and_stores_the_conversation(tmp_path):
     database = tmp_path / "chat.db"
     env = {"DATABASE_URL": f"sqlite:///{database}", "TWILIO_AUTH_TOKEN": "", "BOT_DEV_MODE": ""}
