@@ -81,6 +81,12 @@ TABLE = [
     ("kamis minggu depan jam 10", D(2026, 12, 3), T(10), ()),
     ("jumat pekan depan jam 2 siang", D(2026, 12, 4), T(14), ()),
     ("rabu minggu depan", D(2026, 12, 2), None, (NO_TIME,)),
+    # several days named: the one ruled out is left, the one settled on wins
+    ("besok sy ada meeting, jd senin aja", D(2026, 11, 30), None, (NO_TIME,)),
+    ("mau booking senin jam 10, besok sy sibuk", D(2026, 11, 30), T(10), ()),
+    ("sabtu gw ada kondangan, senin aja jm 5 sore", D(2026, 11, 30), T(17), ()),
+    ("besok sibuk, senin aja, jam 10", D(2026, 11, 30), T(10), ()),
+    ("besok, jam 3 sore", D(2026, 11, 26), T(15), ()),
     # Javanese and Sundanese words
     ("rebo isuk jam 9", D(2026, 11, 25), T(9), (PAST,)),
     ("kemis jam 10", D(2026, 11, 26), T(10), ()),

@@ -98,7 +98,7 @@ _PERIOD = re.compile(r"\b(pagi|siang|sore|malam)\b")
 def parse_when(text: str, now: datetime) -> When:
     """Read the day and time of an appointment from `text`, relative to `now` (Asia/Jakarta)."""
     now = now.astimezone(JAKARTA)
-    text = _clean(text)
+    text = _focus(_clean(text), now)
     problems: list[str] = []
     day, used = _parse_day(text, now, problems)
     remainder = text
@@ -116,6 +116,34 @@ def parse_when(text: str, now: datetime) -> When:
         if moment < now:
             problems.append(PAST)
     return When(day, at, tuple(dict.fromkeys(problems)))
+
+
+_CLAUSE_BREAK = re.compile(r"[,.;!?]+|\b(?:tapi|tp|tpi|jadi|jd|soalnya|karena|krn)\b")
+# The clause a patient settles on: "besok sy sibuk, senin aja" means Monday.
+_SETTLED = re.compile(r"\b(aja|saja|deh|dong)\b")
+# A clause that rules its day out: "besok sy sibuk", "sabtu gw ada kondangan".
+_BUSY = re.compile(r"\b(sibuk|berhalangan|ga bisa|gak bisa|nggak bisa|tidak bisa|gabisa|ada acara|ada meeting|ada kondangan|kerja)\b")
+
+
+def _focus(text: str, now: datetime) -> str:
+    """When clauses name different days, the ones that count: a clause that rules its day out
+    ("besok sy sibuk") is left out, and of several days left the one the patient settles on
+    ("... senin aja") wins. Otherwise the whole text."""
+    clauses = [c.strip() for c in _CLAUSE_BREAK.split(text) if c and c.strip()]
+    if len(clauses) < 2:
+        return text
+    days = {c: _parse_day(c, now, [])[0] for c in clauses}
+    named = [c for c in clauses if days[c] is not None]
+    if len({days[c] for c in named}) < 2:
+        return text
+    ruled_out = {c for c in named if _BUSY.search(c)}
+    if ruled_out and len(ruled_out) < len(named):
+        clauses = [c for c in clauses if c not in ruled_out]
+        named = [c for c in named if c not in ruled_out]
+    settled = [c for c in named if _SETTLED.search(c)]
+    if len({days[c] for c in named}) > 1 and len(settled) == 1:
+        clauses = [c for c in clauses if c not in named or c == settled[0]]
+    return " , ".join(clauses)
 
 
 def _refers_to_today(text: str) -> bool:
