@@ -115,3 +115,12 @@ def test_a_name_given_for_someone_else_is_the_name_alone():
 
     assert _clean_name("nama anak sy Kevin, sy ibunya") == "Kevin"
     assert _clean_name("Salah Uddin", typed=False) == "Salah Uddin"
+
+
+def test_two_days_offered_as_a_choice_are_asked_about_and_the_time_kept(engine):
+    draft = BookingDraft(step="when", name="Rina", complaint="kram", updated_at=NOW.isoformat())
+    step = engine.booking.step(draft, "senin atau selasa jam 10", NOW)
+    assert step.texts == (engine.booking._text("booking_either_day"),)
+    assert (step.draft.step, step.draft.day, step.draft.at) == ("when", None, "10:00")
+    chosen = engine.booking.step(step.draft, "selasa aja", NOW)
+    assert (chosen.draft.step, chosen.draft.day, chosen.draft.at) == ("confirm", "2026-12-01", "10:00")

@@ -9,6 +9,7 @@ from datetime import date, datetime, time
 import pytest
 
 from bot.core.dates import (
+    EITHER_DAY,
     INVALID_DATE,
     JAKARTA,
     NO_DATE,
@@ -81,6 +82,9 @@ TABLE = [
     ("kamis minggu depan jam 10", D(2026, 12, 3), T(10), ()),
     ("jumat pekan depan jam 2 siang", D(2026, 12, 4), T(14), ()),
     ("rabu minggu depan", D(2026, 12, 2), None, (NO_TIME,)),
+    # two days offered as a choice: which one?
+    ("senin atau selasa, jam 10", None, T(10), (EITHER_DAY,)),
+    ("besok ato lusa", None, None, (EITHER_DAY, NO_TIME)),
     # several days named: the one ruled out is left, the one settled on wins
     ("besok sy ada meeting, jd senin aja", D(2026, 11, 30), None, (NO_TIME,)),
     ("mau booking senin jam 10, besok sy sibuk", D(2026, 11, 30), T(10), ()),

@@ -162,7 +162,7 @@ class BookingFlow:
 
     def _on_when(self, draft, text, tokens, now) -> Step:
         when = dates.parse_when(text, now)
-        if when.day is None and when.at is None and dates.WHICH_DAY not in when.problems:
+        if when.day is None and when.at is None and not {dates.WHICH_DAY, dates.EITHER_DAY} & set(when.problems):
             faq = self._faq(text, tokens, strict=False)
             if faq:
                 return faq
@@ -173,7 +173,7 @@ class BookingFlow:
             at=when.at.isoformat(timespec="minutes") if when.at else draft.at,
             updated_at=now.isoformat(),
         )
-        problems = [p for p in when.problems if p in (dates.INVALID_DATE, dates.WHICH_DAY)]
+        problems = [p for p in when.problems if p in (dates.INVALID_DATE, dates.WHICH_DAY, dates.EITHER_DAY)]
         return self._check_when(draft, problems, now)
 
     def _inline_correction(self, draft: BookingDraft, text: str, now: datetime) -> Step | None:
@@ -225,7 +225,7 @@ class BookingFlow:
         at = when.at.isoformat(timespec="minutes") if when.at else draft.at
         if (day, at) == (draft.day, draft.at):
             return None
-        problems = [p for p in when.problems if p in (dates.INVALID_DATE, dates.WHICH_DAY)]
+        problems = [p for p in when.problems if p in (dates.INVALID_DATE, dates.WHICH_DAY, dates.EITHER_DAY)]
         corrected = replace(draft, day=day, at=at, editing=False, updated_at=now.isoformat())
         step = self._check_when(corrected, problems, now)
         if step.draft is not None and step.draft.step == WHEN and draft.day and draft.at:
@@ -286,6 +286,8 @@ class BookingFlow:
             return Step((self._text("booking_invalid_date"),), replace(draft, day=None))
         if dates.WHICH_DAY in problems:
             return Step((self._text("booking_which_day"),), draft)
+        if dates.EITHER_DAY in problems:
+            return Step((self._text("booking_either_day"),), draft)
         if not draft.day and not draft.at:
             return Step((self._question(draft),), draft)
         if not draft.day:

@@ -36,6 +36,8 @@ PERIOD_DEFAULT = {"pagi": time(9, 0), "siang": time(13, 0), "sore": time(16, 0),
 MAX_DAYS_AHEAD = 366
 # Problems a parse can report; the dialogue asks about each in Indonesian.
 NO_DATE, NO_TIME, PAST, INVALID_DATE, WHICH_DAY = "no_date", "no_time", "past", "invalid_date", "which_day"
+# Two days offered as a choice: "senin atau selasa", "besok ato lusa".
+EITHER_DAY = "either_day"
 
 
 @dataclass(frozen=True)
@@ -150,8 +152,16 @@ def _refers_to_today(text: str) -> bool:
     return bool(re.search(r"\b(hari ini|hr ini|skrg|sekarang|nanti|ntar|tar)\b", text))
 
 
+_DAY_WORD = r"(?:besok|lusa|senin|selasa|rabu|kamis|jumat|jumaat|sabtu|minggu|ahad)"
+_EITHER = re.compile(rf"\b(?:hari\s+)?({_DAY_WORD})\s+(?:atau|ato|apa|or)\s+(?:hari\s+)?({_DAY_WORD})\b")
+
+
 def _parse_day(text: str, now: datetime, problems: list[str]) -> tuple[date | None, list[str]]:
     today = now.date()
+    either = _EITHER.search(text)
+    if either and either.group(1) != either.group(2):
+        problems.append(EITHER_DAY)
+        return None, [either.group(0)]
     found = re.search(r"\b(hari ini|hr ini|sekarang|skrg|nanti|ntar)\b", text)
     if found:
         return today, [found.group(0)]

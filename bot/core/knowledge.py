@@ -44,7 +44,7 @@ TEXT_KEYS = (
     "follow_up_prompt", "invalid_option", "fallback_again", "missing_fact", "missing_fact_offer",
     "closed_day", "rate_limited", "emoji_only", "salam_reply", "error",
     "booking_ask_name_confirm", "booking_ask_name", "booking_ask_complaint", "booking_ask_when", "booking_no_time",
-    "booking_no_date", "booking_which_day", "booking_past", "booking_invalid_date", "booking_closed",
+    "booking_no_date", "booking_which_day", "booking_either_day", "booking_past", "booking_invalid_date", "booking_closed",
     "booking_outside_hours", "booking_confirm", "booking_ask_change", "booking_sent", "booking_cancelled",
     "booking_resume", "paused_notice", "out_of_hours",
     "staff_alert", "staff_reason_booking", "staff_reason_human_agent", "staff_reason_urgent", "staff_booking_details",
