@@ -180,6 +180,7 @@ class Matcher:
         self._danger_terms = [(sign_id, [[term for term in group if term] for group in groups]) for sign_id, groups in self._danger]
         self._sign_intent = {sign.id: sign.intent for sign in kb.danger_signs}
         self._signs_anywhere = {sign.id for sign in kb.danger_signs if sign.anywhere}
+        self._group_counts = {sign.id: len(sign.groups) for sign in kb.danger_signs}
         self._danger_vocabulary = {w for _, groups in self._danger for group in groups for term in group for w in term}
         # Per sign, the first words of each group's terms: a sign missing one is skipped at once.
         self._danger_firsts = [[frozenset(term[0] for term in group) for group in groups] for _, groups in self._danger_terms]
@@ -375,11 +376,7 @@ class Matcher:
         """(sign id, span of words) for each danger sign present.
 
         A sign needs one affirmed term of every group, all within `span` words."""
-        words = [self._danger_stems.get(w, w) for w in words]
-        positions: dict[str, list[int]] = {}
-        for index, word in enumerate(words):
-            if word in self._danger_vocabulary:
-                positions.setdefault(word, []).append(index)
+        words, positions = self._danger_positions(words)
         found = []
         present = positions.keys()
         for (sign_id, groups), firsts in zip(self._danger_terms, self._danger_firsts):
@@ -396,6 +393,15 @@ class Matcher:
             if best is not None:
                 found.append((sign_id, best))
         return found
+
+    def _danger_positions(self, words: Sequence[str]) -> tuple[list[str], dict[str, list[int]]]:
+        """The words with danger-sign stems applied, and where each danger word occurs."""
+        words = [self._danger_stems.get(w, w) for w in words]
+        positions: dict[str, list[int]] = {}
+        for index, word in enumerate(words):
+            if word in self._danger_vocabulary:
+                positions.setdefault(word, []).append(index)
+        return words, positions
 
     def _term_places(self, words: list[str], positions: dict[str, list[int]], group) -> list[tuple[int, int]]:
         """Where terms of a group occur, affirmed (not right after a negation): (first, last)."""
@@ -418,13 +424,14 @@ class Matcher:
                 return all(w in self._bridges for w in words[before + 1 : index])
         return False
 
-    def _signs_in(self, clauses, sequence: list[str], sequence_of) -> tuple[str, ...]:
+    def _signs_in(self, clauses, resolved: dict[str, tuple[Token, ...]], words: list[str]) -> tuple[str, ...]:
         """Danger signs within one clause, or with their words right next to each other, or,
         for the signs marked `anywhere`, anywhere in the message."""
+        sequence = _sequence(resolved, words)
         scattered = self._danger_hits(sequence, len(sequence))
         if not scattered:
             return ()  # not even scattered over the message: no clause can have one
-        found = [sign for clause in clauses for sign, _ in self._danger_hits(sequence_of(clause), _DANGER_SPAN)]
+        found = [sign for clause in clauses for sign, _ in self._danger_hits(_sequence(resolved, clause), _DANGER_SPAN)]
         found += [sign for sign, _ in scattered if sign in self._signs_anywhere]
         found += [sign for sign, _ in self._danger_hits(sequence, _DANGER_SPAN_ACROSS_CLAUSES)]
         return tuple(dict.fromkeys(found))
@@ -602,11 +609,7 @@ class Matcher:
         """For each sign marked `anywhere` that this message shows in part (some of its groups,
         affirmed, not all), the indices of those groups: the next message may complete it."""
         reading = self._read(text)
-        words = [self._danger_stems.get(t.word, t.word) for raw in reading.words for t in reading.resolved[raw]]
-        positions: dict[str, list[int]] = {}
-        for index, word in enumerate(words):
-            if word in self._danger_vocabulary:
-                positions.setdefault(word, []).append(index)
+        words, positions = self._danger_positions(_sequence(reading.resolved, reading.words))
         parts = []
         for sign_id, groups in self._danger_terms:
             if sign_id in self._signs_anywhere:
@@ -621,10 +624,10 @@ class Matcher:
         if not carried:
             return None
         now = dict(self.danger_parts_in(text))
-        sizes = {sign_id: len(groups) for sign_id, groups in self._danger_terms}
         for sign_id, before in carried:
             mine = set(now.get(sign_id, ()))
-            if mine and sign_id in sizes and mine | set(before) == set(range(sizes[sign_id])):
+            groups = self._group_counts.get(sign_id)
+            if mine and groups is not None and mine | set(before) == set(range(groups)):
                 return sign_id
         return None
 
@@ -640,11 +643,7 @@ class Matcher:
         sentences, clauses = self.normalize.split(text)
         words = [word for sentence in sentences for word in sentence]
         resolved = self.resolve(words, fuzzy_limit=self.settings.max_tokens) if words else {}
-
-        def sequence_of(unit: Sequence[str]) -> list[str]:
-            return [token.word for raw in unit for token in resolved[raw]]
-
-        signs = self._signs_in(clauses, sequence_of(words), sequence_of) if words else ()
+        signs = self._signs_in(clauses, resolved, words) if words else ()
         reading = self._local.reading = _Reading(text, self.settings, sentences, words, resolved, signs)
         return reading
 
@@ -655,10 +654,6 @@ class Matcher:
         if not words:
             return Analysis(empty=True)
         limit = self.settings.max_tokens
-
-        def sequence_of(unit: Sequence[str]) -> list[str]:
-            return [token.word for raw in unit for token in resolved[raw]]
-
         if reading.signs:
             return Analysis(danger_signs=reading.signs)
         dropped = self._negated_raw_words(words, resolved)
@@ -693,7 +688,7 @@ class Matcher:
         substantive = None
         if parts and (len(parts) > 1 or parts[0] is not plain):
             substantive = np.max(parts, axis=0)
-        words_seen = set(sequence_of(words))
+        words_seen = set(_sequence(resolved, words))
         other_body = bool(words_seen & self._other_body_parts) and not words_seen & self._calf_words
         return Analysis(plain=plain, substantive=substantive, greeted=greeted, other_body_part=other_body)
 
@@ -704,7 +699,7 @@ class Matcher:
             return Match(Decision.FALLBACK, FALLBACK_INTENT, 0.0, reason="empty")
         if analysis.danger_signs:
             sign = analysis.danger_signs[0]
-            intent = self._sign_intent.get(sign, RED_FLAG)
+            intent = self.sign_intent(sign)
             return Match(Decision.ANSWER, intent, 1.0, (Candidate(intent, 1.0),), reason=f"danger_sign:{sign}")
         batch = AnalysisBatch.of(self, [analysis])
         decision, intent, score, reason, used_sub = self.decisions(batch, s)
@@ -808,3 +803,6 @@ class Matcher:
 _EMPTY = np.array([], dtype=np.intp)
 
 
+def _sequence(resolved: dict[str, tuple[Token, ...]], words: Sequence[str]) -> list[str]:
+    """The vocabulary words a run of message words resolved to, in order."""
+    return [token.word for raw in words for token in resolved[raw]]
