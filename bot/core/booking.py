@@ -43,13 +43,6 @@ MAX_CHOICE_DIGITS = 6
 _UNSENDABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
-# Words of a day or a time ("lusa jam 2 siang", "sabtu depan", "tgl 5 des"): a message of these
-# alone at the booking summary changes the booking.
-_WHEN_WORDS = frozenset({
-    *dates.WEEKDAYS, *dates.MONTHS, *dates.PERIOD_DEFAULT, "jam", "pukul", "pkl", "pk", "jm", "setengah",
-    "besok", "lusa", "esok", "hari", "ini", "tgl", "tanggal", "depan", "dpn", "pekan", "bulan", "nanti", "sekarang",
-    "pagian", "sorean", "siangan", "malaman", "wib", "kemarin", "kemaren", "kmrn",
-})  # fmt: skip
 # "sabtu jam 1 bisa?", "besok ada slot?": asking for another time is asking to move to it.
 _ASKS_FOR_SLOT = frozenset({"bisa", "ada", "slot", "kosong"})
 _NEUTRAL = frozenset({"jadi", "aja", "deh", "dong", "eh", "ga", "gak", "nggak", "enggak", "tidak", "apa", "kah", "kalau"})
@@ -193,8 +186,7 @@ class BookingFlow:
             if not complaint:
                 return None
             draft = replace(draft, complaint=complaint)
-        draft = replace(draft, step=CONFIRM, editing=False, updated_at=now.isoformat())
-        return Step((self._summary(draft),), draft)
+        return self._to_confirm(draft, now)
 
     def _says_only_when(self, text: str, tokens: list[str]) -> bool:
         """Whether a message at the summary is a new day or time and nothing else: "lusa jam 2",
@@ -208,7 +200,7 @@ class BookingFlow:
         said = set(re.findall(r"[a-z]+", text.lower()))
         if said & self._yes and not changes:
             return False
-        other = words - _WHEN_WORDS - _ASKS_FOR_SLOT - self._fillers - self._change - _NEUTRAL
+        other = words - dates.WHEN_WORDS - _ASKS_FOR_SLOT - self._fillers - self._change - _NEUTRAL
         return not {w for w in other if not w.isdigit()}
 
     def _corrected_when(self, draft: BookingDraft, text: str, now: datetime) -> Step | None:
@@ -218,8 +210,7 @@ class BookingFlow:
         when = dates.parse_when(text, now)
         if when.day is None and when.at is None:
             if dates.INVALID_DATE in when.problems and draft.day and draft.at:  # "tgl 31 nov"
-                kept = replace(draft, step=CONFIRM, editing=False, updated_at=now.isoformat())
-                return Step((self._text("booking_invalid_date"), self._summary(kept)), kept)
+                return self._kept(draft, self._text("booking_invalid_date"), now)
             return None
         day = when.day.isoformat() if when.day else draft.day
         at = when.at.isoformat(timespec="minutes") if when.at else draft.at
@@ -229,10 +220,13 @@ class BookingFlow:
         corrected = replace(draft, day=day, at=at, editing=False, updated_at=now.isoformat())
         step = self._check_when(corrected, problems, now)
         if step.draft is not None and step.draft.step == WHEN and draft.day and draft.at:
-            # A past or impossible time: say so, and keep the booking as it was.
-            kept = replace(draft, step=CONFIRM, editing=False, updated_at=now.isoformat())
-            return Step((step.texts[0], self._summary(kept)), kept)
+            return self._kept(draft, step.texts[0], now)  # a past or impossible time
         return step
+
+    def _kept(self, draft: BookingDraft, problem: str, now: datetime) -> Step:
+        """Why a correction cannot be taken, and the booking as it was, to confirm."""
+        shown = self._to_confirm(draft, now)
+        return Step((problem, *shown.texts), shown.draft)
 
     def _on_pick_slot(self, draft, text, tokens, now) -> Step:
         choice = self._choice(tokens)

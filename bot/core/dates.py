@@ -32,6 +32,14 @@ MONTH_NAMES = (
 # A time of day said without the hour: "besok pagi", "nanti siang".
 PERIOD_DEFAULT = {"pagi": time(9, 0), "siang": time(13, 0), "sore": time(16, 0), "malam": time(19, 0)}
 
+# The words of a day or a time ("lusa jam 2 siang", "sabtu depan", "tgl 5 des"): a message of
+# these alone at the booking summary changes the booking.
+WHEN_WORDS = frozenset({
+    *WEEKDAYS, *MONTHS, *PERIOD_DEFAULT, "jam", "pukul", "pkl", "pk", "jm", "setengah",
+    "besok", "lusa", "esok", "hari", "ini", "tgl", "tanggal", "depan", "dpn", "pekan", "bulan", "nanti", "sekarang",
+    "pagian", "sorean", "siangan", "malaman", "wib", "kemarin", "kemaren", "kmrn",
+})  # fmt: skip
+
 # Appointments are booked at most this far ahead; a later date is taken for a typo.
 MAX_DAYS_AHEAD = 366
 # Problems a parse can report; the dialogue asks about each in Indonesian.
@@ -152,7 +160,8 @@ def _refers_to_today(text: str) -> bool:
     return bool(re.search(r"\b(hari ini|hr ini|skrg|sekarang|nanti|ntar|tar)\b", text))
 
 
-_DAY_WORD = r"(?:besok|lusa|senin|selasa|rabu|kamis|jumat|jumaat|sabtu|minggu|ahad)"
+_WEEKDAY_NAMES = "senin|selasa|rabu|kamis|jumat|jumaat|sabtu|minggu|ahad"
+_DAY_WORD = rf"(?:besok|lusa|{_WEEKDAY_NAMES})"
 _EITHER = re.compile(rf"\b(?:hari\s+)?({_DAY_WORD})\s+(?:atau|ato|apa|or)\s+(?:hari\s+)?({_DAY_WORD})\b")
 
 
@@ -200,7 +209,7 @@ def _parse_day(text: str, now: datetime, problems: list[str]) -> tuple[date | No
     # "hari minggu depan" is a Sunday; "minggu depan" alone is next week, day unknown;
     # "kamis minggu depan" is the Thursday of next week.
     found = re.search(
-        r"\b(?:hari\s+)?(senin|selasa|rabu|kamis|jumat|jumaat|sabtu|minggu|ahad)"
+        rf"\b(?:hari\s+)?({_WEEKDAY_NAMES})"
         r"(\s+(?:depan|dpn|besok|(?:minggu|pekan)\s+(?:depan|dpn)))?(\s+ini)?\b",
         text,
     )
