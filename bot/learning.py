@@ -63,10 +63,10 @@ class Teacher:
                 .limit(_MAX_SCAN)
             ).all()
             pending = [message for message, following in rows if _unresolved(message, following)]
-        normalize = self.engines.current().matcher.normalize
+        matcher = self.engines.current().matcher
         groups: list[dict] = []
         for message in pending:
-            key = " ".join(normalize.tokens(message.body))
+            key = " ".join(matcher.normalize.tokens(message.body))
             item = {"id": message.id, "text": message.body, "decision": message.decision, "created_at": message.created_at.isoformat()}
             for group in groups:
                 if fuzz.token_set_ratio(key, group["key"]) >= _GROUP_SIMILARITY:
@@ -75,7 +75,6 @@ class Teacher:
             else:
                 groups.append({"key": key, "messages": [item]})
         groups.sort(key=lambda g: len(g["messages"]), reverse=True)
-        matcher = self.engines.current().matcher
         return [
             {"size": len(g["messages"]), "messages": g["messages"], "suggested": _suggestions(matcher, g["messages"][0]["text"])}
             for g in groups
@@ -99,9 +98,7 @@ class Teacher:
             if not text:
                 raise LearningError("empty")
             # Checked against what is taught now, not what this worker loaded a moment ago.
-            stored = session.execute(select(LearnedExample.id, LearnedExample.intent, LearnedExample.text)).all()
-            taught = [knowledge.Taught(*row) for row in stored]
-            _, refused = knowledge.with_taught(kb, [*taught, knowledge.Taught(0, intent_id, text)])
+            _, refused = knowledge.with_taught(kb, [*_taught(session), knowledge.Taught(0, intent_id, text)])
             refused = [why for item, why in refused if item.id == 0]
             if refused:
                 raise LearningError("invalid", refused[0])
@@ -133,6 +130,12 @@ def _once():
         yield
     except IntegrityError:
         raise LearningError("already_reviewed") from None
+
+
+def _taught(session: Session) -> list[knowledge.Taught]:
+    """Every example staff taught, oldest first."""
+    rows = session.execute(select(LearnedExample.id, LearnedExample.intent, LearnedExample.text).order_by(LearnedExample.id))
+    return [knowledge.Taught(*row) for row in rows]
 
 
 def _unresolved(message: Message, next_reason: str | None) -> bool:
@@ -174,8 +177,7 @@ class TaughtExamples:
     def load(self) -> list[knowledge.Taught] | None:
         try:
             with self.sessions() as session:
-                rows = session.execute(select(LearnedExample.id, LearnedExample.intent, LearnedExample.text).order_by(LearnedExample.id))
-                return [knowledge.Taught(*row) for row in rows]
+                return _taught(session)
         except SQLAlchemyError:
             log.warning("taught examples unavailable (database unreachable)")
             return None
