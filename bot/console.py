@@ -241,7 +241,7 @@ class Console:
             if booking is not None and booking.status == BOOKING_REQUESTED:
                 raise ConsoleError("booking_undecided")
 
-        with self.sessions() as session:
+        with self.read_sessions() as session:
             self._load(session, case_id)  # 404 for an unknown case
         if not close_case(self.sessions, case_id, self.clock(), by=me, check=allowed):
             raise ConsoleError("closed")

@@ -428,15 +428,15 @@ def _upsert(dialect: str):
     statement = _UPSERTS.get(dialect)
     if statement is None:
         insert_for = pg_insert if dialect == "postgresql" else sqlite_insert
-        columns = {"wa_id": "wa_id", "profile_name": "profile_name", "now": "updated_at"}
-        values = {name: bindparam(name, type_=_conversations.c[column].type) for name, column in columns.items()}
+        c = _conversations.c
+        now = bindparam("now", type_=c.updated_at.type)
         statement = insert_for(_conversations).values(
-            wa_id=values["wa_id"],
-            profile_name=values["profile_name"],
+            wa_id=bindparam("wa_id", type_=c.wa_id.type),
+            profile_name=bindparam("profile_name", type_=c.profile_name.type),
             state={},
-            created_at=values["now"],
-            updated_at=values["now"],
-            last_inbound_at=values["now"],
+            created_at=now,
+            updated_at=now,
+            last_inbound_at=now,
             rate_window_count=0,
         )
         statement = _UPSERTS[dialect] = statement.on_conflict_do_update(
