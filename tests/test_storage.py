@@ -149,10 +149,9 @@ def test_a_waiting_sqlite_writer_tries_again_every_millisecond_or_so(tmp_path, m
     100 ms, which made some webhook requests wait seconds under load), gets the lock once it
     is released, and gives up with "database is locked" at its deadline."""
     import sqlite3
-    import time
 
     path = tmp_path / "lock.db"
-    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("PRAGMA journal_mode=WAL")
     holder.execute("CREATE TABLE t (x)")
     waiter = sqlite3.connect(path, isolation_level=None, timeout=30)
@@ -163,13 +162,17 @@ def test_a_waiting_sqlite_writer_tries_again_every_millisecond_or_so(tmp_path, m
     assert waiter.execute("PRAGMA busy_timeout").fetchone() == (50,)  # restored for the statements
 
     sleeps = []
-    real_sleep = time.sleep
-    monkeypatch.setattr(storage.time, "sleep", lambda seconds: (sleeps.append(seconds), real_sleep(seconds)))
-    threading.Timer(0.2, lambda: holder.execute("COMMIT")).start()
-    storage.begin_immediate(waiter, timeout=5)
+
+    def pause(seconds):  # the holder finishes while the waiter pauses for the 20th time
+        sleeps.append(seconds)
+        if len(sleeps) == 20:
+            holder.execute("COMMIT")
+
+    monkeypatch.setattr(storage.time, "sleep", pause)
+    storage.begin_immediate(waiter, timeout=30)
     waiter.execute("INSERT INTO t VALUES (1)")
     waiter.execute("COMMIT")
-    assert len(sleeps) > 10 and max(sleeps) <= 0.002
+    assert len(sleeps) == 20 and max(sleeps) <= 0.002  # the first try after the release won
     assert holder.execute("SELECT x FROM t").fetchall() == [(1,)]
 
 
