@@ -13,6 +13,7 @@ from .config import Config
 from .core import knowledge
 from .core.dialogue import Engine
 from .core.messages import ConversationState, Incoming, ReportData, describe_action
+from .core.render import fill
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -55,7 +56,7 @@ def cmd_chat(args, out=sys.stdout, inp=sys.stdin) -> int:
         state = turn.state
         stored_nothing = any(isinstance(action, ReportData) for action in turn.actions)
         for reply in turn.replies:
-            text = privacy.fill_summary(reply.text, privacy.NOTHING_STORED) if stored_nothing else reply.text
+            text = fill(reply.text, privacy.NOTHING_STORED) if stored_nothing else reply.text
             print(f"Bot> {text}\n", file=out)
         if stored_nothing:
             print("  [local chat without storage: the stored-data figures are shown as '-']", file=out)

@@ -33,6 +33,7 @@ from .adapters.storage import (
 from .core import dates
 from .core.dialogue import Engine
 from .core.messages import ConversationState, Handoff, HandoffReason
+from .core.render import fill
 from .live import LiveEngine, live
 from .logs import mask_phone
 
@@ -99,9 +100,7 @@ class HandoffDesk:
             return
         case.alert_status = ALERT_PENDING
         values = self._alert_values(session, conversation, case, handoff)
-        body = self.engine.text("staff_alert")
-        for key, value in values.items():
-            body = body.replace("{" + key + "}", value)
+        body = fill(self.engine.text("staff_alert"), values)
         # WhatsApp template variables may hold no newline, tab or run of spaces (Twilio 21656).
         variables = {
             str(n): " ".join(values[key].split()) for n, key in enumerate(("case", "reason", "patient", "details", "link"), start=1)

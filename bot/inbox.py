@@ -25,7 +25,7 @@ from . import privacy
 from .core.messages import ConversationState, EraseData, Handoff, Incoming, Match, ReportData, describe_action
 from .handoff import HandoffDesk, StaffSettings, refresh_alert_status
 from .live import LiveEngine, live
-from .core.render import split_text
+from .core.render import fill, split_text
 from .logs import mask_phone
 
 log = logging.getLogger("klinik.inbox")
@@ -187,7 +187,7 @@ class Inbox:
                         self.desk.hand_over(session, stored, action, now)
                 if any(isinstance(a, ReportData) for a in actions):
                     values = privacy.summary_values(session, stored, self.retention_days)
-                    texts = [privacy.fill_summary(text, values) for text in texts]
+                    texts = [fill(text, values) for text in texts]
             texts = [chunk for text in texts for chunk in split_text(text, self.max_reply_length)]
             replies = _store_replies(session, conversation.id, message_id, texts, now)
             after = ConversationState.from_dict(conversation.state)

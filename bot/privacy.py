@@ -45,13 +45,6 @@ def audit(session: Session, actor: str, action: str, conversation_id: int | None
 NOTHING_STORED = {"messages": "-", "since": "-", "bookings": "-", "cases": "-", "retention_days": "-"}
 
 
-def fill_summary(text: str, values: dict[str, str]) -> str:
-    """The "data saya" reply with its {placeholders} filled."""
-    for key, value in values.items():
-        text = text.replace("{" + key + "}", value)
-    return text
-
-
 def summary_values(session: Session, conversation: Conversation, retention_days: int) -> dict[str, str]:
     """The figures of the "data saya" reply."""
     messages, first = session.execute(

@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta
 from . import dates
 from .knowledge import KnowledgeBase
 from .messages import BookingDetails, BookingDraft, Decision
-from .render import format_hours, numbered
+from .render import fill, format_hours, numbered
 
 NAME_CONFIRM, NAME, COMPLAINT, WHEN, PICK_SLOT, CHANGE, CONFIRM = (
     "name_confirm", "name", "complaint", "when", "pick_slot", "change", "confirm",
@@ -361,10 +361,7 @@ class BookingFlow:
         return self._numbers.get(rest[0])
 
     def _text(self, key: str, **values: str) -> str:
-        text = self.kb.texts[key].replace("{clinic_name}", self.kb.clinic.name)
-        for name, value in values.items():
-            text = text.replace("{" + name + "}", value)
-        return text.strip()
+        return fill(self.kb.texts[key], {"clinic_name": self.kb.clinic.name, **values}).strip()
 
 
 def _says_not_going(tokens: list[str]) -> bool:

@@ -187,11 +187,7 @@ class Engine:
 
     def _hand_over(self, state, texts, actions, match, now: datetime, intent_id: str | None) -> Turn:
         """Staff take over: the bot pauses for this patient until they close the case."""
-        texts = list(texts)
-        if not _urgent(actions) and not dates.is_open(now, self.kb.clinic.opening_hours) and self.kb.clinic.opening_hours:
-            opening = dates.next_opening(now, self.kb.clinic.opening_hours)
-            if opening is not None:
-                texts.append(self.text("out_of_hours").replace("{next_opening}", dates.describe(opening)))
+        texts = [*texts, *(() if _urgent(actions) else self._out_of_hours(now))]
         paused = ConversationState(started=True, last_intent=intent_id, paused=True, pause_noticed=True)
         return Turn(tuple(Reply(t) for t in texts), actions, paused, match)
 
@@ -205,12 +201,14 @@ class Engine:
         paused_match = Match(Decision.FALLBACK, FALLBACK_INTENT, 0.0, reason="paused")
         if state.pause_noticed:
             return Turn((), (), state, paused_match)
-        texts = [self.text("paused_notice")]
-        if self.kb.clinic.opening_hours and not dates.is_open(now, self.kb.clinic.opening_hours):
-            opening = dates.next_opening(now, self.kb.clinic.opening_hours)
-            if opening is not None:
-                texts.append(self.text("out_of_hours").replace("{next_opening}", dates.describe(opening)))
+        texts = [self.text("paused_notice"), *self._out_of_hours(now)]
         return Turn((Reply("\n".join(texts)),), (), replace(state, pause_noticed=True), paused_match)
+
+    def _out_of_hours(self, now: datetime) -> tuple[str, ...]:
+        """When the clinic is closed, when staff will be back; nothing while it is open."""
+        hours = self.kb.clinic.opening_hours
+        opening = dates.next_opening(now, hours) if hours and not dates.is_open(now, hours) else None
+        return (self.text("out_of_hours").replace("{next_opening}", dates.describe(opening)),) if opening else ()
 
     # -- the patient's own data -------------------------------------------------------------
 

@@ -69,6 +69,13 @@ def render(template: str, kb: KnowledgeBase) -> tuple[str, bool]:
     return text, missing
 
 
+def fill(template: str, values: dict[str, str]) -> str:
+    """A text with its {name} placeholders replaced by `values` (others are left as they are)."""
+    for name, value in values.items():
+        template = template.replace("{" + name + "}", value)
+    return template
+
+
 def numbered(titles: Sequence[str]) -> str:
     return "\n".join(f"{i}. {title}" for i, title in enumerate(titles, start=1))
 
