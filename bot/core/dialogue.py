@@ -69,10 +69,10 @@ class Engine:
     def step(self, state: ConversationState, incoming: Incoming, now: datetime | None = None) -> Turn:
         """One patient message. `now` defaults to the current time in Jakarta."""
         now = (now or datetime.now(dates.JAKARTA)).astimezone(dates.JAKARTA)
-        turn = self._step(replace(state, started=True), incoming, now, first=not state.started)
         text = (incoming.text or "").strip()
-        parts = self.matcher.danger_parts_in(text) if text and not _urgent(turn.actions) else ()
-        turn = replace(turn, state=replace(turn.state, danger_parts=parts))
+        parts = self.matcher.danger_parts_in(text) if text else ()
+        turn = self._step(replace(state, started=True), incoming, now, first=not state.started, parts=parts)
+        turn = replace(turn, state=replace(turn.state, danger_parts=() if _urgent(turn.actions) else parts))
         if state.started or not turn.replies:
             return turn
         # A new patient learns first that this is an automated assistant, unless the message
@@ -81,14 +81,14 @@ class Engine:
         replies = (*turn.replies, intro) if _urgent(turn.actions) else (intro, *turn.replies)
         return replace(turn, replies=replies)
 
-    def _step(self, state: ConversationState, incoming: Incoming, now: datetime, first: bool) -> Turn:
+    def _step(self, state: ConversationState, incoming: Incoming, now: datetime, first: bool, parts: tuple) -> Turn:
         text = (incoming.text or "").strip()
         tokens = self.matcher.normalize.tokens(text)
         if state.booking and self.booking.expired(state.booking, now):
             state = replace(state, booking=None)  # abandoned: forget it, answer afresh
         if state.erase_asked_at and now - datetime.fromisoformat(state.erase_asked_at) > ERASE_CONFIRM_WINDOW:
             state = replace(state, erase_asked_at=None)  # too late to count as the answer
-        sign = self.matcher.completed_sign(text, state.danger_parts) if text else None
+        sign = self.matcher.completed_sign(parts, state.danger_parts)
         if sign is not None:
             # "betis sakit bgt" and then "minggu lalu abis operasi": urgent, whatever else is going on.
             match = Match(Decision.ANSWER, self.matcher.sign_intent(sign), 1.0, reason=f"danger_sign:{sign}")

@@ -618,12 +618,10 @@ class Matcher:
                     parts.append((sign_id, present))
         return tuple(parts)
 
-    def completed_sign(self, text: str, carried: Sequence[tuple[str, Sequence[int]]]) -> str | None:
-        """A sign marked `anywhere` that this message completes with the parts the previous
-        message showed (`carried`, from danger_parts_in), if any."""
-        if not carried:
-            return None
-        now = dict(self.danger_parts_in(text))
+    def completed_sign(self, parts: Sequence[tuple[str, Sequence[int]]], carried: Sequence[tuple[str, Sequence[int]]]) -> str | None:
+        """A sign marked `anywhere` that this message's parts complete with the parts the
+        previous message showed (both from danger_parts_in), if any."""
+        now = dict(parts)
         for sign_id, before in carried:
             mine = set(now.get(sign_id, ()))
             groups = self._group_counts.get(sign_id)
