@@ -326,7 +326,7 @@ class Taught:
     text: str
 
 
-TAUGHT_SOURCE = "learned_examples"  # the "file" of a taught example in problems; its "line" is its id
+TAUGHT_SOURCE = "learned_examples"  # where a taught example comes from (its Example.file); its line is its id
 
 
 def with_taught(kb: KnowledgeBase, taught: Sequence[Taught]) -> tuple[KnowledgeBase, list[tuple[Taught, str]]]:
