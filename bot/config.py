@@ -12,6 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE = ROOT / "instance" / "klinik.db"
+DEFAULT_MODEL_CACHE = ROOT / "instance" / "model-cache"
 TWILIO_API_BASE = "https://api.twilio.com"
 
 
@@ -47,6 +48,8 @@ class Config:
     retention_days: int = 365
     # How often each worker looks for changed knowledge files (seconds).
     knowledge_reload_seconds: float = 2.0
+    # Trained intent models, cached by a hash of their inputs (a warm start does not retrain).
+    model_cache_dir: Path = DEFAULT_MODEL_CACHE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -71,6 +74,7 @@ class Config:
             patient_reply_content_sid=env.get("PATIENT_REPLY_CONTENT_SID", ""),
             retention_days=int(env.get("RETENTION_DAYS") or 365),
             knowledge_reload_seconds=float(env.get("KNOWLEDGE_RELOAD_SECONDS") or 2.0),
+            model_cache_dir=Path(env.get("MODEL_CACHE_DIR") or DEFAULT_MODEL_CACHE),
         )
 
 

@@ -116,10 +116,18 @@ class Console:
             messages = session.execute(
                 select(Message).where(Message.conversation_id == conversation.id).order_by(Message.created_at, Message.id)
             ).scalars()
-            row["messages"] = [message_dict(m) for m in messages]
+            row["messages"] = [self._with_reason(message_dict(m)) for m in messages]
             row["window_open"] = self._window_open(conversation, now)
             row["template_available"] = bool(self.templates.reply_content_sid)
             return row
+
+    def _with_reason(self, message: dict) -> dict:
+        """An answered patient message with the example it was closest to, as the reason the
+        bot chose that topic (staff see why, and what to teach when it chose wrong)."""
+        if message["sender"] == "patient" and message["decision"] == "answer" and message["intent"] and message["text"]:
+            nearest = self.engines.current().matcher.nearest_example(message["text"], message["intent"])
+            message["nearest_example"] = nearest[0] if nearest else None
+        return message
 
     def _case_row(self, session: Session, case: HandoffCase, conversation: Conversation, now: datetime) -> dict:
         booking = session.get(Booking, case.booking_id) if case.booking_id else None

@@ -11,23 +11,28 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+
 from .core.dates import JAKARTA
 from .core.dialogue import Engine
 from .core.messages import FALLBACK_INTENT, ConversationState, Decision, Incoming
 from .core.yamlschema import Problems, Reader, compose
 
 RED_FLAG = "red_flag"
+NAMED_OUT_OF_SCOPE = "out_of_scope:"
 # Messages are evaluated as if sent on a Wednesday at 10:00 in Jakarta (the clinic is open),
 # so that reports never depend on when they are run.
 REFERENCE_NOW = datetime(2026, 11, 25, 10, 0, tzinfo=JAKARTA)
 
-# What the core issue asks of the held-out set.
+# What the understanding issue asks of everyday messages (the held-out split).
 TARGETS = {
-    "accuracy": (">=", 0.93),
-    "wrong_answer_rate": ("<=", 0.03),
+    "accuracy": (">=", 0.96),
+    "wrong_answer_rate": ("<=", 0.02),
     "red_flag_recall": (">=", 1.0),
     "out_of_scope_handled": (">=", 0.90),
 }
+# ... and of hard messages (long stories, two questions, heavy typos, other languages).
+HARD_TARGETS = {**TARGETS, "accuracy": (">=", 0.90), "wrong_answer_rate": ("<=", 0.04)}
 
 
 class LabelledSetError(Exception):
@@ -36,9 +41,13 @@ class LabelledSetError(Exception):
 
 @dataclass(frozen=True)
 class Labelled:
+    """A message and its intent; `also`: other intents a two-question message asks about,
+    any of which is a correct answer."""
+
     text: str
     intent: str
     line: int
+    also: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,7 @@ class Result:
     decision: str
     score: float
     candidates: tuple[dict, ...]
+    also: tuple[str, ...] = ()
 
     @property
     def outcome(self) -> str:
@@ -59,7 +69,7 @@ class Result:
 
     @property
     def correct(self) -> bool:
-        return self.outcome == self.expected
+        return self.outcome == self.expected or self.outcome in self.also
 
     def as_dict(self) -> dict:
         return {
@@ -73,7 +83,8 @@ class Result:
 
 
 def load_labelled(path: str | Path) -> list[Labelled]:
-    """Read a YAML list of {text, intent}; problems are reported with file and line."""
+    """Read a YAML list of {text, intent, also?} (or {text, intents: [first, second]});
+    problems are reported with file and line."""
     path = Path(path)
     problems = Problems()
     node = compose(path, str(path), problems)
@@ -81,19 +92,28 @@ def load_labelled(path: str | Path) -> list[Labelled]:
     if node is not None:
         reader = Reader(str(path), problems)
         for item in reader.sequence(node, "labelled messages") or ():
-            fields = reader.mapping(item, "labelled message", required=("text", "intent"))
-            if fields and "text" in fields and "intent" in fields:
-                text = reader.string(fields["text"], "text", allow_empty=True)
+            fields = reader.mapping(item, "labelled message", required=("text",), optional=("intent", "also", "intents", "why"))
+            if not fields or "text" not in fields:
+                continue
+            text = reader.string(fields["text"], "text", allow_empty=True)
+            if "intents" in fields:
+                labels = [label.strip() for label, _ in reader.strings(fields["intents"], "intents")]
+            elif "intent" in fields:
                 intent = reader.string(fields["intent"], "intent")
-                if text is not None and intent is not None:
-                    items.append(Labelled(text, intent.strip(), item.start_mark.line + 1))
+                also = [label.strip() for label, _ in reader.strings(fields["also"], "also")] if "also" in fields else []
+                labels = [intent.strip(), *also] if intent is not None else []
+            else:
+                reader.fail(item, "labelled message: missing key 'intent'")
+                continue
+            if text is not None and labels:
+                items.append(Labelled(text, labels[0], item.start_mark.line + 1, tuple(labels[1:])))
     if problems:
         raise LabelledSetError("\n".join(str(p) for p in sorted(problems)))
     return items
 
 
 def run(engine: Engine, items: list[Labelled]) -> list[Result]:
-    unknown = sorted({item.intent for item in items} - set(engine.kb.intents))
+    unknown = sorted({label for item in items for label in (item.intent, *item.also)} - set(engine.kb.intents))
     if unknown:
         raise LabelledSetError(f"labels name unknown intents: {', '.join(unknown)}")
     results = []
@@ -101,7 +121,11 @@ def run(engine: Engine, items: list[Labelled]) -> list[Result]:
         turn = engine.step(ConversationState(), Incoming(item.text), REFERENCE_NOW)
         match = turn.match
         candidates = tuple({"intent": c.intent, "score": round(c.score, 4)} for c in match.candidates)
-        results.append(Result(item.text, item.intent, match.intent, match.decision.value, match.score, candidates))
+        intent, decision = match.intent, match.decision.value
+        if match.reason.startswith(NAMED_OUT_OF_SCOPE):
+            # A topic the bot recognises but does not handle: the patient reads its own text.
+            intent, decision = match.reason.removeprefix(NAMED_OUT_OF_SCOPE), Decision.ANSWER.value
+        results.append(Result(item.text, item.intent, intent, decision, match.score, candidates, item.also))
     return results
 
 
@@ -117,11 +141,10 @@ def summarize(results: list[Result]) -> dict:
     for label in labels:
         predicted = [r for r in results if r.outcome == label]
         actual = [r for r in results if r.expected == label]
-        hits = sum(1 for r in actual if r.outcome == label)
         per_intent[label] = {
             "support": len(actual),
-            "precision": round(hits / len(predicted), 4) if predicted else None,
-            "recall": round(hits / len(actual), 4) if actual else None,
+            "precision": round(sum(r.correct for r in predicted) / len(predicted), 4) if predicted else None,
+            "recall": round(sum(r.correct for r in actual) / len(actual), 4) if actual else None,
         }
     confusion = Counter((r.expected, r.outcome) for r in results if not r.correct)
     return {
@@ -139,10 +162,15 @@ def summarize(results: list[Result]) -> dict:
     }
 
 
-def target_failures(summary: dict) -> list[str]:
-    """The core issue's targets that a summary misses (an empty list means all are met)."""
+def targets_for(name: str) -> dict:
+    """The targets of a set by its file name: hard sets have their own."""
+    return HARD_TARGETS if Path(name).stem.startswith("hard") else TARGETS
+
+
+def target_failures(summary: dict, targets: dict = TARGETS) -> list[str]:
+    """The targets that a summary misses (an empty list means all are met)."""
     failures = []
-    for key, (op, bound) in TARGETS.items():
+    for key, (op, bound) in targets.items():
         value = summary.get(key)
         if value is None:
             continue
@@ -181,6 +209,78 @@ def format_report(name: str, summary: dict, results: list[Result], show_errors: 
         for r in wrong[:show_errors]:
             top = ", ".join(f"{c['intent']} {c['score']:.2f}" for c in r.candidates[:3])
             lines.append(f"  [{r.expected} -> {r.outcome}] {r.text!r}  ({top})")
-    failures = target_failures(summary)
+    failures = target_failures(summary, targets_for(name))
     lines += ["", "targets: " + ("all met" if not failures else "MISSED: " + "; ".join(failures))]
+    return "\n".join(lines)
+
+
+# The figures a comparison shows, in order, with their labels.
+COMPARED = (
+    ("accuracy", "accuracy"),
+    ("wrong_answer_rate", "wrong answers"),
+    ("clarify_rate", "clarify rate"),
+    ("fallback_rate", "fallback rate"),
+    ("red_flag_recall", "red_flag recall"),
+    ("out_of_scope_handled", "out of scope handled"),
+)
+
+
+class Baseline:
+    """The standard pipeline every change is measured against, with scikit-learn's defaults:
+    TF-IDF over character n-grams (char_wb, 2-5) and word n-grams (1-2) of the raw text joined
+    with its normalized form, LogisticRegression(C=10), trained on the knowledge base's
+    examples (out-of-scope ones included) and nothing else; one cutoff on its top probability,
+    below which the message is out of scope, picked for accuracy on the tuning messages given.
+    No danger-sign rules, no typo repair: a plain classifier."""
+
+    def __init__(self, kb, tuning: list[Labelled]):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline, make_union
+
+        self._normalize = kb.normalizer()
+        texts = [(e.text, i.id) for i in kb.intents.values() for e in i.examples]
+        self.pipeline = make_pipeline(
+            make_union(TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5)), TfidfVectorizer(analyzer="word", ngram_range=(1, 2))),
+            LogisticRegression(C=10, max_iter=2000),
+        )
+        self.pipeline.fit([self._doc(text) for text, _ in texts], [label for _, label in texts])
+        self.cutoff = 0.0
+        if tuning:
+            probabilities = self._probabilities(tuning)
+            best = max(np.arange(0.0, 1.0, 0.01), key=lambda cut: (self._accuracy(tuning, probabilities, cut), -cut))
+            self.cutoff = float(best)
+
+    def _doc(self, text: str) -> str:
+        return f"{text} {self._normalize(text)}"
+
+    def _probabilities(self, items: list[Labelled]) -> np.ndarray:
+        return self.pipeline.predict_proba([self._doc(item.text) for item in items])
+
+    def _accuracy(self, items: list[Labelled], probabilities: np.ndarray, cut: float) -> float:
+        return float(np.mean([r.correct for r in self._results(items, probabilities, cut)]))
+
+    def _results(self, items: list[Labelled], probabilities: np.ndarray, cut: float) -> list[Result]:
+        classes = self.pipeline.classes_
+        results = []
+        for item, row in zip(items, probabilities):
+            top = int(np.argmax(row))
+            sure = row[top] >= cut and classes[top] != FALLBACK_INTENT
+            intent, decision = (str(classes[top]), "answer") if sure else (FALLBACK_INTENT, "fallback")
+            results.append(Result(item.text, item.intent, intent, decision, float(row[top]), (), item.also))
+        return results
+
+    def run(self, items: list[Labelled]) -> list[Result]:
+        return self._results(items, self._probabilities(items), self.cutoff)
+
+
+def format_comparison(name: str, columns: dict[str, dict]) -> str:
+    """Figures of several systems on one set, side by side."""
+    def pct(value):
+        return "     -" if value is None else f"{value * 100:5.1f}%"
+
+    total = next(iter(columns.values())).get("total", 0)
+    lines = [f"== {name}: {total} messages", f"{'':<22}" + "".join(f"{label:>12}" for label in columns)]
+    for key, label in COMPARED:
+        lines.append(f"{label:<22}" + "".join(f"{pct(summary.get(key)):>12}" for summary in columns.values()))
     return "\n".join(lines)

@@ -3,8 +3,10 @@
 Every gunicorn worker holds its own Engine. When a file under the knowledge directory changes
 (someone edited the YAML) or staff taught the bot an example from the console (kept in the
 database, read through `taught`), the next request that looks notices it within `interval`
-seconds and builds a new Engine. A broken file never takes the bot down: the old engine keeps
-serving and the problem is logged and kept in `last_error` for /healthz and the console.
+seconds and builds a new Engine, intent model included (from the cache on disk when another
+worker trained it already). A broken file or a model that fails to train never takes the bot
+down: the old engine keeps serving and the problem is logged and kept in `last_error` for
+/healthz and the console.
 """
 
 from __future__ import annotations
@@ -80,6 +82,10 @@ class LiveEngine:
             except KnowledgeError as error:
                 self.last_error = error.report()
                 log.error("knowledge base invalid; still serving the previous one", extra={"fields": {"problems": len(error.problems)}})
+                return False
+            except Exception as error:  # a model that failed to train: the last good one answers
+                self.last_error = f"the intent model could not be built: {error}"
+                log.exception("intent model not rebuilt; still serving the previous one")
                 return False
             self._engine, self.last_error = engine, None
             log.info("knowledge base reloaded", extra={"fields": {"intents": len(engine.kb.intents)}})

@@ -20,6 +20,7 @@ from .handoff import HandoffDesk, StaffSettings
 from .inbox import Inbox
 from .learning import TaughtExamples, Teacher
 from .live import LiveEngine
+from .models import DiskModels
 from .simulator import Simulator
 
 log = logging.getLogger("klinik.app")
@@ -37,9 +38,10 @@ def create_app(config: Config | None = None) -> Flask:
     _prepare_database(config, database)
     sessions = storage.session_factory(database)
     expiry = timedelta(minutes=config.booking_expiry_minutes)
+    models = DiskModels(config.model_cache_dir)
     engines = LiveEngine(
         config.knowledge_dir,
-        lambda kb: Engine(kb, booking_expiry=expiry),
+        lambda kb: Engine(kb, booking_expiry=expiry, models=models),
         config.knowledge_reload_seconds,
         taught=TaughtExamples(storage.read_only_sessions(database)),
     )

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+import yaml
 from rapidfuzz import fuzz, process
 
 from bot import evaluation
@@ -42,27 +43,45 @@ def surface(text: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
 
 
-def test_knowledge_examples_are_not_copied_from_any_evaluation_set(kb, labelled):
+def every_evaluation_text() -> list[str]:
+    """The text of every message of every evaluation set: intents, hard, two-question and
+    triage sets here, and the shared samples when they are beside the repository."""
+    paths = sorted(EVAL.glob("*.yaml")) + sorted(SAMPLE.parent.glob("*.yaml"))
+    return [item["text"] for path in paths for item in yaml.safe_load(path.read_text(encoding="utf-8"))]
+
+
+def test_knowledge_examples_are_not_copied_from_any_evaluation_set(kb):
     """Short phrases ("halo", "menu") are vocabulary; anything of three words or more in the
     knowledge base must be clearly different from every evaluation message."""
     normalize = surface
     examples = [(normalize(e.text), e) for intent in kb.intents.values() for e in intent.examples]
     keys = [key for key, _ in examples]
-    sets = list(labelled.values()) + ([evaluation.load_labelled(SAMPLE)] if SAMPLE.exists() else [])
     copies = []
-    for items in sets:
-        for item in items:
-            query = normalize(item.text)
-            for _, score, index in process.extract(query, keys, scorer=fuzz.ratio, score_cutoff=90, limit=3):
-                key, example = examples[index]
-                if len(key.split()) >= 3:
-                    copies.append(f"{example.file}:{example.line} {example.text!r} ~ {item.text!r} ({score:.0f})")
+    for text in every_evaluation_text():
+        query = normalize(text)
+        for _, score, index in process.extract(query, keys, scorer=fuzz.ratio, score_cutoff=90, limit=3):
+            key, example = examples[index]
+            if len(key.split()) >= 3:
+                copies.append(f"{example.file}:{example.line} {example.text!r} ~ {text!r} ({score:.0f})")
     assert copies == []
 
 
 def test_held_out_split_meets_the_targets(engine, labelled):
     summary = evaluation.summarize(evaluation.run(engine, labelled["heldout"]))
     assert evaluation.target_failures(summary) == [], summary
+
+
+def test_the_hard_sets_are_large_and_apart():
+    hard, hard_dev = (evaluation.load_labelled(EVAL / f"{name}.yaml") for name in ("hard", "hard_dev"))
+    assert len(hard) >= 150 and len(hard_dev) >= 100
+    assert not {i.text.lower() for i in hard} & {i.text.lower() for i in hard_dev}
+    assert sum(bool(i.also) for i in hard) >= 10  # two questions in one message
+    assert sum(i.intent == "fallback" for i in hard) >= 20  # near-miss out of scope
+
+
+def test_the_held_out_hard_set_meets_its_accuracy_targets(engine):
+    summary = evaluation.summarize(evaluation.run(engine, evaluation.load_labelled(EVAL / "hard.yaml")))
+    assert summary["accuracy"] >= 0.90 and summary["wrong_answer_rate"] <= 0.04, summary
 
 
 @pytest.mark.skipif(not SAMPLE.exists(), reason="the shared sample lives outside the repository")

@@ -149,10 +149,26 @@ def test_out_of_scope_falls_back(matcher, text):
 
 
 def test_close_candidates_ask_which_one(matcher):
-    match = matcher.match("betis")
-    assert match.decision is Decision.CLARIFY, match
-    assert len(matcher.clarify_options(match)) == 2
-    assert "fallback" not in matcher.clarify_options(match)
+    """"betis" alone could be pain or twitching: with a clarify margin wider than the gap
+    between the two, the patient is asked which one (never offered fallback)."""
+    from dataclasses import replace
+
+    analysis = matcher.analyze("betis")
+    first, second = sorted(analysis.whole, reverse=True)[:2]
+    # Sure of the best (above the answer cutoff), unsure of the runner-up (below it), and close.
+    cutoff = second + 0.001
+    wide = replace(matcher.settings, answer_threshold=cutoff, cutoffs={}, clarify_margin=first - second + 0.01, clarify_threshold=second - 0.01)
+    match = matcher.decide(analysis, wide)
+    assert match.decision is Decision.CLARIFY and match.reason == "close_candidates", match
+    assert len(matcher.clarify_options(match)) == 2 and "fallback" not in matcher.clarify_options(match)
+    narrow = replace(wide, clarify_margin=first - second - 0.01)
+    assert matcher.decide(analysis, narrow).decision is Decision.ANSWER
+
+
+def test_an_unsure_best_intent_is_asked_about(matcher):
+    match = matcher.match("yoga tiap pagi ngaruh ga ke betis")
+    assert (match.decision, match.reason) == (Decision.CLARIFY, "low_confidence"), match
+    assert matcher.settings.clarify_threshold <= match.score < matcher.cutoffs(matcher.settings)[matcher.intent_ids.index(match.intent)]
 
 
 def test_context_tips_a_short_follow_up_towards_the_offered_topics(matcher, kb):
@@ -198,18 +214,17 @@ def test_the_danger_sign_check_alone_agrees_with_the_full_analysis(kb):
     assert urgent >= 10  # the set has danger signs to find
 
 
-def test_a_reading_is_not_reused_under_other_settings(kb):
+def test_typo_repair_follows_the_cutoff_of_its_settings(kb):
     from dataclasses import replace
 
     from bot.core.matcher import Matcher
 
-    matcher = Matcher(kb)
     text = "betis kedtan trs"  # "kedtan" is a typo only a loose cutoff corrects
-    before = matcher.analyze(text)
-    matcher.settings = replace(matcher.settings, typo_cutoff=99.0)
-    matcher._cache.clear()
-    after = matcher.analyze(text)
-    assert before.plain.tolist() != after.plain.tolist()
+    loose = Matcher(kb)
+    strict = Matcher(replace(kb, settings=replace(kb.settings, typo_cutoff=99.0)))
+    assert loose.resolve(["kedtan"])["kedtan"][0].word == "kedutan"
+    assert strict.resolve(["kedtan"])["kedtan"][0].how == "unknown"
+    assert loose.analyze(text).whole.tolist() != strict.analyze(text).whole.tolist()
 
 
 def test_every_word_the_matcher_knows_can_be_a_whole_message(matcher):

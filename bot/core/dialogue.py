@@ -30,6 +30,7 @@ from .messages import (
     Turn,
 )
 from .render import numbered, render
+from .understand import ModelSource
 
 _ACTIONS: dict[str, Action] = {
     "start_booking": StartBooking(),
@@ -56,9 +57,15 @@ _NO_WORDS = {"tidak", "tdk", "ga", "gak", "ngga", "nggak", "enggak", "engga", "g
 class Engine:
     """Holds the knowledge base and its matcher; `step` is the whole dialogue logic."""
 
-    def __init__(self, kb: KnowledgeBase, matcher: Matcher | None = None, booking_expiry: timedelta = DEFAULT_BOOKING_EXPIRY):
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        matcher: Matcher | None = None,
+        booking_expiry: timedelta = DEFAULT_BOOKING_EXPIRY,
+        models: ModelSource | None = None,
+    ):
         self.kb = kb
-        self.matcher = matcher or Matcher(kb)
+        self.matcher = matcher or Matcher(kb, models)
         self.booking = BookingFlow(kb, self.matcher, booking_expiry)
         self._numbers = kb.lexicon.numbers
         self._fillers = kb.lexicon.option_fillers

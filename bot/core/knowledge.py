@@ -7,12 +7,13 @@ them, so a clinic editing YAML sees every mistake at once, never a traceback.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
 
+from .messages import FALLBACK_INTENT
 from .normalize import Normalizer
 from .yamlschema import Problem, Problems, Reader, compose
 
@@ -24,9 +25,9 @@ REQUIRED_INTENTS = (
     "calf_cramp", "human_agent", "menu", "thanks", "goodbye", "fallback",
 )  # fmt: skip
 
+# Fewer examples than this cannot teach the intent model a topic.
+MIN_EXAMPLES = 5
 ACTIONS = ("start_booking", "handoff_human", "handoff_urgent", "erase_request", "data_summary")
-# topic: calf marks answers about the calf; they are not given to questions about other body parts.
-TOPICS = ("calf",)
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 WEEKDAY_NAMES_ID = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
@@ -53,9 +54,8 @@ TEXT_KEYS = (
 )  # fmt: skip
 
 MATCHER_KEYS = (
-    "answer_threshold", "clarify_threshold", "clarify_margin", "red_flag_threshold",
-    "context_bonus", "context_max_tokens", "fuzzy_weight", "recall_beta", "typo_cutoff",
-    "unknown_weight", "max_tokens", "evidence_weight", "idf_power", "coverage_power", "common_weight",
+    "answer_threshold", "clarify_threshold", "clarify_margin", "red_flag_threshold", "context_bonus",
+    "context_max_tokens", "typo_cutoff", "max_tokens", "c", "cutoffs",
 )  # fmt: skip
 
 
@@ -87,7 +87,6 @@ class Intent:
     examples: tuple[Example, ...] = ()
     follow_up: tuple[str, ...] = ()
     action: str | None = None
-    topic: str | None = None
     out_of_scope: bool = False
     file: str = ""
     line: int = 0
@@ -145,23 +144,20 @@ class ClinicFacts:
 
 @dataclass(frozen=True)
 class MatcherSettings:
-    """Thresholds and weights of the matcher, tuned on the tune split of tests/eval."""
+    """The intent model's regularization and the decision thresholds, chosen by
+    `python -m bot tune` on the dev and calib splits of tests/eval. Scores are 0..1."""
 
-    answer_threshold: float = 0.5
+    answer_threshold: float = 0.45
     clarify_threshold: float = 0.35
     clarify_margin: float = 0.05
-    red_flag_threshold: float = 0.45
+    red_flag_threshold: float = 0.6
     context_bonus: float = 0.1
     context_max_tokens: int = 4
-    fuzzy_weight: float = 0.3
-    recall_beta: float = 1.0
     typo_cutoff: float = 80
-    unknown_weight: float = 3.0
     max_tokens: int = 120
-    evidence_weight: float = 0.0
-    idf_power: float = 1.0
-    coverage_power: float = 1.0
-    common_weight: float = 0.5
+    c: float = 1.0
+    # Per intent, an answer cutoff that replaces answer_threshold (where tuning found one better).
+    cutoffs: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -241,6 +237,11 @@ def _load(directory: Path) -> tuple[KnowledgeBase | None, Problems]:
             _read_extra_examples(node, Reader(display(path), problems), intents)
         unreadable = unreadable or node is None
 
+    node, reader = root("out_of_scope.yaml")
+    if not unreadable:
+        _read_out_of_scope(node, reader, intents)
+    unreadable = unreadable or node is None
+
     if lexicon is None or clinic is None or texts is None or settings is None or danger_signs is None:
         return None, problems
 
@@ -275,7 +276,7 @@ def _read_intents(node, r: Reader) -> list[Intent]:
     out = []
     for item in r.sequence(top["intents"], "intents") or ():
         fields = r.mapping(
-            item, "intent", required=("id", "title", "answer"), optional=("examples", "follow_up", "action", "topic", "out_of_scope")
+            item, "intent", required=("id", "title", "answer"), optional=("examples", "follow_up", "action", "out_of_scope")
         )
         if fields is None:
             continue
@@ -300,18 +301,13 @@ def _read_intents(node, r: Reader) -> list[Intent]:
             action = r.string(fields["action"], f"{what} action")
             if action is not None and action not in ACTIONS:
                 r.fail(fields["action"], f"{what}: unknown action '{action}' (known: {', '.join(ACTIONS)})")
-        topic = None
-        if "topic" in fields:
-            topic = r.string(fields["topic"], f"{what} topic")
-            if topic is not None and topic not in TOPICS:
-                r.fail(fields["topic"], f"{what}: unknown topic '{topic}' (known: {', '.join(TOPICS)})")
         out_of_scope = bool(r.boolean(fields["out_of_scope"], f"{what} out_of_scope")) if "out_of_scope" in fields else False
         # An intent with a broken field is still registered (its problem is already recorded),
         # so that it is not also reported as missing.
         out.append(
             Intent(
-                intent_id, (title or "").strip(), (answer or "").strip(), examples, follow_up, action, topic,
-                out_of_scope, r.file, item.start_mark.line + 1,
+                intent_id, (title or "").strip(), (answer or "").strip(), examples, follow_up, action, out_of_scope,
+                r.file, item.start_mark.line + 1,
             )  # fmt: skip
         )
     return out
@@ -372,6 +368,18 @@ def _read_extra_examples(node, r: Reader, intents: dict[str, Intent]) -> None:
             continue
         extra = tuple(Example(text, r.file, line) for text, line in r.strings(items, f"examples of '{intent_id}'"))
         intents[intent_id] = replace(intent, examples=intent.examples + extra)
+
+
+def _read_out_of_scope(node, r: Reader | None, intents: dict[str, Intent]) -> None:
+    """knowledge/out_of_scope.yaml: near misses the bot must not answer, in named groups; each
+    is an example of the fallback intent."""
+    fallback = intents.get(FALLBACK_INTENT)
+    if node is None or fallback is None:
+        return
+    extra: list[Example] = []
+    for group, items in (r.mapping(node, "out-of-scope groups") or {}).items():
+        extra.extend(Example(text, r.file, line) for text, line in r.strings(items, f"out-of-scope group '{group}'"))
+    intents[FALLBACK_INTENT] = replace(fallback, examples=fallback.examples + tuple(extra))
 
 
 def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
@@ -514,15 +522,29 @@ def _read_settings(node, r: Reader | None) -> MatcherSettings | None:
     top = r.mapping(node, "matcher settings", optional=MATCHER_KEYS)
     if top is None:
         return None
-    values = {}
+    values: dict = {}
     for key, value_node in top.items():
+        if key == "cutoffs":
+            values[key] = _read_cutoffs(value_node, r)
+            continue
         number = r.number(value_node, key)
         if number is not None:
             values[key] = int(number) if isinstance(getattr(MatcherSettings, key), int) else number
     settings = MatcherSettings(**values)
     if settings.clarify_threshold > settings.answer_threshold:
         r.fail(top.get("clarify_threshold", node), "clarify_threshold must not be above answer_threshold")
+    if settings.c <= 0:
+        r.fail(top.get("c", node), "c (the model's regularization) must be above 0")
     return settings
+
+
+def _read_cutoffs(node, r: Reader) -> dict[str, float]:
+    cutoffs = {}
+    for intent_id, value_node in (r.mapping(node, "cutoffs") or {}).items():
+        number = r.number(value_node, f"cutoffs.{intent_id}")
+        if number is not None:
+            cutoffs[intent_id] = float(number)
+    return cutoffs
 
 
 def _read_danger_signs(node, r: Reader | None) -> tuple[DangerSign, ...] | None:
@@ -564,8 +586,9 @@ def _cross_check(kb: KnowledgeBase, problems: Problems, names: dict[str, str]) -
         for ref in intent.follow_up:
             if ref not in intents:
                 problems.add(intent.file, intent.line, f"intent '{intent.id}': follow_up names unknown intent '{ref}'")
-        if intent.id not in ("fallback",) and not intent.examples:
-            problems.add(intent.file, intent.line, f"intent '{intent.id}' has no examples")
+        if intent.id != FALLBACK_INTENT and len(intent.examples) < MIN_EXAMPLES:
+            count = len(intent.examples)
+            problems.add(intent.file, intent.line, f"intent '{intent.id}' has {count or 'no'} example{'s' if count != 1 else ''}; the intent model needs at least {MIN_EXAMPLES}")
     for sign in kb.danger_signs:
         if sign.intent not in intents:
             problems.add(names["intents"], 0, f"danger sign '{sign.id}' names unknown intent '{sign.intent}'")
