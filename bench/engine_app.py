@@ -43,7 +43,7 @@ class MemoryInbox:
             replies=tuple(StoredReply(next(self.ids), reply.text) for reply in turn.replies),
             match=turn.match,
             actions=actions,
-            paused=turn.state.paused,
+            paused=None,
             booking_step=turn.state.booking.step if turn.state.booking else None,
         )
 

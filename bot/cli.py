@@ -12,7 +12,7 @@ from . import evaluation, privacy, replay
 from .config import Config
 from .core import knowledge
 from .core.dialogue import Engine
-from .core.messages import ConversationState, Incoming, ReportData, describe_action
+from .core.messages import ConversationState, EraseData, Handoff, Incoming, ReportData, StaffView, describe_action
 from .core.render import fill
 
 EVAL_DIR = Path(__file__).resolve().parent.parent / "tests" / "eval"
@@ -55,11 +55,20 @@ def cmd_chat(args, out=sys.stdout, inp=sys.stdin) -> int:
         return _chat_via_webhook(args, out, inp)
     engine = load_engine(args.knowledge)
     state = ConversationState()
+    staff = StaffView()  # no storage: a handoff gives the chat to (imaginary) staff until /close
 
     def respond(line: str) -> None:
-        nonlocal state
-        turn = engine.step(state, Incoming(line))
+        nonlocal state, staff
+        if line.strip() == "/close":
+            state, staff = state.resumed(), StaffView()
+            print("  [case closed: the bot answers everything again]", file=out)
+            return
+        turn = engine.step(state, Incoming(line), staff=staff)
         state = turn.state
+        if any(isinstance(action, EraseData) for action in turn.actions):
+            staff = StaffView()  # erasure closes the case
+        elif any(isinstance(action, Handoff) for action in turn.actions):
+            staff = StaffView(has_chat=True)
         stored_nothing = any(isinstance(action, ReportData) for action in turn.actions)
         for reply in turn.replies:
             text = fill(reply.text, privacy.NOTHING_STORED) if stored_nothing else reply.text
@@ -75,6 +84,10 @@ def cmd_chat(args, out=sys.stdout, inp=sys.stdin) -> int:
                 print(f"  [nearest example of {m.intent}: {nearest[0]!r} ({nearest[1]:.0f})]", file=out)
         for action in turn.actions:
             print(f"  [action: {describe_action(action)}]", file=out)
+        if args.debug and turn.triage is not None and turn.triage.level:
+            print(f"  [triage: {turn.triage.level.label} by {turn.triage.rule}]", file=out)
+        if staff.has_chat and any(isinstance(action, Handoff) for action in turn.actions):
+            print("  [staff have the chat now; /close closes the case]", file=out)
 
     _repl(out, inp, "Klinik-bot local chat: type as a patient would; /quit or Ctrl-D to stop.", respond)
     return 0
@@ -342,7 +355,20 @@ def cmd_evaluate(args, out=sys.stdout) -> int:
     engine = load_engine(args.knowledge)
     reports = []
     missed = False
-    for path in args.files:
+    triage_sets = [path for path in args.files if evaluation.is_triage_set(path)]
+    for path in triage_sets:
+        try:
+            results = evaluation.run_triage(engine, evaluation.load_triage(path))
+        except evaluation.LabelledSetError as exc:
+            raise CliError(str(exc)) from None
+        summary = evaluation.summarize_triage(results)
+        missed = missed or bool(evaluation.target_failures(summary, evaluation.TRIAGE_TARGETS))
+        if args.json:
+            json.dump({"file": str(path), "summary": summary, "results": [r.as_dict() for r in results]}, out, ensure_ascii=False, indent=1)
+            out.write("\n")
+        else:
+            print(evaluation.format_triage_report(str(path), summary, results, show_errors=args.errors) + "\n", file=out)
+    for path in [p for p in args.files if p not in triage_sets]:
         items = _labelled(path)
         try:
             results = evaluation.run(engine, items)
@@ -419,12 +445,19 @@ def cmd_tune(args, out=sys.stdout) -> int:
     from . import tuning
 
     engine = load_engine(args.knowledge)
-    sets = {}
+    sets, triage_sets = {}, {}
     for path in args.files:
         if Path(path).stem in HELD_OUT:
             raise CliError(f"{path}: a held-out set must never be used for tuning")
-        sets[Path(path).stem] = _labelled(path)
+        if evaluation.is_triage_set(path):
+            triage_sets[Path(path).stem] = evaluation.load_triage(path)
+        else:
+            sets[Path(path).stem] = _labelled(path)
     items = [item for labelled in sets.values() for item in labelled]
+    if triage_sets:
+        _tune_triage(args, engine, sets, triage_sets, out)
+    if not sets:
+        return 0
 
     def progress(done, total):
         print(f"\r  weights {done}/{total}", end="", file=sys.stderr, flush=True)
@@ -434,10 +467,35 @@ def cmd_tune(args, out=sys.stdout) -> int:
     print(f"{len(trials)} trials on {len(items)} messages; best first ('ok' = targets met):", file=out)
     print(tuning.format_trials(trials, args.top), file=out)
     if args.write:
-        path = Path(args.knowledge) / "matcher.yaml"
-        tuning.write_settings(path, trials[0].settings)
-        print(f"written to {path}: {tuning.describe(trials[0].settings)}", file=out)
+        _write_tuned(args, trials[0].feasible, trials[0].settings, (*tuning.TUNED_KEYS, "cutoffs"), out)
     return 0
+
+
+def _write_tuned(args, feasible: bool, settings, keys: tuple[str, ...], out) -> None:
+    """Tuned settings into the knowledge directory's matcher.yaml, only when they meet the targets."""
+    from . import tuning
+
+    if not feasible:
+        print("nothing written: no setting meets the targets", file=out)
+        return
+    path = Path(args.knowledge) / "matcher.yaml"
+    tuning.write_settings(path, settings, keys)
+    print(f"written to {path}: " + ", ".join(f"{key}={getattr(settings, key)}" for key in keys), file=out)
+
+
+def _tune_triage(args, engine: Engine, sets: dict, triage_sets: dict, out) -> None:
+    """The triage model's C and thresholds, on the triage sets and, as harmless messages, the
+    intent sets' messages that are not emergencies."""
+    from . import tuning
+
+    levelled = [(item.text, item.level) for items in triage_sets.values() for item in items]
+    urgent = {"red_flag", "crisis"}
+    levelled += [(item.text, "none") for items in sets.values() for item in items if item.intent not in urgent]
+    trials = tuning.tune_triage(engine.kb, levelled, engine.matcher.models)
+    print(f"triage: {len(trials)} trials on {len(levelled)} messages; best first ('ok' = false alarms within bounds):", file=out)
+    print(tuning.format_triage_trials(trials, args.top), file=out)
+    if args.write:
+        _write_tuned(args, trials[0].feasible, trials[0].settings, tuning.TRIAGE_KEYS, out)
 
 
 def cmd_kb_check(args, out=sys.stdout) -> int:
@@ -447,17 +505,20 @@ def cmd_kb_check(args, out=sys.stdout) -> int:
     if errors:
         raise CliError(knowledge.KnowledgeError(errors).report())
     from .core.matcher import Matcher
+    from .core.triage import Triage
     from .models import DiskModels
 
     kb = knowledge.load(args.knowledge)
     examples = sum(len(i.examples) for i in kb.intents.values())
-    print(f"OK: {len(kb.intents)} intents, {examples} examples, {len(kb.danger_signs)} danger signs", file=out)
+    print(f"OK: {len(kb.intents)} intents, {examples} examples, {len(kb.triage_rules)} triage rules", file=out)
     models = DiskModels(Config.from_env().model_cache_dir)
     try:
-        Matcher(kb, models)
+        matcher = Matcher(kb, models)
+        print(f"intent model: {models.last}", file=out)
+        Triage(kb, matcher.rules, models, matcher.normalize)
+        print(f"triage model: {models.last}", file=out)
     except ValueError as error:
-        raise CliError(f"the intent model cannot be trained: {error}") from None
-    print(f"intent model: {models.last}", file=out)
+        raise CliError(f"a model cannot be trained: {error}") from None
     return 0
 
 

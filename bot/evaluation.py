@@ -15,10 +15,11 @@ import numpy as np
 
 from .core.dates import JAKARTA
 from .core.dialogue import Engine
-from .core.messages import FALLBACK_INTENT, ConversationState, Decision, Incoming
+from .core.messages import FALLBACK_INTENT, ConversationState, Decision, Handoff, HandoffReason, Incoming
 from .core.yamlschema import Problems, Reader, compose
 
 RED_FLAG = "red_flag"
+TRIAGE_LEVELS = ("emergency", "doctor", "none")
 NAMED_OUT_OF_SCOPE = "out_of_scope:"
 # Messages are evaluated as if sent on a Wednesday at 10:00 in Jakarta (the clinic is open),
 # so that reports never depend on when they are run.
@@ -51,6 +52,13 @@ class Labelled:
 
 
 @dataclass(frozen=True)
+class TriageLabelled:
+    text: str
+    level: str
+    line: int
+
+
+@dataclass(frozen=True)
 class Result:
     text: str
     expected: str
@@ -59,6 +67,7 @@ class Result:
     score: float
     candidates: tuple[dict, ...]
     also: tuple[str, ...] = ()
+    triage: str = "none"
 
     @property
     def outcome(self) -> str:
@@ -79,37 +88,132 @@ class Result:
             "decision": self.decision,
             "score": round(self.score, 4),
             "candidates": list(self.candidates),
+            "triage": self.triage,
         }
 
 
-def load_labelled(path: str | Path) -> list[Labelled]:
-    """Read a YAML list of {text, intent, also?} (or {text, intents: [first, second]});
-    problems are reported with file and line."""
+def _read_items(path: str | Path, what: str, required: tuple, optional: tuple, build) -> list:
+    """A YAML list of mappings, each turned into an item by `build(reader, fields, line)`
+    (None to skip it); problems are reported with file and line."""
     path = Path(path)
     problems = Problems()
     node = compose(path, str(path), problems)
-    items: list[Labelled] = []
+    items = []
     if node is not None:
         reader = Reader(str(path), problems)
-        for item in reader.sequence(node, "labelled messages") or ():
-            fields = reader.mapping(item, "labelled message", required=("text",), optional=("intent", "also", "intents", "why"))
-            if not fields or "text" not in fields:
-                continue
-            text = reader.string(fields["text"], "text", allow_empty=True)
-            if "intents" in fields:
-                labels = [label.strip() for label, _ in reader.strings(fields["intents"], "intents")]
-            elif "intent" in fields:
-                intent = reader.string(fields["intent"], "intent")
-                also = [label.strip() for label, _ in reader.strings(fields["also"], "also")] if "also" in fields else []
-                labels = [intent.strip(), *also] if intent is not None else []
-            else:
-                reader.fail(item, "labelled message: missing key 'intent'")
-                continue
-            if text is not None and labels:
-                items.append(Labelled(text, labels[0], item.start_mark.line + 1, tuple(labels[1:])))
+        for item in reader.sequence(node, f"{what}s") or ():
+            fields = reader.mapping(item, what, required=required, optional=optional)
+            if fields and all(key in fields for key in required):
+                built = build(reader, fields, item)
+                if built is not None:
+                    items.append(built)
     if problems:
         raise LabelledSetError("\n".join(str(p) for p in sorted(problems)))
     return items
+
+
+def load_labelled(path: str | Path) -> list[Labelled]:
+    """Read a YAML list of {text, intent, also?} (or {text, intents: [first, second]})."""
+
+    def build(reader: Reader, fields: dict, item) -> Labelled | None:
+        text = reader.string(fields["text"], "text", allow_empty=True)
+        if "intents" in fields:
+            labels = [label.strip() for label, _ in reader.strings(fields["intents"], "intents")]
+        elif "intent" in fields:
+            intent = reader.string(fields["intent"], "intent")
+            also = [label.strip() for label, _ in reader.strings(fields["also"], "also")] if "also" in fields else []
+            labels = [intent.strip(), *also] if intent is not None else []
+        else:
+            reader.fail(item, "labelled message: missing key 'intent'")
+            return None
+        return Labelled(text, labels[0], item.start_mark.line + 1, tuple(labels[1:])) if text is not None and labels else None
+
+    return _read_items(path, "labelled message", ("text",), ("intent", "also", "intents", "why"), build)
+
+
+def is_triage_set(path: str | Path) -> bool:
+    """A set of {text, level} (triage) rather than {text, intent}."""
+    node = compose(Path(path), str(path), Problems())
+    first = node.value[0] if node is not None and getattr(node, "value", None) else None
+    return first is not None and any(key.value == "level" for key, _ in getattr(first, "value", ()))
+
+
+def load_triage(path: str | Path) -> list[TriageLabelled]:
+    """Read a YAML list of {text, level (emergency | doctor | none), why?}."""
+
+    def build(reader: Reader, fields: dict, item) -> TriageLabelled | None:
+        text, level = reader.string(fields["text"], "text", allow_empty=True), reader.string(fields["level"], "level")
+        if level is not None and level not in TRIAGE_LEVELS:
+            reader.fail(fields["level"], f"unknown level '{level}' (known: {', '.join(TRIAGE_LEVELS)})")
+            return None
+        return TriageLabelled(text, level, item.start_mark.line + 1) if text is not None and level is not None else None
+
+    return _read_items(path, "triage message", ("text", "level"), ("why",), build)
+
+
+@dataclass(frozen=True)
+class TriageResult:
+    text: str
+    expected: str
+    level: str
+    rule: str | None
+
+    def as_dict(self) -> dict:
+        return {"text": self.text, "expected": self.expected, "level": self.level, "rule": self.rule}
+
+
+def run_triage(engine: Engine, items: list[TriageLabelled]) -> list[TriageResult]:
+    """Each message as a first message, judged from what the patient gets: the emergency
+    reply with an urgent handoff, or the doctor advice before the answer."""
+    results = []
+    for item in items:
+        turn = engine.step(ConversationState(), Incoming(item.text), REFERENCE_NOW)
+        urgent = any(isinstance(a, Handoff) and a.reason is HandoffReason.URGENT for a in turn.actions)
+        advised = any(engine.text("doctor_advice").split("{reason}")[0] in reply.text for reply in turn.replies)
+        level = "emergency" if urgent else "doctor" if advised else "none"
+        results.append(TriageResult(item.text, item.level, level, turn.triage.rule if turn.triage else None))
+    return results
+
+
+def summarize_triage(results: list[TriageResult]) -> dict:
+    def share(expected: str, got: set[str]) -> float | None:
+        rows = [r for r in results if r.expected == expected]
+        return round(sum(r.level in got for r in rows) / len(rows), 4) if rows else None
+
+    counts = {level: sum(r.expected == level for r in results) for level in TRIAGE_LEVELS}
+    return {
+        "total": len(results),
+        "counts": counts,
+        "emergency_recall": share("emergency", {"emergency"}),
+        "doctor_recall": share("doctor", {"doctor"}),
+        "doctor_as_emergency": share("doctor", {"emergency"}),
+        "false_alarm_rate": share("none", {"emergency"}),
+        "none_as_doctor": share("none", {"doctor"}),
+    }
+
+
+TRIAGE_TARGETS = {"emergency_recall": (">=", 1.0), "doctor_recall": (">=", 0.9), "false_alarm_rate": ("<=", 0.02)}
+
+
+def format_triage_report(name: str, summary: dict, results: list[TriageResult], show_errors: int = 30) -> str:
+    def pct(value):
+        return "   -  " if value is None else f"{value * 100:5.1f}%"
+
+    counts = summary["counts"]
+    lines = [
+        f"== {name}: {summary['total']} messages ({counts['emergency']} emergency, {counts['doctor']} doctor, {counts['none']} none)",
+        f"emergency recall      {pct(summary['emergency_recall'])}",
+        f"doctor recall         {pct(summary['doctor_recall'])}   (doctor answered as emergency: {pct(summary['doctor_as_emergency'])})",
+        f"false alarms          {pct(summary['false_alarm_rate'])}   (harmless messages answered as emergency)",
+        f"harmless as doctor    {pct(summary['none_as_doctor'])}",
+    ]
+    wrong = [r for r in results if r.level != r.expected]
+    if wrong and show_errors:
+        lines += ["", f"misses (first {min(show_errors, len(wrong))} of {len(wrong)}):"]
+        lines += [f"  [{r.expected} -> {r.level} by {r.rule}] {r.text!r}" for r in wrong[:show_errors]]
+    failures = target_failures(summary, TRIAGE_TARGETS)
+    lines += ["", "targets: " + ("all met" if not failures else "MISSED: " + "; ".join(failures))]
+    return "\n".join(lines)
 
 
 def run(engine: Engine, items: list[Labelled]) -> list[Result]:
@@ -125,7 +229,8 @@ def run(engine: Engine, items: list[Labelled]) -> list[Result]:
         if match.reason.startswith(NAMED_OUT_OF_SCOPE):
             # A topic the bot recognises but does not handle: the patient reads its own text.
             intent, decision = match.reason.removeprefix(NAMED_OUT_OF_SCOPE), Decision.ANSWER.value
-        results.append(Result(item.text, item.intent, intent, decision, match.score, candidates, item.also))
+        triage = turn.triage.level.label if turn.triage is not None else "none"
+        results.append(Result(item.text, item.intent, intent, decision, match.score, candidates, item.also, triage))
     return results
 
 

@@ -6,6 +6,8 @@ together or not at all; the outbox worker sends the alerts afterwards.
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,7 +65,8 @@ class HandoffDesk:
         to it."""
         case = storage.open_case(session, conversation)
         if case is not None:
-            if handoff.reason is HandoffReason.URGENT and case.reason != HandoffReason.URGENT.value:
+            if handoff.reason is HandoffReason.URGENT:
+                # Every emergency alerts staff again, never deduplicated away.
                 case.reason = HandoffReason.URGENT.value
                 case.summary = self._summary(session, conversation, handoff)
                 self._queue_alerts(session, conversation, case, handoff, now)
@@ -142,6 +145,8 @@ class HandoffDesk:
             "patient": conversation.profile_name or "-",
             "number": mask_phone(conversation.wa_id.removeprefix("whatsapp:")),
         }
+        if handoff.detail:
+            values["triage"] = handoff.detail
         if handoff.booking is not None:
             values["booking"] = f"{dates.describe(handoff.booking.start)}; {handoff.booking.complaint[:_MAX_QUOTE]}"
         else:
@@ -185,9 +190,7 @@ def sweep_expired_bookings(sessions: sessionmaker[Session], now: datetime) -> in
         query = select(Conversation).where(Conversation.booking_expires_at.is_not(None), Conversation.booking_expires_at < now)
         for conversation in session.execute(query.with_for_update(skip_locked=True)).scalars():
             state = ConversationState.from_dict(conversation.state)
-            conversation.state = ConversationState(
-                started=state.started, last_intent=state.last_intent, paused=state.paused, pause_noticed=state.pause_noticed
-            ).to_dict()
+            conversation.state = dataclasses.replace(state, booking=None).to_dict()
             conversation.booking_expires_at = None
             cleared += 1
     if cleared:

@@ -9,6 +9,8 @@ into TwiML.
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import time
 from collections.abc import Callable
@@ -26,6 +28,7 @@ from .core.messages import ConversationState, EraseData, Handoff, Incoming, Matc
 from .handoff import HandoffDesk, StaffSettings, refresh_alert_status
 from .live import LiveEngine, live
 from .core.render import fill, split_text
+from .core.triage import Level
 from .logs import mask_phone
 
 log = logging.getLogger("klinik.inbox")
@@ -70,7 +73,8 @@ class Outcome:
     rate_limited: bool = False
     match: Match | None = None
     actions: tuple[str, ...] = ()
-    # The conversation after this message: waiting for staff, and the booking question pending.
+    # The conversation after this message: staff have it (a case is open), and the booking
+    # question pending.
     paused: bool | None = None
     booking_step: str | None = None
 
@@ -157,8 +161,12 @@ class Inbox:
                 media_types=tuple(kind for _, kind in inbound.media),
                 has_location=inbound.latitude is not None,
             )
+            state = ConversationState.from_dict(conversation.state)
             flooding = storage.count_inbound(conversation, now) > self.rate_limit
-            if flooding and not engine.urgent(incoming.text):
+            urgent, parts = engine.assess(incoming.text or "", state.danger_parts) if flooding else (None, ())
+            if flooding and urgent.level is not Level.EMERGENCY:
+                # Silenced, but half a sign told over two messages is still remembered.
+                conversation.state = dataclasses.replace(state, danger_parts=parts).to_dict()
                 message["rate_limited"] = True
                 if storage.take_rate_notice(conversation, now):
                     message["reason"] = RATE_NOTICE
@@ -166,8 +174,7 @@ class Inbox:
                 else:
                     message["reason"] = RATE_SILENCED
             else:
-                state = ConversationState.from_dict(conversation.state)
-                turn = engine.step(state, incoming, now)
+                turn = engine.step(state, incoming, now, storage.staff_view(session, conversation))
                 conversation.state = turn.state.to_dict()
                 conversation.booking_expires_at = now + engine.booking.expiry if turn.state.booking else None
                 if not state.started and turn.replies and conversation.notice_shown_at is None:
@@ -190,18 +197,18 @@ class Inbox:
                     texts = [fill(text, values) for text in texts]
             texts = [chunk for text in texts for chunk in split_text(text, self.max_reply_length)]
             replies = _store_replies(session, conversation.id, message_id, texts, now)
-            after = ConversationState.from_dict(conversation.state)
             if any(isinstance(a, EraseData) for a in actions):
                 keep = session.get(Message, message_id)
                 privacy.erase(session, stored, now, privacy.PATIENT, engine.text("erased_by_staff_case"), keep=keep)
-                after = ConversationState.from_dict(stored.state)
+                conversation = stored
+            after = ConversationState.from_dict(conversation.state)
             return Outcome(
                 message_id=message_id,
                 replies=replies,
                 rate_limited=message.get("rate_limited", False),
                 match=match,
                 actions=tuple(message.get("actions") or ()),
-                paused=after.paused,
+                paused=storage.open_case(session, conversation) is not None,
                 booking_step=after.booking.step if after.booking else None,
             )
 

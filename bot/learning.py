@@ -25,7 +25,8 @@ from .live import LiveEngine
 log = logging.getLogger("klinik.learning")
 LEARNED, DISMISSED = "learned", "dismissed"
 # Fallbacks that are not questions the bot failed: nothing to read, or staff were answering.
-_NOT_QUESTIONS = {"empty", "emoji_only", "media", "paused"}
+# "paused" is what messages waiting for staff were marked before "waiting_for_staff".
+_NOT_QUESTIONS = {"empty", "emoji_only", "media", "waiting_for_staff", "paused"}
 _GROUP_SIMILARITY = 70
 _MAX_SCAN = 2000
 

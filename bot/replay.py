@@ -16,7 +16,8 @@ booking question pending, or null), booking (the request sent: name, complaint, 
 A turn may also send `media: [image/jpeg]`, set `profile_name`, or say when it happens with
 `at: "2026-11-25 10:00"` (Jakarta time; default: the fixture's `now`, itself defaulting to
 Wednesday 25 November 2026, 10:00). A turn `event: case_closed` stands for staff closing the
-handoff case. Each file is one fresh conversation.
+handoff case, `event: staff_replied` for a staff reply in it. Each file is one fresh
+conversation.
 
 Replayed offline against the engine (default), or live against a running webhook over HTTP
 (`webhook_conversation`): there a fresh patient number plays each fixture, intent, decision,
@@ -37,14 +38,14 @@ from datetime import datetime
 from pathlib import Path
 
 from .core.dates import JAKARTA
-from .core.messages import ConversationState, Handoff, Incoming, describe_action
+from .core.messages import ConversationState, EraseData, Handoff, Incoming, StaffView, describe_action
 from .core.yamlschema import Problems, Reader, compose, to_python
 
 EXPECT_KEYS = (
     "intent", "decision", "reason", "contains", "not_contains", "actions", "replies", "paused", "booking_step", "booking",
 )  # fmt: skip
 DEFAULT_NOW = "2026-11-25 10:00"
-EVENTS = ("case_closed",)
+EVENTS = ("case_closed", "staff_replied")
 # Moments (Jakarta) a fixture without a fixed clock must behave the same at, to be replayable
 # live at any time: open and closed hours, Saturday afternoon, Sunday night, a year's end.
 PROBE_CLOCKS = ("2026-11-25 10:00", "2026-11-28 13:30", "2026-11-29 22:00", "2026-11-30 08:00", "2027-02-05 17:59", "2026-12-31 23:50")
@@ -151,6 +152,8 @@ def load_fixture(path: Path) -> Fixture:
                 event = reader.string(fields["event"], "event") if "event" in fields else None
                 if event is not None and event not in EVENTS:
                     reader.fail(fields["event"], f"event: unknown '{event}' (known: {', '.join(EVENTS)})")
+                if event == "staff_replied" and "at" not in fields:
+                    reader.fail(item, "event staff_replied: give its time with at (after the messages it answers)")
                 user = reader.string(fields["user"], "user", allow_empty=True) if "user" in fields else ""
                 expect = {}
                 if "expect" in fields:
@@ -255,17 +258,25 @@ def probe_moments() -> list[datetime]:
 def engine_conversation(engine) -> Conversation:
     """Play turns against the dialogue engine in memory, keeping state between turns."""
     state = ConversationState()
+    staff = StaffView()  # a case opens with a handoff and closes with the event, as in storage
     profile_name = None
 
     def play(turn: FixtureTurn) -> Observed:
-        nonlocal state, profile_name
+        nonlocal state, staff, profile_name
         profile_name = turn.profile_name or profile_name  # WhatsApp sends it with every message
         if turn.event == "case_closed":
-            state = state.resumed()
-            return Observed((), None, None, None, (), paused=state.paused, booking_step=None)
+            state, staff = state.resumed(), StaffView()
+            return Observed((), None, None, None, (), paused=False, booking_step=None)
+        if turn.event == "staff_replied":
+            staff = dataclasses.replace(staff, replied_at=turn.at)
+            return Observed((), None, None, None, (), paused=staff.has_chat, booking_step=None)
         incoming = Incoming(turn.user, profile_name=profile_name, media_types=turn.media)
-        result = engine.step(state, incoming, turn.at)
+        result = engine.step(state, incoming, turn.at, staff)
         state = result.state
+        if any(isinstance(a, EraseData) for a in result.actions):
+            staff = StaffView()  # erasure closes the case, as privacy.erase does in storage
+        elif any(isinstance(a, Handoff) for a in result.actions):
+            staff = dataclasses.replace(staff, has_chat=True)
         match = result.match
         booking = next((a.booking.as_dict() for a in result.actions if isinstance(a, Handoff) and a.booking), None)
         return Observed(
@@ -274,7 +285,7 @@ def engine_conversation(engine) -> Conversation:
             decision=match.decision.value if match else None,
             reason=match.reason if match else None,
             actions=tuple(describe_action(a) for a in result.actions),
-            paused=state.paused,
+            paused=staff.has_chat,
             booking_step=state.booking.step if state.booking else None,
             booking=booking,
         )

@@ -22,7 +22,8 @@ import numpy as np
 from .core.knowledge import KnowledgeBase, MatcherSettings
 from .core.matcher import ANSWER, FALLBACK, NAMED_REASON, Matcher
 from .core.messages import FALLBACK_INTENT
-from .core.understand import ModelSource
+from .core.triage import Level, Triage
+from .core.understand import IN_MEMORY, ModelSource
 from .evaluation import RED_FLAG, Labelled
 
 C_GRID = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -30,7 +31,6 @@ THRESHOLD_GRID = {
     "answer_threshold": tuple(np.round(np.arange(0.30, 0.61, 0.02), 3)),
     "clarify_margin": (0.0, 0.02, 0.04, 0.06, 0.08),
     "clarify_gap": (0.04, 0.08, 0.12),  # clarify_threshold = answer_threshold - gap
-    "red_flag_threshold": (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8),
 }
 CUTOFF_GRID = tuple(np.round(np.arange(0.20, 0.71, 0.02), 3))
 # A wrong answer misleads a patient; "I cannot answer" costs a turn; a clarify question that
@@ -63,7 +63,7 @@ class Trial:
 class _Scorer:
     """Scores settings on one matcher's analysis of the labelled messages."""
 
-    def __init__(self, matcher: Matcher, items: list[Labelled], kinds: list[str]):
+    def __init__(self, matcher: Matcher, triage: Triage, items: list[Labelled], kinds: list[str]):
         self.matcher = matcher
         self.kinds = {kind: np.array([k == kind for k in kinds]) for kind in set(kinds)}
         index = {intent: i for i, intent in enumerate(matcher.intent_ids)}
@@ -71,8 +71,9 @@ class _Scorer:
         self.also = [{index.get(a, -2) for a in item.also} for item in items]
         analyses = [matcher.analyze(item.text) for item in items]
         self.batch = matcher.batch(analyses)
-        # Danger signs and empty messages are decided before the model: fixed outcomes.
-        self.fixed = np.array([index.get(matcher.sign_intent(a.danger_signs[0]), -3) if a.danger_signs else -1 for a in analyses])
+        # Emergencies (the triage step) and empty messages are decided before the intent model.
+        urgent = [triage.assess(matcher.read(item.text))[0] for item in items]
+        self.fixed = np.array([index.get(a.intent, -3) if a.level is Level.EMERGENCY else -1 for a in urgent])
         self.fixed[[a.empty for a in analyses]] = index[FALLBACK_INTENT]
         self.fallback, self.red = index[FALLBACK_INTENT], index.get(RED_FLAG, -3)
 
@@ -96,8 +97,7 @@ class _Scorer:
 
 
 def _rank(trial: Trial) -> tuple:
-    # Between equals, the lower red_flag threshold: a missed emergency costs more than an alarm.
-    return trial.feasible, round(trial.utility, 6), -trial.settings.red_flag_threshold
+    return trial.feasible, round(trial.utility, 6)
 
 
 def tune(kb: KnowledgeBase, sets: dict[str, list[Labelled]], models: ModelSource | None = None, progress=None) -> list[Trial]:
@@ -108,16 +108,14 @@ def tune(kb: KnowledgeBase, sets: dict[str, list[Labelled]], models: ModelSource
     kinds = [kind_of(name) for name in sets for _ in sets[name]]
     trials: list[Trial] = []
     scorers = {}
+    first = Matcher(kb, models)
+    triage = Triage(kb, first.rules, models or IN_MEMORY, first.normalize)
     for number, c in enumerate(C_GRID, start=1):
         base = replace(kb.settings, c=c, cutoffs={})
-        scorer = scorers[c] = _Scorer(Matcher(replace(kb, settings=base), models), items, kinds)
-        for answer, margin, gap, red in itertools.product(*THRESHOLD_GRID.values()):
+        scorer = scorers[c] = _Scorer(Matcher(replace(kb, settings=base), models, first.rules), triage, items, kinds)
+        for answer, margin, gap in itertools.product(*THRESHOLD_GRID.values()):
             settings = replace(
-                base,
-                answer_threshold=float(answer),
-                clarify_margin=margin,
-                clarify_threshold=round(float(answer) - gap, 3),
-                red_flag_threshold=red,
+                base, answer_threshold=float(answer), clarify_margin=margin, clarify_threshold=round(float(answer) - gap, 3)
             )
             trials.append(scorer.trial(settings))
         if progress:
@@ -158,7 +156,8 @@ def format_trials(trials: list[Trial], count: int = 10) -> str:
     return "\n".join(lines)
 
 
-TUNED_KEYS = ("answer_threshold", "clarify_margin", "clarify_threshold", "red_flag_threshold", "c")
+_COMMENT_COLUMN = 27
+TUNED_KEYS = ("answer_threshold", "clarify_margin", "clarify_threshold", "c")
 
 
 def describe(settings: MatcherSettings) -> str:
@@ -167,14 +166,87 @@ def describe(settings: MatcherSettings) -> str:
     return values + (f", cutoffs: {cutoffs}" if cutoffs else "")
 
 
-def write_settings(path: Path, settings: MatcherSettings) -> None:
+def write_settings(path: Path, settings: MatcherSettings, keys: tuple[str, ...] = (*TUNED_KEYS, "cutoffs")) -> None:
     """Put tuned values into knowledge/matcher.yaml, keeping its comments and other keys."""
     text = path.read_text(encoding="utf-8")
     cutoffs = "{" + ", ".join(f"{k}: {v:g}" for k, v in sorted(settings.cutoffs.items())) + "}"
-    for key, value in [*((k, f"{getattr(settings, k):g}") for k in TUNED_KEYS), ("cutoffs", cutoffs)]:
-        line = re.compile(rf"^{key}:[ \t]*(\{{[^}}\n]*\}}|[^ \t#\n]+)", re.MULTILINE)
+    values = {**{k: f"{getattr(settings, k):g}" for k in keys if k != "cutoffs"}, **({"cutoffs": cutoffs} if "cutoffs" in keys else {})}
+    for key, value in values.items():
+        line = re.compile(rf"^{key}:[ \t]*(\{{[^}}\n]*\}}|[^ \t#\n]+)[ \t]*(?=#|$)", re.MULTILINE)
         if line.search(text):
-            text = line.sub(lambda found: f"{key}: {value}".ljust(len(found.group(0))), text, count=1)
+            text = line.sub(lambda found: f"{key}: {value}".ljust(_COMMENT_COLUMN - 1) + " ", text, count=1)
         else:
             text = text.rstrip("\n") + f"\n{key}: {value}\n"
     path.write_text(text, encoding="utf-8")
+
+
+# -- the triage model's thresholds ------------------------------------------------------------
+
+TRIAGE_C_GRID = (0.25, 0.5, 1.0, 2.0, 4.0)
+TRIAGE_GRID = tuple(np.round(np.arange(0.5, 0.96, 0.025), 3))
+# Harmless messages raised to an emergency (the target is 2 %: room left for new messages),
+# and to a doctor's visit.
+MAX_FALSE_ALARMS = 0.01
+MAX_NONE_AS_DOCTOR = 0.05
+
+
+@dataclass(frozen=True)
+class TriageTrial:
+    settings: MatcherSettings
+    emergency_recall: float
+    doctor_recall: float
+    false_alarms: float
+    none_as_doctor: float
+
+    @property
+    def feasible(self) -> bool:
+        return self.false_alarms <= MAX_FALSE_ALARMS and self.none_as_doctor <= MAX_NONE_AS_DOCTOR
+
+    def rank(self) -> tuple:
+        return self.feasible, self.emergency_recall, self.doctor_recall, -self.false_alarms, -self.none_as_doctor
+
+
+def tune_triage(kb: KnowledgeBase, levelled: list[tuple[str, str]], models: ModelSource | None = None) -> list[TriageTrial]:
+    """Every C of the triage model and pair of its thresholds, best first: among those that keep
+    false alarms ≤ 1 % and harmless messages sent to a doctor ≤ 5 %, the highest emergency
+    recall, then doctor recall. `levelled`: (text, level) pairs."""
+    matcher = Matcher(kb, models)
+    trials = []
+    for c in TRIAGE_C_GRID:
+        base = replace(kb.settings, triage_c=c)
+        triage = Triage(replace(kb, settings=base), matcher.rules, models or IN_MEMORY, matcher.normalize)
+        rows = []
+        for text, level in levelled:
+            reading = matcher.read(text)
+            rows.append((level, triage.by_rules(reading)[0], triage.confidences(reading)))
+        for emergency, doctor in itertools.product(TRIAGE_GRID, TRIAGE_GRID):
+            settings = replace(base, emergency_threshold=float(emergency), doctor_threshold=float(doctor))
+            outcomes = [(level, triage.decide(rules, confidences, settings).level) for level, rules, confidences in rows]
+            trials.append(TriageTrial(settings, *_triage_rates(outcomes)))
+    trials.sort(key=TriageTrial.rank, reverse=True)
+    return trials
+
+
+def _triage_rates(outcomes: list[tuple[str, Level]]) -> tuple[float, float, float, float]:
+    def share(expected: str, got: set[Level]) -> float:
+        rows = [level for label, level in outcomes if label == expected]
+        return sum(level in got for level in rows) / len(rows) if rows else 1.0
+
+    return (
+        share("emergency", {Level.EMERGENCY}),
+        share("doctor", {Level.DOCTOR}),
+        1.0 - share("none", {Level.NONE, Level.DOCTOR}),
+        share("none", {Level.DOCTOR}),
+    )
+
+
+def format_triage_trials(trials: list[TriageTrial], count: int = 5) -> str:
+    return "\n".join(
+        f"{'ok ' if t.feasible else '   '}emergency recall {t.emergency_recall:.3f}  doctor recall {t.doctor_recall:.3f}  "
+        f"false alarms {t.false_alarms:.3f}  harmless as doctor {t.none_as_doctor:.3f}  | triage_c={t.settings.triage_c:g}, "
+        f"emergency_threshold={t.settings.emergency_threshold:g}, doctor_threshold={t.settings.doctor_threshold:g}"
+        for t in trials[:count]
+    )
+
+
+TRIAGE_KEYS = ("triage_c", "emergency_threshold", "doctor_threshold")

@@ -29,6 +29,7 @@ from sqlalchemy import select
 
 from bot.adapters import storage
 from bot.adapters.storage import INBOUND, OUTBOUND, RATE_NOTICE, RATE_SILENCED, Conversation, Message
+from bot.core.dialogue import WAITING_FOR_STAFF
 from bot.core.messages import ConversationState
 from bot.inbox import PROCESSING_FAILED
 from bot.webhook_client import WebhookClient
@@ -213,7 +214,7 @@ def verify(database_url: str, plan: Plan, results: list[Result], allow_rate_limi
             report.problem(f"{message.twilio_sid}: replies are not one group: positions {[m.position for m in group]}")
         if not group:
             report.silent += 1
-            if message.reason not in ("paused", RATE_SILENCED):
+            if message.reason not in (WAITING_FOR_STAFF, RATE_SILENCED):
                 report.problem(f"{message.twilio_sid}: no reply (reason {message.reason})")
         if message.reason == PROCESSING_FAILED:
             report.problem(f"{message.twilio_sid}: processing failed (the apology was sent)")

@@ -102,7 +102,7 @@ def test_red_flag_is_answered_first_with_119_and_hands_off(engine):
     (turn,) = talk(engine, "halo kak, betis kedutan terus trs skrg dada nyeri bgt")
     assert turn.match.intent == "red_flag"
     assert "119" in text_of(turn)
-    assert turn.actions == (Handoff(HandoffReason.URGENT),)
+    assert turn.actions == (Handoff(HandoffReason.URGENT, detail="chest_pain"),)
 
 
 def test_booking_emits_start_booking(engine):
@@ -188,7 +188,7 @@ def test_thoughts_of_self_harm_get_the_crisis_line(engine):
     (turn,) = talk(engine, "udah cape bgt sama hidup, pengen mati aja, betis kedutan ga sembuh2")
     assert turn.match.intent == "crisis"
     assert "119 ext 8" in turn.replies[0].text
-    assert turn.actions == (Handoff(HandoffReason.URGENT),)
+    assert turn.actions == (Handoff(HandoffReason.URGENT, detail="self_harm"),)
 
 
 def test_salam_is_answered_with_salam(engine):

@@ -107,3 +107,24 @@ def test_evaluation_counts_clarify_as_not_answered(engine):
     clarify = evaluation.Result("y", "causes", "causes", "clarify", 0.5, ())
     summary = evaluation.summarize([wrong, clarify])
     assert (summary["accuracy"], summary["wrong_answer_rate"], summary["clarify_rate"]) == (0.0, 0.5, 0.5)
+
+
+def test_the_triage_sets_are_large_and_apart():
+    held_out, *tuning = (evaluation.load_triage(EVAL / f"{name}.yaml") for name in ("triage", "triage_dev", "triage_dev2", "triage_dev3"))
+    counts = {level: sum(item.level == level for item in held_out) for level in evaluation.TRIAGE_LEVELS}
+    assert counts["emergency"] >= 50 and counts["doctor"] >= 40 and counts["none"] >= 60
+    seen = {item.text.lower() for item in held_out}
+    assert not seen & {item.text.lower() for items in tuning for item in items}
+
+
+@pytest.mark.parametrize("name", ["triage_dev", "triage_dev2", "triage_dev3"])
+def test_the_triage_tuning_sets_meet_the_targets(engine, name):
+    summary = evaluation.summarize_triage(evaluation.run_triage(engine, evaluation.load_triage(EVAL / f"{name}.yaml")))
+    assert evaluation.target_failures(summary, evaluation.TRIAGE_TARGETS) == [], summary
+
+
+def test_the_held_out_triage_set_does_not_regress(engine):
+    """The held-out set does not yet meet the triage targets (emergency recall 1.0, false
+    alarms ≤ 2 %); this guards what has been reached (docs/TRIAGE.md) until it does."""
+    summary = evaluation.summarize_triage(evaluation.run_triage(engine, evaluation.load_triage(EVAL / "triage.yaml")))
+    assert summary["emergency_recall"] >= 0.95 and summary["doctor_recall"] >= 0.9 and summary["false_alarm_rate"] <= 0.06, summary

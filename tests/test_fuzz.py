@@ -26,7 +26,8 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from bot.core import dates
-from bot.core.messages import ConversationState, Decision, Handoff, Incoming, Reply, StartBooking
+from bot.core.dialogue import WAITING_FOR_STAFF
+from bot.core.messages import ConversationState, Decision, Handoff, Incoming, Reply, StaffView, StartBooking
 from bot.core.normalize import Normalizer
 from bot.web import create_app
 from conftest import app_config, fresh_database, shipped_kb, sign
@@ -212,15 +213,18 @@ turn_input = st.tuples(
 @given(conversation=st.lists(turn_input, min_size=1, max_size=12), start=st.sampled_from(NOWS))
 def test_dialogue_never_fails_and_its_state_survives_storage(engine, conversation, start):
     state = ConversationState()
+    staff = StaffView()  # a handoff gives staff the chat, as an open case does in storage
     now = start
     for text, minutes, profile_name, media, location in conversation:
         now += timedelta(minutes=minutes)
         incoming = Incoming(text, profile_name=profile_name, media_types=media, has_location=location and not text)
-        turn = engine.step(state, incoming, now)
+        turn = engine.step(state, incoming, now, staff)
         assert all(isinstance(r, Reply) and isinstance(r.text, str) and r.text.strip() for r in turn.replies)
         if not turn.replies:
             # Silence only while staff have the chat and the patient was already told so.
-            assert state.paused and turn.match.reason == "paused"
+            assert staff.has_chat and turn.match.reason == WAITING_FOR_STAFF
+        if any(isinstance(a, Handoff) for a in turn.actions):
+            staff = StaffView(has_chat=True)
         assert not any(_NOT_XML.search(r.text) for r in turn.replies), "a reply TwiML cannot carry"
         assert turn.match is None or turn.match.intent in KB.intents
         assert all(isinstance(a, (Handoff, StartBooking)) for a in turn.actions)

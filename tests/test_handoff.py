@@ -123,24 +123,57 @@ def test_duplicate_deliveries_never_make_a_second_case_or_alert(setup, recorder)
 # -- the pause --------------------------------------------------------------------------------
 
 
-def test_while_a_case_is_open_the_bot_pauses_then_resumes_when_it_closes(setup, recorder, clock):
+def test_while_a_case_is_open_the_bot_answers_what_it_may_and_resumes_when_it_closes(setup, recorder, clock):
+    """Who has the chat is the case's status: while it is open, practical questions and thanks
+    are answered, health questions wait for staff with one holding message between two staff
+    replies, and an emergency is answered and alerts staff again."""
     app, worker = setup
     say(app, "bisa chat sama admin?", "SMp1")
-    assert say(app, "halo?", "SMp2") == []
-    assert say(app, "kenapa betis kedutan", "SMp3") == []
-    assert len(rows(app, Message, Message.direction == "in")) == 3  # stored, for staff to read
+    (hello,) = say(app, "halo?", "SMp2")
+    assert "Staf klinik akan membalas" in hello
+    (address,) = say(app, "alamatnya di mana ya?", "SMp2a")
+    assert "Jl." in address and "tetap akan membalas" in address
+    assert say(app, "kenapa betis kedutan", "SMp3") == []  # the handover said staff will reply
+    clock.advance(minutes=5)
+    case_id = rows(app, HandoffCase)[0].id
+    console = app.extensions["klinik_console"]
+    console.clock = clock
+    console.reply(case_id, "sari", "Halo, saya Sari dari klinik")
+    clock.advance(minutes=5)
+    (holding,) = say(app, "kalau kopi ngaruh ga?", "SMp3a")
+    assert "sudah kami terima" in holding
+    assert say(app, "kalau teh?", "SMp3b") == []
+    assert len(rows(app, Message, Message.direction == "in")) == 6  # every one stored, for staff to read
     urgent = say(app, "tolong kaki saya tiba2 lumpuh", "SMp4")
     assert "119" in urgent[0]
     (case,) = rows(app, HandoffCase)
-    assert case.reason == "urgent"  # escalated, and staff alerted again
-    assert len(rows(app, OutboxItem)) == 4
+    assert case.reason == "urgent" and "triage: paralysis" in case.summary  # escalated, staff told why
+    again = say(app, "tolong kaki saya masih lumpuh", "SMp4b")
+    assert "119" in again[0]
+    assert len([i for i in rows(app, OutboxItem) if i.kind == "staff_alert"]) == 6  # every emergency alerts
     worker.run_once()
-    assert sum("DARURAT" in m["Body"] for m in recorder.messages()) == 2
+    assert sum("DARURAT" in m["Body"] for m in recorder.messages()) == 4
 
     assert close_case(app.extensions["klinik_sessions"], case.id, clock(), by="staf")
     assert not close_case(app.extensions["klinik_sessions"], case.id, clock())
     answer = say(app, "kenapa betis kedutan", "SMp5")
     assert answer and "elektrolit" in answer[-1]
+
+
+def test_on_a_sunday_two_misses_open_a_case_and_the_bot_keeps_answering(setup, clock):
+    """Never silent: on a Sunday (closed until Monday) two messages the bot cannot place open
+    a case, and the address and thanks are still answered, with when staff are back."""
+    app, _ = setup
+    clock.now = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)  # Sunday 11:00 in Jakarta
+    say(app, "jual kuota internet?", "SMsun1")
+    handed = say(app, "harga emas hari ini brp", "SMsun2")
+    assert "Senin, 30 November 2026 pukul 09.00" in handed[-1]
+    (case,) = rows(app, HandoffCase)
+    assert (case.reason, case.status) == ("human_agent", "open")
+    (address,) = say(app, "alamatnya di mana?", "SMsun3")
+    assert "Jl." in address and "tetap akan membalas" in address
+    (thanks,) = say(app, "makasih kak", "SMsun4")
+    assert "Staf klinik akan membalas" in thanks and "Senin, 30 November 2026 pukul 09.00" in thanks
 
 
 def test_the_first_message_after_a_handoff_out_of_hours_says_when_staff_answer(setup, clock):

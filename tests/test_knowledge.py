@@ -29,7 +29,7 @@ def test_shipped_knowledge_base_is_valid(kb):
     for intent in kb.intents.values():
         assert intent.answer.strip(), intent.id
         assert intent.id == "fallback" or len(intent.examples) >= 10, intent.id
-    assert kb.danger_signs
+    assert kb.triage_rules and kb.triage_examples
     assert kb.settings.clarify_threshold <= kb.settings.answer_threshold
 
 
@@ -104,10 +104,10 @@ def test_slang_that_maps_to_slang_breaks_idempotence_and_is_rejected(kb_copy):
 
 
 def test_missing_file_and_many_problems_reported_together(kb_copy):
-    (kb_copy / "danger_signs.yaml").unlink()
+    (kb_copy / "triage.yaml").unlink()
     edit(kb_copy / "matcher.yaml", "answer_threshold:", "answer_treshold:")
     found = "\n".join(problems_of(kb_copy))
-    assert "knowledge/danger_signs.yaml:1: file is missing" in found
+    assert "knowledge/triage.yaml:1: file is missing" in found
     assert "unknown key 'answer_treshold'" in found
 
 
@@ -118,10 +118,10 @@ def test_check_returns_errors_without_raising(kb_copy):
 
 
 def test_a_danger_sign_anywhere_flag_must_be_true_or_false(kb_copy):
-    path = kb_copy / "danger_signs.yaml"
+    path = kb_copy / "triage.yaml"
     edit(path, "    anywhere: true\n", "    anywhere: kadang\n")
     (problem,) = problems_of(kb_copy)
-    assert problem.startswith(f"knowledge/danger_signs.yaml:{line_of(path, 'anywhere: kadang')}: ")
+    assert problem.startswith(f"knowledge/triage.yaml:{line_of(path, 'anywhere: kadang')}: ")
     assert "anywhere" in problem
 
 

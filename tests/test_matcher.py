@@ -1,4 +1,4 @@
-"""The matcher's decisions: answer, clarify or fallback, with danger signs first."""
+"""The matcher's decisions: answer, clarify or fallback (triage, which comes first, is tests/test_triage.py)."""
 
 from pathlib import Path
 
@@ -63,69 +63,6 @@ def test_resolves_unknown_words_against_the_vocabulary(matcher, kb):
     assert resolved["zzqx"][0].how == "unknown" and resolved["zzqx"][0].similarity == 0
     # An ordinary word is never "corrected" into a knowledge-base word.
     assert resolved[ordinary][0].how == "common"
-
-
-@pytest.mark.parametrize(
-    "text, sign",
-    [
-        ("kaki tiba2 lemes", "sudden_weakness"),
-        ("kaki kanan lumpuh", "paralysis"),
-        ("kaki ga bisa digerakin", "cannot_move_leg"),
-        ("kesemutan menjalar ke paha", "spreading_numbness"),
-        ("otot betis mengecil", "muscle_shrinking"),
-        ("betis bengkak merah panas", "hot_swollen_calf"),
-        ("dada nyeri", "chest_pain"),
-        ("sesak nafas", "short_of_breath"),
-        ("tadi sempet pingsan", "fainting"),
-        ("susah nelen", "trouble_swallowing_or_speaking"),
-        ("ngomongnya pelo", "slurred_speech"),
-        ("betis nyeri setelah operasi lutut", "calf_pain_after_surgery"),
-        # A sign marked `anywhere`: its words in different sentences of one message.
-        ("betis sakit bgt kak, sblmnya abis operasi lutut", "leg_pain_after_surgery"),
-        ("betis kiri nyeri. minggu lalu saya dioperasi", "leg_pain_after_surgery"),
-        ("btis skt bgt. mgg lalu oprasi lutut", "leg_pain_after_surgery"),
-        ("betis nyeri. post op lutut 3 hari", "leg_pain_after_surgery"),
-        ("betis sakit bgt. abis dibedah minggu lalu", "leg_pain_after_surgery"),
-        ("anak demam 3 hari, betis nyeri, ada bintik merah", "fever_with_spots_or_bleeding"),
-        ("demam sejak kemarin. tadi mimisan", "fever_with_spots_or_bleeding"),
-        ("anak sy demam tinggi dan betisnya sakit", "fever_with_calf_pain"),
-    ],
-)
-def test_every_danger_sign_is_recognised(matcher, text, sign):
-    match = matcher.match(text)
-    assert match.intent == "red_flag" and match.decision is Decision.ANSWER
-    assert match.reason == f"danger_sign:{sign}", match
-
-
-def test_pain_and_an_operation_apart_are_a_danger_sign_only_for_the_leg(matcher):
-    """Post-operative rehabilitation patients are this clinic's own: back pain and an old
-    appendix operation in one message must not send them to the emergency department."""
-    for text in (
-        "Dulu pernah operasi usus buntu 5 tahun lalu. Sekarang punggung sakit kalau duduk lama, bisa fisio?",
-        "anak saya sakit demam. sekalian mau tanya ada dokter bedah?",
-    ):
-        assert matcher.danger_signs_in(text) == (), text
-
-
-def test_a_sign_allowed_anywhere_still_respects_a_negation(matcher):
-    assert matcher.danger_signs_in("betis ga sakit kok, cuma mau tanya abis operasi boleh akupuntur?") == ()
-    # Other signs still need their words close together: chest pain is not "dada" and "sakit" apart.
-    assert matcher.danger_signs_in("abis latihan dada di gym. besoknya betis sakit") == ()
-    assert matcher.danger_signs_in("betis sakit tapi ga demam") == ()
-    # A body part is not a symptom that can be denied: "gak sih betis" leaves "betis" in the message.
-    assert matcher.match("normal gak sih betis kedutan kyk ada yg gerak2 di bawah kulit").intent == "about_twitching"
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "halo kak mau nanya kopi bikin kedutan ga, soalnya skrg dada sakit",
-        "makasih infonya. btw kaki kiri tiba2 lemes ga bisa gerak",
-        "mau booking besok, tp sekarang sesak napas",
-    ],
-)
-def test_danger_sign_anywhere_wins_over_every_other_intent(matcher, text):
-    assert matcher.match(text).intent == "red_flag"
 
 
 def test_greeting_with_a_question_answers_the_question(matcher):
@@ -196,22 +133,6 @@ def test_is_deterministic(matcher):
     texts = ["knp betis kedutan trs", "kedutan", "jual pulsa", "betis pegel abis lari"]
     first = [matcher.match(t) for t in texts]
     assert [matcher.match(t) for t in texts] == first
-
-
-def test_the_danger_sign_check_alone_agrees_with_the_full_analysis(kb):
-    """`danger_signs_in` (asked by the dialogue before matching) skips scoring: it must find
-    exactly what `analyze` finds, on fresh text and on text it has just read."""
-    from bot.core.matcher import Matcher
-
-    texts = [item["text"] for item in yaml.safe_load((EVAL / "tune.yaml").read_text(encoding="utf-8"))]
-    quick, full = Matcher(kb), Matcher(kb)
-    urgent = 0
-    for text in texts:
-        signs = quick.danger_signs_in(text)
-        assert signs == full.analyze(text).danger_signs, text
-        assert quick.match(text) == full.match(text), text
-        urgent += bool(signs)
-    assert urgent >= 10  # the set has danger signs to find
 
 
 def test_typo_repair_follows_the_cutoff_of_its_settings(kb):

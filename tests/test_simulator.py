@@ -204,7 +204,7 @@ def test_a_conversation_becomes_a_fixture_that_replays_green(dev_app, dev, engin
     assert expects[0]["intent"] == "greeting" and expects[0]["decision"] == "answer"
     assert expects[2]["actions"] == ["handoff:human_agent"]
     assert expects[5]["intent"] == "causes"
-    assert expects[3] == {"intent": expects[3]["intent"], "decision": expects[3]["decision"], "replies": 0}
+    assert expects[3]["intent"] == "thanks" and expects[3]["contains"]  # acknowledged while staff have the chat
     for expect in expects[:3] + expects[5:]:
         (snippet,) = expect["contains"]
         assert 2 <= len(snippet.split()) <= 6 and not any(c.isdigit() for c in snippet)

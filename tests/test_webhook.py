@@ -375,6 +375,18 @@ def test_flooding_gets_one_notice_then_silence_and_everything_is_stored(database
     assert "119" in urgent[0]
 
 
+def test_a_sign_told_over_two_messages_is_answered_even_while_flooding(database_url):
+    """The first half of the sign is silenced by the flood limit but still remembered."""
+    app = create_app(app_config(database_url, rate_limit_per_minute=3))
+    client = app.test_client()
+    for n in range(3):
+        signed_post(client, WEBHOOK, form(f"halo {n}", sid=f"SMhalf{n}"))
+    assert "banyak sekali" in texts(signed_post(client, WEBHOOK, form("betis kiri sakit bgt", sid="SMhalf3")))[0]
+    urgent = texts(signed_post(client, WEBHOOK, form("minggu lalu abis operasi lutut", sid="SMhalf4")))
+    assert urgent and "119" in urgent[0]
+    assert [m.reason for m in rows(app, Message.twilio_sid == "SMhalf4")] == ["triage:leg_pain_after_surgery"]
+
+
 def test_the_flood_window_ends_after_a_minute_and_a_new_flood_gets_a_new_notice(database_url, clock):
     app = create_app(app_config(database_url, rate_limit_per_minute=3))
     app.extensions["klinik_inbox"].clock = clock

@@ -40,6 +40,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from ..core.messages import StaffView
+
 INBOUND, OUTBOUND = "in", "out"
 # Delivery statuses in the order they happen; a late callback never moves a message backwards.
 STATUS_RANK = {"accepted": 0, "queued": 1, "sending": 2, "sent": 3, "delivered": 4, "read": 5}
@@ -539,6 +541,16 @@ def update_status(session: Session, message: Message, status: str, error_code: s
 def open_case(session: Session, conversation: Conversation) -> HandoffCase | None:
     query = select(HandoffCase).where(HandoffCase.conversation_id == conversation.id, HandoffCase.status == CASE_OPEN)
     return session.execute(query).scalar_one_or_none()
+
+
+def staff_view(session: Session, conversation: Conversation) -> StaffView:
+    """Whether staff have the chat (its case is open: the one fact) and when they last replied."""
+    if conversation.id is None or open_case(session, conversation) is None:
+        return StaffView()
+    query = select(func.max(Message.created_at)).where(
+        Message.conversation_id == conversation.id, Message.direction == OUTBOUND, Message.staff_name.is_not(None)
+    )
+    return StaffView(True, session.execute(query).scalar_one_or_none())
 
 
 def recent_inbound(session: Session, conversation: Conversation, limit: int = 3) -> list[Message]:

@@ -26,19 +26,31 @@ from .messages import (
     EraseData,
     Reply,
     ReportData,
+    StaffView,
     StartBooking,
     Turn,
 )
 from .render import numbered, render
-from .understand import ModelSource
+from .triage import CRISIS, RED_FLAG, Assessment, Level, Parts, Triage
+from .understand import IN_MEMORY, ModelSource
 
 _ACTIONS: dict[str, Action] = {
     "start_booking": StartBooking(),
     "handoff_human": Handoff(HandoffReason.HUMAN_AGENT),
     "handoff_urgent": Handoff(HandoffReason.URGENT),
 }
-# After this many messages in a row that the bot could not place, staff take over.
+# After this many messages in a row that the bot could not place, a case is opened for staff.
 MISSES_BEFORE_HANDOFF = 2
+NO_STAFF = StaffView()
+# The reason of a message that waits for staff (the holding message, or silence after it).
+WAITING_FOR_STAFF = "waiting_for_staff"
+# After an emergency, each message is answered with the urgent direction again for this long
+# (or until staff close the case).
+EMERGENCY_FOLLOW_UP = timedelta(hours=12)
+# The answer to a doctor-level message that asks about no topic the bot knows.
+DOCTOR_INTENT = "when_to_worry"
+# Said while staff have the chat or after an emergency: acknowledged, not answered as a topic.
+_ACKNOWLEDGED = frozenset({"thanks", "goodbye", "greeting"})
 DEFAULT_BOOKING_EXPIRY = timedelta(hours=2)
 # Words that make a message worth checking for a privacy command (cheap filter before matching).
 _PRIVACY_WORDS = {"data", "hapus", "dihapus", "hapusin", "hapuskan", "hps", "delete", "privasi", "riwayat"}
@@ -55,7 +67,7 @@ _NO_WORDS = {"tidak", "tdk", "ga", "gak", "ngga", "nggak", "enggak", "engga", "g
 
 
 class Engine:
-    """Holds the knowledge base and its matcher; `step` is the whole dialogue logic."""
+    """Holds the knowledge base, its triage and its matcher; `step` is the whole dialogue."""
 
     def __init__(
         self,
@@ -65,21 +77,24 @@ class Engine:
         models: ModelSource | None = None,
     ):
         self.kb = kb
+        models = models or (matcher.models if matcher else IN_MEMORY)
         self.matcher = matcher or Matcher(kb, models)
+        self.triage = Triage(kb, self.matcher.rules, models, self.matcher.normalize)
         self.booking = BookingFlow(kb, self.matcher, booking_expiry)
         self._numbers = kb.lexicon.numbers
         self._fillers = kb.lexicon.option_fillers
         self._affirmations = kb.lexicon.affirmations
         self._cancel = kb.lexicon.cancel_words
+        self._practical = frozenset(kb.practical_intents)
         self._salam = "assalamualaikum"
 
-    def step(self, state: ConversationState, incoming: Incoming, now: datetime | None = None) -> Turn:
-        """One patient message. `now` defaults to the current time in Jakarta."""
+    def step(self, state: ConversationState, incoming: Incoming, now: datetime | None = None, staff: StaffView = NO_STAFF) -> Turn:
+        """One patient message. `now` defaults to the current time in Jakarta; `staff` says
+        whether staff have the chat (an open case) and when they last replied."""
         now = (now or datetime.now(dates.JAKARTA)).astimezone(dates.JAKARTA)
-        text = (incoming.text or "").strip()
-        parts = self.matcher.danger_parts_in(text) if text else ()
-        turn = self._step(replace(state, started=True), incoming, now, first=not state.started, parts=parts)
-        turn = replace(turn, state=replace(turn.state, danger_parts=() if _urgent(turn.actions) else parts))
+        assessment, parts = self.assess(incoming.text or "", state.danger_parts)
+        turn = self._step(replace(state, started=True), incoming, now, not state.started, assessment, staff)
+        turn = replace(turn, state=replace(turn.state, danger_parts=parts), triage=assessment)
         if state.started or not turn.replies:
             return turn
         # A new patient learns first that this is an automated assistant, unless the message
@@ -88,34 +103,43 @@ class Engine:
         replies = (*turn.replies, intro) if _urgent(turn.actions) else (intro, *turn.replies)
         return replace(turn, replies=replies)
 
-    def _step(self, state: ConversationState, incoming: Incoming, now: datetime, first: bool, parts: tuple) -> Turn:
+    def assess(self, text: str, carried: Parts = ()) -> tuple[Assessment, Parts]:
+        """The triage of a message (before anything else), and the parts of rules told over
+        two messages that it carries to the next one."""
+        return self.triage.assess(self.matcher.read(text.strip()), carried)
+
+    def _step(self, state: ConversationState, incoming: Incoming, now: datetime, first: bool, assessment: Assessment, staff: StaffView) -> Turn:
         text = (incoming.text or "").strip()
         tokens = self.matcher.normalize.tokens(text)
         if state.booking and self.booking.expired(state.booking, now):
             state = replace(state, booking=None)  # abandoned: forget it, answer afresh
         if state.erase_asked_at and now - datetime.fromisoformat(state.erase_asked_at) > ERASE_CONFIRM_WINDOW:
             state = replace(state, erase_asked_at=None)  # too late to count as the answer
-        sign = self.matcher.completed_sign(parts, state.danger_parts)
-        if sign is not None:
-            # "betis sakit bgt" and then "minggu lalu abis operasi": urgent, whatever else is going on.
-            match = Match(Decision.ANSWER, self.matcher.sign_intent(sign), 1.0, reason=f"danger_sign:{sign}")
-            if state.paused:
-                return self._while_paused(state, text, now, match)
-            return self._answer(replace(state, booking=None, options=()), match, incoming, now)
-        if not self.urgent(text):
-            if state.erase_asked_at:
-                turn = self._confirm_erase(state, text, tokens)
-                if turn is not None:
-                    return turn
-                state = replace(state, erase_asked_at=None)
-            privacy = self._privacy_command(text, tokens)
-            if privacy is not None:
-                return self._privacy(state, privacy, now, tokens)
-        if state.paused:
-            return self._while_paused(state, text, now)
-        if state.booking and (tokens or self.booking.says_yes(text)) and not self.urgent(text):
-            return self._continue_booking(state, incoming, now)
+        if state.emergency_at and now - datetime.fromisoformat(state.emergency_at) > EMERGENCY_FOLLOW_UP:
+            state = replace(state, emergency_at=None)
+        if state.emergency_at and staff.replied_at and staff.replied_at > datetime.fromisoformat(state.emergency_at):
+            state = replace(state, emergency_at=None)  # staff have taken it up with the patient
+        if assessment.level is Level.EMERGENCY:
+            return self._emergency(state, assessment, now)
+        if state.erase_asked_at:
+            turn = self._confirm_erase(state, text, tokens)
+            if turn is not None:
+                return turn
+            state = replace(state, erase_asked_at=None)
+        privacy = self._privacy_command(text, tokens)
+        if privacy is not None and not (staff.has_chat and self._about_an_appointment(privacy, tokens)):
+            return self._privacy(state, privacy, now, tokens)
+        if state.emergency_at:
+            return self._after_emergency(state, text, assessment)
+        if staff.has_chat:
+            return self._while_staff(state, text, now, assessment, staff)
+        return self._advised(self._converse(state, incoming, tokens, now, first, assessment), assessment)
 
+    def _converse(self, state, incoming: Incoming, tokens: list[str], now: datetime, first: bool, assessment: Assessment) -> Turn:
+        """The conversation proper: the booking in progress, a numbered choice, or a question."""
+        text = (incoming.text or "").strip()
+        if state.booking and (tokens or self.booking.says_yes(text)):
+            return self._continue_booking(state, incoming, now)
         if state.options:
             choice = self._option_choice(tokens)
             if choice is not None and 1 <= choice <= len(state.options):
@@ -139,6 +163,10 @@ class Engine:
 
         context = state.options or (*self._follow_ups(state.last_intent), *([state.last_intent] if state.last_intent else []))
         match = self.matcher.match(text, context=context)
+        if match.decision is not Decision.ANSWER and assessment.level is Level.DOCTOR:
+            # A symptom worth a doctor's visit, asked about in no topic the bot knows: when to
+            # see a doctor is the answer that fits.
+            match = Match(Decision.ANSWER, DOCTOR_INTENT, match.score, match.candidates, reason="triage_doctor")
         if match.decision is Decision.ANSWER:
             return self._answer(state, match, incoming, now, salam=self._salam in tokens, first=first)
         if match.decision is Decision.CLARIFY:
@@ -147,6 +175,47 @@ class Engine:
             reply = Reply(f"{self.text('clarify')}\n{numbered(titles)}\n{self.text('options_hint')}")
             return Turn((reply,), (), replace(state, options=options), match)
         return self._fallback(state, match, now)
+
+    # -- triage -----------------------------------------------------------------------------
+
+    def _emergency(self, state, assessment: Assessment, now: datetime) -> Turn:
+        """Go to the IGD / call 119 now; staff are alerted as urgent, every time."""
+        intent = self.kb.intents[assessment.intent or RED_FLAG]
+        body, _ = render(intent.answer, self.kb)
+        if assessment.note:
+            body = f"{body}\n{assessment.note}"
+        match = Match(Decision.ANSWER, intent.id, assessment.score, reason=f"triage:{assessment.rule}")
+        handoff = Handoff(HandoffReason.URGENT, detail=_triage_detail(assessment))
+        after = replace(state, options=(), booking=None, last_intent=intent.id, misses=0, emergency_at=now.isoformat())
+        return Turn((Reply(body),), (handoff,), after, match)
+
+    def _after_emergency(self, state, text: str, assessment: Assessment) -> Turn:
+        """A follow-up to an emergency: the urgent direction again, short, and a safe answer to
+        what was asked (coming to the clinic instead is not one)."""
+        match = self.matcher.match(text) if text else Match(Decision.FALLBACK, FALLBACK_INTENT, 0.0, reason="empty")
+        said = match.intent if match.decision is Decision.ANSWER else None
+        if said in _ACKNOWLEDGED:
+            second = self.text("emergency_thanks")
+        elif state.last_intent == CRISIS or not text:
+            second = None
+        else:
+            second = self.text("emergency_not_clinic")
+        # After thoughts of suicide, the mental-health line again, not the emergency department.
+        again = self.text("crisis_again" if state.last_intent == CRISIS else "emergency_again")
+        texts = [again, *([second] if second else [])]
+        reason = Match(Decision.ANSWER, match.intent, match.score, match.candidates, reason="after_emergency")
+        return Turn((Reply("\n".join(texts)),), (), state, reason)
+
+    def _advised(self, turn: Turn, assessment: Assessment) -> Turn:
+        """A doctor-level message: the advice to see a doctor first, then the answer (once per
+        rule in a conversation; the model's advice once)."""
+        if assessment.level is not Level.DOCTOR or assessment.rule in turn.state.advised:
+            return turn
+        reason = assessment.note or self.text("doctor_reason_unknown")
+        advice = self.text("doctor_advice").replace("{reason}", reason)
+        replies = (Reply(f"{advice}\n\n{turn.replies[0].text}"), *turn.replies[1:]) if turn.replies else (Reply(advice),)
+        state = replace(turn.state, advised=(*turn.state.advised, assessment.rule))
+        return replace(turn, replies=replies, state=state)
 
     # -- answers ----------------------------------------------------------------------------
 
@@ -193,23 +262,33 @@ class Engine:
         return Turn((Reply(body),), (), replace(state, options=(), misses=misses), match)
 
     def _hand_over(self, state, texts, actions, match, now: datetime, intent_id: str | None) -> Turn:
-        """Staff take over: the bot pauses for this patient until they close the case."""
-        texts = [*texts, *(() if _urgent(actions) else self._out_of_hours(now))]
-        paused = ConversationState(started=True, last_intent=intent_id, paused=True, pause_noticed=True)
-        return Turn(tuple(Reply(t) for t in texts), actions, paused, match)
+        """A case for staff: staff have the chat from now on (the edge knows it from the open
+        case). What the bot says here tells the patient staff will reply, so it counts as the
+        holding message."""
+        texts = [*texts, *self._out_of_hours(now)]
+        after = replace(state, options=(), booking=None, last_intent=intent_id, misses=0, held_at=now.isoformat())
+        return Turn(tuple(Reply(t) for t in texts), actions, after, match)
 
-    def _while_paused(self, state, text: str, now: datetime, urgent: Match | None = None) -> Turn:
-        """Staff have the chat: only danger signs are answered, and once, that staff will reply."""
-        if urgent is not None or (text and self.urgent(text)):
-            match = urgent or self.matcher.match(text)
-            intent = self.kb.intents[match.intent]
-            body, _ = render(intent.answer, self.kb)
-            return Turn((Reply(body),), (_ACTIONS[intent.action],), state, match)
-        paused_match = Match(Decision.FALLBACK, FALLBACK_INTENT, 0.0, reason="paused")
-        if state.pause_noticed:
-            return Turn((), (), state, paused_match)
-        texts = [self.text("paused_notice"), *self._out_of_hours(now)]
-        return Turn((Reply("\n".join(texts)),), (), replace(state, pause_noticed=True), paused_match)
+    def _while_staff(self, state, text: str, now: datetime, assessment: Assessment, staff: StaffView) -> Turn:
+        """Staff have the chat. Practical questions the bot knows (address, hours, prices) are
+        still answered and thanks acknowledged, with when staff will reply; anything else waits
+        for staff, with one holding message between two staff replies."""
+        match = self.matcher.match(text) if text else Match(Decision.FALLBACK, FALLBACK_INTENT, 0.0, reason="empty")
+        said = match.intent if match.decision is Decision.ANSWER else None
+        if said in self._practical:
+            body, _ = render(self.kb.intents[said].answer, self.kb)
+            turn = Turn((Reply("\n".join((body, self.text("staff_will_reply")))),), (), replace(state, last_intent=said), match)
+            return self._advised(turn, assessment)
+        waiting = Match(Decision.FALLBACK, match.intent, match.score, match.candidates, reason=WAITING_FOR_STAFF)
+        if said in _ACKNOWLEDGED:
+            texts = (self.text("staff_thanks"), *self._out_of_hours(now))
+            return Turn((Reply("\n".join(texts)),), (), state, replace(waiting, decision=Decision.ANSWER, intent=said))
+        held = state.held_at is not None and not (staff.replied_at and staff.replied_at > datetime.fromisoformat(state.held_at))
+        if held:
+            return self._advised(Turn((), (), state, waiting), assessment)
+        texts = (self.text("staff_holding"), *self._out_of_hours(now))
+        turn = Turn((Reply("\n".join(texts)),), (), replace(state, held_at=now.isoformat()), waiting)
+        return self._advised(turn, assessment)
 
     def _out_of_hours(self, now: datetime) -> tuple[str, ...]:
         """When the clinic is closed, when staff will be back; nothing while it is open."""
@@ -229,10 +308,14 @@ class Engine:
             return match
         return None
 
+    def _about_an_appointment(self, match: Match, tokens: list[str]) -> bool:
+        """"hapus janji saya": an erase request about an appointment, not the patient's data."""
+        return self.kb.intents[match.intent].action == "erase_request" and bool(_BOOKING_WORDS & set(tokens))
+
     def _privacy(self, state, match: Match, now: datetime, tokens: list[str] = ()) -> Turn:
         intent = self.kb.intents[match.intent]
         body, _ = render(intent.answer, self.kb)
-        if intent.action == "erase_request" and _BOOKING_WORDS & set(tokens):
+        if self._about_an_appointment(match, tokens):
             # "hapus janji saya" is about an appointment, which staff handle: not the data.
             return self._fallback(state, replace(match, decision=Decision.FALLBACK, intent=FALLBACK_INTENT, reason="booking_not_data"), now)
         if intent.action == "erase_request":
@@ -244,7 +327,7 @@ class Engine:
 
     def _booking_resume(self, state) -> tuple[Reply, ...]:
         """After a detour in the middle of a booking, the pending question again."""
-        if state.booking is None or state.paused:
+        if state.booking is None:
             return ()
         return (Reply(f"{self.text('booking_resume')}\n{self.booking.question(state.booking)}"),)
 
@@ -311,9 +394,10 @@ class Engine:
         intent = self.kb.intents.get(intent_id) if intent_id else None
         return intent.follow_up if intent else ()
 
-    def urgent(self, text: str) -> bool:
-        """Whether a message shows a danger sign (answered even when nothing else would be)."""
-        return bool(self.matcher.danger_signs_in(text))
+    def urgent(self, text: str, state: ConversationState | None = None) -> bool:
+        """Whether a message is an emergency (answered even when nothing else would be),
+        with the parts of a sign the conversation's last message showed."""
+        return self.assess(text, state.danger_parts if state else ())[0].level is Level.EMERGENCY
 
     def text(self, key: str) -> str:
         """A fixed text of knowledge/dialogue.yaml, with the clinic's name filled in."""
@@ -326,3 +410,10 @@ def _handoff(actions) -> bool:
 
 def _urgent(actions) -> bool:
     return any(isinstance(a, Handoff) and a.reason is HandoffReason.URGENT for a in actions)
+
+
+def _triage_detail(assessment: Assessment) -> str:
+    """For staff: what raised the alarm (a rule, or the triage model and its confidence)."""
+    if assessment.by_model:
+        return f"model {assessment.score:.2f}"
+    return assessment.rule or ""

@@ -47,15 +47,16 @@ TEXT_KEYS = (
     "booking_ask_name_confirm", "booking_ask_name", "booking_ask_complaint", "booking_ask_when", "booking_no_time",
     "booking_no_date", "booking_which_day", "booking_either_day", "booking_past", "booking_invalid_date", "booking_closed",
     "booking_outside_hours", "booking_confirm", "booking_ask_change", "booking_sent", "booking_cancelled",
-    "booking_resume", "paused_notice", "out_of_hours",
+    "booking_resume", "staff_holding", "staff_thanks", "staff_will_reply", "out_of_hours",
+    "emergency_again", "crisis_again", "emergency_not_clinic", "emergency_thanks", "doctor_advice", "doctor_reason_unknown",
     "staff_alert", "staff_reason_booking", "staff_reason_human_agent", "staff_reason_urgent", "staff_booking_details",
     "staff_last_messages", "staff_booking_confirmed", "staff_booking_rejected", "staff_note", "staff_template_reply",
     "erase_done", "erase_cancelled", "erase_unclear", "data_summary", "erased_by_staff_case", "staff_template_no_name",
 )  # fmt: skip
 
 MATCHER_KEYS = (
-    "answer_threshold", "clarify_threshold", "clarify_margin", "red_flag_threshold", "context_bonus",
-    "context_max_tokens", "typo_cutoff", "max_tokens", "c", "cutoffs",
+    "answer_threshold", "clarify_threshold", "clarify_margin", "context_bonus", "context_max_tokens", "typo_cutoff",
+    "max_tokens", "c", "cutoffs", "triage_c", "emergency_threshold", "doctor_threshold",
 )  # fmt: skip
 
 
@@ -92,15 +93,26 @@ class Intent:
     line: int = 0
 
 
+LEVELS = ("emergency", "doctor")
+
+
 @dataclass(frozen=True)
-class DangerSign:
-    """A danger sign, recognised when every group has one of its terms in the message."""
+class TriageRule:
+    """A triage rule of knowledge/triage.yaml: present when every group has one of its terms
+    in the message (and no term of `unless` stands beside them)."""
 
     id: str
     groups: tuple[tuple[str, ...], ...]
+    level: str = "emergency"
+    # The intent that answers an emergency (red_flag, or crisis).
     intent: str = "red_flag"
     # True: the groups may lie anywhere in the message, in different sentences.
     anywhere: bool = False
+    unless: tuple[str, ...] = ()
+    # For the patient: a first-aid line (emergency) or why to see a doctor (doctor).
+    note: str | None = None
+    file: str = ""
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -150,12 +162,16 @@ class MatcherSettings:
     answer_threshold: float = 0.45
     clarify_threshold: float = 0.35
     clarify_margin: float = 0.05
-    red_flag_threshold: float = 0.6
     context_bonus: float = 0.1
     context_max_tokens: int = 4
     typo_cutoff: float = 80
     max_tokens: int = 120
     c: float = 1.0
+    # The triage model (the second net behind the rules): its C, and the confidences at which
+    # it raises a message to emergency or to doctor.
+    triage_c: float = 1.0
+    emergency_threshold: float = 0.6
+    doctor_threshold: float = 0.6
     # Per intent, an answer cutoff that replaces answer_threshold (where tuning found one better).
     cutoffs: Mapping[str, float] = field(default_factory=dict)
 
@@ -164,11 +180,15 @@ class MatcherSettings:
 class KnowledgeBase:
     intents: dict[str, Intent]
     lexicon: Lexicon
-    danger_signs: tuple[DangerSign, ...]
+    triage_rules: tuple[TriageRule, ...]
+    # Labelled messages (emergency, doctor, none) the triage model learns from.
+    triage_examples: tuple[tuple[str, str], ...]
     clinic: ClinicFacts
     texts: dict[str, str]
     menu_prompt: str
     menu_items: tuple[str, ...]
+    # Topics still answered by the bot while staff have the chat.
+    practical_intents: tuple[str, ...]
     settings: MatcherSettings
     warnings: tuple[Problem, ...] = ()
 
@@ -212,9 +232,10 @@ def _load(directory: Path) -> tuple[KnowledgeBase | None, Problems]:
 
     lexicon = _read_lexicon(*root("lexicon.yaml"))
     clinic = _read_clinic(*root("clinic.yaml"))
-    texts, menu_prompt, menu_items = _read_dialogue(*root("dialogue.yaml"))
+    texts, menu_prompt, menu_items, practical = _read_dialogue(*root("dialogue.yaml"))
     settings = _read_settings(*root("matcher.yaml"))
-    danger_signs = _read_danger_signs(*root("danger_signs.yaml"))
+    triage_rules = _read_triage_rules(*root("triage.yaml"))
+    triage_examples = _read_triage_examples(*root("triage_examples.yaml"))
 
     intent_files = sorted((directory / "intents").glob("*.yaml"))
     if not intent_files:
@@ -242,17 +263,19 @@ def _load(directory: Path) -> tuple[KnowledgeBase | None, Problems]:
         _read_out_of_scope(node, reader, intents)
     unreadable = unreadable or node is None
 
-    if lexicon is None or clinic is None or texts is None or settings is None or danger_signs is None:
+    if None in (lexicon, clinic, texts, settings, triage_rules, triage_examples):
         return None, problems
 
     kb = KnowledgeBase(
         intents=intents,
         lexicon=lexicon,
-        danger_signs=danger_signs,
+        triage_rules=triage_rules,
+        triage_examples=triage_examples,
         clinic=clinic,
         texts=texts,
         menu_prompt=menu_prompt or "",
         menu_items=tuple(menu_items or ()),
+        practical_intents=tuple(practical or ()),
         settings=settings,
     )
     if unreadable:
@@ -502,18 +525,19 @@ def _read_clinic(node, r: Reader | None) -> ClinicFacts | None:
 
 def _read_dialogue(node, r: Reader | None):
     if node is None:
-        return None, None, None
-    top = r.mapping(node, "dialogue", required=("texts", "menu"))
+        return None, None, None, None
+    top = r.mapping(node, "dialogue", required=("texts", "menu"), optional=("practical_intents",))
     if top is None or "texts" not in top or "menu" not in top:
-        return None, None, None
+        return None, None, None, None
     text_nodes = r.mapping(top["texts"], "texts", required=TEXT_KEYS) or {}
     texts = {key: r.string(value, f"texts.{key}") for key, value in text_nodes.items()}
     menu = r.mapping(top["menu"], "menu", required=("prompt", "items")) or {}
     prompt = r.string(menu["prompt"], "menu prompt") if "prompt" in menu else None
     items = [text for text, _ in r.strings(menu["items"], "menu items")] if "items" in menu else []
+    practical = [text for text, _ in r.strings(top["practical_intents"], "practical_intents")] if "practical_intents" in top else []
     if any(v is None for v in texts.values()) or len(texts) != len(TEXT_KEYS):
-        return None, None, None
-    return {k: v.strip() for k, v in texts.items()}, prompt, items
+        return None, None, None, None
+    return {k: v.strip() for k, v in texts.items()}, prompt, items, practical
 
 
 def _read_settings(node, r: Reader | None) -> MatcherSettings | None:
@@ -547,28 +571,68 @@ def _read_cutoffs(node, r: Reader) -> dict[str, float]:
     return cutoffs
 
 
-def _read_danger_signs(node, r: Reader | None) -> tuple[DangerSign, ...] | None:
+def _read_triage_rules(node, r: Reader | None) -> tuple[TriageRule, ...] | None:
+    """knowledge/triage.yaml: named term lists (`terms`, used as "$name") and the rules."""
     if node is None:
         return None
-    top = r.mapping(node, "danger signs", required=("danger_signs",))
-    if not top or "danger_signs" not in top:
+    top = r.mapping(node, "triage rules", required=("signs",), optional=("terms",))
+    if not top or "signs" not in top:
         return None
-    signs = []
-    for item in r.sequence(top["danger_signs"], "danger_signs") or ():
-        fields = r.mapping(item, "danger sign", required=("id", "all_of"), optional=("intent", "anywhere"))
+    named = {}
+    for name, value in (r.mapping(top["terms"], "terms") or {}).items() if "terms" in top else ():
+        named[name] = tuple(text.strip().lower() for text, _ in r.strings(value, f"terms.{name}"))
+
+    def terms_of(node, what: str) -> tuple[str, ...]:
+        out: list[str] = []
+        for text, line in r.strings(node, what):
+            text = text.strip().lower()
+            if text.startswith("$"):
+                if text[1:] not in named:
+                    r.fail(line, f"{what}: unknown term list '{text}' (known: {', '.join('$' + n for n in named) or 'none'})")
+                out.extend(named.get(text[1:], ()))
+            else:
+                out.append(text)
+        return tuple(out)
+
+    rules = []
+    seen: set[str] = set()
+    optional = ("level", "intent", "anywhere", "unless", "note")
+    for item in r.sequence(top["signs"], "signs") or ():
+        fields = r.mapping(item, "triage rule", required=("id", "all_of"), optional=optional)
         if not fields or "id" not in fields or "all_of" not in fields:
             continue
-        sign_id = r.string(fields["id"], "danger sign id")
-        groups = []
-        for group in r.sequence(fields["all_of"], f"danger sign '{sign_id}' all_of") or ():
-            terms = tuple(text.strip().lower() for text, _ in r.strings(group, f"danger sign '{sign_id}' group"))
-            if terms:
-                groups.append(terms)
-        intent = r.string(fields["intent"], f"danger sign '{sign_id}' intent") if "intent" in fields else "red_flag"
-        anywhere = bool(r.boolean(fields["anywhere"], f"danger sign '{sign_id}' anywhere")) if "anywhere" in fields else False
-        if sign_id and groups and intent:
-            signs.append(DangerSign(sign_id, tuple(groups), intent.strip(), anywhere))
-    return tuple(signs)
+        rule_id = r.string(fields["id"], "triage rule id")
+        what = f"triage rule '{rule_id}'"
+        if rule_id in seen:
+            r.fail(fields["id"], f"{what} is defined twice")
+        seen.add(rule_id)
+        groups = [terms_of(group, f"{what} group") for group in r.sequence(fields["all_of"], f"{what} all_of") or ()]
+        level = r.string(fields["level"], f"{what} level") if "level" in fields else "emergency"
+        if level is not None and level not in LEVELS:
+            r.fail(fields["level"], f"{what}: unknown level '{level}' (known: {', '.join(LEVELS)})")
+        intent = r.string(fields["intent"], f"{what} intent") if "intent" in fields else "red_flag"
+        anywhere = bool(r.boolean(fields["anywhere"], f"{what} anywhere")) if "anywhere" in fields else False
+        unless = terms_of(fields["unless"], f"{what} unless") if "unless" in fields else ()
+        note = r.string(fields["note"], f"{what} note") if "note" in fields else None
+        if rule_id and all(groups) and groups and intent and level in LEVELS:
+            rules.append(
+                TriageRule(rule_id, tuple(groups), level, intent.strip(), anywhere, unless, note and note.strip(), r.file,
+                           item.start_mark.line + 1)  # fmt: skip
+            )
+        elif rule_id and not (groups and all(groups)):
+            r.fail(fields["all_of"], f"{what}: every group of all_of needs at least one term")
+    return tuple(rules)
+
+
+def _read_triage_examples(node, r: Reader | None) -> tuple[tuple[str, str], ...] | None:
+    """knowledge/triage_examples.yaml: level -> group -> messages; (level, text) pairs."""
+    if node is None:
+        return None
+    out = []
+    for level, groups in (r.mapping(node, "triage examples", optional=(*LEVELS, "none")) or {}).items():
+        for group, items in (r.mapping(groups, f"triage examples '{level}'") or {}).items():
+            out.extend((level, text) for text, _ in r.strings(items, f"triage examples '{level}.{group}'"))
+    return tuple(out)
 
 
 def _is_null(node) -> bool:
@@ -589,14 +653,19 @@ def _cross_check(kb: KnowledgeBase, problems: Problems, names: dict[str, str]) -
         if intent.id != FALLBACK_INTENT and len(intent.examples) < MIN_EXAMPLES:
             count = len(intent.examples)
             problems.add(intent.file, intent.line, f"intent '{intent.id}' has {count or 'no'} example{'s' if count != 1 else ''}; the intent model needs at least {MIN_EXAMPLES}")
-    for sign in kb.danger_signs:
-        if sign.intent not in intents:
-            problems.add(names["intents"], 0, f"danger sign '{sign.id}' names unknown intent '{sign.intent}'")
-        elif not intents[sign.intent].action == "handoff_urgent":
-            problems.add(names["intents"], 0, f"danger sign '{sign.id}': intent '{sign.intent}' must have action handoff_urgent")
+    for rule in kb.triage_rules:
+        if rule.level != "emergency":
+            continue
+        if rule.intent not in intents:
+            problems.add(rule.file, rule.line, f"triage rule '{rule.id}' names unknown intent '{rule.intent}'")
+        elif not intents[rule.intent].action == "handoff_urgent":
+            problems.add(rule.file, rule.line, f"triage rule '{rule.id}': intent '{rule.intent}' must have action handoff_urgent")
     for item in kb.menu_items:
         if item not in intents:
             problems.add(names["dialogue.yaml"], 0, f"menu names unknown intent '{item}'")
+    for item in kb.practical_intents:
+        if item not in intents:
+            problems.add(names["dialogue.yaml"], 0, f"practical_intents names unknown intent '{item}'")
 
     normalize = kb.normalizer()
     seen: dict[str, tuple[str, Example]] = {}

@@ -1,16 +1,16 @@
-"""Understand one message: danger signs first (rules), then the intent (a learned model).
+"""Understand one message: which intent it asks about (a learned model).
 
 How a message is read, in order:
 1. The normalizer turns it into canonical tokens ("knp betis kedut2" -> kenapa betis kedutan
    kedutan), sentence by sentence and clause by clause.
 2. Each word unknown to the knowledge base is repaired against its vocabulary (bot.core.repair:
-   clitics, glued words, typos through rapidfuzz).
-3. Danger signs (bot.core.danger, rules from knowledge/danger_signs.yaml) are looked for in the
-   whole message; any one wins, whatever the model would say.
-4. The intent model (bot.core.understand) scores every intent. Words that only deny a danger
-   sign ("ga sesak kok") are left out; a greeting before or thanks after a question is set
-   aside so that the question is what gets answered.
-5. The decision, under the thresholds of knowledge/matcher.yaml (chosen by `python -m bot tune`
+   clitics, glued words, typos through rapidfuzz). The same reading serves the triage step
+   (bot.core.triage), which runs first and alone decides emergencies: the intent model never
+   answers an urgent intent.
+3. The intent model (bot.core.understand) scores every intent. Words that only deny a symptom
+   ("ga sesak kok") are left out; a greeting before or thanks after a question is set aside so
+   that the question is what gets answered.
+4. The decision, under the thresholds of knowledge/matcher.yaml (chosen by `python -m bot tune`
    on the dev and calib splits): answer the best intent when it clears its cutoff and no rival
    is close; ask which one when two are close or the best is unsure; otherwise the message is
    out of scope.
@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from .danger import DangerSigns, Parts
+from .triage import Rules
 from .knowledge import KnowledgeBase, MatcherSettings
 from .messages import FALLBACK_INTENT, Candidate, Decision, Match
-from .repair import Repair, Token, words_of
+from .repair import Reading, Repair, Token, words_of
 from .understand import IN_MEMORY, Doc, IntentModel, ModelSource, Training
 
 SOCIAL_INTENTS = frozenset({"greeting", "thanks", "goodbye", FALLBACK_INTENT})
@@ -41,23 +41,11 @@ _CANDIDATES = 5
 ANSWER, CLARIFY, FALLBACK = 0, 1, 2
 _DECISIONS = (Decision.ANSWER, Decision.CLARIFY, Decision.FALLBACK)
 _REASONS = (
-    "model", "close_candidates", "low_confidence", "out_of_scope", "no_match", "red_flag_model", "out_of_scope:",
+    "model", "close_candidates", "low_confidence", "out_of_scope", "no_match", "out_of_scope:",
 )  # fmt: skip
-_R_MODEL, _R_CLOSE, _R_LOW, _R_OUT_OF_SCOPE, _R_NO_MATCH, _R_RED_FLAG, _R_NAMED = range(7)
+_R_MODEL, _R_CLOSE, _R_LOW, _R_OUT_OF_SCOPE, _R_NO_MATCH, _R_NAMED = range(6)
 # The reason code of a topic the bot recognises but does not handle (answered with its own text).
 NAMED_REASON = _R_NAMED
-
-
-@dataclass(frozen=True)
-class _Reading:
-    """A message split into sentences and clauses, its words repaired, its danger signs found."""
-
-    text: str
-    sentences: list[list[str]]
-    clauses: list[list[str]]
-    words: list[str]
-    resolved: dict[str, tuple[Token, ...]]
-    signs: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -66,7 +54,6 @@ class Analysis:
     `whole` for the message, `core` for it without a leading greeting or trailing thanks."""
 
     empty: bool = False
-    danger_signs: tuple[str, ...] = ()
     whole: np.ndarray | None = field(default=None, compare=False)
     core: np.ndarray | None = field(default=None, compare=False)
     greeted: bool = False
@@ -97,11 +84,11 @@ class Matcher:
     """Reads messages against one knowledge base. Build once, call `match` many times; safe to
     share between the threads of a server."""
 
-    def __init__(self, kb: KnowledgeBase, models: ModelSource | None = None):
+    def __init__(self, kb: KnowledgeBase, models: ModelSource | None = None, rules: Rules | None = None):
         self.kb = kb
         self.settings: MatcherSettings = kb.settings
         self.normalize = kb.normalizer()
-        self.danger = DangerSigns(kb, self.normalize)
+        self.rules = rules or Rules(kb, self.normalize)
         lexicon = kb.lexicon
         self._greeting, self._thanks = lexicon.greeting_words, lexicon.thanks_words
 
@@ -113,7 +100,7 @@ class Matcher:
                     labels.append(intent.id)
                     docs.append(Doc.of(example.text, tokens))
                     frequency.update(set(tokens))
-        self.repair = Repair(lexicon, frequency, self.danger.vocabulary, self.settings.typo_cutoff)
+        self.repair = Repair(lexicon, frequency, self.rules.vocabulary, self.settings.typo_cutoff)
         self.vocab = self.repair.vocab
         self.training = Training(tuple(docs), tuple(labels), self.settings.c)
         self.models = models or IN_MEMORY
@@ -138,17 +125,16 @@ class Matcher:
         """Each distinct word mapped onto the vocabulary (see bot.core.repair)."""
         return self.repair.resolve(words)
 
-    def _read(self, text: str) -> _Reading:
-        """Split, repair and look for danger signs; the last reading is kept per thread because
-        the dialogue asks about danger signs and then matches the same text."""
+    def read(self, text: str) -> Reading:
+        """Split and repair a message; the last reading is kept per thread because the triage
+        step and the intent model read the same text one after the other."""
         last = getattr(self._local, "reading", None)
         if last is not None and last.text == text:
             return last
         sentences, clauses = self.normalize.split(text)
         words = [word for sentence in sentences for word in sentence]
         resolved = self.repair.resolve(words, fuzzy_limit=self.settings.max_tokens) if words else {}
-        signs = self.danger.signs_in(clauses, resolved, words) if words else ()
-        reading = self._local.reading = _Reading(text, sentences, clauses, words, resolved, signs)
+        reading = self._local.reading = Reading(text, sentences, clauses, words, resolved)
         return reading
 
     def _social_edges(self, raw_words: Sequence[str], resolved) -> tuple[int, int]:
@@ -174,23 +160,6 @@ class Matcher:
             self.repair.forget()
             self.model.forget()
 
-    # -- danger signs -----------------------------------------------------------------------
-
-    def danger_signs_in(self, text: str) -> tuple[str, ...]:
-        """Ids of the danger signs a message shows (no intent scoring)."""
-        return self._read(text).signs
-
-    def danger_parts_in(self, text: str) -> Parts:
-        """Signs marked `anywhere` that this message shows in part (see DangerSigns.parts_in)."""
-        reading = self._read(text)
-        return self.danger.parts_in(words_of(reading.resolved, reading.words))
-
-    def completed_sign(self, parts: Parts, carried: Parts) -> str | None:
-        return self.danger.completed(parts, carried)
-
-    def sign_intent(self, sign_id: str) -> str:
-        return self.danger.intent(sign_id)
-
     # -- intents ----------------------------------------------------------------------------
 
     def confidences(self, text: str, words: Sequence[str]) -> np.ndarray:
@@ -202,13 +171,11 @@ class Matcher:
 
     def analyze(self, text: str, context: Sequence[str] = ()) -> Analysis:
         """Everything `decide` needs about a message; independent of the thresholds."""
-        reading = self._read(text)
+        reading = self.read(text)
         if not reading.words:
             return Analysis(empty=True)
-        if reading.signs:
-            return Analysis(danger_signs=reading.signs)
         raw_words = reading.words
-        dropped = self.danger.negated_raw_words(raw_words, reading.resolved)
+        dropped = self.rules.negated_raw_words(raw_words, reading.resolved)
         if dropped:
             raw_words = [w for i, w in enumerate(raw_words) if i not in dropped]
             if not raw_words:
@@ -245,10 +212,6 @@ class Matcher:
         """Turn an analysis into a decision under the given (default: configured) thresholds."""
         if analysis.empty:
             return Match(Decision.FALLBACK, FALLBACK_INTENT, 0.0, reason="empty")
-        if analysis.danger_signs:
-            sign = analysis.danger_signs[0]
-            intent = self.sign_intent(sign)
-            return Match(Decision.ANSWER, intent, 1.0, (Candidate(intent, 1.0),), reason=f"danger_sign:{sign}")
         v = self.decisions(self.batch([analysis]), settings)
         scores = analysis.core if v.used_core[0] else analysis.whole
         order = np.argsort(-scores, kind="stable")[:_CANDIDATES]
@@ -292,12 +255,10 @@ class Matcher:
     def _apply(self, scores: np.ndarray, s: MatcherSettings, cutoffs: np.ndarray):
         """(decision, intent, second, score, reason) per row of scores under thresholds `s`.
 
-        An urgent intent (red_flag, crisis) is the model's to answer only at red_flag_threshold
-        or above: the danger-sign rules come first, and the model is their second net. Below
-        that it takes no part in the ranking, so that "kaki" alone is never an emergency."""
+        An urgent intent (red_flag, crisis) takes no part: emergencies are the triage step's to
+        decide (its rules, and its own model as a second net), so "kaki" alone is never one."""
         rows = np.arange(len(scores))
-        urgent = self._urgent_mask & (scores >= s.red_flag_threshold)
-        scores = np.where(self._urgent_mask & ~urgent, -np.inf, scores)
+        scores = np.where(self._urgent_mask, -np.inf, scores)
         top = np.argmax(scores, axis=1)
         top_score = scores[rows, top]
         others = scores.copy()
@@ -321,14 +282,7 @@ class Matcher:
         )
         for mask, code, why in steps:
             decision[mask], reason[mask] = code, why
-        intent, score = top.copy(), top_score.copy()
-        raised = urgent.any(axis=1)
-        if raised.any():
-            # The second net: an urgent intent this confident is answered, whatever ranks first.
-            chosen = np.argmax(np.where(urgent, scores, -np.inf), axis=1)
-            decision[raised], reason[raised], intent[raised] = ANSWER, _R_RED_FLAG, chosen[raised]
-            score[raised] = scores[rows, chosen][raised]
-        return decision, intent, second, score, reason
+        return decision, top, second, top_score, reason
 
     def match(self, text: str, context: Sequence[str] = ()) -> Match:
         """Decide what to do with one message. `context`: intents the last reply offered."""

@@ -85,10 +85,21 @@ class BookingDetails:
 
 @dataclass(frozen=True)
 class Handoff:
-    """Pass the conversation to clinic staff (with the booking request, for a booking)."""
+    """Pass the conversation to clinic staff (with the booking request, for a booking;
+    `detail` tells staff what raised an urgent one)."""
 
     reason: HandoffReason
     booking: BookingDetails | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class StaffView:
+    """What the edge knows of staff for one chat: whether staff have it (a case is open: the
+    one fact, kept by storage) and when they last replied in it."""
+
+    has_chat: bool = False
+    replied_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +137,8 @@ class Turn:
     actions: tuple[Action, ...]
     state: "ConversationState"
     match: Match | None = None
+    # The message's triage (bot.core.triage.Assessment); None when the step made none.
+    triage: object | None = None
 
 
 @dataclass(frozen=True)
@@ -167,23 +180,27 @@ class ConversationState:
     """What the bot remembers about one conversation between messages.
 
     `options` are the intent ids the last reply offered as a numbered list (menu, clarify
-    question or follow-up suggestions), so that a bare "1" or "2" can pick one. `paused` is set
-    when the chat is handed to staff: the bot then answers only danger signs, and says once
-    (`pause_noticed`) that staff will reply, until staff close the case.
+    question or follow-up suggestions), so that a bare "1" or "2" can pick one. Whether staff
+    have the chat is not kept here: it is the case's status, which the edge passes to each step
+    (StaffView). Times are ISO strings so the state stores as JSON.
     """
 
     started: bool = False
     options: tuple[str, ...] = ()
     last_intent: str | None = None
     misses: int = 0
-    paused: bool = False
-    pause_noticed: bool = False
     booking: BookingDraft | None = None
-    # When "hapus data saya" was asked (ISO time): a confirmation counts only soon after it.
+    # When "hapus data saya" was asked: a confirmation counts only soon after it.
     erase_asked_at: str | None = None
-    # Danger signs marked `anywhere` that the last message showed in part: (sign id, indices of
-    # its groups present). "betis sakit bgt" then "minggu lalu abis operasi" completes one.
+    # Rules marked `anywhere` that the last message showed in part: (rule id, indices of its
+    # groups present). "betis sakit bgt" then "minggu lalu abis operasi" completes one.
     danger_parts: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    # When the last emergency was answered: follow-ups get the urgent direction again.
+    emergency_at: str | None = None
+    # When the holding message was last sent while staff have the chat.
+    held_at: str | None = None
+    # Doctor-level triage rules already advised in this conversation.
+    advised: tuple[str, ...] = ()
 
     def resumed(self) -> ConversationState:
         """The state after staff close the case: the bot talks again, from a clean slate."""
@@ -195,11 +212,12 @@ class ConversationState:
             "options": list(self.options),
             "last_intent": self.last_intent,
             "misses": self.misses,
-            "paused": self.paused,
-            "pause_noticed": self.pause_noticed,
             "booking": self.booking.to_dict() if self.booking else None,
             "erase_asked_at": self.erase_asked_at,
-            "danger_parts": {sign: list(groups) for sign, groups in self.danger_parts},
+            "danger_parts": {rule: list(groups) for rule, groups in self.danger_parts},
+            "emergency_at": self.emergency_at,
+            "held_at": self.held_at,
+            "advised": list(self.advised),
         }
 
     @classmethod
@@ -210,9 +228,10 @@ class ConversationState:
             options=tuple(data.get("options", ())),
             last_intent=data.get("last_intent"),
             misses=int(data.get("misses", 0)),
-            paused=bool(data.get("paused", False)),
-            pause_noticed=bool(data.get("pause_noticed", False)),
             booking=BookingDraft.from_dict(data.get("booking")),
             erase_asked_at=data.get("erase_asked_at"),
-            danger_parts=tuple((str(sign), tuple(int(i) for i in groups)) for sign, groups in (data.get("danger_parts") or {}).items()),
+            danger_parts=tuple((str(rule), tuple(int(i) for i in groups)) for rule, groups in (data.get("danger_parts") or {}).items()),
+            emergency_at=data.get("emergency_at"),
+            held_at=data.get("held_at"),
+            advised=tuple(data.get("advised", ())),
         )

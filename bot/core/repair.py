@@ -30,6 +30,17 @@ _FIRST_LETTER_MIN_LENGTH = 10
 
 
 @dataclass(frozen=True)
+class Reading:
+    """A message split into sentences and clauses (canonical tokens), its words repaired."""
+
+    text: str
+    sentences: list[list[str]]
+    clauses: list[list[str]]
+    words: list[str]
+    resolved: dict[str, tuple[Token, ...]]
+
+
+@dataclass(frozen=True)
 class Token:
     """A message token after repair: `word` is in the vocabulary when `similarity` > 0."""
 
@@ -43,9 +54,10 @@ class Repair:
     """Maps message words onto a vocabulary. Build once per knowledge base; thread-safe for
     reading (its memo of repaired words is a plain dict, replaced wholesale when full)."""
 
-    def __init__(self, lexicon: Lexicon, frequency: Mapping[str, int], protected: Collection[str], typo_cutoff: float):
-        """`frequency`: how many examples use each word; `protected`: words that are always a
-        correction target (danger-sign words), however rarely the examples use them."""
+    def __init__(self, lexicon: Lexicon, frequency: Mapping[str, int], known: Collection[str], typo_cutoff: float):
+        """`frequency`: how many examples use each word; `known`: the triage rules' words, never
+        corrected into anything else and a correction target for the intent model however
+        rarely the examples use them (triage itself never counts a correction: see words_of)."""
         self._slang = {k: tuple(v.split()) for k, v in lexicon.slang.items()}
         self._clitics = lexicon.clitics
         # "knpya", "gimanasih": a particle typed onto the word before it.
@@ -53,14 +65,14 @@ class Repair:
         # Real words that are not in any example: never "corrected".
         self._common = lexicon.common_words | {w for v in self._slang.values() for w in v}
         self._frequency = dict(frequency)
-        self.vocab = frozenset(self._frequency) | frozenset(protected)
+        self.vocab = frozenset(self._frequency) | frozenset(known)
         self._typo_cutoff = typo_cutoff
-        # A typo is corrected into a well-attested word only: one used by two examples or
-        # more, or a protected one (a word seen once may itself be a typo).
+        # A typo is corrected into a well-attested word only: one used by two examples or more
+        # (a word seen once may itself be a typo), or a triage word.
         targets = [
             w
             for w in sorted(self.vocab)
-            if len(w) >= _MIN_TYPO_LENGTH - 1 and not w.isdigit() and (self._frequency.get(w, 0) >= 2 or w in protected)
+            if len(w) >= _MIN_TYPO_LENGTH - 1 and not w.isdigit() and (self._frequency.get(w, 0) >= 2 or w in known)
         ]
         self._by_length: dict[int, list[str]] = {}
         self._buckets: dict[str, dict[int, list[str]]] = {}
@@ -167,6 +179,10 @@ class Repair:
         self._cache[raw] = found
 
 
-def words_of(resolved: Mapping[str, tuple[Token, ...]], raw_words: Sequence[str]) -> list[str]:
-    """The vocabulary words a run of message words resolved to, in order."""
-    return [token.word for raw in raw_words for token in resolved[raw]]
+def words_of(resolved: Mapping[str, tuple[Token, ...]], raw_words: Sequence[str], typos: bool = True) -> list[str]:
+    """The vocabulary words a run of message words resolved to, in order. Without `typos`, a
+    word corrected as a typo stays as typed: triage never counts a guess ("menyusui" is not
+    "menyusut"); misspellings people really type are slang in the lexicon instead."""
+    if typos:
+        return [token.word for raw in raw_words for token in resolved[raw]]
+    return [token.raw if token.how == "typo" else token.word for raw in raw_words for token in resolved[raw]]

@@ -1,44 +1,99 @@
-"""Danger signs: rules from knowledge/danger_signs.yaml, looked for before any intent.
+"""Triage: how urgent a message is, decided before anything else the bot does.
 
-Safety is not learned: a sign is present when every one of its groups has an affirmed term in
-the message (not right after a negation), all within a few words of each other in one clause,
-right next to each other across a clause end, or anywhere for a sign marked `anywhere`.
+Three levels: `emergency` (go to the IGD / call 119 now; staff alerted as urgent), `doctor`
+(see a doctor in the coming days; the question is still answered, with that advice first) and
+`none`. Safety is rule-first: the rules of knowledge/triage.yaml decide, with the modifiers that
+matter (negation, the past, exertion, figures of speech: their `unless` terms). A second net, a
+small classifier trained on knowledge/triage_examples.yaml, may raise a message's level (and
+tells staff it did); it never lowers what a rule found.
 """
 
 from __future__ import annotations
 
-import itertools
+import bisect
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
 
-from .knowledge import KnowledgeBase
+import numpy as np
+
+from .knowledge import KnowledgeBase, TriageRule
 from .normalize import Normalizer
-from .repair import Token, words_of
+from .repair import Reading, Token, words_of
+from .understand import Doc, ModelSource, Training
 
 RED_FLAG = "red_flag"
-# The words of one danger sign must lie in one clause within this many positions of each other,
-# or, across a comma or sentence end, right next to each other.
+CRISIS = "crisis"
+# The words of one rule must lie in one clause within this many positions of each other, or,
+# across a comma or sentence end, right next to each other.
 _SPAN = 8
 _SPAN_ACROSS_CLAUSES = 2
 _NEGATION_BRIDGE = 2
+# Classes of the triage model: an emergency answered by red_flag or by crisis, doctor, none.
+_MODEL_INTENTS = {"emergency": RED_FLAG, "crisis": CRISIS}
 
 Parts = tuple[tuple[str, tuple[int, ...]], ...]
 
 
-class DangerSigns:
-    """The knowledge base's danger signs, compiled for fast lookup in repaired words."""
+class Level(IntEnum):
+    """How urgent a message is; a higher level always wins."""
+
+    NONE = 0
+    DOCTOR = 1
+    EMERGENCY = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def of(cls, label: str) -> Level:
+        return cls[label.upper()]
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The triage of one message: its level, the rule that decided it (or "model" when the
+    second net raised it), the intent that answers an emergency, and the rule's note."""
+
+    level: Level = Level.NONE
+    rule: str | None = None
+    intent: str | None = None
+    note: str | None = None
+    score: float = 0.0
+
+    @property
+    def by_model(self) -> bool:
+        return self.rule == "model"
+
+
+NONE = Assessment()
+
+
+class Rules:
+    """The triage rules of a knowledge base, compiled for lookup in repaired words."""
 
     def __init__(self, kb: KnowledgeBase, normalize: Normalizer):
         lexicon = kb.lexicon
-        self._clitics = lexicon.clitics
         self._negations = lexicon.negations
         self._bridges = lexicon.negation_bridges
-        compiled = [(sign.id, [[tuple(normalize.tokens(term)) for term in group] for group in sign.groups]) for sign in kb.danger_signs]
-        self._terms = [(sign_id, [[term for term in group if term] for group in groups]) for sign_id, groups in compiled]
-        self._intent = {sign.id: sign.intent for sign in kb.danger_signs}
-        self._anywhere = {sign.id for sign in kb.danger_signs if sign.anywhere}
-        self._group_counts = {sign.id: len(sign.groups) for sign in kb.danger_signs}
+        self.by_id: dict[str, TriageRule] = {rule.id: rule for rule in kb.triage_rules}
+
+        def compile_terms(terms) -> list[tuple[str, ...]]:
+            return [term for term in (tuple(normalize.tokens(t)) for t in terms) if term]
+
+        # Highest level first, then file order: the first rule found is the one that decides.
+        ordered = sorted(kb.triage_rules, key=lambda rule: -Level.of(rule.level))
+        self._terms = [(rule.id, [compile_terms(group) for group in rule.groups]) for rule in ordered]
+        self._unless = {rule.id: compile_terms(rule.unless) for rule in ordered if rule.unless}
+        self._anywhere = {rule.id for rule in ordered if rule.anywhere}
+        self._group_counts = {rule.id: len(rule.groups) for rule in ordered}
+        # Words of the rules: typo repair never corrects them into anything else, and the rules
+        # never count a word corrected into one ("menyusui" is not "menyusut"): misspellings
+        # people really type ("lumpu", "sadarkn") are slang in the lexicon.
         self.vocabulary = frozenset(w for _, groups in self._terms for group in groups for term in group for w in term)
-        # Per sign, the first words of each group's terms: a sign missing one is skipped at once.
+        self._lookup = self.vocabulary | {w for terms in self._unless.values() for term in terms for w in term}
+        # Per rule, the first words of each group's terms: a rule missing one is skipped at once.
         self._firsts = [[frozenset(term[0] for term in group) for group in groups] for _, groups in self._terms]
         body = lexicon.calf_words | lexicon.other_body_parts
         self._body_terms = {term for _, groups in self._terms for group in groups for term in group if set(term) <= body}
@@ -47,62 +102,70 @@ class DangerSigns:
             for group in groups:
                 for term in group:
                     self._terms_by_first.setdefault(term[0], set()).add(term)
-        # "rasanya" in "mati rasanya", "dadaku" in "dadaku sesak": a clitic on a danger word.
-        self._stems = {word + clitic: word for word in self.vocabulary for clitic in self._clitics}
+        # "rasanya" in "mati rasanya", "dadaku" in "dadaku sesak": a clitic on a symptom word.
+        self._stems = {word + clitic: word for word in self._lookup for clitic in lexicon.clitics}
 
-    def intent(self, sign_id: str) -> str:
-        """The intent that answers a sign (red_flag unless the sign names another)."""
-        return self._intent.get(sign_id, RED_FLAG)
-
-    def signs_in(self, clauses: Sequence[Sequence[str]], resolved: Mapping[str, tuple[Token, ...]], words: Sequence[str]) -> tuple[str, ...]:
-        """Danger signs within one clause, or with their words right next to each other, or,
-        for the signs marked `anywhere`, anywhere in the message."""
-        sequence = words_of(resolved, words)
+    def find(self, clauses: Sequence[Sequence[str]], resolved: Mapping[str, tuple[Token, ...]], words: Sequence[str]) -> tuple[str, ...]:
+        """Rules present within one clause, or with their words right next to each other, or,
+        for the rules marked `anywhere`, anywhere in the message; none cancelled by an affirmed
+        `unless` term beside them (in the clause; for `anywhere` rules, in the message)."""
+        sequence = words_of(resolved, words, typos=False)
         scattered = self._hits(sequence, len(sequence))
         if not scattered:
             return ()  # not even scattered over the message: no clause can have one
-        found = [sign for clause in clauses for sign, _ in self._hits(words_of(resolved, clause), _SPAN)]
-        found += [sign for sign, _ in scattered if sign in self._anywhere]
-        found += [sign for sign, _ in self._hits(sequence, _SPAN_ACROSS_CLAUSES)]
-        return tuple(dict.fromkeys(found))
+        found = []
+        typed = list(words)
+        for clause in clauses:
+            clause_words = words_of(resolved, clause, typos=False)
+            for rule, _ in self._hits(clause_words, _SPAN):
+                # `unless` stands beside the rule: in its clause, or anywhere for `anywhere` rules.
+                beside = (sequence, typed) if rule in self._anywhere else (clause_words, clause)
+                if not self._cancelled(rule, *beside):
+                    found.append(rule)
+        found += [rule for rule, _ in scattered if rule in self._anywhere and not self._cancelled(rule, sequence, typed)]
+        for rule, (start, end) in self._hits(sequence, _SPAN_ACROSS_CLAUSES):
+            if not self._cancelled(rule, sequence[max(start - _SPAN, 0) : end + _SPAN + 1], typed):
+                found.append(rule)
+        order = {rule: index for index, (rule, _) in enumerate(self._terms)}
+        return tuple(sorted(dict.fromkeys(found), key=order.__getitem__))
 
     def parts_in(self, sequence: Sequence[str]) -> Parts:
-        """For each sign marked `anywhere` that these words show in part (some of its groups,
+        """For each rule marked `anywhere` that these words show in part (some of its groups,
         affirmed, not all), the indices of those groups: the next message may complete it."""
         words, positions = self._positions(sequence)
         parts = []
-        for sign_id, groups in self._terms:
-            if sign_id in self._anywhere:
+        for rule_id, groups in self._terms:
+            if rule_id in self._anywhere and not self._cancelled(rule_id, words):
                 present = tuple(i for i, group in enumerate(groups) if self._term_places(words, positions, group))
                 if present and len(present) < len(groups):
-                    parts.append((sign_id, present))
+                    parts.append((rule_id, present))
         return tuple(parts)
 
     def completed(self, parts: Parts, carried: Parts) -> str | None:
-        """A sign marked `anywhere` that this message's parts complete with the parts the
+        """A rule marked `anywhere` that this message's parts complete with the parts the
         previous message showed, if any."""
         now = dict(parts)
-        for sign_id, before in carried:
-            mine = set(now.get(sign_id, ()))
-            groups = self._group_counts.get(sign_id)
+        for rule_id, before in carried:
+            mine = set(now.get(rule_id, ()))
+            groups = self._group_counts.get(rule_id)
             if mine and groups is not None and mine | set(before) == set(range(groups)):
-                return sign_id
+                return rule_id
         return None
 
     def negated_raw_words(self, words: Sequence[str], resolved: Mapping[str, tuple[Token, ...]]) -> set[int]:
-        """Indices of the message words that only say a danger sign is absent ("ga sesak kok,
-        cuma pegal" is about aching, not about breathlessness)."""
+        """Indices of the message words that only say a symptom is absent ("ga sesak kok, cuma
+        pegal" is about aching, not about breathlessness)."""
         if self._negations.isdisjoint(words):
             return set()
         positions = [index for index, raw in enumerate(words) for _ in resolved[raw]]
-        negated = self._negated_words(words_of(resolved, words))
+        negated = self._negated_words(words_of(resolved, words, typos=False))
         by_word: dict[int, list[int]] = {}
         for position, index in enumerate(positions):
             by_word.setdefault(index, []).append(position)
         return {index for index, places in by_word.items() if all(p in negated for p in places)}
 
     def _negated_words(self, words: Sequence[str]) -> set[int]:
-        """Positions of danger words said not to be present, with their negation."""
+        """Positions of symptom words said not to be present, with their negation."""
         words = [self._stems.get(w, w) for w in words]
         dropped: set[int] = set()
         for index, word in enumerate(words):
@@ -115,40 +178,48 @@ class DangerSigns:
                 while start >= 0 and words[start] not in self._negations:
                     start -= 1
                 end = index + len(term)
-                # "tidak nyeri dada", "ga sesak napas": the danger words that follow belong to
+                # "tidak nyeri dada", "ga sesak napas": the symptom words that follow belong to
                 # the same negated phrase.
                 while end < len(words) and words[end] in self.vocabulary:
                     end += 1
                 dropped.update(range(max(start, 0), end))
         return dropped
 
+    def _cancelled(self, rule_id: str, *readings: Sequence[str]) -> bool:
+        """Whether an `unless` term of the rule stands, affirmed, in these words: the repaired
+        words, or the words as typed ("liatnya aja" is repaired into "lihat saja")."""
+        terms = self._unless.get(rule_id)
+        if not terms:
+            return False
+        for words in readings:
+            words, positions = self._positions(words)
+            if self._term_places(words, positions, terms):
+                return True
+        return False
+
     def _hits(self, words: Sequence[str], span: int) -> list[tuple[str, tuple[int, int]]]:
-        """(sign id, span of words) for each danger sign present: one affirmed term of every
-        group, all within `span` words."""
+        """(rule id, span of words) for each rule present: one affirmed term of every group,
+        all within `span` words."""
         words, positions = self._positions(words)
         found = []
         present = positions.keys()
-        for (sign_id, groups), firsts in zip(self._terms, self._firsts):
+        for (rule_id, groups), firsts in zip(self._terms, self._firsts):
             if any(first.isdisjoint(present) for first in firsts):
                 continue
             places = [self._term_places(words, positions, group) for group in groups]
             if not all(places):
                 continue
-            best = None
-            for choice in itertools.product(*places):
-                start, end = min(p[0] for p in choice), max(p[1] for p in choice)
-                if end - start <= span and (best is None or end - start < best[1] - best[0]):
-                    best = (start, end)
-            if best is not None:
-                found.append((sign_id, best))
+            best = _tightest(places)
+            if best[1] - best[0] <= span:
+                found.append((rule_id, best))
         return found
 
     def _positions(self, words: Sequence[str]) -> tuple[list[str], dict[str, list[int]]]:
-        """The words with danger-sign stems applied, and where each danger word occurs."""
+        """The words with clitics on symptom words taken off, and where each rule word is."""
         words = [self._stems.get(w, w) for w in words]
         positions: dict[str, list[int]] = {}
         for index, word in enumerate(words):
-            if word in self.vocabulary:
+            if word in self._lookup:
                 positions.setdefault(word, []).append(index)
         return words, positions
 
@@ -172,3 +243,97 @@ class DangerSigns:
             if words[before] in self._negations:
                 return all(w in self._bridges for w in words[before + 1 : index])
         return False
+
+
+class Triage:
+    """Rules first, then the second net. Build once per knowledge base; `assess` is pure."""
+
+    def __init__(self, kb: KnowledgeBase, rules: Rules, models: ModelSource, normalize: Normalizer):
+        self.kb, self.rules = kb, rules
+        self.settings = kb.settings
+        labels, docs = [], []
+        for level, text in kb.triage_examples:
+            tokens = normalize.tokens(text)
+            if tokens:
+                labels.append(level)
+                docs.append(Doc.of(text, tokens))
+        for intent in kb.intents.values():
+            label = next((l for l, i in _MODEL_INTENTS.items() if i == intent.id), "none")
+            for example in intent.examples:
+                tokens = normalize.tokens(example.text)
+                if tokens:
+                    labels.append(label)
+                    docs.append(Doc.of(example.text, tokens))
+        self.training = Training(tuple(docs), tuple(labels), self.settings.triage_c)
+        self.model = models.get(self.training)
+        self._classes = {label: i for i, label in enumerate(self.model.classes)}
+
+    def assess(self, reading: Reading, carried: Parts = ()) -> tuple[Assessment, Parts]:
+        """The message's triage, and the parts of `anywhere` rules it shows (for the next
+        message; an emergency carries none)."""
+        if not reading.words:
+            return NONE, carried  # a photo between the two halves of a sign keeps the first
+        by_rules, parts = self.by_rules(reading, carried)
+        assessment = self.decide(by_rules, self.confidences(reading) if by_rules.level is not Level.EMERGENCY else {})
+        return assessment, (() if assessment.level is Level.EMERGENCY else parts)
+
+    def by_rules(self, reading: Reading, carried: Parts = ()) -> tuple[Assessment, Parts]:
+        """The rules' verdict alone (the highest level of the rules found), and the parts."""
+        found = list(self.rules.find(reading.clauses, reading.resolved, reading.words))
+        parts = self.rules.parts_in(words_of(reading.resolved, reading.words, typos=False))
+        completed = self.rules.completed(parts, carried)
+        if completed is not None:
+            found.append(completed)
+        if not found:
+            return NONE, parts
+        rule = max((self.rules.by_id[r] for r in found), key=lambda r: Level.of(r.level))
+        level = Level.of(rule.level)
+        return Assessment(level, rule.id, rule.intent if level is Level.EMERGENCY else None, rule.note, 1.0), parts
+
+    def confidences(self, reading: Reading) -> dict[str, float]:
+        """The second net's confidence (0..1) in each of its classes for this message."""
+        doc = Doc.of(reading.text, words_of(reading.resolved, reading.words), self.settings.max_tokens)
+        confidence = 1.0 / (1.0 + np.exp(-2.0 * self.model.margins(doc)))
+        return {label: float(confidence[index]) for label, index in self._classes.items()}
+
+    def decide(self, by_rules: Assessment, confidences: Mapping[str, float], settings=None) -> Assessment:
+        """The rules' verdict, raised (never lowered) by the second net where it is confident:
+        to an emergency at emergency_threshold, to a doctor's visit at doctor_threshold."""
+        s = settings or self.settings
+        if by_rules.level is Level.EMERGENCY:
+            return by_rules
+        label = max(_MODEL_INTENTS, key=lambda name: confidences.get(name, 0.0))
+        if confidences.get(label, 0.0) >= s.emergency_threshold:
+            return Assessment(Level.EMERGENCY, "model", _MODEL_INTENTS[label], None, confidences[label])
+        doctor = confidences.get("doctor", 0.0)
+        if by_rules.level is Level.NONE and doctor >= s.doctor_threshold:
+            return Assessment(Level.DOCTOR, "model", None, None, doctor)
+        return by_rules
+
+
+def _tightest(places: Sequence[Sequence[tuple[int, int]]]) -> tuple[int, int]:
+    """The shortest stretch of words holding one place of every group. For each place where
+    the stretch could start, every group takes its place starting there or later that ends
+    first (a binary search over its places sorted by start, with the earliest end of each
+    suffix precomputed): n log n in the places, where trying every combination grew
+    exponentially with the groups, and a long message repeating a rule's words stalled a
+    worker."""
+    tables = []
+    for spans in places:
+        spans = sorted(spans)
+        ends = [end for _, end in spans]
+        for i in range(len(ends) - 2, -1, -1):
+            ends[i] = min(ends[i], ends[i + 1])
+        tables.append(([start for start, _ in spans], ends))
+    best = None
+    for first in sorted({start for spans in places for start, _ in spans}):
+        end = first
+        for starts, ends in tables:
+            index = bisect.bisect_left(starts, first)
+            if index == len(starts):
+                break
+            end = max(end, ends[index])
+        else:
+            if best is None or end - first < best[1] - best[0]:
+                best = (first, end)
+    return best

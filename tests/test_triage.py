@@ -1,0 +1,275 @@
+"""Triage: three levels, rules first with their modifiers, a second net that only raises, and
+every case the triage issue named, through the engine as a patient's first message."""
+
+from dataclasses import replace
+
+import pytest
+
+from bot.core import knowledge
+from bot.core.messages import ConversationState, Decision, Handoff, HandoffReason, Incoming
+from bot.core.triage import NONE, Assessment, Level
+from bot.evaluation import REFERENCE_NOW
+from conftest import KNOWLEDGE
+
+
+def first_message(engine, text):
+    return engine.step(ConversationState(), Incoming(text), REFERENCE_NOW)
+
+
+def level_of(engine, text) -> Level:
+    turn = first_message(engine, text)
+    urgent = any(isinstance(a, Handoff) and a.reason is HandoffReason.URGENT for a in turn.actions)
+    assert urgent == (turn.triage.level is Level.EMERGENCY), text  # the reply agrees with the triage
+    return turn.triage.level
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Under-triage the issue found, each now an emergency.
+        "betis kiri bengkak dan nyeri, ga merah kok",  # one swollen painful calf without redness
+        "anak saya kejang kejang",
+        "abis lari maraton kencing warna kayak cola, otot paha sakit banget",
+        "kaki digips, sakitnya makin parah dan jari kaki kesemutan",
+        "seminggu lalu kaki ketusuk paku karatan, sekarang rahang kaku susah buka mulut",
+        "jantung berdebar kencang sekali dan badan lemas mau pingsan",
+        # Written in English, or with the sign only at the end of a long message, or alone.
+        "my father's face is drooping on one side and his speech is slurred",
+        "after taking the herbal capsules my lips and tongue are swollen",
+        "pingsan",
+        "punggung bawah sakit, sekarang ngompol ga kerasa dan kaki lemas",
+        "anak 4 tahun panas tinggi, lehernya kaku",
+        "betis 🦵 bengkak 😭 sebelah 😭 nyeri",
+        "saya mau cerita dulu ya kak. " * 160 + "barusan ayah saya pingsan di kamar mandi",
+        # Found in review: "pegel" does not cancel chest pain; misspelt symptoms are symptoms;
+        # a rule's words repeated many times, then a sign.
+        "dada kiri sakit dan lengan kiri pegel, keringat dingin",
+        "ayah tidak sadarkn diri",
+        "kaki kiri lumpu",
+        "sakit jalan istirahat hilang " * 40 + "lalu pingsan",
+    ],
+)
+def test_emergencies_go_to_the_igd_first(engine, text):
+    assert level_of(engine, text) is Level.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "kalo lagi menyusui boleh minum herbal buat pegal?",  # "menyusui" is not "menyusut"
+        "habis lari ngos ngosan, betis pegel, normal kan?",
+        "saya operasi caesar 3 tahun lalu, sekarang betis suka kram",
+        "kemarin latihan dada berat di gym, sekarang betis juga pegal",
+        "susah bicara sama suami soal berobat, dia ga mau ke klinik",
+        "harganya bikin pingsan ga kak akupunkturnya?",
+        "betis digigit nyamuk jadi bengkak dikit",
+        "tiap malam kaki rasanya gelisah pengen digerak-gerakin terus",
+        "ban motor kempes jadi telat, boleh mundur jamnya?",
+        "jalanan lumpuh total karena banjir, saya reschedule ya",
+        "saya tidak bisa berdiri lama karena kerja",
+        "betis kiri bengkak merah. kayaknya digigit nyamuk",  # `unless` of an anywhere rule: the whole message
+        "lagi menyusui, boleh minum jamu pegal linu?",
+    ],
+)
+def test_look_alikes_raise_no_alarm(engine, text):
+    assert level_of(engine, text) is not Level.EMERGENCY
+
+
+def test_no_after_a_question_is_no_alarm(engine):
+    """ "tidak kok" answering a question about a danger sign is a no, not a sign."""
+    state = first_message(engine, "kedutan gini bahaya ga sih?").state
+    turn = engine.step(state, Incoming("tidak kok, ga sesak"), REFERENCE_NOW)
+    assert turn.triage.level is not Level.EMERGENCY and not turn.actions
+
+
+@pytest.mark.parametrize(
+    "text, rule",
+    [
+        ("betis kedutan udah 3 minggu ga ilang", "long_twitching"),
+        ("kedutannya sekarang pindah ke lengan sama pipi juga", "spreading_twitching"),
+        ("otot betis kanan makin kecil dibanding kiri", "muscle_wasting"),
+        ("ayah 65 th akhir-akhir ini sering tersandung kalau jalan", "stumbling_more"),
+        ("sejak minum obat kolesterol betis sering kram", "cramps_on_new_medicine"),
+    ],
+)
+def test_the_middle_level_says_see_a_doctor_and_still_answers(engine, text, rule):
+    turn = first_message(engine, text)
+    assert (turn.triage.level, turn.triage.rule) == (Level.DOCTOR, rule)
+    assert not turn.actions
+    advice, answer = next(r.text for r in turn.replies if "periksa ke dokter" in r.text).split("\n\n", 1)
+    assert "bukan keadaan darurat" in advice and "IGD" in advice  # the advice, then the answer
+    assert answer.strip() and "periksa ke dokter dalam beberapa hari ini" not in answer
+
+
+def test_a_typo_never_makes_or_unmakes_a_symptom(engine):
+    """Repair may correct "menyusui" for the intent model; triage counts only what was typed."""
+    reading = engine.matcher.read("menyusui")
+    assert engine.triage.by_rules(reading)[0] == NONE
+    assert engine.assess("sesak")[0].level is Level.EMERGENCY  # typed as a symptom: stays one
+
+
+def test_the_second_net_raises_and_never_lowers(engine):
+    emergency = Assessment(Level.EMERGENCY, "fainting", "red_flag", None, 1.0)
+    calm = {"emergency": 0.0, "crisis": 0.0, "doctor": 0.0, "none": 1.0}
+    assert engine.triage.decide(emergency, calm) is emergency
+    alarmed = {**calm, "emergency": 0.99}
+    raised = engine.triage.decide(NONE, alarmed)
+    assert (raised.level, raised.rule, raised.intent) == (Level.EMERGENCY, "model", "red_flag")
+    doctor = Assessment(Level.DOCTOR, "long_twitching", None, "kedutan", 1.0)
+    assert engine.triage.decide(doctor, {**calm, "doctor": 0.99}) is doctor
+    assert engine.triage.decide(NONE, {**calm, "crisis": 0.99}).intent == "crisis"
+
+
+def test_an_urgent_alert_tells_staff_what_raised_it(engine):
+    turn = first_message(engine, "betis kiri bengkak dan nyeri")
+    (handoff,) = turn.actions
+    assert (handoff.reason, handoff.detail) == (HandoffReason.URGENT, "one_swollen_calf")
+
+
+def test_a_sign_told_over_two_messages_is_completed(engine):
+    state = first_message(engine, "betis sakit bgt kak").state
+    assert state.danger_parts
+    turn = engine.step(state, Incoming("minggu lalu abis operasi lutut"), REFERENCE_NOW)
+    assert turn.triage.level is Level.EMERGENCY and turn.triage.rule == "leg_pain_after_surgery"
+
+
+@pytest.mark.parametrize(
+    "text, sign",
+    [
+        ("kaki tiba2 lemes", "sudden_weakness"),
+        ("kaki kanan lumpuh", "paralysis"),
+        ("kaki ga bisa digerakin", "cannot_move_leg"),
+        ("kesemutan menjalar ke paha", "spreading_numbness"),
+        ("betis tiba2 bengkak sebelah", "one_swollen_calf"),
+        ("betis bengkak merah panas", "one_swollen_calf"),
+        ("dada nyeri", "chest_pain"),
+        ("sesak nafas", "short_of_breath"),
+        ("tadi sempet pingsan", "fainting"),
+        ("susah nelen", "trouble_swallowing_or_speaking"),
+        ("ngomongnya pelo", "slurred_speech"),
+        ("betis nyeri setelah operasi lutut", "calf_pain_after_surgery"),
+        # A sign marked `anywhere`: its words in different sentences of one message.
+        ("betis sakit bgt kak, sblmnya abis operasi lutut", "leg_pain_after_surgery"),
+        ("betis kiri nyeri. minggu lalu saya dioperasi", "leg_pain_after_surgery"),
+        ("btis skt bgt. mgg lalu oprasi lutut", "leg_pain_after_surgery"),
+        ("betis nyeri. post op lutut 3 hari", "calf_pain_after_surgery"),
+        ("betis sakit bgt. abis dibedah minggu lalu", "leg_pain_after_surgery"),
+        ("anak demam 3 hari, betis nyeri, ada bintik merah", "fever_with_spots_or_bleeding"),
+        ("demam sejak kemarin. tadi mimisan", "fever_with_spots_or_bleeding"),
+        ("anak sy demam tinggi dan betisnya sakit", "fever_with_calf_pain"),
+    ],
+)
+def test_every_emergency_rule_is_recognised(engine, text, sign):
+    turn = first_message(engine, text)
+    assert (turn.match.intent, turn.match.decision, turn.triage.level) == ("red_flag", Decision.ANSWER, Level.EMERGENCY)
+    assert turn.match.reason == f"triage:{sign}", turn.match
+
+
+def test_pain_and_an_operation_apart_are_a_danger_sign_only_for_the_leg(engine):
+    """Post-operative rehabilitation patients are this clinic's own: back pain and an old
+    appendix operation in one message must not send them to the emergency department."""
+    for text in (
+        "Dulu pernah operasi usus buntu 5 tahun lalu. Sekarang punggung sakit kalau duduk lama, bisa fisio?",
+        "anak saya sakit demam. sekalian mau tanya ada dokter bedah?",
+    ):
+        assert rules_found(engine, text) == (), text
+
+
+def test_a_sign_allowed_anywhere_still_respects_a_negation(engine):
+    assert rules_found(engine, "betis ga sakit kok, cuma mau tanya abis operasi boleh akupuntur?") == ()
+    # Other signs still need their words close together: chest pain is not "dada" and "sakit" apart.
+    assert rules_found(engine, "abis latihan dada di gym. besoknya betis sakit") == ()
+    assert rules_found(engine, "betis sakit tapi ga demam") == ()
+    # A body part is not a symptom that can be denied: "gak sih betis" leaves "betis" in the message.
+    assert engine.matcher.match("normal gak sih betis kedutan kyk ada yg gerak2 di bawah kulit").intent == "about_twitching"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "halo kak mau nanya kopi bikin kedutan ga, soalnya skrg dada sakit",
+        "makasih infonya. btw kaki kiri tiba2 lemes ga bisa gerak",
+        "mau booking besok, tp sekarang sesak napas",
+    ],
+)
+def test_an_emergency_anywhere_wins_over_every_other_intent(engine, text):
+    assert first_message(engine, text).match.intent == "red_flag"
+
+
+def rules_found(engine, text) -> tuple[str, ...]:
+    reading = engine.matcher.read(text)
+    return engine.triage.rules.find(reading.clauses, reading.resolved, reading.words)
+
+
+def problems_of(directory) -> list[str]:
+    with pytest.raises(knowledge.KnowledgeError) as raised:
+        knowledge.load(directory)
+    return [str(p) for p in raised.value.problems]
+
+
+def line_of(path, needle: str) -> int:
+    return next(n for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1) if needle in line)
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("    level: doctor\n    note: kedutan yang sudah", "    level: soon\n    note: kedutan yang sudah", "unknown level 'soon'"),
+        ("    unless: [$long_ago]\n", "    unless: [$long_agoo]\n", "unknown term list '$long_agoo'"),
+        ("      - [kedutan, kedut, berkedut, twitch, twitching, twitches, fasikulasi]\n", "      - []\n", "every group of all_of needs at least one term"),
+    ],
+)
+def test_a_mistake_in_the_rules_names_file_and_line(kb_copy, old, new, message):
+    path = kb_copy / "triage.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    problems = problems_of(kb_copy)
+    assert any(p.startswith("knowledge/triage.yaml:") and message in p for p in problems), problems
+
+
+def test_every_rule_names_an_intent_that_alerts_staff(kb):
+    for rule in kb.triage_rules:
+        if rule.level == "emergency":
+            assert kb.intents[rule.intent].action == "handoff_urgent", rule.id
+    assert {rule.level for rule in kb.triage_rules} == {"emergency", "doctor"}
+    assert (KNOWLEDGE / "triage.yaml").is_file() and not (KNOWLEDGE / "danger_signs.yaml").exists()
+
+
+def test_thresholds_come_from_the_knowledge(kb, engine):
+    stricter = replace(kb.settings, emergency_threshold=1.01, doctor_threshold=1.01)
+    calm = engine.triage.decide(NONE, {"emergency": 0.99, "crisis": 0.0, "doctor": 0.99, "none": 0.0}, stricter)
+    assert calm == NONE
+
+
+# -- the conversation around an emergency ------------------------------------------------------
+
+
+def test_after_thoughts_of_suicide_the_follow_up_repeats_the_crisis_line(engine):
+    state = first_message(engine, "udah cape bgt sama hidup, pengen mati aja").state
+    turn = engine.step(state, Incoming("ga ada yang peduli"), REFERENCE_NOW)
+    text = "\n".join(r.text for r in turn.replies)
+    assert "119 ext 8" in text and "bukan di klinik kami" not in text
+
+
+def test_privacy_commands_are_answered_after_an_emergency(engine):
+    state = first_message(engine, "dada saya nyeri banget").state
+    turn = engine.step(state, Incoming("hapus data saya"), REFERENCE_NOW)
+    assert turn.match.intent == "privacy_erase" and turn.state.erase_asked_at
+
+
+def test_a_staff_reply_ends_the_urgent_reminders(engine):
+    from bot.core.messages import StaffView
+
+    state = first_message(engine, "dada saya nyeri banget").state
+    later = REFERENCE_NOW.replace(hour=11)
+    staff = StaffView(has_chat=True, replied_at=later)
+    turn = engine.step(state, Incoming("alamatnya di mana?"), later.replace(minute=5), staff)
+    assert turn.match.intent == "clinic_info" and "IGD" not in turn.replies[0].text
+
+
+def test_a_photo_between_the_two_halves_of_a_sign_keeps_the_first(engine):
+    state = first_message(engine, "betis sakit bgt kak").state
+    state = engine.step(state, Incoming("", media_types=("image/jpeg",)), REFERENCE_NOW).state
+    turn = engine.step(state, Incoming("minggu lalu abis operasi lutut"), REFERENCE_NOW)
+    assert turn.triage.level is Level.EMERGENCY
