@@ -81,11 +81,11 @@ def test_short_follow_up_leans_on_the_previous_answer(engine, follow_up, expecte
 
 @pytest.fixture(scope="module")
 def unclear(matcher):
-    """A one-word message the shipped knowledge base finds ambiguous."""
-    for text in ("betis", "kedutan", "otot", "kaki", "betis kedutan", "kram"):
+    """A short message the shipped knowledge base is unsure about (asked "which one?")."""
+    for text in ("betis", "kedutan", "kaki", "terus gimana", "jadi gimana", "yoga tiap pagi ngaruh ga ke betis?"):
         if matcher.match(text).decision is Decision.CLARIFY:
             return text
-    pytest.fail("no ambiguous one-word message clarifies any more: check clarify_margin")
+    pytest.fail("no short unsure message clarifies any more: check clarify_threshold and clarify_margin")
 
 
 def test_clarify_question_offers_two_options_and_accepts_the_number(engine, unclear):
