@@ -95,13 +95,15 @@ class Rules:
         self._lookup = self.vocabulary | {w for terms in self._unless.values() for term in terms for w in term}
         # Per rule, the first words of each group's terms: a rule missing one is skipped at once.
         self._firsts = [[frozenset(term[0] for term in group) for group in groups] for _, groups in self._terms]
+        # Symptoms a patient can deny ("ga sesak kok", "tidak nyeri dada"): the emergency rules'
+        # terms that are not body parts (a body part is not a symptom to deny: "ga sih betis").
         body = lexicon.calf_words | lexicon.other_body_parts
-        self._body_terms = {term for _, groups in self._terms for group in groups for term in group if set(term) <= body}
+        urgent = [groups for rule_id, groups in self._terms if self.by_id[rule_id].level == "emergency"]
+        deniable = {term for groups in urgent for group in groups for term in group if not set(term) <= body}
+        self._deniable = {w for term in deniable for w in term} - body
         self._terms_by_first: dict[str, set[tuple[str, ...]]] = {}
-        for _, groups in self._terms:
-            for group in groups:
-                for term in group:
-                    self._terms_by_first.setdefault(term[0], set()).add(term)
+        for term in deniable:
+            self._terms_by_first.setdefault(term[0], set()).add(term)
         # "rasanya" in "mati rasanya", "dadaku" in "dadaku sesak": a clitic on a symptom word.
         self._stems = {word + clitic: word for word in self._lookup for clitic in lexicon.clitics}
 
@@ -170,8 +172,6 @@ class Rules:
         dropped: set[int] = set()
         for index, word in enumerate(words):
             for term in self._terms_by_first.get(word, ()):
-                if term in self._body_terms:
-                    continue  # "ga sih betis kedutan": a body part is not a symptom to deny
                 if tuple(words[index : index + len(term)]) != term or not self._negated_at(words, index):
                     continue
                 start = index - 1
@@ -180,7 +180,7 @@ class Rules:
                 end = index + len(term)
                 # "tidak nyeri dada", "ga sesak napas": the symptom words that follow belong to
                 # the same negated phrase.
-                while end < len(words) and words[end] in self.vocabulary:
+                while end < len(words) and words[end] in self._deniable:
                     end += 1
                 dropped.update(range(max(start, 0), end))
         return dropped
