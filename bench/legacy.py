@@ -11,7 +11,6 @@ import importlib.util
 import re
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -42,4 +41,8 @@ def legacy_matcher(kb):
     sys.modules[spec.name] = module
     exec(compile(source, f"{LEGACY_COMMIT}:bot/core/matcher.py", "exec"), module.__dict__)
     intents = {i: SimpleNamespace(**intent.__dict__, topic="calf" if i in calf else None) for i, intent in kb.intents.items()}
-    return module.Matcher(replace(kb, intents=intents, settings=SimpleNamespace(**settings)))
+    # It read danger signs where today's knowledge has triage rules: its own level, emergencies.
+    signs = tuple(rule for rule in kb.triage_rules if rule.level == "emergency")
+    old_kb = SimpleNamespace(**kb.__dict__, danger_signs=signs, normalizer=kb.normalizer)
+    old_kb.intents, old_kb.settings = intents, SimpleNamespace(**settings)
+    return module.Matcher(old_kb)

@@ -8,6 +8,7 @@ across gunicorn workers.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -29,8 +30,12 @@ FAILURE_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_NAME_ADDRESS = 5
 MAX_FAILURES_ADDRESS = 20
 MAX_FAILURES_NAME = 50
-# A hash to check against when the name is unknown, so both cases take the same time.
-_DUMMY_HASH = generate_password_hash(secrets.token_hex(16))
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to check against when the name is unknown, so both cases take the same time;
+    made at the first login attempt, not at import (a tenth of a second every worker's start
+    would pay)."""
+    return generate_password_hash(secrets.token_hex(16))
 
 
 @dataclass(frozen=True)
@@ -130,7 +135,7 @@ class Accounts:
             if self._throttled(session, name, remote_addr, now):
                 return Login(throttled=True)
             user = session.execute(select(StaffUser).where(StaffUser.name == name)).scalar_one_or_none()
-            good = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
+            good = check_password_hash(user.password_hash if user else _dummy_hash(), password)
             ok = bool(user and user.active and good)
             session.add(LoginAttempt(name=name, remote_addr=remote_addr, succeeded=ok, at=now))
             session.execute(delete(LoginAttempt).where(LoginAttempt.at < now - 4 * FAILURE_WINDOW))

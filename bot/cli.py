@@ -515,7 +515,7 @@ def cmd_kb_check(args, out=sys.stdout) -> int:
     try:
         matcher = Matcher(kb, models)
         print(f"intent model: {models.last}", file=out)
-        Triage(kb, matcher.rules, models, matcher.normalize)
+        Triage(kb, matcher.rules, models, matcher.normalize, matcher.training)
         print(f"triage model: {models.last}", file=out)
     except ValueError as error:
         raise CliError(f"a model cannot be trained: {error}") from None

@@ -109,7 +109,7 @@ def tune(kb: KnowledgeBase, sets: dict[str, list[Labelled]], models: ModelSource
     trials: list[Trial] = []
     scorers = {}
     first = Matcher(kb, models)
-    triage = Triage(kb, first.rules, models or IN_MEMORY, first.normalize)
+    triage = Triage(kb, first.rules, models or IN_MEMORY, first.normalize, first.training)
     for number, c in enumerate(C_GRID, start=1):
         base = replace(kb.settings, c=c, cutoffs={})
         scorer = scorers[c] = _Scorer(Matcher(replace(kb, settings=base), models, first.rules), triage, items, kinds)
@@ -214,7 +214,7 @@ def tune_triage(kb: KnowledgeBase, levelled: list[tuple[str, str]], models: Mode
     trials = []
     for c in TRIAGE_C_GRID:
         base = replace(kb.settings, triage_c=c)
-        triage = Triage(replace(kb, settings=base), matcher.rules, models or IN_MEMORY, matcher.normalize)
+        triage = Triage(replace(kb, settings=base), matcher.rules, models or IN_MEMORY, matcher.normalize, matcher.training)
         rows = []
         for text, level in levelled:
             reading = matcher.read(text)

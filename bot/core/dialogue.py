@@ -79,7 +79,7 @@ class Engine:
         self.kb = kb
         models = models or (matcher.models if matcher else IN_MEMORY)
         self.matcher = matcher or Matcher(kb, models)
-        self.triage = Triage(kb, self.matcher.rules, models, self.matcher.normalize)
+        self.triage = Triage(kb, self.matcher.rules, models, self.matcher.normalize, self.matcher.training)
         self.booking = BookingFlow(kb, self.matcher, booking_expiry)
         self._numbers = kb.lexicon.numbers
         self._fillers = kb.lexicon.option_fillers

@@ -6,6 +6,7 @@ them, so a clinic editing YAML sees every mistake at once, never a traceback.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -134,6 +135,12 @@ class Lexicon:
     calf_words: frozenset[str]
     other_body_parts: frozenset[str]
 
+    @functools.cached_property
+    def normalizer(self) -> Normalizer:
+        """Built once: it remembers the texts and words it has read, and loading, the checks
+        and both models read the same examples."""
+        return Normalizer(self.slang, self.particles, self.phrases)
+
 
 @dataclass(frozen=True)
 class ClinicFacts:
@@ -193,7 +200,8 @@ class KnowledgeBase:
     warnings: tuple[Problem, ...] = ()
 
     def normalizer(self) -> Normalizer:
-        return Normalizer(self.lexicon.slang, self.lexicon.particles, self.lexicon.phrases)
+        """The lexicon's normalizer (one per lexicon, kept by copies of the knowledge base)."""
+        return self.lexicon.normalizer
 
 
 def load(directory: str | Path) -> KnowledgeBase:
@@ -287,7 +295,7 @@ def _load(directory: Path) -> tuple[KnowledgeBase | None, Problems]:
 
 
 def _with_warnings(kb: KnowledgeBase, warnings: list[Problem]) -> KnowledgeBase:
-    return KnowledgeBase(**{**kb.__dict__, "warnings": tuple(warnings)})
+    return replace(kb, warnings=tuple(warnings))
 
 
 def _read_intents(node, r: Reader) -> list[Intent]:

@@ -159,6 +159,7 @@ class Matcher:
         if words:
             self.repair.forget()
             self.model.forget()
+            self.normalize.forget()
 
     # -- intents ----------------------------------------------------------------------------
 

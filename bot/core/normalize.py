@@ -24,6 +24,8 @@ _REPEATS = re.compile(r"([a-z])\1{2,}")
 # Letters glued to digits ("jam3", "3x") are two tokens.
 _LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=\d)|(?<=\d)(?=[a-z])")
 _WORD_CACHE_LIMIT = 100_000
+# Whole texts remembered: the knowledge base's examples are normalized by several readers.
+_TEXT_CACHE_LIMIT = 20_000
 # Sentence boundaries; a dot between digits ("19.30") is a time, not an end.
 _SENTENCE_END = re.compile(r"[!?;\n]+|(?<!\d)\.+|\.+(?!\d)")
 # Clause boundaries: sentence ends and commas (a comma between digits is a decimal).
@@ -43,6 +45,7 @@ class Normalizer:
         self._slang = {key: tuple(value.split()) for key, value in slang.items()}
         self._particles = frozenset(particles)
         self._words: dict[str, tuple[str, ...]] = {}
+        self._texts: dict[str, tuple[str, ...]] = {}
         # Several words that mean one thing ("how much", "thank you"), longest first.
         self._phrases: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {}
         for key, value in sorted((phrases or {}).items(), key=lambda kv: -len(kv[0].split())):
@@ -50,7 +53,17 @@ class Normalizer:
             self._phrases.setdefault(words[0], []).append((words, tuple(value.split())))
 
     def tokens(self, text: str) -> list[str]:
-        return self._words_of(_prepare(text))
+        found = self._texts.get(text)
+        if found is None:
+            found = tuple(self._words_of(_prepare(text)))
+            if len(self._texts) >= _TEXT_CACHE_LIMIT:
+                self._texts = {}
+            self._texts[text] = found
+        return list(found)
+
+    def forget(self) -> None:
+        """Forget the texts and words seen (a benchmark times a message as if it were new)."""
+        self._texts, self._words = {}, {}
 
     def _words_of(self, prepared: str) -> list[str]:
         """Canonical tokens of prepared text (see _prepare): split, phrases, slang, particles."""

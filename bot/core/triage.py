@@ -248,7 +248,10 @@ class Rules:
 class Triage:
     """Rules first, then the second net. Build once per knowledge base; `assess` is pure."""
 
-    def __init__(self, kb: KnowledgeBase, rules: Rules, models: ModelSource, normalize: Normalizer):
+    def __init__(self, kb: KnowledgeBase, rules: Rules, models: ModelSource, normalize: Normalizer, intents: Training):
+        """`intents`: the intent model's training documents, read once for both models: each
+        intent's examples teach this model too (red_flag and crisis as emergencies, the rest as
+        "none")."""
         self.kb, self.rules = kb, rules
         self.settings = kb.settings
         labels, docs = [], []
@@ -257,13 +260,9 @@ class Triage:
             if tokens:
                 labels.append(level)
                 docs.append(Doc.of(text, tokens))
-        for intent in kb.intents.values():
-            label = next((l for l, i in _MODEL_INTENTS.items() if i == intent.id), "none")
-            for example in intent.examples:
-                tokens = normalize.tokens(example.text)
-                if tokens:
-                    labels.append(label)
-                    docs.append(Doc.of(example.text, tokens))
+        levels = {intent: label for label, intent in _MODEL_INTENTS.items()}
+        labels += [levels.get(intent, "none") for intent in intents.labels]
+        docs += intents.docs
         self.training = Training(tuple(docs), tuple(labels), self.settings.triage_c)
         self.model = models.get(self.training)
         self._classes = {label: i for i, label in enumerate(self.model.classes)}
