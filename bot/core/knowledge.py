@@ -366,7 +366,7 @@ def with_taught(kb: KnowledgeBase, taught: Sequence[Taught]) -> tuple[KnowledgeB
     owner: dict[str, str] = {}
     for intent in kb.intents.values():
         for example in intent.examples:
-            owner.setdefault(normalize(example.text), intent.id)
+            owner.setdefault(" ".join(normalize.example(example.text)), intent.id)
     added: dict[str, list[Example]] = {}
     skipped: list[tuple[Taught, str]] = []
     for item in taught:
@@ -679,7 +679,7 @@ def _cross_check(kb: KnowledgeBase, problems: Problems, names: dict[str, str]) -
     seen: dict[str, tuple[str, Example]] = {}
     for intent in intents.values():
         for example in intent.examples:
-            key = normalize(example.text)
+            key = " ".join(normalize.example(example.text))
             if not key:
                 problems.add(example.file, example.line, f"intent '{intent.id}': example \"{example.text}\" is empty after normalization")
                 continue

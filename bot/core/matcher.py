@@ -95,7 +95,7 @@ class Matcher:
         labels, docs, frequency = [], [], Counter()
         for intent in kb.intents.values():
             for example in intent.examples:
-                tokens = self.normalize.tokens(example.text)
+                tokens = self.normalize.example(example.text)
                 if tokens:
                     labels.append(intent.id)
                     docs.append(Doc.of(example.text, tokens))

@@ -24,7 +24,7 @@ _REPEATS = re.compile(r"([a-z])\1{2,}")
 # Letters glued to digits ("jam3", "3x") are two tokens.
 _LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=\d)|(?<=\d)(?=[a-z])")
 _WORD_CACHE_LIMIT = 100_000
-# Whole texts remembered: the knowledge base's examples are normalized by several readers.
+# Knowledge-base examples remembered (`example`): several readers normalize the same ones.
 _TEXT_CACHE_LIMIT = 20_000
 # Sentence boundaries; a dot between digits ("19.30") is a time, not an end.
 _SENTENCE_END = re.compile(r"[!?;\n]+|(?<!\d)\.+|\.+(?!\d)")
@@ -53,9 +53,15 @@ class Normalizer:
             self._phrases.setdefault(words[0], []).append((words, tuple(value.split())))
 
     def tokens(self, text: str) -> list[str]:
+        return self._words_of(_prepare(text))
+
+    def example(self, text: str) -> list[str]:
+        """The tokens of a knowledge-base example, remembered: loading, the checks and both
+        models read the same examples. (Patients' messages go through `tokens`, and are never
+        kept.)"""
         found = self._texts.get(text)
         if found is None:
-            found = tuple(self._words_of(_prepare(text)))
+            found = tuple(self.tokens(text))
             if len(self._texts) >= _TEXT_CACHE_LIMIT:
                 self._texts = {}
             self._texts[text] = found

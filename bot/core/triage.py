@@ -256,7 +256,7 @@ class Triage:
         self.settings = kb.settings
         labels, docs = [], []
         for level, text in kb.triage_examples:
-            tokens = normalize.tokens(text)
+            tokens = normalize.example(text)
             if tokens:
                 labels.append(level)
                 docs.append(Doc.of(text, tokens))
