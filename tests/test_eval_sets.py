@@ -127,4 +127,4 @@ def test_the_held_out_triage_set_does_not_regress(engine):
     """The held-out set does not yet meet the triage targets (emergency recall 1.0, false
     alarms ≤ 2 %); this guards what has been reached (docs/TRIAGE.md) until it does."""
     summary = evaluation.summarize_triage(evaluation.run_triage(engine, evaluation.load_triage(EVAL / "triage.yaml")))
-    assert summary["emergency_recall"] >= 0.95 and summary["doctor_recall"] >= 0.9 and summary["false_alarm_rate"] <= 0.06, summary
+    assert summary["emergency_recall"] >= 0.98 and summary["doctor_recall"] >= 0.9 and summary["false_alarm_rate"] <= 0.06, summary

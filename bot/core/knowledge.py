@@ -633,11 +633,12 @@ def _read_triage_rules(node, r: Reader | None) -> tuple[TriageRule, ...] | None:
 
 
 def _read_triage_examples(node, r: Reader | None) -> tuple[tuple[str, str], ...] | None:
-    """knowledge/triage_examples.yaml: level -> group -> messages; (level, text) pairs."""
+    """knowledge/triage_examples.yaml: level -> group -> messages; (level, text) pairs. Level
+    `crisis` is an emergency answered with the crisis line (thoughts of suicide)."""
     if node is None:
         return None
     out = []
-    for level, groups in (r.mapping(node, "triage examples", optional=(*LEVELS, "none")) or {}).items():
+    for level, groups in (r.mapping(node, "triage examples", optional=(*LEVELS, "crisis", "none")) or {}).items():
         for group, items in (r.mapping(groups, f"triage examples '{level}'") or {}).items():
             out.extend((level, text) for text, _ in r.strings(items, f"triage examples '{level}.{group}'"))
     return tuple(out)
