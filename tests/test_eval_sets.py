@@ -110,14 +110,14 @@ def test_evaluation_counts_clarify_as_not_answered(engine):
 
 
 def test_the_triage_sets_are_large_and_apart():
-    held_out, *tuning = (evaluation.load_triage(EVAL / f"{name}.yaml") for name in ("triage", "triage_dev", "triage_dev2", "triage_dev3"))
+    held_out, *tuning = (evaluation.load_triage(EVAL / f"{name}.yaml") for name in ("triage", "triage_dev", "triage_dev2", "triage_dev3", "triage_dev4"))
     counts = {level: sum(item.level == level for item in held_out) for level in evaluation.TRIAGE_LEVELS}
     assert counts["emergency"] >= 50 and counts["doctor"] >= 40 and counts["none"] >= 60
     seen = {item.text.lower() for item in held_out}
     assert not seen & {item.text.lower() for items in tuning for item in items}
 
 
-@pytest.mark.parametrize("name", ["triage_dev", "triage_dev2", "triage_dev3"])
+@pytest.mark.parametrize("name", ["triage_dev", "triage_dev2", "triage_dev3", "triage_dev4"])
 def test_the_triage_tuning_sets_meet_the_targets(engine, name):
     summary = evaluation.summarize_triage(evaluation.run_triage(engine, evaluation.load_triage(EVAL / f"{name}.yaml")))
     assert evaluation.target_failures(summary, evaluation.TRIAGE_TARGETS) == [], summary

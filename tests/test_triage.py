@@ -198,7 +198,7 @@ def test_an_emergency_anywhere_wins_over_every_other_intent(engine, text):
 
 def rules_found(engine, text) -> tuple[str, ...]:
     reading = engine.matcher.read(text)
-    return engine.triage.rules.find(reading.clauses, reading.resolved, reading.words)
+    return engine.triage.rules.find(reading.sentences, reading.clauses, reading.resolved, reading.words)
 
 
 def problems_of(directory) -> list[str]:

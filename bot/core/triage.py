@@ -107,21 +107,23 @@ class Rules:
         # "rasanya" in "mati rasanya", "dadaku" in "dadaku sesak": a clitic on a symptom word.
         self._stems = {word + clitic: word for word in self._lookup for clitic in lexicon.clitics}
 
-    def find(self, clauses: Sequence[Sequence[str]], resolved: Mapping[str, tuple[Token, ...]], words: Sequence[str]) -> tuple[str, ...]:
+    def find(self, sentences: Sequence[Sequence[str]], clauses: Sequence[Sequence[str]], resolved: Mapping[str, tuple[Token, ...]], words: Sequence[str]) -> tuple[str, ...]:
         """Rules present within one clause, or with their words right next to each other, or,
         for the rules marked `anywhere`, anywhere in the message; none cancelled by an affirmed
-        `unless` term beside them (in the clause; for `anywhere` rules, in the message)."""
+        `unless` term beside them (in the clause or the one before it in the sentence; for
+        `anywhere` rules, in the message): "naik tangga 6 lantai, ngos2an" is breathless from
+        exertion."""
         sequence = words_of(resolved, words, typos=False)
         scattered = self._hits(sequence, len(sequence))
         if not scattered:
             return ()  # not even scattered over the message: no clause can have one
         found = []
         typed = list(words)
-        for clause in clauses:
+        for clause, before in _with_previous(clauses, sentences):
             clause_words = words_of(resolved, clause, typos=False)
             for rule, _ in self._hits(clause_words, _SPAN):
-                # `unless` stands beside the rule: in its clause, or anywhere for `anywhere` rules.
-                beside = (sequence, typed) if rule in self._anywhere else (clause_words, clause)
+                near = [*before, *clause]
+                beside = (sequence, typed) if rule in self._anywhere else (words_of(resolved, near, typos=False), near)
                 if not self._cancelled(rule, *beside):
                     found.append(rule)
         found += [rule for rule, _ in scattered if rule in self._anywhere and not self._cancelled(rule, sequence, typed)]
@@ -278,7 +280,7 @@ class Triage:
 
     def by_rules(self, reading: Reading, carried: Parts = ()) -> tuple[Assessment, Parts]:
         """The rules' verdict alone (the highest level of the rules found), and the parts."""
-        found = list(self.rules.find(reading.clauses, reading.resolved, reading.words))
+        found = list(self.rules.find(reading.sentences, reading.clauses, reading.resolved, reading.words))
         parts = self.rules.parts_in(words_of(reading.resolved, reading.words, typos=False))
         completed = self.rules.completed(parts, carried)
         if completed is not None:
@@ -336,3 +338,16 @@ def _tightest(places: Sequence[Sequence[tuple[int, int]]]) -> tuple[int, int]:
             if best is None or end - first < best[1] - best[0]:
                 best = (first, end)
     return best
+
+
+
+def _with_previous(clauses: Sequence[Sequence[str]], sentences: Sequence[Sequence[str]]):
+    """Each clause with the clause before it in the same sentence (empty for a sentence's
+    first); clauses are the sentences cut at commas, in order."""
+    index, used, previous = 0, 0, ()
+    for clause in clauses:
+        if index < len(sentences) and used >= len(sentences[index]):
+            index, used, previous = index + 1, 0, ()
+        yield clause, previous
+        used += len(clause)
+        previous = clause
