@@ -31,6 +31,7 @@ TARGETS = {
     "wrong_answer_rate": ("<=", 0.02),
     "red_flag_recall": (">=", 1.0),
     "out_of_scope_handled": (">=", 0.90),
+    "all_answered": (">=", 0.90),
 }
 # ... and of hard messages (long stories, two questions, heavy typos, other languages).
 HARD_TARGETS = {**TARGETS, "accuracy": (">=", 0.90), "wrong_answer_rate": ("<=", 0.04)}
@@ -68,6 +69,15 @@ class Result:
     candidates: tuple[dict, ...]
     also: tuple[str, ...] = ()
     triage: str = "none"
+    # Every intent whose answer the patient read (several for a message with several
+    # questions), and the labels those answers cover (a narrower answer covers its broader
+    # topic: cause_caffeine covers causes).
+    answered: tuple[str, ...] = ()
+    covered: tuple[str, ...] = ()
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return (self.expected, *self.also)
 
     @property
     def outcome(self) -> str:
@@ -78,7 +88,10 @@ class Result:
 
     @property
     def correct(self) -> bool:
-        return self.outcome == self.expected or self.outcome in self.also
+        """Judged from the replies: the first answer is the labelled intent (or another the
+        message asked), or, when the bot answered several questions, one of them is (a
+        second answer to a one-question message is counted in `extra_answers`)."""
+        return self.outcome == self.expected or self.outcome in self.also or (len(self.answered) > 1 and self.expected in self.covered)
 
     def as_dict(self) -> dict:
         return {
@@ -89,6 +102,7 @@ class Result:
             "score": round(self.score, 4),
             "candidates": list(self.candidates),
             "triage": self.triage,
+            "answered": list(self.answered),
         }
 
 
@@ -230,8 +244,32 @@ def run(engine: Engine, items: list[Labelled]) -> list[Result]:
             # A topic the bot recognises but does not handle: the patient reads its own text.
             intent, decision = match.reason.removeprefix(NAMED_OUT_OF_SCOPE), Decision.ANSWER.value
         triage = turn.triage.level.label if turn.triage is not None else "none"
-        results.append(Result(item.text, item.intent, intent, decision, match.score, candidates, item.also, triage))
+        answered = tuple(m.intent for m in turn.questions if m.decision is Decision.ANSWER) or (
+            (intent,) if decision == Decision.ANSWER.value else ()
+        )
+        covered = tuple(dict.fromkeys((*answered, *(engine.kb.intents[i].part_of for i in answered if i in engine.kb.intents))))
+        covered = tuple(i for i in covered if i)
+        results.append(Result(item.text, item.intent, intent, decision, match.score, candidates, item.also, triage, answered, covered))
     return results
+
+
+def summarize_questions(results: list[Result]) -> dict:
+    """For messages labelled with several questions: how many got an answer to each, to some,
+    or to none (judged from every answer the patient read); and for one-question messages, how
+    many got more than one answer."""
+    several = [r for r in results if r.also]
+    single = [r for r in results if not r.also]
+    extra = round(sum(len(r.answered) > 1 for r in single) / len(single), 4) if single else None
+    if not several:
+        return {"extra_answers": extra}
+    reached = [sum(label in r.covered for label in r.labels) for r in several]
+    return {
+        "several_questions": len(several),
+        "all_answered": round(sum(n == len(r.labels) for n, r in zip(reached, several)) / len(several), 4),
+        "some_answered": round(sum(0 < n < len(r.labels) for n, r in zip(reached, several)) / len(several), 4),
+        "none_answered": round(sum(n == 0 for n in reached) / len(several), 4),
+        "extra_answers": extra,
+    }
 
 
 def summarize(results: list[Result]) -> dict:
@@ -264,6 +302,7 @@ def summarize(results: list[Result]) -> dict:
         else None,
         "per_intent": per_intent,
         "confusions": [{"expected": e, "got": g, "count": n} for (e, g), n in confusion.most_common()],
+        **summarize_questions(results),
     }
 
 
@@ -300,6 +339,14 @@ def format_report(name: str, summary: dict, results: list[Result], show_errors: 
         f"fallback rate        {pct(summary['fallback_rate'])}",
         f"red_flag recall      {pct(summary['red_flag_recall'])}",
         f"out of scope handled {pct(summary['out_of_scope_handled'])}",
+        f"more than one answer {pct(summary.get('extra_answers'))}   (to a message asking one thing)",
+    ]
+    if summary.get("several_questions"):
+        lines += [
+            f"several questions    {summary['several_questions']} messages: every question answered {pct(summary['all_answered'])}, "
+            f"some {pct(summary['some_answered'])}, none {pct(summary['none_answered'])}",
+        ]
+    lines += [
         "",
         f"{'intent':<20} {'support':>7} {'precision':>9} {'recall':>7}",
     ]

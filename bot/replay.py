@@ -12,7 +12,8 @@ A fixture file is YAML:
 `expect` keys: intent, decision, reason, contains / not_contains (text or list of texts,
 case-insensitive, over all replies of the turn), actions (exact list, e.g. [handoff:urgent]),
 replies (number of reply messages), paused (the bot is waiting for staff), booking_step (the
-booking question pending, or null), booking (the request sent: name, complaint, start).
+booking question pending, or null), booking (the request sent: name, complaint, start),
+answered (every intent answered, in order, for a message with several questions).
 A turn may also send `media: [image/jpeg]`, set `profile_name`, or say when it happens with
 `at: "2026-11-25 10:00"` (Jakarta time; default: the fixture's `now`, itself defaulting to
 Wednesday 25 November 2026, 10:00). A turn `event: case_closed` stands for staff closing the
@@ -22,7 +23,7 @@ conversation.
 Replayed offline against the engine (default), or live against a running webhook over HTTP
 (`webhook_conversation`): there a fresh patient number plays each fixture, intent, decision,
 reason, actions, paused and booking_step are read from the X-Klinik-* response headers, and what
-a response cannot show is reported rather than passed: `booking` is "not checked live", and
+a response cannot show is reported rather than passed: `booking` and `answered` are "not checked live", and
 turns that need a fixed clock (`now`, `at`) or a staff action (`event`) are skipped, with the
 rest of their fixture, as "offline only".
 """
@@ -43,6 +44,7 @@ from .core.yamlschema import Problems, Reader, compose, to_python
 
 EXPECT_KEYS = (
     "intent", "decision", "reason", "contains", "not_contains", "actions", "replies", "paused", "booking_step", "booking",
+    "answered",
 )  # fmt: skip
 DEFAULT_NOW = "2026-11-25 10:00"
 EVENTS = ("case_closed", "staff_replied")
@@ -50,7 +52,7 @@ EVENTS = ("case_closed", "staff_replied")
 # live at any time: open and closed hours, Saturday afternoon, Sunday night, a year's end.
 PROBE_CLOCKS = ("2026-11-25 10:00", "2026-11-28 13:30", "2026-11-29 22:00", "2026-11-30 08:00", "2027-02-05 17:59", "2026-12-31 23:50")
 # What a live webhook response cannot show, and what it shows only in its X-Klinik-* headers.
-NOT_LIVE = frozenset({"booking"})
+NOT_LIVE = frozenset({"booking", "answered"})
 HEADER_KEYS = frozenset({"intent", "decision", "reason", "actions", "paused", "booking_step"})
 
 
@@ -90,6 +92,8 @@ class Observed:
     paused: bool | None = None
     booking_step: str | None = None
     booking: dict | None = None
+    # The intents answered, in order (several when the message asked several things).
+    answered: tuple[str, ...] = ()
     # Expectation keys this way of replaying cannot see (reported as not checked).
     unobserved: frozenset[str] = frozenset()
     # The turn could not be played (e.g. the webhook answered 403).
@@ -203,6 +207,8 @@ def check_turn(expect: dict, observed: Observed) -> list[str]:
             problems.append(f"reply should not contain {needle!r}")
     if "actions" in expect and list(expect["actions"] or []) != list(observed.actions):
         problems.append(f"actions: expected {list(expect['actions'] or [])}, got {list(observed.actions)}")
+    if "answered" in expect and list(expect["answered"] or []) != list(observed.answered):
+        problems.append(f"answered: expected {list(expect['answered'] or [])}, got {list(observed.answered)}")
     if "replies" in expect and expect["replies"] != len(observed.replies):
         problems.append(f"replies: expected {expect['replies']} messages, got {len(observed.replies)}")
     for key in ("paused", "booking_step"):
@@ -288,6 +294,7 @@ def engine_conversation(engine) -> Conversation:
             paused=staff.has_chat,
             booking_step=state.booking.step if state.booking else None,
             booking=booking,
+            answered=tuple(m.intent for m in result.questions if m.decision.value == "answer") or ((match.intent,) if match and match.decision.value == "answer" else ()),
         )
 
     return play

@@ -130,7 +130,8 @@ def test_evaluate_json_has_the_documented_shape(tmp_path):
     for key in ("accuracy", "wrong_answer_rate", "clarify_rate", "per_intent", "confusions", "red_flag_recall", "out_of_scope_handled"):
         assert key in report["summary"]
     first = report["results"][0]
-    assert set(first) == {"text", "expected", "intent", "decision", "score", "candidates", "triage"}
+    assert set(first) == {"text", "expected", "intent", "decision", "score", "candidates", "triage", "answered"}
+    assert first["answered"] == ["causes"]
     assert first["triage"] in ("emergency", "doctor", "none")
     assert first["intent"] == "causes" and first["decision"] == "answer"
     assert {r["decision"] for r in report["results"]} <= {"answer", "clarify", "fallback"}

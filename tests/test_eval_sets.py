@@ -110,7 +110,7 @@ def test_evaluation_counts_clarify_as_not_answered(engine):
 
 
 def test_the_triage_sets_are_large_and_apart():
-    held_out, *tuning = (evaluation.load_triage(EVAL / f"{name}.yaml") for name in ("triage", "triage_dev", "triage_dev2", "triage_dev3", "triage_dev4"))
+    held_out, *tuning = (evaluation.load_triage(EVAL / f"{name}.yaml") for name in ("triage", "triage_dev", "triage_dev2", "triage_dev3", "triage_dev4", "triage_dev5"))
     counts = {level: sum(item.level == level for item in held_out) for level in evaluation.TRIAGE_LEVELS}
     assert counts["emergency"] >= 50 and counts["doctor"] >= 40 and counts["none"] >= 60
     seen = {item.text.lower() for item in held_out}
@@ -124,7 +124,16 @@ def test_the_triage_tuning_sets_meet_the_targets(engine, name):
 
 
 def test_the_held_out_triage_set_does_not_regress(engine):
-    """The held-out set does not yet meet the triage targets (emergency recall 1.0, false
+    """The fresh held-out set does not yet meet the triage targets (doctor recall ≥ 0.9, false
     alarms ≤ 2 %); this guards what has been reached (docs/TRIAGE.md) until it does."""
     summary = evaluation.summarize_triage(evaluation.run_triage(engine, evaluation.load_triage(EVAL / "triage.yaml")))
-    assert summary["emergency_recall"] >= 0.98 and summary["doctor_recall"] >= 0.9 and summary["false_alarm_rate"] <= 0.06, summary
+    assert summary["emergency_recall"] == 1.0 and summary["doctor_recall"] >= 0.83 and summary["false_alarm_rate"] <= 0.075, summary
+
+
+def test_two_question_messages_get_every_answer_and_one_question_messages_one(engine):
+    """The target: ≥ 90 % of the held-out two-question messages answered in every part; and
+    one-question messages rarely get a second answer (docs/UNDERSTANDING.md)."""
+    held_out = evaluation.summarize(evaluation.run(engine, evaluation.load_labelled(EVAL / "two_questions.yaml")))
+    assert held_out["all_answered"] >= 0.9 and held_out["none_answered"] <= 0.02, held_out
+    single = evaluation.summarize(evaluation.run(engine, evaluation.load_labelled(EVAL / "heldout.yaml")))
+    assert single["extra_answers"] <= 0.025, single

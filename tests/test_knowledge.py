@@ -53,7 +53,7 @@ def test_yaml_syntax_error_names_file_and_line(kb_copy):
 def test_unknown_key_is_reported_at_its_line(kb_copy):
     path = kb_copy / "intents" / "calf.yaml"
     edit(path, "    title: Kram betis\n", "    title: Kram betis\n    answr: typo\n")
-    assert problems_of(kb_copy) == [f"knowledge/intents/calf.yaml:{line_of(path, 'answr:')}: intent: unknown key 'answr' (allowed: action, answer, examples, follow_up, id, out_of_scope, title)"]
+    assert problems_of(kb_copy) == [f"knowledge/intents/calf.yaml:{line_of(path, 'answr:')}: intent: unknown key 'answr' (allowed: action, answer, examples, follow_up, id, out_of_scope, part_of, title)"]
 
 
 def test_empty_answer_is_reported(kb_copy):

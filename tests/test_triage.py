@@ -69,6 +69,9 @@ def test_emergencies_go_to_the_igd_first(engine, text):
         "saya tidak bisa berdiri lama karena kerja",
         "betis kiri bengkak merah. kayaknya digigit nyamuk",  # `unless` of an anywhere rule: the whole message
         "lagi menyusui, boleh minum jamu pegal linu?",
+        "naik tangga kantor 6 lantai karena lift mati, ngos2an, skrg betis pegel",  # exertion in the clause before
+        "kmrn pingsan? engga kok, cuma pusing dikit pas berdiri cepet",  # the sign repeated as a question, then denied
+        "kemeja sy kekecilan, sesak di perut. ada herbal buat langsing?",
     ],
 )
 def test_look_alikes_raise_no_alarm(engine, text):
@@ -90,6 +93,9 @@ def test_no_after_a_question_is_no_alarm(engine):
         ("otot betis kanan makin kecil dibanding kiri", "muscle_wasting"),
         ("ayah 65 th akhir-akhir ini sering tersandung kalau jalan", "stumbling_more"),
         ("sejak minum obat kolesterol betis sering kram", "cramps_on_new_medicine"),
+        # Signs that sound acute but came slowly, over weeks: a doctor soon, not the IGD.
+        ("sering keselek kalau minum, makin sering pelan-pelan sebulan ini", "choking_often"),
+        ("saya cuci darah, boleh makan pisang buat kram betis?", "kidney_disease_diet"),
     ],
 )
 def test_the_middle_level_says_see_a_doctor_and_still_answers(engine, text, rule):

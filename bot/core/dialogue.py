@@ -30,6 +30,7 @@ from .messages import (
     StartBooking,
     Turn,
 )
+from .questions import MAX_ANSWERS, Question, QuestionFinder
 from .render import numbered, render
 from .triage import CRISIS, RED_FLAG, Assessment, Level, Parts, Triage
 from .understand import IN_MEMORY, ModelSource
@@ -39,6 +40,10 @@ _ACTIONS: dict[str, Action] = {
     "handoff_human": Handoff(HandoffReason.HUMAN_AGENT),
     "handoff_urgent": Handoff(HandoffReason.URGENT),
 }
+# Where an answer goes among the answers to several questions: answers in the order asked, then
+# a list to pick from (the menu), then one flow that waits for the patient.
+_ANSWER, _LIST, _FLOW = 0, 1, 2
+_FLOW_ACTIONS = frozenset({"start_booking", "handoff_human", "erase_request"})
 # After this many messages in a row that the bot could not place, a case is opened for staff.
 MISSES_BEFORE_HANDOFF = 2
 NO_STAFF = StaffView()
@@ -81,6 +86,7 @@ class Engine:
         self.matcher = matcher or Matcher(kb, models)
         self.triage = Triage(kb, self.matcher.rules, models, self.matcher.normalize, self.matcher.training)
         self.booking = BookingFlow(kb, self.matcher, booking_expiry)
+        self.questions = QuestionFinder(self.matcher)
         self._numbers = kb.lexicon.numbers
         self._fillers = kb.lexicon.option_fillers
         self._affirmations = kb.lexicon.affirmations
@@ -127,6 +133,8 @@ class Engine:
                 return turn
             state = replace(state, erase_asked_at=None)
         privacy = self._privacy_command(text, tokens)
+        if privacy is not None and not (staff.has_chat or state.booking) and len(self.questions.find(text, privacy)) > 1:
+            privacy = None  # "data apa yg disimpan? trus cara hapusnya gmn": answered as several questions
         if privacy is not None and not (staff.has_chat and self._about_an_appointment(privacy, tokens)):
             return self._privacy(state, privacy, now, tokens)
         if state.emergency_at:
@@ -167,13 +175,13 @@ class Engine:
             # A symptom worth a doctor's visit, asked about in no topic the bot knows: when to
             # see a doctor is the answer that fits.
             match = Match(Decision.ANSWER, DOCTOR_INTENT, match.score, match.candidates, reason="triage_doctor")
+        questions = self.questions.find(text, match)
+        if len(questions) > 1:
+            return self._answer_several(state, questions, incoming, now, salam=self._salam in tokens, first=first)
         if match.decision is Decision.ANSWER:
             return self._answer(state, match, incoming, now, salam=self._salam in tokens, first=first)
         if match.decision is Decision.CLARIFY:
-            options = self.matcher.clarify_options(match)
-            titles = [self.kb.intents[i].title for i in options]
-            reply = Reply(f"{self.text('clarify')}\n{numbered(titles)}\n{self.text('options_hint')}")
-            return Turn((reply,), (), replace(state, options=options), match)
+            return self._clarify(state, match)
         return self._fallback(state, match, now)
 
     # -- triage -----------------------------------------------------------------------------
@@ -219,7 +227,13 @@ class Engine:
 
     # -- answers ----------------------------------------------------------------------------
 
-    def _answer(self, state, match: Match, incoming: Incoming, now: datetime, salam: bool = False, first: bool = False) -> Turn:
+    def _answer(
+        self, state, match: Match, incoming: Incoming, now: datetime, salam: bool = False, first: bool = False,
+        answered: frozenset[str] = frozenset(), offer: bool = True,
+    ) -> Turn:
+        """Answer one intent. `answered`: intents answered in this turn (not offered again as
+        follow-ups); `offer`: whether the answer ends with follow-ups to pick from (only the last
+        of several answers does)."""
         intent = self.kb.intents[match.intent]
         if intent.id == FALLBACK_INTENT:
             return self._fallback(state, match, now)
@@ -234,19 +248,74 @@ class Engine:
             options, prompt = self.kb.menu_items, self.kb.menu_prompt
         else:
             options, prompt = intent.follow_up, self.text("follow_up_prompt")
-        body, _ = render(intent.answer, self.kb)
-        if salam:
-            body = f"{self.text('salam_reply')}\n{body}"
-        elif match.greeted and intent.id != "greeting" and not first:
-            body = f"{self.text('greeting_prefix')} {body}"
+        body = self._greeted(render(intent.answer, self.kb)[0], intent.id, match, salam, first)
         actions = (_ACTIONS[intent.action],) if intent.action else ()
         if _handoff(actions):
             return self._hand_over(state, (body,), actions, match, now, intent.id)
+        options = [i for i in options if i not in answered] if offer or intent.id == "menu" else []
         if options:
             titles = [self.kb.intents[i].title for i in options]
             body = f"{body}\n\n{prompt}\n{numbered(titles)}"
         new_state = replace(state, options=tuple(options), last_intent=intent.id, misses=0, booking=None)
         return Turn((Reply(body),), actions, new_state, match)
+
+    def _greeted(self, body: str, intent_id: str, match: Match, salam: bool, first: bool) -> str:
+        """An answer with the reply to "assalamualaikum", or to a greeting before the question."""
+        if salam:
+            return f"{self.text('salam_reply')}\n{body}"
+        if match.greeted and intent_id != "greeting" and not first:
+            return f"{self.text('greeting_prefix')} {body}"
+        return body
+
+    def _answer_several(self, state, questions: tuple[Question, ...], incoming: Incoming, now: datetime, salam: bool, first: bool) -> Turn:
+        """A message that asks several things: each answered in the order asked, as its own
+        WhatsApp message, at most MAX_ANSWERS; the menu after them and one flow that waits for
+        the patient (a booking, an erase confirmation, a handoff) last; a last part the bot is
+        unsure of asked about; the rest named as skipped."""
+        clear = [q for q in questions if q.match.decision is Decision.ANSWER]
+        flows = [q for q in clear if self._place(q.match.intent) == _FLOW][:1]
+        chosen = [q for q in clear if self._place(q.match.intent) != _FLOW][: MAX_ANSWERS - len(flows)] + flows
+        ordered = sorted(chosen, key=lambda q: self._place(q.match.intent))
+        skipped = [q for q in clear if q not in chosen]
+        unclear = [q for q in questions if q.match.decision is Decision.CLARIFY and not flows][:1]
+        answered = frozenset(q.match.intent for q in ordered)
+        replies: list[Reply] = []
+        actions: list = []
+        for index, question in enumerate(ordered):
+            match = question.match if index == 0 else replace(question.match, greeted=False)
+            offer = index == len(ordered) - 1 and not unclear
+            part = replace(incoming, text=question.text)
+            turn = self._answer(state, match, part, now, salam=salam and index == 0, first=first, answered=answered, offer=offer)
+            replies += turn.replies
+            actions += turn.actions
+            state = turn.state
+        for question in unclear:
+            turn = self._clarify(state, question.match, "clarify_other")
+            replies += turn.replies
+            state = turn.state
+        if skipped:
+            titles = ", ".join(self.kb.intents[q.match.intent].title for q in skipped)
+            note = Reply(self.text("questions_skipped").replace("{topics}", titles))
+            # After the answers, but before a question the patient must answer.
+            waits = bool(unclear) or bool(flows)
+            replies = [*replies[:-1], note, replies[-1]] if waits else [*replies, note]
+        taken = tuple(q.match for q in (*ordered, *unclear))
+        first_match = replace(taken[0], reason=f"questions:{len(taken)}")
+        return Turn(tuple(replies), tuple(actions), state, first_match, questions=taken)
+
+    def _place(self, intent_id: str) -> int:
+        """Where an intent's answer goes among the answers to several questions."""
+        intent = self.kb.intents[intent_id]
+        if intent.action in _FLOW_ACTIONS:
+            return _FLOW
+        return _LIST if intent_id == "menu" else _ANSWER
+
+    def _clarify(self, state, match: Match, key: str = "clarify") -> Turn:
+        """Ask which of two topics the patient meant, as a numbered list."""
+        options = self.matcher.clarify_options(match)
+        titles = [self.kb.intents[i].title for i in options]
+        reply = Reply(f"{self.text(key)}\n{numbered(titles)}\n{self.text('options_hint')}")
+        return Turn((reply,), (), replace(state, options=options), match)
 
     def _fallback(self, state, match: Match, now: datetime) -> Turn:
         named = match.reason.removeprefix("out_of_scope:")

@@ -42,7 +42,7 @@ _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 
 TEXT_KEYS = (
-    "first_contact", "greeting_prefix", "empty", "media", "clarify", "options_hint",
+    "first_contact", "greeting_prefix", "empty", "media", "clarify", "clarify_other", "questions_skipped", "options_hint",
     "follow_up_prompt", "invalid_option", "fallback_again", "missing_fact", "missing_fact_offer",
     "closed_day", "rate_limited", "emoji_only", "salam_reply", "error",
     "booking_ask_name_confirm", "booking_ask_name", "booking_ask_complaint", "booking_ask_when", "booking_no_time",
@@ -57,7 +57,8 @@ TEXT_KEYS = (
 
 MATCHER_KEYS = (
     "answer_threshold", "clarify_threshold", "clarify_margin", "context_bonus", "context_max_tokens", "typo_cutoff",
-    "max_tokens", "c", "cutoffs", "triage_c", "emergency_threshold", "doctor_threshold",
+    "max_tokens", "c", "cutoffs", "triage_c", "emergency_threshold", "doctor_threshold", "question_floor",
+    "question_whole_floor", "question_marked_floor",
 )  # fmt: skip
 
 
@@ -92,6 +93,9 @@ class Intent:
     out_of_scope: bool = False
     file: str = ""
     line: int = 0
+    # A broader intent whose answer this one narrows (cause_caffeine of causes): asked together
+    # in one message, only the narrower one is answered.
+    part_of: str | None = None
 
 
 LEVELS = ("emergency", "doctor")
@@ -134,6 +138,7 @@ class Lexicon:
     change_words: frozenset[str]
     calf_words: frozenset[str]
     other_body_parts: frozenset[str]
+    question_joiners: frozenset[str]
 
     @functools.cached_property
     def normalizer(self) -> Normalizer:
@@ -179,6 +184,12 @@ class MatcherSettings:
     triage_c: float = 1.0
     emergency_threshold: float = 0.6
     doctor_threshold: float = 0.6
+    # Several questions in one message (bot.core.questions): a part counts as a question when
+    # the model is this sure of it alone, and gives it at least question_whole_floor in the
+    # whole message.
+    question_floor: float = 0.5
+    question_marked_floor: float = 0.5
+    question_whole_floor: float = 0.1
     # Per intent, an answer cutoff that replaces answer_threshold (where tuning found one better).
     cutoffs: Mapping[str, float] = field(default_factory=dict)
 
@@ -307,7 +318,7 @@ def _read_intents(node, r: Reader) -> list[Intent]:
     out = []
     for item in r.sequence(top["intents"], "intents") or ():
         fields = r.mapping(
-            item, "intent", required=("id", "title", "answer"), optional=("examples", "follow_up", "action", "out_of_scope")
+            item, "intent", required=("id", "title", "answer"), optional=("examples", "follow_up", "action", "out_of_scope", "part_of")
         )
         if fields is None:
             continue
@@ -333,12 +344,13 @@ def _read_intents(node, r: Reader) -> list[Intent]:
             if action is not None and action not in ACTIONS:
                 r.fail(fields["action"], f"{what}: unknown action '{action}' (known: {', '.join(ACTIONS)})")
         out_of_scope = bool(r.boolean(fields["out_of_scope"], f"{what} out_of_scope")) if "out_of_scope" in fields else False
+        part_of = r.string(fields["part_of"], f"{what} part_of") if "part_of" in fields else None
         # An intent with a broken field is still registered (its problem is already recorded),
         # so that it is not also reported as missing.
         out.append(
             Intent(
                 intent_id, (title or "").strip(), (answer or "").strip(), examples, follow_up, action, out_of_scope,
-                r.file, item.start_mark.line + 1,
+                r.file, item.start_mark.line + 1, part_of,
             )  # fmt: skip
         )
     return out
@@ -416,7 +428,7 @@ def _read_out_of_scope(node, r: Reader | None, intents: dict[str, Intent]) -> No
 def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
     if node is None:
         return None
-    keys = ("slang", "particles", "greeting_words", "thanks_words", "clitics", "option_fillers", "common_words", "negations", "negation_bridges", "affirmations", "cancel_words", "change_words", "calf_words", "other_body_parts")
+    keys = ("slang", "particles", "greeting_words", "thanks_words", "clitics", "option_fillers", "common_words", "negations", "negation_bridges", "affirmations", "cancel_words", "change_words", "calf_words", "other_body_parts", "question_joiners")
     top = r.mapping(node, "lexicon", required=(*keys, "numbers", "phrases"))
     if top is None or any(k not in top for k in (*keys, "numbers", "phrases")):
         return None
@@ -476,6 +488,7 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         change_words=word_lists["change_words"],
         calf_words=word_lists["calf_words"],
         other_body_parts=word_lists["other_body_parts"],
+        question_joiners=word_lists["question_joiners"],
     )
 
 
@@ -659,6 +672,8 @@ def _cross_check(kb: KnowledgeBase, problems: Problems, names: dict[str, str]) -
         for ref in intent.follow_up:
             if ref not in intents:
                 problems.add(intent.file, intent.line, f"intent '{intent.id}': follow_up names unknown intent '{ref}'")
+        if intent.part_of is not None and intent.part_of not in intents:
+            problems.add(intent.file, intent.line, f"intent '{intent.id}': part_of names unknown intent '{intent.part_of}'")
         if intent.id != FALLBACK_INTENT and len(intent.examples) < MIN_EXAMPLES:
             count = len(intent.examples)
             problems.add(intent.file, intent.line, f"intent '{intent.id}' has {count or 'no'} example{'s' if count != 1 else ''}; the intent model needs at least {MIN_EXAMPLES}")

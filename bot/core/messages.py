@@ -139,6 +139,9 @@ class Turn:
     match: Match | None = None
     # The message's triage (bot.core.triage.Assessment); None when the step made none.
     triage: object | None = None
+    # A message that asked several things: the verdict on each question taken up, in order
+    # (`match` is the first); empty for a message read as one question.
+    questions: tuple[Match, ...] = ()
 
 
 @dataclass(frozen=True)

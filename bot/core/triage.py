@@ -110,19 +110,25 @@ class Rules:
     def find(self, sentences: Sequence[Sequence[str]], clauses: Sequence[Sequence[str]], resolved: Mapping[str, tuple[Token, ...]], words: Sequence[str]) -> tuple[str, ...]:
         """Rules present within one clause, or with their words right next to each other, or,
         for the rules marked `anywhere`, anywhere in the message; none cancelled by an affirmed
-        `unless` term beside them (in the clause or the one before it in the sentence; for
+        `unless` term beside them (in the clause or the ones next to it in its sentence; for
         `anywhere` rules, in the message): "naik tangga 6 lantai, ngos2an" is breathless from
         exertion."""
+        denied = self._echo_denied(sentences, resolved)
+        if denied:
+            words = [word for index, sentence in enumerate(sentences) if index not in denied for word in sentence]
         sequence = words_of(resolved, words, typos=False)
         scattered = self._hits(sequence, len(sequence))
         if not scattered:
             return ()  # not even scattered over the message: no clause can have one
         found = []
         typed = list(words)
-        for clause, before in _with_previous(clauses, sentences):
+        sentence_of = _sentence_of(clauses, sentences)
+        for position, (clause, index) in enumerate(zip(clauses, sentence_of)):
+            if index in denied:
+                continue
             clause_words = words_of(resolved, clause, typos=False)
+            near = [word for j in (position - 1, position, position + 1) if 0 <= j < len(clauses) and sentence_of[j] == index for word in clauses[j]]
             for rule, _ in self._hits(clause_words, _SPAN):
-                near = [*before, *clause]
                 beside = (sequence, typed) if rule in self._anywhere else (words_of(resolved, near, typos=False), near)
                 if not self._cancelled(rule, *beside):
                     found.append(rule)
@@ -132,6 +138,17 @@ class Rules:
                 found.append(rule)
         order = {rule: index for index, (rule, _) in enumerate(self._terms)}
         return tuple(sorted(dict.fromkeys(found), key=order.__getitem__))
+
+    def _echo_denied(self, sentences: Sequence[Sequence[str]], resolved: Mapping[str, tuple[Token, ...]]) -> set[int]:
+        """Sentences that only name a sign and are denied by the next one: "pingsan? engga
+        kok, cuma pusing" (the patient repeats the question, then says no)."""
+        denied = set()
+        for index in range(len(sentences) - 1):
+            named = words_of(resolved, sentences[index], typos=False)
+            answer = words_of(resolved, sentences[index + 1], typos=False)
+            if 0 < len(named) <= _ECHO_WORDS and answer and answer[0] in self._negations and not self._hits(answer[:_ECHO_WORDS], _SPAN):
+                denied.add(index)
+        return denied
 
     def parts_in(self, sequence: Sequence[str]) -> Parts:
         """For each rule marked `anywhere` that these words show in part (some of its groups,
@@ -312,6 +329,10 @@ class Triage:
         return by_rules
 
 
+# A sign repeated as a question before "engga kok" is at most this many words long.
+_ECHO_WORDS = 3
+
+
 def _tightest(places: Sequence[Sequence[tuple[int, int]]]) -> tuple[int, int]:
     """The shortest stretch of words holding one place of every group. For each place where
     the stretch could start, every group takes its place starting there or later that ends
@@ -341,13 +362,13 @@ def _tightest(places: Sequence[Sequence[tuple[int, int]]]) -> tuple[int, int]:
 
 
 
-def _with_previous(clauses: Sequence[Sequence[str]], sentences: Sequence[Sequence[str]]):
-    """Each clause with the clause before it in the same sentence (empty for a sentence's
-    first); clauses are the sentences cut at commas, in order."""
-    index, used, previous = 0, 0, ()
+def _sentence_of(clauses: Sequence[Sequence[str]], sentences: Sequence[Sequence[str]]) -> list[int]:
+    """The index of the sentence each clause belongs to (clauses are the sentences cut at
+    commas, in order)."""
+    out, index, used = [], 0, 0
     for clause in clauses:
         if index < len(sentences) and used >= len(sentences[index]):
-            index, used, previous = index + 1, 0, ()
-        yield clause, previous
+            index, used = index + 1, 0
+        out.append(index)
         used += len(clause)
-        previous = clause
+    return out

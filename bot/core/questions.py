@@ -1,0 +1,158 @@
+"""Several questions in one message: "harga akupuntur brp? terus alamatnya di mana?".
+
+A message is cut into pieces at the signs people use between questions (? ! ; line breaks,
+full stops, commas, "1." "2.", and the joining words of knowledge/lexicon.yaml: terus, oiya,
+sekalian, dan ...). Pieces are read left to right: a piece the intent model is sure of by itself
+is a question; a piece it is not sure of (a story, "kak", half a sentence) is read again together
+with the next one. Only when two or more different questions are found does the message count
+as several; otherwise the whole message is read as one, as before, so that a single question
+split by a comma or by "kedutan terus" keeps its reading.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from .knowledge import MatcherSettings
+from .matcher import SOCIAL_INTENTS, Matcher
+
+NAMED_PREFIX = "out_of_scope:"
+from .messages import FALLBACK_INTENT, Decision, Match
+
+# More than this many questions: the first ones are answered and the rest named as skipped.
+MAX_ANSWERS = 3
+# Pieces read at most (a 5,000-character message is not read as hundreds of questions).
+_MAX_PIECES = 12
+# Sentence and clause ends, and list numbers ("1." "2)"; not "jam 3." which is a time).
+_BOUNDARY = r"[!?;\n]+|(?<!\d)[.,]+|[.,]+(?!\d)|(?<![a-z0-9.:])(?<!jam )(?<!pukul )\(?\d{1,2}[.)](?=\s*[a-z])"
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question of a message: the text that asks it and the intent model's verdict."""
+
+    text: str
+    match: Match
+
+
+class QuestionFinder:
+    def __init__(self, matcher: Matcher, settings: MatcherSettings | None = None):
+        self.matcher = matcher
+        settings = settings or matcher.settings
+        # A piece's question counts only when the model is this sure of it in the piece, and
+        # gives it at least `whole_floor` in the whole message (a real question shows there too).
+        self.piece_floor, self.whole_floor = settings.question_floor, settings.question_whole_floor
+        # A piece marked as a question ("...?", "terus ...") needs less.
+        self.marked_floor = settings.question_marked_floor
+        joiners = matcher.kb.lexicon.question_joiners
+        words = sorted((re.escape(j) for j in joiners), key=len, reverse=True)
+        joined = rf"(?<![a-z0-9])(?=(?:{'|'.join(words)})(?![a-z0-9]))" if words else r"(?!)"
+        self._cut = re.compile(rf"{_BOUNDARY}|{joined}", re.IGNORECASE)
+
+    def pieces(self, text: str) -> list[str]:
+        """The message cut at every sign that may start another question (empty pieces left out)."""
+        return [piece for piece, _ in self._marked_pieces(text)]
+
+    def _marked_pieces(self, text: str) -> list[tuple[str, bool]]:
+        """The pieces, each with whether it is marked as a question of its own: it ends with
+        "?" or starts with a joining word ("terus alamatnya di mana")."""
+        pieces, start, joined = [], 0, False
+        for found in self._cut.finditer(text):
+            piece = text[start : found.start()].strip()
+            if piece:
+                pieces.append((piece, joined or "?" in found.group(0)))
+            joined = found.start() == found.end()  # cut before a joining word: the next piece starts with it
+            start = found.end()
+        rest = text[start:].strip()
+        if rest:
+            pieces.append((rest, joined or rest.endswith("?")))
+        return pieces
+
+    def find(self, text: str, whole: Match) -> tuple[Question, ...]:
+        """The questions of a message whose reading as one question is `whole`: two or more
+        when it asks about different things, else just the whole message."""
+        pieces = self._marked_pieces(text)
+        if len(pieces) < 2:
+            return (Question(text, whole),)
+        analysis = self.matcher.analyze(text)
+        scores = analysis.core if analysis.core is not None else analysis.whole
+        index = {intent: i for i, intent in enumerate(self.matcher.intent_ids)}
+        found: list[Question] = []
+        pending = ""
+        for piece, marked in pieces[:_MAX_PIECES]:
+            current = f"{pending} {piece}".strip()
+            match = _named(self.matcher.match(current))
+            floor = self.marked_floor if marked else self.piece_floor
+            if _is_question(match) and match.score >= floor and scores[index[match.intent]] >= self.whole_floor:
+                found.append(Question(current, match))
+                pending = ""
+            else:
+                pending = current
+        questions = self._narrowest(_distinct(found))
+        unclear = self._unclear(pending, questions) if text.rstrip().endswith("?") else None
+        if len(questions) + (unclear is not None) < 2 or not questions or not self._agrees(whole, questions):
+            return (Question(text, whole),)
+        return (*questions, *([unclear] if unclear else ()))
+
+    def _agrees(self, whole: Match, questions: Sequence[Question]) -> bool:
+        """Whether the parts include what the whole message is answered as (when it is): a
+        split that loses the whole message's clear answer misread its parts."""
+        if whole.decision is not Decision.ANSWER or not _is_question(whole):
+            return True
+        intents = self.matcher.kb.intents
+        found = {q.match.intent for q in questions} | {intents[q.match.intent].part_of for q in questions}
+        return whole.intent in found
+
+    def _unclear(self, rest: str, clear: Sequence[Question]) -> Question | None:
+        """The last part of a message, asked with "?", when the model is unsure of it (it would
+        answer it as a message of its own, but not as a part of one; or it cannot place it
+        between two intents), and the intents it hesitates between were not answered already:
+        asked about after the clear questions."""
+        if not rest:
+            return None
+        match = self.matcher.match(rest)
+        unsure = match.decision is Decision.CLARIFY or (_is_question(match) and match.score < self.piece_floor)
+        intents = self.matcher.kb.intents
+        answered = {q.match.intent for q in clear} | {intents[q.match.intent].part_of for q in clear} - {None}
+        options = set(self.matcher.clarify_options(match))
+        # The topics of the options, with the broader topic each narrows ("ngaruh ke kedutan?"
+        # after a cause is answered hesitates between causes the answer already placed).
+        topics = options | {intents[o].part_of for o in options} - {None}
+        if unsure and len(options) == 2 and not topics & (SOCIAL_INTENTS | answered):
+            return Question(rest, replace(match, decision=Decision.CLARIFY))
+        return None
+
+
+    def _narrowest(self, questions: list[Question]) -> list[Question]:
+        """A broader topic asked beside a narrower one of it ("causes" beside "cause_caffeine")
+        is answered by the narrower one alone."""
+        intents = self.matcher.kb.intents
+        broader = {intents[q.match.intent].part_of for q in questions}
+        return [q for q in questions if q.match.intent not in broader]
+
+
+def _named(match: Match) -> Match:
+    """A topic the bot recognises and answers with its own text (a calf injury: see a doctor
+    or a physiotherapist) is a question like any other here."""
+    named = match.reason.removeprefix(NAMED_PREFIX)
+    if match.reason.startswith(NAMED_PREFIX) and named:
+        return replace(match, decision=Decision.ANSWER, intent=named)
+    return match
+
+
+def _is_question(match: Match) -> bool:
+    """A piece that asks something the model is sure of (not a greeting, thanks or out of scope)."""
+    return match.decision is Decision.ANSWER and match.intent not in SOCIAL_INTENTS and match.intent != FALLBACK_INTENT
+
+
+def _distinct(questions: Sequence[Question]) -> list[Question]:
+    """The same question asked twice is answered once (where it was first asked)."""
+    seen: set[str] = set()
+    out = []
+    for question in questions:
+        if question.match.intent not in seen:
+            seen.add(question.match.intent)
+            out.append(question)
+    return out

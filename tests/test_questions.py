@@ -1,0 +1,137 @@
+"""Several questions in one message: each found, each answered in the order asked, a booking
+started after the answers, a danger sign first and alone, the unclear part asked about, and
+bad input (five questions, the same one twice, a sticker, 5,000 characters) never an error."""
+
+import pytest
+
+from bot import evaluation
+from bot.core.messages import ConversationState, Decision, Handoff, HandoffReason, Incoming, StartBooking
+from bot.core.questions import MAX_ANSWERS
+from bot.evaluation import REFERENCE_NOW
+
+
+def first_message(engine, text, **incoming):
+    return engine.step(ConversationState(), Incoming(text, **incoming), REFERENCE_NOW)
+
+
+def answered(turn) -> list[str]:
+    return [m.intent for m in turn.questions if m.decision is Decision.ANSWER]
+
+
+@pytest.mark.parametrize(
+    "text, intents",
+    [
+        ("harga akupuntur berapa? terus alamatnya di mana?", ["pricing", "clinic_info"]),
+        ("1. buka jam brp\n2. bisa bpjs ga", ["clinic_info", "pricing"]),
+        ("halo kak, kopi bikin betis kedutan ga? sama biar ga kambuh gimana ya", ["cause_caffeine", "prevention"]),
+    ],
+)
+def test_each_question_is_found_in_the_order_asked(engine, text, intents):
+    questions = engine.questions.find(text, engine.matcher.match(text))
+    assert [q.match.intent for q in questions] == intents
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "kenapa betis kedutan terus ya",  # "terus" here is "all the time", not "and then"
+        "betis saya kedutan, kenapa ya?",  # a story and its question are one question
+        "halo kak, harga akupuntur berapa? makasih",  # a greeting and thanks are not questions
+    ],
+)
+def test_one_question_stays_one(engine, text):
+    questions = engine.questions.find(text, engine.matcher.match(text))
+    assert len(questions) == 1 and questions[0].text == text
+    assert first_message(engine, text).questions == ()
+
+
+def test_two_answers_come_as_two_messages_in_order_without_repeating_the_introduction(engine):
+    turn = first_message(engine, "harga akupuntur berapa? terus alamatnya di mana?")
+    assert answered(turn) == ["pricing", "clinic_info"]
+    texts = [r.text for r in turn.replies]
+    assert "asisten otomatis" in texts[0] and "Rp" in texts[1] and "Jl." in texts[2]
+    assert sum("asisten otomatis" in t for t in texts) == 1
+    # The follow-ups offered do not offer again what was just answered.
+    assert "pricing" not in turn.state.options and turn.state.options
+
+
+def test_a_booking_request_beside_a_question_is_started_after_the_answer(engine):
+    turn = first_message(engine, "akupuntur bisa bantu kedutan? sekalian mau daftar akupuntur besok jam 3 sore")
+    assert answered(turn) == ["tcm_treatment", "booking"]
+    assert any(isinstance(a, StartBooking) for a in turn.actions)
+    assert turn.state.booking is not None
+    assert "akupunktur" in turn.replies[1].text.lower() and "nama" in turn.replies[-1].text.lower()
+
+
+def test_a_danger_sign_beside_a_question_comes_first_and_alone(engine):
+    turn = first_message(engine, "harga paket akupuntur brp? oiya suami saya dari tadi pagi mulutnya mencong")
+    assert any(isinstance(a, Handoff) and a.reason is HandoffReason.URGENT for a in turn.actions)
+    assert "119" in turn.replies[0].text
+    assert not any("Rp" in r.text for r in turn.replies)
+
+
+def test_the_clear_question_is_answered_and_the_unclear_one_asked_about(engine):
+    turn = first_message(engine, "harga akupuntur brp? terus betis saya gimana ya?")
+    assert answered(turn) == ["pricing"]
+    assert [m.decision for m in turn.questions] == [Decision.ANSWER, Decision.CLARIFY]
+    assert "Rp" in turn.replies[1].text
+    assert engine.text("clarify_other") in turn.replies[-1].text
+    assert len(turn.state.options) == 2  # a number picks one
+
+
+def test_five_questions_get_the_first_three_answers_and_a_note_naming_the_rest(engine):
+    text = "1. buka jam brp 2. harga akupuntur brp 3. bisa home visit 4. kopi bikin kedutan ga 5. gimana cara mencegahnya"
+    turn = first_message(engine, text)
+    assert answered(turn) == ["clinic_info", "pricing", "home_visit"]
+    assert len(answered(turn)) == MAX_ANSWERS
+    note = turn.replies[-1].text
+    for skipped in ("cause_caffeine", "prevention"):
+        assert engine.kb.intents[skipped].title in note
+
+
+def test_the_same_question_twice_is_answered_once(engine):
+    turn = first_message(engine, "harga akupuntur berapa? biaya akupunturnya berapa ya? terus alamatnya di mana?")
+    assert answered(turn) == ["pricing", "clinic_info"]
+
+
+def test_a_question_with_a_sticker_and_a_very_long_message_are_answered(engine):
+    turn = first_message(engine, "harga akupuntur berapa? terus alamatnya di mana?", media_types=("image/webp",))
+    assert answered(turn) == ["pricing", "clinic_info"]
+    long = ("betis saya pegal sekali setelah kerja seharian. " * 110) + "harga akupuntur berapa? terus alamatnya di mana?"
+    assert len(long) > 5000
+    turn = first_message(engine, long)
+    assert turn.replies and all(r.text for r in turn.replies)
+
+
+def test_a_narrower_topic_answers_its_broader_one(engine):
+    """"kopi bikin kedutan? ... kenapa betis kedutan": the caffeine answer is the cause asked."""
+    turn = first_message(engine, "kenapa betis kedutan ya? apa gara2 kopi?")
+    assert "causes" not in answered(turn)
+
+
+def test_evaluation_counts_messages_with_every_question_answered(engine):
+    items = [
+        evaluation.Labelled("harga akupuntur berapa? terus alamatnya di mana?", "pricing", 1, ("clinic_info",)),
+        evaluation.Labelled("harga akupuntur berapa?", "pricing", 2, ("home_visit",)),
+        evaluation.Labelled("alamatnya di mana?", "clinic_info", 3),
+    ]
+    summary = evaluation.summarize(evaluation.run(engine, items))
+    assert summary["several_questions"] == 2
+    assert summary["all_answered"] == 0.5 and summary["some_answered"] == 0.5 and summary["none_answered"] == 0
+    assert summary["extra_answers"] == 0
+
+
+def test_two_privacy_requests_are_both_taken_up(engine):
+    """"what do you keep? and how do I erase it": the summary, then the erase question (a flow
+    that waits for the patient, so it comes last)."""
+    turn = first_message(engine, "data sy disimpen apa aja? trs cara hapusnya gmn")
+    assert answered(turn) == ["privacy_data", "privacy_erase"]
+    assert [type(a).__name__ for a in turn.actions] == ["ReportData"]
+    assert turn.state.erase_asked_at is not None
+    assert "ya hapus" in turn.replies[-1].text
+
+
+def test_only_the_last_answer_offers_follow_ups(engine):
+    turn = first_message(engine, "kopi bikin kedutan ga? trus kalo kurang minum ngaruh juga?")
+    assert engine.text("follow_up_prompt") not in turn.replies[-2].text
+    assert engine.text("follow_up_prompt") in turn.replies[-1].text
