@@ -88,10 +88,9 @@ class Result:
 
     @property
     def correct(self) -> bool:
-        """Judged from the replies: the first answer is the labelled intent (or another the
-        message asked), or, when the bot answered several questions, one of them is (a
-        second answer to a one-question message is counted in `extra_answers`)."""
-        return self.outcome == self.expected or self.outcome in self.also or (len(self.answered) > 1 and self.expected in self.covered)
+        """The first answer is the labelled intent (or another the message asked). A second
+        answer to a one-question message is counted in `extra_answers`."""
+        return self.outcome == self.expected or self.outcome in self.also
 
     def as_dict(self) -> dict:
         return {
@@ -419,7 +418,8 @@ class Baseline:
             top = int(np.argmax(row))
             sure = row[top] >= cut and classes[top] != FALLBACK_INTENT
             intent, decision = (str(classes[top]), "answer") if sure else (FALLBACK_INTENT, "fallback")
-            results.append(Result(item.text, item.intent, intent, decision, float(row[top]), (), item.also))
+            answered = (intent,) if decision == "answer" else ()
+            results.append(Result(item.text, item.intent, intent, decision, float(row[top]), (), item.also, answered=answered, covered=answered))
         return results
 
     def run(self, items: list[Labelled]) -> list[Result]:

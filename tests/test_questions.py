@@ -135,3 +135,37 @@ def test_only_the_last_answer_offers_follow_ups(engine):
     turn = first_message(engine, "kopi bikin kedutan ga? trus kalo kurang minum ngaruh juga?")
     assert engine.text("follow_up_prompt") not in turn.replies[-2].text
     assert engine.text("follow_up_prompt") in turn.replies[-1].text
+
+
+def test_two_flows_at_once_are_read_as_one_message(engine):
+    """Erase and "talk to staff" both wait for the patient: the message is read as one (here,
+    a handoff to staff, who can do the rest), never one flow dropped as "too long"."""
+    turn = first_message(engine, "hapus data saya, terus saya mau bicara dengan admin")
+    assert any(isinstance(a, Handoff) and a.reason is HandoffReason.HUMAN_AGENT for a in turn.actions)
+    assert engine.text("questions_skipped").split("(")[0] not in " ".join(r.text for r in turn.replies)
+
+
+def test_the_booking_reads_the_whole_message(engine):
+    turn = first_message(engine, "harga akupuntur brp? saya mau booking, besok jam 10 bisa?")
+    assert answered(turn) == ["pricing", "booking"]
+    assert (turn.state.booking.day, turn.state.booking.at) == ("2026-11-26", "10:00")
+
+
+def test_a_date_with_a_full_stop_is_not_a_list_number(engine):
+    assert engine.questions.pieces("mau booking tanggal 28. terus alamatnya dimana?")[0] == "mau booking tanggal 28"
+
+
+@pytest.mark.parametrize("text", ["kedutan terus menerus bahaya ga?", "betis kedutan, bahaya ga?", "harga akupuntur brp kalau 5 sesi?"])
+def test_a_statement_beside_a_question_is_not_a_second_question(engine, text):
+    assert first_message(engine, text).questions == ()
+
+
+def test_questions_after_a_long_story_are_read(engine):
+    story = ", ".join(["jadi gini kak", "saya umur 45", "kerja kantoran", "tiap hari naik krl", "berdiri lama"] * 3)
+    turn = first_message(engine, f"{story}. kira2 penyebab kedutan betis apa? terus harga akupuntur brp?")
+    assert answered(turn) == ["causes", "pricing"]
+
+
+def test_an_answer_the_bot_could_not_give_is_not_counted_as_answered(engine):
+    turn = first_message(engine, "alamatnya dimana? terus hapus jadwal saya")
+    assert answered(turn) == ["clinic_info"]

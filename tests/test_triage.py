@@ -94,7 +94,7 @@ def test_no_after_a_question_is_no_alarm(engine):
         ("ayah 65 th akhir-akhir ini sering tersandung kalau jalan", "stumbling_more"),
         ("sejak minum obat kolesterol betis sering kram", "cramps_on_new_medicine"),
         # Signs that sound acute but came slowly, over weeks: a doctor soon, not the IGD.
-        ("sering keselek kalau minum, makin sering pelan-pelan sebulan ini", "choking_often"),
+        ("sering keselek kalau minum, makin lama makin sering sebulan ini", "choking_often"),
         ("saya cuci darah, boleh makan pisang buat kram betis?", "kidney_disease_diet"),
     ],
 )
@@ -279,3 +279,43 @@ def test_a_photo_between_the_two_halves_of_a_sign_keeps_the_first(engine):
     state = engine.step(state, Incoming("", media_types=("image/jpeg",)), REFERENCE_NOW).state
     turn = engine.step(state, Incoming("minggu lalu abis operasi lutut"), REFERENCE_NOW)
     assert turn.triage.level is Level.EMERGENCY
+
+
+# Under-triage a clinician found when reviewing the rules (2026-12-07): words that cancelled a
+# real emergency ("dulu", "kedua", "maag", "kerja", "pelan pelan", relatives, places), and
+# emergencies no rule named (snake bite, herb poisoning, compartment syndrome after a kick,
+# dialysis missed, choking on a sweet, an old stroke worse today).
+@pytest.mark.parametrize(
+    "text",
+    ["Dada saya sakit seperti ditindih setelah makan, keringat dingin, lengan kiri pegal",
+"Dada nyeri sejak sejam, saya kira maag kambuh, tapi keringat dingin terus",
+"Betis kiri saya bengkak dan sakit. Dulu tidak pernah begini.",
+"Habis naik pesawat 14 jam, udah lama duduk, sekarang betis kiri bengkak dan sakit",
+"Saya hamil anak kedua, 7 bulan. Betis kiri bengkak, merah dan sakit sejak kemarin",
+"Betis kiri bengkak, merah, nyeri. Kalau dibandingkan kanan kiri bedanya jauh",
+"Digigit ular di betis waktu di kebun, sekarang bengkak dan sakit sekali",
+"Bengkak dari pergelangan sampai betis kiri, nyeri dan hangat",
+"Betis kiri yang ada varisesnya sejak kemarin bengkak, merah, panas dan nyeri",
+"Seminggu lalu operasi caesar, sekarang betis kiri nyeri. Anak pertama dulu tidak begini",
+"Ibu saya tadi pingsan di kamar mandi, dulu belum pernah begini",
+"Kaki kanan tiba-tiba pincang dan harus diseret, saya coba melangkah pelan pelan tetap susah",
+"Bapak saya tiba-tiba bicaranya pelo, ngomongnya jadi pelan pelan",
+"Pulang kerja kaki kiri tiba-tiba tidak bisa digerakkan",
+"Jatuh dari motor, leher sakit, kedua kaki tidak bisa digerakkan",
+"Istri saya mendadak susah ngomong dan mulutnya tidak bisa senyum",
+"Sesak napas, keringat dingin sampai baju basah",
+"Ibu saya tiba-tiba sesak napas di pasar, betisnya memang sakit seminggu ini",
+"Sejak bangun tidur tadi kaki kanan lemas, jalannya keseret",
+"Anak demam lalu kejang, tangan dan kaki kelojotan",
+"Ayah pernah stroke 3 tahun lalu, hari ini jalannya makin sempoyongan dan makin bingung",
+"Sudah 3 hari kedua kaki makin lemah, sekarang tangan juga mulai lemah, minggu lalu habis diare",
+"Saya pasien cuci darah, kemarin tidak datang cuci darah, sekarang kaki kram dan badan lemas sekali",
+"Anak saya keselek permen, napasnya bunyi ngik ngik",
+"Betis kanan ditendang waktu futsal kemarin, sekarang keras kayak papan dan sakitnya luar biasa",
+"Setelah minum ramuan herbal tadi, mulut dan lidah kebas, jantung berdebar tidak teratur",
+"Kaki kanan merah, panas, menjalar ke atas, demam menggigil",
+"Kaki kiri tiba tiba dingin dan nyeri hebat",
+    ],
+)
+def test_what_the_clinician_review_found_is_an_emergency(engine, text):
+    assert level_of(engine, text) is Level.EMERGENCY

@@ -133,7 +133,7 @@ class Engine:
                 return turn
             state = replace(state, erase_asked_at=None)
         privacy = self._privacy_command(text, tokens)
-        if privacy is not None and not (staff.has_chat or state.booking) and len(self.questions.find(text, privacy)) > 1:
+        if privacy is not None and not (staff.has_chat or state.booking or state.emergency_at) and len(self.questions.find(text, privacy)) > 1:
             privacy = None  # "data apa yg disimpan? trus cara hapusnya gmn": answered as several questions
         if privacy is not None and not (staff.has_chat and self._about_an_appointment(privacy, tokens)):
             return self._privacy(state, privacy, now, tokens)
@@ -176,6 +176,8 @@ class Engine:
             # see a doctor is the answer that fits.
             match = Match(Decision.ANSWER, DOCTOR_INTENT, match.score, match.candidates, reason="triage_doctor")
         questions = self.questions.find(text, match)
+        if sum(self._place(q.match.intent) == _FLOW for q in questions) > 1:
+            questions = ()  # two flows at once ("hapus data saya, terus mau bicara dengan admin"): read as one
         if len(questions) > 1:
             return self._answer_several(state, questions, incoming, now, salam=self._salam in tokens, first=first)
         if match.decision is Decision.ANSWER:
@@ -269,39 +271,47 @@ class Engine:
 
     def _answer_several(self, state, questions: tuple[Question, ...], incoming: Incoming, now: datetime, salam: bool, first: bool) -> Turn:
         """A message that asks several things: each answered in the order asked, as its own
-        WhatsApp message, at most MAX_ANSWERS; the menu after them and one flow that waits for
+        WhatsApp message, at most MAX_ANSWERS; the menu after them and the flow that waits for
         the patient (a booking, an erase confirmation, a handoff) last; a last part the bot is
-        unsure of asked about; the rest named as skipped."""
+        unsure of asked about; the rest named as skipped. The flow reads the whole message
+        ("harga brp? saya mau booking, besok jam 10")."""
         clear = [q for q in questions if q.match.decision is Decision.ANSWER]
-        flows = [q for q in clear if self._place(q.match.intent) == _FLOW][:1]
-        chosen = [q for q in clear if self._place(q.match.intent) != _FLOW][: MAX_ANSWERS - len(flows)] + flows
+        flows = [q for q in clear if self._place(q.match.intent) == _FLOW]
+        unclear = [q for q in questions if q.match.decision is Decision.CLARIFY]
+        waits = bool(flows or unclear)  # the turn ends with a question the patient must answer
+        chosen = [q for q in clear if self._place(q.match.intent) == _ANSWER or (self._place(q.match.intent) == _LIST and not waits)]
+        chosen = chosen[: MAX_ANSWERS - bool(flows)] + flows
         ordered = sorted(chosen, key=lambda q: self._place(q.match.intent))
-        skipped = [q for q in clear if q not in chosen]
-        unclear = [q for q in questions if q.match.decision is Decision.CLARIFY and not flows][:1]
+        skipped = [self.kb.intents[q.match.intent].title for q in clear if q not in chosen]
+        if flows:
+            unclear = []  # the flow's question is the one the patient answers next
         answered = frozenset(q.match.intent for q in ordered)
         replies: list[Reply] = []
         actions: list = []
+        taken: list[Match] = []
+        last_start = 0  # where the replies of the last answer (or the question) start
         for index, question in enumerate(ordered):
             match = question.match if index == 0 else replace(question.match, greeted=False)
             offer = index == len(ordered) - 1 and not unclear
-            part = replace(incoming, text=question.text)
+            part = incoming if self._place(match.intent) == _FLOW else replace(incoming, text=question.text)
             turn = self._answer(state, match, part, now, salam=salam and index == 0, first=first, answered=answered, offer=offer)
+            last_start = len(replies)
             replies += turn.replies
             actions += turn.actions
+            taken.append(turn.match or match)
             state = turn.state
         for question in unclear:
             turn = self._clarify(state, question.match, "clarify_other")
+            last_start = len(replies)
             replies += turn.replies
+            taken.append(question.match)
             state = turn.state
         if skipped:
-            titles = ", ".join(self.kb.intents[q.match.intent].title for q in skipped)
-            note = Reply(self.text("questions_skipped").replace("{topics}", titles))
-            # After the answers, but before a question the patient must answer.
-            waits = bool(unclear) or bool(flows)
-            replies = [*replies[:-1], note, replies[-1]] if waits else [*replies, note]
-        taken = tuple(q.match for q in (*ordered, *unclear))
+            note = Reply(self.text("questions_skipped").replace("{topics}", ", ".join(skipped)))
+            # After the answers, but before a question the patient must answer next.
+            replies = [*replies[:last_start], note, *replies[last_start:]] if waits else [*replies, note]
         first_match = replace(taken[0], reason=f"questions:{len(taken)}")
-        return Turn(tuple(replies), tuple(actions), state, first_match, questions=taken)
+        return Turn(tuple(replies), tuple(actions), state, first_match, questions=tuple(taken))
 
     def _place(self, intent_id: str) -> int:
         """Where an intent's answer goes among the answers to several questions."""

@@ -139,6 +139,11 @@ class Lexicon:
     calf_words: frozenset[str]
     other_body_parts: frozenset[str]
     question_joiners: frozenset[str]
+    asking_words: frozenset[str]
+    not_joining: frozenset[str]
+    question_starters: frozenset[str]
+    request_words: frozenset[str]
+    conditional_words: frozenset[str]
 
     @functools.cached_property
     def normalizer(self) -> Normalizer:
@@ -428,7 +433,7 @@ def _read_out_of_scope(node, r: Reader | None, intents: dict[str, Intent]) -> No
 def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
     if node is None:
         return None
-    keys = ("slang", "particles", "greeting_words", "thanks_words", "clitics", "option_fillers", "common_words", "negations", "negation_bridges", "affirmations", "cancel_words", "change_words", "calf_words", "other_body_parts", "question_joiners")
+    keys = ("slang", "particles", "greeting_words", "thanks_words", "clitics", "option_fillers", "common_words", "negations", "negation_bridges", "affirmations", "cancel_words", "change_words", "calf_words", "other_body_parts", "question_joiners", "asking_words", "not_joining", "question_starters", "request_words", "conditional_words")
     top = r.mapping(node, "lexicon", required=(*keys, "numbers", "phrases"))
     if top is None or any(k not in top for k in (*keys, "numbers", "phrases")):
         return None
@@ -489,6 +494,11 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         calf_words=word_lists["calf_words"],
         other_body_parts=word_lists["other_body_parts"],
         question_joiners=word_lists["question_joiners"],
+        asking_words=word_lists["asking_words"],
+        not_joining=word_lists["not_joining"],
+        question_starters=word_lists["question_starters"],
+        request_words=word_lists["request_words"],
+        conditional_words=word_lists["conditional_words"],
     )
 
 

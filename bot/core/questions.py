@@ -23,10 +23,16 @@ from .messages import FALLBACK_INTENT, Decision, Match
 
 # More than this many questions: the first ones are answered and the rest named as skipped.
 MAX_ANSWERS = 3
+_BOOKING = "start_booking"
+# "ga", "gak", "nggak" at the end of a piece (after the slang step): a yes/no question.
+_YES_NO = "tidak"
 # Pieces read at most (a 5,000-character message is not read as hundreds of questions).
 _MAX_PIECES = 12
-# Sentence and clause ends, and list numbers ("1." "2)"; not "jam 3." which is a time).
-_BOUNDARY = r"[!?;\n]+|(?<!\d)[.,]+|[.,]+(?!\d)|(?<![a-z0-9.:])(?<!jam )(?<!pukul )\(?\d{1,2}[.)](?=\s*[a-z])"
+# Sentence and clause ends, and list numbers ("1." "2)": one digit, not "jam 3." or "tanggal 8.").
+_BOUNDARY = (
+    r"[!?;\n]+|(?<!\d)[.,]+|[.,]+(?!\d)"
+    r"|(?<![a-z0-9.:])(?<!jam )(?<!pukul )(?<!tanggal )(?<!tgl )\(?\d[.)](?=\s*[a-z])"
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,8 @@ class Question:
 
     text: str
     match: Match
+    # Asked as a question of its own: with "?", or after a joining word ("terus ...").
+    marked: bool = False
 
 
 class QuestionFinder:
@@ -46,9 +54,18 @@ class QuestionFinder:
         self.piece_floor, self.whole_floor = settings.question_floor, settings.question_whole_floor
         # A piece marked as a question ("...?", "terus ...") needs less.
         self.marked_floor = settings.question_marked_floor
-        joiners = matcher.kb.lexicon.question_joiners
-        words = sorted((re.escape(j) for j in joiners), key=len, reverse=True)
-        joined = rf"(?<![a-z0-9])(?=(?:{'|'.join(words)})(?![a-z0-9]))" if words else r"(?!)"
+        # A piece that is not marked ("...?", "terus ...") must ask something itself: "kedutan"
+        # or "kemarin main futsal" is the story around a question.
+        self._asking = matcher.kb.lexicon.asking_words
+        self._requesting = matcher.kb.lexicon.request_words
+        self._conditional = matcher.kb.lexicon.conditional_words
+        starters = sorted((re.escape(w) for w in matcher.kb.lexicon.question_starters), key=len, reverse=True)
+        self._starts = re.compile(rf"(?:{'|'.join(starters)})(?![a-z0-9])", re.IGNORECASE) if starters else None
+        lexicon = matcher.kb.lexicon
+        words = sorted((re.escape(j) for j in lexicon.question_joiners), key=len, reverse=True)
+        # ... but not in the phrases that only look like one ("kedutan terus menerus").
+        phrases = "|".join(re.escape(p) + r"(?![a-z0-9])" for p in sorted(lexicon.not_joining, key=len, reverse=True)) or "(?!)"
+        joined = rf"(?<![a-z0-9])(?!{phrases})(?=(?:{'|'.join(words)})(?![a-z0-9]))" if words else r"(?!)"
         self._cut = re.compile(rf"{_BOUNDARY}|{joined}", re.IGNORECASE)
 
     def pieces(self, text: str) -> list[str]:
@@ -57,12 +74,13 @@ class QuestionFinder:
 
     def _marked_pieces(self, text: str) -> list[tuple[str, bool]]:
         """The pieces, each with whether it is marked as a question of its own: it ends with
-        "?" or starts with a joining word ("terus alamatnya di mana")."""
+        "?" or starts with a joining word ("terus alamatnya di mana"); and a piece asked with
+        "?" is a question whatever its words."""
         pieces, start, joined = [], 0, False
         for found in self._cut.finditer(text):
             piece = text[start : found.start()].strip()
             if piece:
-                pieces.append((piece, joined or "?" in found.group(0)))
+                pieces.append((piece + ("?" if "?" in found.group(0) else ""), joined or "?" in found.group(0)))
             joined = found.start() == found.end()  # cut before a joining word: the next piece starts with it
             start = found.end()
         rest = text[start:].strip()
@@ -79,22 +97,48 @@ class QuestionFinder:
         analysis = self.matcher.analyze(text)
         scores = analysis.core if analysis.core is not None else analysis.whole
         index = {intent: i for i, intent in enumerate(self.matcher.intent_ids)}
+        if len(pieces) > _MAX_PIECES:
+            # A long story before the questions: read its start as one piece, the questions
+            # at its end one by one.
+            cut = len(pieces) - _MAX_PIECES + 1
+            pieces = [(" ".join(piece for piece, _ in pieces[:cut]), pieces[cut - 1][1]), *pieces[cut:]]
         found: list[Question] = []
         pending = ""
-        for piece, marked in pieces[:_MAX_PIECES]:
+        for piece, marked in pieces:
             current = f"{pending} {piece}".strip()
+            if not self._asks(piece):
+                pending = current
+                continue
             match = _named(self.matcher.match(current))
             floor = self.marked_floor if marked else self.piece_floor
             if _is_question(match) and match.score >= floor and scores[index[match.intent]] >= self.whole_floor:
-                found.append(Question(current, match))
+                found.append(Question(current, match, marked))
                 pending = ""
             else:
                 pending = current
         questions = self._narrowest(_distinct(found))
-        unclear = self._unclear(pending, questions) if text.rstrip().endswith("?") else None
+        if any(self.matcher.kb.intents[q.match.intent].action == _BOOKING for q in questions):
+            # Beside a booking request, what only requests is its detail ("mau daftar, mau
+            # akupuntur ya"); what asks (with "?", or a word like berapa) is a question too.
+            questions = [q for q in questions if self.matcher.kb.intents[q.match.intent].action or self._asks(q.text, requests=False)]
+        # An unsure last part is asked about only when it has a word that asks ("terus betis saya
+        # gimana?"), not for a "?" alone ("brp kalau 5 sesi?").
+        asks = not (self._asking - self._requesting).isdisjoint(self.matcher.normalize.tokens(pending))
+        unclear = self._unclear(pending, questions) if text.rstrip().endswith("?") and asks else None
         if len(questions) + (unclear is not None) < 2 or not questions or not self._agrees(whole, questions):
             return (Question(text, whole),)
         return (*questions, *([unclear] if unclear else ()))
+
+    def _asks(self, text: str, requests: bool = True) -> bool:
+        """Whether a piece asks or requests: it ends with "?" or "ga" ("kopi bikin kedutan ga"),
+        starts with a word that starts a new question (terus, sekalian, oiya...), or has an
+        asking word (apa, berapa, bisa, mau, tolong...)."""
+        tokens = self.matcher.normalize.tokens(text)
+        conditional = bool(tokens) and tokens[0] in self._conditional  # "kalau 5 sesi?" belongs to the question before
+        if (text.rstrip().endswith("?") and not conditional) or (self._starts is not None and self._starts.match(text.lstrip())):
+            return True
+        words = self._asking if requests else self._asking - self._requesting
+        return (bool(tokens) and tokens[-1] == _YES_NO) or not words.isdisjoint(tokens)
 
     def _agrees(self, whole: Match, questions: Sequence[Question]) -> bool:
         """Whether the parts include what the whole message is answered as (when it is): a
