@@ -72,6 +72,7 @@ def test_emergencies_go_to_the_igd_first(engine, text):
         "naik tangga kantor 6 lantai karena lift mati, ngos2an, skrg betis pegel",  # exertion in the clause before
         "kmrn pingsan? engga kok, cuma pusing dikit pas berdiri cepet",  # the sign repeated as a question, then denied
         "kemeja sy kekecilan, sesak di perut. ada herbal buat langsing?",
+        "arti mimpi digigit ular apa ya kak",  # a dream, not a bite
     ],
 )
 def test_look_alikes_raise_no_alarm(engine, text):
