@@ -15,12 +15,13 @@ import numpy as np
 
 from .core.dates import JAKARTA
 from .core.dialogue import Engine
+from .core.matcher import NAMED_PREFIX
 from .core.messages import FALLBACK_INTENT, ConversationState, Decision, Handoff, HandoffReason, Incoming
 from .core.yamlschema import Problems, Reader, compose
 
 RED_FLAG = "red_flag"
 TRIAGE_LEVELS = ("emergency", "doctor", "none")
-NAMED_OUT_OF_SCOPE = "out_of_scope:"
+
 # Messages are evaluated as if sent on a Wednesday at 10:00 in Jakarta (the clinic is open),
 # so that reports never depend on when they are run.
 REFERENCE_NOW = datetime(2026, 11, 25, 10, 0, tzinfo=JAKARTA)
@@ -239,15 +240,14 @@ def run(engine: Engine, items: list[Labelled]) -> list[Result]:
         match = turn.match
         candidates = tuple({"intent": c.intent, "score": round(c.score, 4)} for c in match.candidates)
         intent, decision = match.intent, match.decision.value
-        if match.reason.startswith(NAMED_OUT_OF_SCOPE):
+        if match.reason.startswith(NAMED_PREFIX):
             # A topic the bot recognises but does not handle: the patient reads its own text.
-            intent, decision = match.reason.removeprefix(NAMED_OUT_OF_SCOPE), Decision.ANSWER.value
+            intent, decision = match.reason.removeprefix(NAMED_PREFIX), Decision.ANSWER.value
         triage = turn.triage.level.label if turn.triage is not None else "none"
         answered = tuple(m.intent for m in turn.questions if m.decision is Decision.ANSWER) or (
             (intent,) if decision == Decision.ANSWER.value else ()
         )
-        covered = tuple(dict.fromkeys((*answered, *(engine.kb.intents[i].part_of for i in answered if i in engine.kb.intents))))
-        covered = tuple(i for i in covered if i)
+        covered = tuple(sorted(engine.kb.topics(answered)))
         results.append(Result(item.text, item.intent, intent, decision, match.score, candidates, item.also, triage, answered, covered))
     return results
 

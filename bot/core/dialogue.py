@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from . import dates
 from .booking import MAX_CHOICE_DIGITS, BookingFlow
 from .knowledge import KnowledgeBase
-from .matcher import Matcher
+from .matcher import NAMED_PREFIX, Matcher
 from .messages import (
     FALLBACK_INTENT,
     Action,
@@ -328,8 +328,8 @@ class Engine:
         return Turn((reply,), (), replace(state, options=options), match)
 
     def _fallback(self, state, match: Match, now: datetime) -> Turn:
-        named = match.reason.removeprefix("out_of_scope:")
-        if match.reason.startswith("out_of_scope:") and named in self.kb.intents:
+        named = match.reason.removeprefix(NAMED_PREFIX)
+        if match.reason.startswith(NAMED_PREFIX) and named in self.kb.intents:
             # A topic the bot recognises but does not handle: its own guidance, not a miss.
             body, _ = render(self.kb.intents[named].answer, self.kb)
             return Turn((Reply(body),), (), replace(state, options=(), last_intent=named, misses=0), match)

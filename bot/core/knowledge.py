@@ -58,7 +58,7 @@ TEXT_KEYS = (
 MATCHER_KEYS = (
     "answer_threshold", "clarify_threshold", "clarify_margin", "context_bonus", "context_max_tokens", "typo_cutoff",
     "max_tokens", "c", "cutoffs", "triage_c", "emergency_threshold", "doctor_threshold", "question_floor",
-    "question_whole_floor", "question_marked_floor",
+    "question_marked_floor",
 )  # fmt: skip
 
 
@@ -190,11 +190,9 @@ class MatcherSettings:
     emergency_threshold: float = 0.6
     doctor_threshold: float = 0.6
     # Several questions in one message (bot.core.questions): a part counts as a question when
-    # the model is this sure of it alone, and gives it at least question_whole_floor in the
-    # whole message.
+    # the model is this sure of it alone (less when it is marked by "?" or a joining word).
     question_floor: float = 0.5
     question_marked_floor: float = 0.5
-    question_whole_floor: float = 0.1
     # Per intent, an answer cutoff that replaces answer_threshold (where tuning found one better).
     cutoffs: Mapping[str, float] = field(default_factory=dict)
 
@@ -214,6 +212,12 @@ class KnowledgeBase:
     practical_intents: tuple[str, ...]
     settings: MatcherSettings
     warnings: tuple[Problem, ...] = ()
+
+    def topics(self, intent_ids) -> set[str]:
+        """The intents, with the broader topic each narrows (part_of): the topics their answers
+        cover (cause_caffeine covers causes)."""
+        ids = [i for i in intent_ids if i in self.intents]
+        return set(ids) | {self.intents[i].part_of for i in ids if self.intents[i].part_of}
 
     def normalizer(self) -> Normalizer:
         """The lexicon's normalizer (one per lexicon, kept by copies of the knowledge base)."""

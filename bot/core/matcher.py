@@ -44,8 +44,10 @@ _REASONS = (
     "model", "close_candidates", "low_confidence", "out_of_scope", "no_match", "out_of_scope:",
 )  # fmt: skip
 _R_MODEL, _R_CLOSE, _R_LOW, _R_OUT_OF_SCOPE, _R_NO_MATCH, _R_NAMED = range(6)
-# The reason code of a topic the bot recognises but does not handle (answered with its own text).
+# The reason code of a topic the bot recognises but does not handle (answered with its own text),
+# and the prefix of its reason in a Match ("out_of_scope:calf_injury").
 NAMED_REASON = _R_NAMED
+NAMED_PREFIX = _REASONS[_R_NAMED]
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from .knowledge import MatcherSettings
-from .matcher import SOCIAL_INTENTS, Matcher
-
-NAMED_PREFIX = "out_of_scope:"
+from .matcher import NAMED_PREFIX, SOCIAL_INTENTS, Matcher
 from .messages import FALLBACK_INTENT, Decision, Match
 
 # More than this many questions: the first ones are answered and the rest named as skipped.
@@ -49,9 +47,8 @@ class QuestionFinder:
     def __init__(self, matcher: Matcher, settings: MatcherSettings | None = None):
         self.matcher = matcher
         settings = settings or matcher.settings
-        # A piece's question counts only when the model is this sure of it in the piece, and
-        # gives it at least `whole_floor` in the whole message (a real question shows there too).
-        self.piece_floor, self.whole_floor = settings.question_floor, settings.question_whole_floor
+        # A piece's question counts only when the model is this sure of it in the piece.
+        self.piece_floor = settings.question_floor
         # A piece marked as a question ("...?", "terus ...") needs less.
         self.marked_floor = settings.question_marked_floor
         # A piece that is not marked ("...?", "terus ...") must ask something itself: "kedutan"
@@ -94,9 +91,6 @@ class QuestionFinder:
         pieces = self._marked_pieces(text)
         if len(pieces) < 2:
             return (Question(text, whole),)
-        analysis = self.matcher.analyze(text)
-        scores = analysis.core if analysis.core is not None else analysis.whole
-        index = {intent: i for i, intent in enumerate(self.matcher.intent_ids)}
         if len(pieces) > _MAX_PIECES:
             # A long story before the questions: read its start as one piece, the questions
             # at its end one by one.
@@ -111,7 +105,7 @@ class QuestionFinder:
                 continue
             match = _named(self.matcher.match(current))
             floor = self.marked_floor if marked else self.piece_floor
-            if _is_question(match) and match.score >= floor and scores[index[match.intent]] >= self.whole_floor:
+            if _is_question(match) and match.score >= floor:
                 found.append(Question(current, match, marked))
                 pending = ""
             else:
@@ -145,9 +139,7 @@ class QuestionFinder:
         split that loses the whole message's clear answer misread its parts."""
         if whole.decision is not Decision.ANSWER or not _is_question(whole):
             return True
-        intents = self.matcher.kb.intents
-        found = {q.match.intent for q in questions} | {intents[q.match.intent].part_of for q in questions}
-        return whole.intent in found
+        return whole.intent in self.matcher.kb.topics(q.match.intent for q in questions)
 
     def _unclear(self, rest: str, clear: Sequence[Question]) -> Question | None:
         """The last part of a message, asked with "?", when the model is unsure of it (it would
@@ -158,16 +150,14 @@ class QuestionFinder:
             return None
         match = self.matcher.match(rest)
         unsure = match.decision is Decision.CLARIFY or (_is_question(match) and match.score < self.piece_floor)
-        intents = self.matcher.kb.intents
-        answered = {q.match.intent for q in clear} | {intents[q.match.intent].part_of for q in clear} - {None}
+        answered = self.matcher.kb.topics(q.match.intent for q in clear)
         options = set(self.matcher.clarify_options(match))
         # The topics of the options, with the broader topic each narrows ("ngaruh ke kedutan?"
         # after a cause is answered hesitates between causes the answer already placed).
-        topics = options | {intents[o].part_of for o in options} - {None}
+        topics = self.matcher.kb.topics(options)
         if unsure and len(options) == 2 and not topics & (SOCIAL_INTENTS | answered):
             return Question(rest, replace(match, decision=Decision.CLARIFY))
         return None
-
 
     def _narrowest(self, questions: list[Question]) -> list[Question]:
         """A broader topic asked beside a narrower one of it ("causes" beside "cause_caffeine")
