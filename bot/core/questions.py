@@ -53,12 +53,13 @@ class QuestionFinder:
         self.marked_floor = settings.question_marked_floor
         # A piece that is not marked ("...?", "terus ...") must ask something itself: "kedutan"
         # or "kemarin main futsal" is the story around a question.
-        self._asking = matcher.kb.lexicon.asking_words
-        self._requesting = matcher.kb.lexicon.request_words
-        self._conditional = matcher.kb.lexicon.conditional_words
-        starters = sorted((re.escape(w) for w in matcher.kb.lexicon.question_starters), key=len, reverse=True)
-        self._starts = re.compile(rf"(?:{'|'.join(starters)})(?![a-z0-9])", re.IGNORECASE) if starters else None
         lexicon = matcher.kb.lexicon
+        self._asking = lexicon.asking_words
+        # ... of them, the words that ask rather than only request (berapa, not mau).
+        self._questioning = lexicon.asking_words - lexicon.request_words
+        self._conditional = lexicon.conditional_words
+        starters = sorted((re.escape(w) for w in lexicon.question_starters), key=len, reverse=True)
+        self._starts = re.compile(rf"(?:{'|'.join(starters)})(?![a-z0-9])", re.IGNORECASE) if starters else None
         words = sorted((re.escape(j) for j in lexicon.question_joiners), key=len, reverse=True)
         # ... but not in the phrases that only look like one ("kedutan terus menerus").
         phrases = "|".join(re.escape(p) + r"(?![a-z0-9])" for p in sorted(lexicon.not_joining, key=len, reverse=True)) or "(?!)"
@@ -117,7 +118,7 @@ class QuestionFinder:
             questions = [q for q in questions if self.matcher.kb.intents[q.match.intent].action or self._asks(q.text, requests=False)]
         # An unsure last part is asked about only when it has a word that asks ("terus betis saya
         # gimana?"), not for a "?" alone ("brp kalau 5 sesi?").
-        asks = not (self._asking - self._requesting).isdisjoint(self.matcher.normalize.tokens(pending))
+        asks = not self._questioning.isdisjoint(self.matcher.normalize.tokens(pending))
         unclear = self._unclear(pending, questions) if text.rstrip().endswith("?") and asks else None
         if len(questions) + (unclear is not None) < 2 or not questions or not self._agrees(whole, questions):
             return (Question(text, whole),)
@@ -125,13 +126,14 @@ class QuestionFinder:
 
     def _asks(self, text: str, requests: bool = True) -> bool:
         """Whether a piece asks or requests: it ends with "?" or "ga" ("kopi bikin kedutan ga"),
-        starts with a word that starts a new question (terus, sekalian, oiya...), or has an
-        asking word (apa, berapa, bisa, mau, tolong...)."""
+        starts with a word that starts a new question (sekalian, oiya, btw...), or has an
+        asking word (apa, berapa, bisa, mau, tolong...; with `requests` False, only the words
+        that ask)."""
         tokens = self.matcher.normalize.tokens(text)
         conditional = bool(tokens) and tokens[0] in self._conditional  # "kalau 5 sesi?" belongs to the question before
         if (text.rstrip().endswith("?") and not conditional) or (self._starts is not None and self._starts.match(text.lstrip())):
             return True
-        words = self._asking if requests else self._asking - self._requesting
+        words = self._asking if requests else self._questioning
         return (bool(tokens) and tokens[-1] == _YES_NO) or not words.isdisjoint(tokens)
 
     def _agrees(self, whole: Match, questions: Sequence[Question]) -> bool:
