@@ -24,6 +24,8 @@ def answered(turn) -> list[str]:
         ("harga akupuntur berapa? terus alamatnya di mana?", ["pricing", "clinic_info"]),
         ("1. buka jam brp\n2. bisa bpjs ga", ["clinic_info", "pricing"]),
         ("halo kak, kopi bikin betis kedutan ga? sama biar ga kambuh gimana ya", ["cause_caffeine", "prevention"]),
+        # A part listed after a comma with a joining word asks what the part before asked.
+        ("tolong kasih tau jam buka hari minggu, sama harga bekam", ["clinic_info", "pricing"]),
     ],
 )
 def test_each_question_is_found_in_the_order_asked(engine, text, intents):
@@ -37,6 +39,7 @@ def test_each_question_is_found_in_the_order_asked(engine, text, intents):
         "kenapa betis kedutan terus ya",  # "terus" here is "all the time", not "and then"
         "betis saya kedutan, kenapa ya?",  # a story and its question are one question
         "halo kak, harga akupuntur berapa? makasih",  # a greeting and thanks are not questions
+        "saya mau konsultasi langsung sama sinshe lewat chat",  # "sama" here is "with"
     ],
 )
 def test_one_question_stays_one(engine, text):
@@ -71,7 +74,7 @@ def test_a_danger_sign_beside_a_question_comes_first_and_alone(engine):
 
 
 def test_the_clear_question_is_answered_and_the_unclear_one_asked_about(engine):
-    turn = first_message(engine, "harga akupuntur brp? terus betis saya gimana ya?")
+    turn = first_message(engine, "harga akupuntur brp? terus otot betis saya gimana ya?")
     assert answered(turn) == ["pricing"]
     assert [m.decision for m in turn.questions] == [Decision.ANSWER, Decision.CLARIFY]
     assert "Rp" in turn.replies[1].text
@@ -138,11 +141,23 @@ def test_only_the_last_answer_offers_follow_ups(engine):
 
 
 def test_two_flows_at_once_are_read_as_one_message(engine):
-    """Erase and "talk to staff" both wait for the patient: the message is read as one (here,
-    a handoff to staff, who can do the rest), never one flow dropped as "too long"."""
-    turn = first_message(engine, "hapus data saya, terus saya mau bicara dengan admin")
-    assert any(isinstance(a, Handoff) and a.reason is HandoffReason.HUMAN_AGENT for a in turn.actions)
+    """A booking and an erasure both wait for the patient: the message is read as one, never
+    one flow dropped as "too long"."""
+    turn = first_message(engine, "hapus data saya, terus mau booking akupuntur besok jam 10")
+    assert len(turn.questions) <= 1
     assert engine.text("questions_skipped").split("(")[0] not in " ".join(r.text for r in turn.replies)
+
+
+def test_a_request_for_staff_takes_the_other_flows_along(engine):
+    """Beside "mau ngomong sama admin", a booking goes to staff with the chat: the patient is
+    told so, right before the handoff, and the other questions are still answered first."""
+    turn = first_message(engine, "mau ngomong sama orang, terus alamatnya dmn, sama bisa daftar buat besok")
+    assert answered(turn) == ["clinic_info", "booking", "human_agent"]
+    assert [type(a) for a in turn.actions] == [Handoff] and turn.actions[0].reason is HandoffReason.HUMAN_AGENT
+    texts = [r.text for r in turn.replies]
+    also = engine.text("handoff_also").replace("{topics}", engine.kb.intents["booking"].title)
+    assert texts.index(also) == len(texts) - 2 and "staf" in texts[-1]
+    assert not any(isinstance(a, StartBooking) for a in turn.actions)
 
 
 def test_the_booking_reads_the_whole_message(engine):
@@ -169,3 +184,21 @@ def test_questions_after_a_long_story_are_read(engine):
 def test_an_answer_the_bot_could_not_give_is_not_counted_as_answered(engine):
     turn = first_message(engine, "alamatnya dimana? terus hapus jadwal saya")
     assert answered(turn) == ["clinic_info"]
+
+
+def test_the_menu_before_a_booking_lists_its_topics_without_numbers(engine):
+    """The booking asks the next question, so the menu's topics come as a list to read, not
+    numbers to pick (a number would answer the booking)."""
+    turn = first_message(engine, "bisa bantu apa aja? terus saya mau booking akupuntur hari selasa")
+    assert answered(turn) == ["menu", "booking"]
+    assert [type(a) for a in turn.actions] == [StartBooking]
+    menu = next(r.text for r in turn.replies if engine.kb.intents["about_twitching"].title in r.text)
+    assert "• " + engine.kb.intents["about_twitching"].title in menu and "1." not in menu
+    assert engine.kb.menu_prompt not in menu and turn.state.options == ()
+
+
+def test_a_broad_question_and_a_narrower_one_get_the_narrower_answer(engine):
+    """"Kenapa kedutan? Apa karena stres?": the answer about stress, which tells why."""
+    turn = first_message(engine, "kenapa betis kedutan terus ya? apa karena stres?")
+    assert (turn.match.intent, turn.questions) == ("cause_stress", ())
+    assert engine.kb.intents["cause_stress"].part_of == "causes"

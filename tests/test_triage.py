@@ -115,7 +115,7 @@ def test_a_typo_never_makes_or_unmakes_a_symptom(engine):
     assert engine.assess("sesak")[0].level is Level.EMERGENCY  # typed as a symptom: stays one
 
 
-def test_the_second_net_raises_and_never_lowers(engine):
+def test_the_second_net_raises_and_lowers_only_a_lasting_complaint(engine):
     emergency = Assessment(Level.EMERGENCY, "fainting", "red_flag", None, 1.0)
     calm = {"emergency": 0.0, "crisis": 0.0, "doctor": 0.0, "none": 1.0}
     assert engine.triage.decide(emergency, calm) is emergency
@@ -125,6 +125,46 @@ def test_the_second_net_raises_and_never_lowers(engine):
     doctor = Assessment(Level.DOCTOR, "long_twitching", None, "kedutan", 1.0)
     assert engine.triage.decide(doctor, {**calm, "doctor": 0.99}) is doctor
     assert engine.triage.decide(NONE, {**calm, "crisis": 0.99}).intent == "crisis"
+    # Not raised above a doctor rule in a message that tells the complaint came over weeks.
+    slow = replace(doctor, lasting=True)
+    assert engine.triage.decide(slow, alarmed) is slow
+    # Lowered: a rule's emergency told as lasting weeks, the net sure it is a doctor's visit.
+    sure = {**calm, "doctor": 0.99, "none": 0.0}
+    lasting = replace(emergency, lasting=True)
+    lowered = engine.triage.decide(lasting, sure)
+    assert (lowered.level, lowered.rule, lowered.intent) == (Level.DOCTOR, "model", None)
+    # ... never without the lasting words, never below the threshold or when the net is as sure
+    # of an emergency, and never thoughts of suicide.
+    assert engine.triage.decide(emergency, sure) is emergency
+    threshold = engine.kb.settings.lasting_threshold
+    assert engine.triage.decide(lasting, {**sure, "doctor": threshold - 0.01}) is lasting
+    assert engine.triage.decide(lasting, {**sure, "emergency": 0.99}) is lasting
+    crisis = Assessment(Level.EMERGENCY, "suicidal_thoughts", "crisis", None, 1.0, lasting=True)
+    assert engine.triage.decide(crisis, sure) is crisis
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "kebas di ujung jari kaki makin lama makin naik sejak 2 bulan, abis kemoterapi",
+        "sudah sebulan sering hampir pingsan kalau berdiri terlalu cepat",
+    ],
+)
+def test_a_sign_that_came_slowly_over_weeks_is_a_doctors_visit(engine, text):
+    assert engine.triage.by_rules(engine.matcher.read(text))[0].level is Level.EMERGENCY  # a rule alone would alarm
+    assert level_of(engine, text) is Level.DOCTOR
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "kedutan betis udah sebulan, tapi barusan bapak tiba2 ngomongnya pelo dan mukanya mencong",
+        "udah 3 minggu betis pegel, dari kemarin betis kiri doang bengkak dan nyeri, yg kanan biasa",
+        "sebulan ini sering pusing, tadi pagi pingsan di kamar mandi dan belum sadar penuh",
+    ],
+)
+def test_a_sudden_sign_in_a_long_story_keeps_its_alarm(engine, text):
+    assert level_of(engine, text) is Level.EMERGENCY
 
 
 def test_an_urgent_alert_tells_staff_what_raised_it(engine):
@@ -224,6 +264,7 @@ def line_of(path, needle: str) -> int:
         ("    level: doctor\n    note: kedutan yang sudah", "    level: soon\n    note: kedutan yang sudah", "unknown level 'soon'"),
         ("    unless: [$long_ago]\n", "    unless: [$long_agoo]\n", "unknown term list '$long_agoo'"),
         ("      - [kedutan, kedut, berkedut, twitch, twitching, twitches, fasikulasi]\n", "      - []\n", "every group of all_of needs at least one term"),
+        ("  - id: choking\n    level: emergency\n    if_lasting: doctor\n", "  - id: choking\n    level: emergency\n    if_lasting: soon\n", "if_lasting can only be 'doctor'"),
     ],
 )
 def test_a_mistake_in_the_rules_names_file_and_line(kb_copy, old, new, message):

@@ -31,7 +31,7 @@ from .messages import (
     Turn,
 )
 from .questions import MAX_ANSWERS, Question, QuestionFinder
-from .render import numbered, render
+from .render import bulleted, numbered, render
 from .triage import CRISIS, RED_FLAG, Assessment, Level, Parts, Triage
 from .understand import IN_MEMORY, ModelSource
 
@@ -44,6 +44,8 @@ _ACTIONS: dict[str, Action] = {
 # a list to pick from (the menu), then one flow that waits for the patient.
 _ANSWER, _LIST, _FLOW = 0, 1, 2
 _FLOW_ACTIONS = frozenset({"start_booking", "handoff_human", "erase_request"})
+# Beside a request to talk to staff, the other flows (a booking, an erasure) go to staff with it.
+_TO_STAFF = "handoff_human"
 # After this many messages in a row that the bot could not place, a case is opened for staff.
 MISSES_BEFORE_HANDOFF = 2
 NO_STAFF = StaffView()
@@ -176,10 +178,13 @@ class Engine:
             # see a doctor is the answer that fits.
             match = Match(Decision.ANSWER, DOCTOR_INTENT, match.score, match.candidates, reason="triage_doctor")
         questions = self.questions.find(text, match)
-        if sum(self._place(q.match.intent) == _FLOW for q in questions) > 1:
-            questions = ()  # two flows at once ("hapus data saya, terus mau bicara dengan admin"): read as one
+        flows = [q.match.intent for q in questions if self._place(q.match.intent) == _FLOW]
+        if len(flows) > 1 and not any(self.kb.intents[i].action == _TO_STAFF for i in flows):
+            questions = ()  # two flows at once ("hapus data, terus mau booking"): read as one
         if len(questions) > 1:
             return self._answer_several(state, questions, incoming, now, salam=self._salam in tokens, first=first)
+        if questions:
+            match = questions[0].match  # the narrower of a broad question and a narrower one of it
         if match.decision is Decision.ANSWER:
             return self._answer(state, match, incoming, now, salam=self._salam in tokens, first=first)
         if match.decision is Decision.CLARIFY:
@@ -254,7 +259,10 @@ class Engine:
         actions = (_ACTIONS[intent.action],) if intent.action else ()
         if _handoff(actions):
             return self._hand_over(state, (body,), actions, match, now, intent.id)
-        options = [i for i in options if i not in answered] if offer or intent.id == "menu" else []
+        if intent.id == "menu" and not offer:
+            # The menu before a question the patient answers next: its topics, not numbers to pick.
+            body = f"{body}\n{bulleted([self.kb.intents[i].title for i in options])}"
+        options = [i for i in options if i not in answered] if offer else []
         if options:
             titles = [self.kb.intents[i].title for i in options]
             body = f"{body}\n\n{prompt}\n{numbered(titles)}"
@@ -277,9 +285,13 @@ class Engine:
         ("harga brp? saya mau booking, besok jam 10")."""
         clear = [q for q in questions if q.match.decision is Decision.ANSWER]
         flows = [q for q in clear if self._place(q.match.intent) == _FLOW]
+        to_staff = [q for q in flows if self.kb.intents[q.match.intent].action == _TO_STAFF][:1]
+        carried = [q for q in flows if q not in to_staff] if to_staff else []
+        flows = to_staff or flows
+        clear = [q for q in clear if q not in carried]
         unclear = [q for q in questions if q.match.decision is Decision.CLARIFY]
         waits = bool(flows or unclear)  # the turn ends with a question the patient must answer
-        chosen = [q for q in clear if self._place(q.match.intent) == _ANSWER or (self._place(q.match.intent) == _LIST and not waits)]
+        chosen = [q for q in clear if self._place(q.match.intent) in (_ANSWER, _LIST)]
         chosen = chosen[: MAX_ANSWERS - bool(flows)] + flows
         ordered = sorted(chosen, key=lambda q: self._place(q.match.intent))
         skipped = [self.kb.intents[q.match.intent].title for q in clear if q not in chosen]
@@ -306,6 +318,11 @@ class Engine:
             replies += turn.replies
             taken.append(question.match)
             state = turn.state
+        if carried:
+            also = Reply(self.text("handoff_also").replace("{topics}", ", ".join(self.kb.intents[q.match.intent].title for q in carried)))
+            replies = [*replies[:last_start], also, *replies[last_start:]]
+            last_start += 1
+            taken[-1:-1] = [q.match for q in carried]
         if skipped:
             note = Reply(self.text("questions_skipped").replace("{topics}", ", ".join(skipped)))
             # After the answers, but before a question the patient must answer next.

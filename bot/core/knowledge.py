@@ -42,7 +42,7 @@ _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 
 TEXT_KEYS = (
-    "first_contact", "greeting_prefix", "empty", "media", "clarify", "clarify_other", "questions_skipped", "options_hint",
+    "first_contact", "greeting_prefix", "empty", "media", "clarify", "clarify_other", "questions_skipped", "handoff_also", "options_hint",
     "follow_up_prompt", "invalid_option", "fallback_again", "missing_fact", "missing_fact_offer",
     "closed_day", "rate_limited", "emoji_only", "salam_reply", "error",
     "booking_ask_name_confirm", "booking_ask_name", "booking_ask_complaint", "booking_ask_when", "booking_no_time",
@@ -57,8 +57,8 @@ TEXT_KEYS = (
 
 MATCHER_KEYS = (
     "answer_threshold", "clarify_threshold", "clarify_margin", "context_bonus", "context_max_tokens", "typo_cutoff",
-    "max_tokens", "c", "cutoffs", "triage_c", "emergency_threshold", "doctor_threshold", "question_floor",
-    "question_marked_floor",
+    "max_tokens", "c", "cutoffs", "triage_c", "emergency_threshold", "doctor_threshold", "lasting_threshold",
+    "question_floor", "question_marked_floor",
 )  # fmt: skip
 
 
@@ -116,6 +116,8 @@ class TriageRule:
     unless: tuple[str, ...] = ()
     # For the patient: a first-aid line (emergency) or why to see a doctor (doctor).
     note: str | None = None
+    # An emergency sign that, told as lasting weeks, may be a doctor's matter (`if_lasting: doctor`).
+    slow_is_doctor: bool = False
     file: str = ""
     line: int = 0
 
@@ -133,6 +135,7 @@ class Lexicon:
     common_words: frozenset[str]
     negations: frozenset[str]
     negation_bridges: frozenset[str]
+    negation_lists: frozenset[str]
     affirmations: frozenset[str]
     cancel_words: frozenset[str]
     change_words: frozenset[str]
@@ -189,6 +192,8 @@ class MatcherSettings:
     triage_c: float = 1.0
     emergency_threshold: float = 0.6
     doctor_threshold: float = 0.6
+    # ... and at which it lowers a rule's emergency told as lasting weeks to a doctor's visit.
+    lasting_threshold: float = 1.0
     # Several questions in one message (bot.core.questions): a part counts as a question when
     # the model is this sure of it alone (less when it is marked by "?" or a joining word).
     question_floor: float = 0.5
@@ -202,6 +207,10 @@ class KnowledgeBase:
     intents: dict[str, Intent]
     lexicon: Lexicon
     triage_rules: tuple[TriageRule, ...]
+    # Words that say a complaint has lasted weeks or came slowly, and words that say it is
+    # recent (triage.yaml `lasting`, `recent`).
+    triage_lasting: tuple[str, ...]
+    triage_recent: tuple[str, ...]
     # Labelled messages (emergency, doctor, none) the triage model learns from.
     triage_examples: tuple[tuple[str, str], ...]
     clinic: ClinicFacts
@@ -262,7 +271,7 @@ def _load(directory: Path) -> tuple[KnowledgeBase | None, Problems]:
     clinic = _read_clinic(*root("clinic.yaml"))
     texts, menu_prompt, menu_items, practical = _read_dialogue(*root("dialogue.yaml"))
     settings = _read_settings(*root("matcher.yaml"))
-    triage_rules = _read_triage_rules(*root("triage.yaml"))
+    triage_rules, triage_lasting, triage_recent = _read_triage_rules(*root("triage.yaml"))
     triage_examples = _read_triage_examples(*root("triage_examples.yaml"))
 
     intent_files = sorted((directory / "intents").glob("*.yaml"))
@@ -298,6 +307,8 @@ def _load(directory: Path) -> tuple[KnowledgeBase | None, Problems]:
         intents=intents,
         lexicon=lexicon,
         triage_rules=triage_rules,
+        triage_lasting=triage_lasting,
+        triage_recent=triage_recent,
         triage_examples=triage_examples,
         clinic=clinic,
         texts=texts,
@@ -437,7 +448,7 @@ def _read_out_of_scope(node, r: Reader | None, intents: dict[str, Intent]) -> No
 def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
     if node is None:
         return None
-    keys = ("slang", "particles", "greeting_words", "thanks_words", "clitics", "option_fillers", "common_words", "negations", "negation_bridges", "affirmations", "cancel_words", "change_words", "calf_words", "other_body_parts", "question_joiners", "asking_words", "not_joining", "question_starters", "request_words", "conditional_words")
+    keys = ("slang", "particles", "greeting_words", "thanks_words", "clitics", "option_fillers", "common_words", "negations", "negation_bridges", "negation_lists", "affirmations", "cancel_words", "change_words", "calf_words", "other_body_parts", "question_joiners", "asking_words", "not_joining", "question_starters", "request_words", "conditional_words")
     top = r.mapping(node, "lexicon", required=(*keys, "numbers", "phrases"))
     if top is None or any(k not in top for k in (*keys, "numbers", "phrases")):
         return None
@@ -492,6 +503,7 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         common_words=word_lists["common_words"],
         negations=word_lists["negations"],
         negation_bridges=word_lists["negation_bridges"],
+        negation_lists=word_lists["negation_lists"],
         affirmations=word_lists["affirmations"],
         cancel_words=word_lists["cancel_words"],
         change_words=word_lists["change_words"],
@@ -606,13 +618,14 @@ def _read_cutoffs(node, r: Reader) -> dict[str, float]:
     return cutoffs
 
 
-def _read_triage_rules(node, r: Reader | None) -> tuple[TriageRule, ...] | None:
-    """knowledge/triage.yaml: named term lists (`terms`, used as "$name") and the rules."""
+def _read_triage_rules(node, r: Reader | None) -> tuple[tuple[TriageRule, ...] | None, tuple[str, ...], tuple[str, ...]]:
+    """knowledge/triage.yaml: named term lists (`terms`, used as "$name"), the rules, and the
+    terms that say a complaint has lasted (`lasting`) or is recent (`recent`)."""
     if node is None:
-        return None
-    top = r.mapping(node, "triage rules", required=("signs",), optional=("terms",))
+        return None, (), ()
+    top = r.mapping(node, "triage rules", required=("signs",), optional=("terms", "lasting", "recent"))
     if not top or "signs" not in top:
-        return None
+        return None, (), ()
     named = {}
     for name, value in (r.mapping(top["terms"], "terms") or {}).items() if "terms" in top else ():
         named[name] = tuple(text.strip().lower() for text, _ in r.strings(value, f"terms.{name}"))
@@ -631,7 +644,7 @@ def _read_triage_rules(node, r: Reader | None) -> tuple[TriageRule, ...] | None:
 
     rules = []
     seen: set[str] = set()
-    optional = ("level", "intent", "anywhere", "unless", "note")
+    optional = ("level", "intent", "anywhere", "unless", "note", "if_lasting")
     for item in r.sequence(top["signs"], "signs") or ():
         fields = r.mapping(item, "triage rule", required=("id", "all_of"), optional=optional)
         if not fields or "id" not in fields or "all_of" not in fields:
@@ -649,14 +662,19 @@ def _read_triage_rules(node, r: Reader | None) -> tuple[TriageRule, ...] | None:
         anywhere = bool(r.boolean(fields["anywhere"], f"{what} anywhere")) if "anywhere" in fields else False
         unless = terms_of(fields["unless"], f"{what} unless") if "unless" in fields else ()
         note = r.string(fields["note"], f"{what} note") if "note" in fields else None
+        if_lasting = r.string(fields["if_lasting"], f"{what} if_lasting") if "if_lasting" in fields else None
+        if if_lasting not in (None, "doctor") or (if_lasting and level != "emergency"):
+            r.fail(fields["if_lasting"], f"{what}: if_lasting can only be 'doctor', on an emergency rule")
         if rule_id and all(groups) and groups and intent and level in LEVELS:
             rules.append(
-                TriageRule(rule_id, tuple(groups), level, intent.strip(), anywhere, unless, note and note.strip(), r.file,
-                           item.start_mark.line + 1)  # fmt: skip
+                TriageRule(rule_id, tuple(groups), level, intent.strip(), anywhere, unless, note and note.strip(),
+                           if_lasting == "doctor", r.file, item.start_mark.line + 1)  # fmt: skip
             )
         elif rule_id and not (groups and all(groups)):
             r.fail(fields["all_of"], f"{what}: every group of all_of needs at least one term")
-    return tuple(rules)
+    lasting = terms_of(top["lasting"], "lasting") if "lasting" in top else ()
+    recent = terms_of(top["recent"], "recent") if "recent" in top else ()
+    return tuple(rules), lasting, recent
 
 
 def _read_triage_examples(node, r: Reader | None) -> tuple[tuple[str, str], ...] | None:

@@ -24,11 +24,13 @@ MAX_ANSWERS = 3
 _BOOKING = "start_booking"
 # "ga", "gak", "nggak" at the end of a piece (after the slang step): a yes/no question.
 _YES_NO = "tidak"
+# A comma or full stop at the end of the text before a cut.
+_PUNCTUATION_BEFORE = re.compile(r"[.,;]\s*$")
 # Pieces read at most (a 5,000-character message is not read as hundreds of questions).
 _MAX_PIECES = 12
 # Sentence and clause ends, and list numbers ("1." "2)": one digit, not "jam 3." or "tanggal 8.").
 _BOUNDARY = (
-    r"[!?;\n]+|(?<!\d)[.,]+|[.,]+(?!\d)"
+    r"[!?;\n]+|(?<!\d)[.,]+|[.,]+(?!\d)|\s[+&]\s?|(?<=[a-z])[+&](?=\s?[a-z])"
     r"|(?<![a-z0-9.:])(?<!jam )(?<!pukul )(?<!tanggal )(?<!tgl )\(?\d[.)](?=\s*[a-z])"
 )
 
@@ -41,6 +43,8 @@ class Question:
     match: Match
     # Asked as a question of its own: with "?", or after a joining word ("terus ...").
     marked: bool = False
+    # One of a list of things asked ("harga + alamat", one per line).
+    listed: bool = False
 
 
 class QuestionFinder:
@@ -68,27 +72,32 @@ class QuestionFinder:
 
     def pieces(self, text: str) -> list[str]:
         """The message cut at every sign that may start another question (empty pieces left out)."""
-        return [piece for piece, _ in self._marked_pieces(text)]
+        return [piece for piece, _, _ in self._marked_pieces(text)]
 
-    def _marked_pieces(self, text: str) -> list[tuple[str, bool]]:
-        """The pieces, each with whether it is marked as a question of its own: it ends with
-        "?" or starts with a joining word ("terus alamatnya di mana"); and a piece asked with
-        "?" is a question whatever its words."""
-        pieces, start, joined = [], 0, False
+    def _marked_pieces(self, text: str) -> list[tuple[str, bool, bool]]:
+        """The pieces, each with whether it is marked as a question of its own (it ends with
+        "?" or starts with a joining word: "terus alamatnya di mana"; a piece asked with "?" is
+        a question whatever its words), and whether it is listed: it starts with a joining word
+        right after a comma or a full stop ("jam buka, sama harga terapinya")."""
+        pieces, start, joined, listed = [], 0, False, False
         for found in self._cut.finditer(text):
             piece = text[start : found.start()].strip()
             if piece:
-                pieces.append((piece + ("?" if "?" in found.group(0) else ""), joined or "?" in found.group(0)))
+                pieces.append((piece + ("?" if "?" in found.group(0) else ""), joined or "?" in found.group(0), listed))
             joined = found.start() == found.end()  # cut before a joining word: the next piece starts with it
+            listed = (joined and bool(_PUNCTUATION_BEFORE.search(text[: found.start()]))) or _is_list_cut(found.group(0))
+            if listed and pieces and not joined:
+                pieces[-1] = (*pieces[-1][:2], True)  # the piece before a line break or "+" is an item too
             start = found.end()
         rest = text[start:].strip()
         if rest:
-            pieces.append((rest, joined or rest.endswith("?")))
+            pieces.append((rest, joined or rest.endswith("?"), listed))
         return pieces
 
     def find(self, text: str, whole: Match) -> tuple[Question, ...]:
         """The questions of a message whose reading as one question is `whole`: two or more
-        when it asks about different things, else just the whole message."""
+        when it asks about different things; one narrower than `whole` when the message asks a
+        broad question and a narrower one of it; else just the whole message."""
         pieces = self._marked_pieces(text)
         if len(pieces) < 2:
             return (Question(text, whole),)
@@ -96,30 +105,39 @@ class QuestionFinder:
             # A long story before the questions: read its start as one piece, the questions
             # at its end one by one.
             cut = len(pieces) - _MAX_PIECES + 1
-            pieces = [(" ".join(piece for piece, _ in pieces[:cut]), pieces[cut - 1][1]), *pieces[cut:]]
+            pieces = [(" ".join(piece for piece, _, _ in pieces[:cut]), *pieces[cut - 1][1:]), *pieces[cut:]]
         found: list[Question] = []
         pending = ""
-        for piece, marked in pieces:
+        for piece, marked, listed in pieces:
             current = f"{pending} {piece}".strip()
-            if not self._asks(piece):
+            # A part listed with a joining word after a comma, on its own line or after "+" asks
+            # what the others ask ("tolong kasih tau jam buka, sama harga terapinya").
+            if not self._asks(piece) and not (listed and not pending):
                 pending = current
                 continue
             match = _named(self.matcher.match(current))
-            floor = self.marked_floor if marked else self.piece_floor
+            floor = self.marked_floor if marked or listed else self.piece_floor
+            if match.score < self.piece_floor and self._sibling(match.intent, found):
+                floor = self.piece_floor  # "teh ada kafeinnya? bisa bikin kedutan juga?" is one question
             if _is_question(match) and match.score >= floor:
-                found.append(Question(current, match, marked))
+                found.append(Question(current, match, marked, listed))
                 pending = ""
             else:
                 pending = current
-        questions = self._narrowest(_distinct(found))
+        distinct = _distinct(found)
+        questions = self._narrowest(distinct)
         if any(self.matcher.kb.intents[q.match.intent].action == _BOOKING for q in questions):
             # Beside a booking request, what only requests is its detail ("mau daftar, mau
-            # akupuntur ya"); what asks (with "?", or a word like berapa) is a question too.
-            questions = [q for q in questions if self.matcher.kb.intents[q.match.intent].action or self._asks(q.text, requests=False)]
+            # akupuntur ya"); what asks (with "?", or a word like berapa) or stands in a list of
+            # things asked is a question too.
+            questions = [q for q in questions if self.matcher.kb.intents[q.match.intent].action or q.listed or self._asks(q.text, requests=False)]
         # An unsure last part is asked about only when it has a word that asks ("terus betis saya
         # gimana?"), not for a "?" alone ("brp kalau 5 sesi?").
         asks = not self._questioning.isdisjoint(self.matcher.normalize.tokens(pending))
         unclear = self._unclear(pending, questions) if text.rstrip().endswith("?") and asks else None
+        if len(questions) == 1 and len(distinct) > 1 and unclear is None and self._agrees(whole, questions):
+            # "Kenapa kedutan? Apa karena stres?": the narrower question answers both.
+            return (replace(questions[0], text=text),)
         if len(questions) + (unclear is not None) < 2 or not questions or not self._agrees(whole, questions):
             return (Question(text, whole),)
         return (*questions, *([unclear] if unclear else ()))
@@ -135,6 +153,13 @@ class QuestionFinder:
             return True
         words = self._asking if requests else self._questioning
         return (bool(tokens) and tokens[-1] == _YES_NO) or not words.isdisjoint(tokens)
+
+    def _sibling(self, intent_id: str, found: Sequence[Question]) -> bool:
+        """Whether an intent narrows the same broader topic as a question found before it
+        (two causes of twitching)."""
+        intents = self.matcher.kb.intents
+        broader = intents[intent_id].part_of if intent_id in intents else None
+        return broader is not None and any(intents[q.match.intent].part_of == broader for q in found)
 
     def _agrees(self, whole: Match, questions: Sequence[Question]) -> bool:
         """Whether the parts include what the whole message is answered as (when it is): a
@@ -192,3 +217,9 @@ def _distinct(questions: Sequence[Question]) -> list[Question]:
             seen.add(question.match.intent)
             out.append(question)
     return out
+
+
+def _is_list_cut(cut: str) -> bool:
+    """A line break, "+" or "&" between the parts: a list of things asked ("harga + alamat",
+    "- harga\n- jam buka")."""
+    return "\n" in cut or "+" in cut or "&" in cut

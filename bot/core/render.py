@@ -80,6 +80,10 @@ def numbered(titles: Sequence[str]) -> str:
     return "\n".join(f"{i}. {title}" for i, title in enumerate(titles, start=1))
 
 
+def bulleted(titles: Sequence[str]) -> str:
+    return "\n".join(f"• {title}" for title in titles)
+
+
 def split_text(text: str, limit: int) -> list[str]:
     """Cut a reply into messages of at most `limit` characters, in order: between paragraphs
     where possible, else between lines, else between words (a word longer than the limit is

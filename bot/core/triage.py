@@ -61,6 +61,9 @@ class Assessment:
     intent: str | None = None
     note: str | None = None
     score: float = 0.0
+    # The message tells its complaint has lasted weeks or came slowly (triage.yaml `lasting`),
+    # nothing that it is recent, and its rule is a doctor's or allows it (`if_lasting: doctor`).
+    lasting: bool = False
 
     @property
     def by_model(self) -> bool:
@@ -77,6 +80,7 @@ class Rules:
         lexicon = kb.lexicon
         self._negations = lexicon.negations
         self._bridges = lexicon.negation_bridges
+        self._lists = lexicon.negation_lists
         self.by_id: dict[str, TriageRule] = {rule.id: rule for rule in kb.triage_rules}
 
         def compile_terms(terms) -> list[tuple[str, ...]]:
@@ -86,13 +90,15 @@ class Rules:
         ordered = sorted(kb.triage_rules, key=lambda rule: -Level.of(rule.level))
         self._terms = [(rule.id, [compile_terms(group) for group in rule.groups]) for rule in ordered]
         self._unless = {rule.id: compile_terms(rule.unless) for rule in ordered if rule.unless}
+        self._lasting = compile_terms(kb.triage_lasting)
+        self._recent = compile_terms(kb.triage_recent)
         self._anywhere = {rule.id for rule in ordered if rule.anywhere}
         self._group_counts = {rule.id: len(rule.groups) for rule in ordered}
         # Words of the rules: typo repair never corrects them into anything else, and the rules
         # never count a word corrected into one ("menyusui" is not "menyusut"): misspellings
         # people really type ("lumpu", "sadarkn") are slang in the lexicon.
         self.vocabulary = frozenset(w for _, groups in self._terms for group in groups for term in group for w in term)
-        self._lookup = self.vocabulary | {w for terms in self._unless.values() for term in terms for w in term}
+        self._lookup = self.vocabulary | {w for terms in (*self._unless.values(), self._lasting, self._recent) for term in terms for w in term}
         # Per rule, the first words of each group's terms: a rule missing one is skipped at once.
         self._firsts = [[frozenset(term[0] for term in group) for group in groups] for _, groups in self._terms]
         # Symptoms a patient can deny ("ga sesak kok", "tidak nyeri dada"): the emergency rules'
@@ -101,6 +107,8 @@ class Rules:
         urgent = [groups for rule_id, groups in self._terms if self.by_id[rule_id].level == "emergency"]
         deniable = {term for groups in urgent for group in groups for term in group if not set(term) <= body}
         self._deniable = {w for term in deniable for w in term} - body
+        self._signs = frozenset(deniable)
+        self._longest = max(map(len, deniable), default=0)
         self._terms_by_first: dict[str, set[tuple[str, ...]]] = {}
         for term in deniable:
             self._terms_by_first.setdefault(term[0], set()).add(term)
@@ -204,6 +212,12 @@ class Rules:
                 dropped.update(range(max(start, 0), end))
         return dropped
 
+    def lasting(self, sequence: Sequence[str]) -> bool:
+        """Whether these words tell, affirmed, that a complaint has lasted weeks or came slowly,
+        and nothing in them that it is recent ("dari kemarin", "tiba tiba")."""
+        words, positions = self._positions(sequence)
+        return bool(self._term_places(words, positions, self._lasting)) and not self._term_places(words, positions, self._recent)
+
     def _cancelled(self, rule_id: str, *readings: Sequence[str]) -> bool:
         """Whether an `unless` term of the rule stands, affirmed, in these words: the repaired
         words, or the words as typed ("liatnya aja" is repaired into "lihat saja")."""
@@ -254,13 +268,18 @@ class Rules:
 
     def _negated_at(self, words: list[str], index: int) -> bool:
         """A negation before `index`, with at most two bridge words between ("tidak ada sesak",
-        "belum pernah pingsan", "tidak sampai sesak")."""
+        "belum pernah pingsan", "tidak sampai sesak"), or a denied sign listed before it ("ga
+        ada sesak atau nyeri dada": "nyeri dada" is denied too)."""
         for gap in range(0, _NEGATION_BRIDGE + 1):
             before = index - 1 - gap
             if before < 0:
                 return False
             if words[before] in self._negations:
                 return all(w in self._bridges for w in words[before + 1 : index])
+        if index >= 2 and words[index - 1] in self._lists:
+            # The sign that ends right before "atau", denied itself.
+            signs = (start for start in range(max(index - 1 - self._longest, 0), index - 1) if tuple(words[start : index - 1]) in self._signs)
+            return any(self._negated_at(words, start) for start in signs)
         return False
 
 
@@ -292,7 +311,8 @@ class Triage:
         if not reading.words:
             return NONE, carried  # a photo between the two halves of a sign keeps the first
         by_rules, parts = self.by_rules(reading, carried)
-        assessment = self.decide(by_rules, self.confidences(reading) if by_rules.level is not Level.EMERGENCY else {})
+        settled = by_rules.level is Level.EMERGENCY and not (by_rules.lasting and by_rules.intent == RED_FLAG)
+        assessment = self.decide(by_rules, {} if settled else self.confidences(reading))
         return assessment, (() if assessment.level is Level.EMERGENCY else parts)
 
     def by_rules(self, reading: Reading, carried: Parts = ()) -> tuple[Assessment, Parts]:
@@ -306,7 +326,9 @@ class Triage:
             return NONE, parts
         rule = max((self.rules.by_id[r] for r in found), key=lambda r: Level.of(r.level))
         level = Level.of(rule.level)
-        return Assessment(level, rule.id, rule.intent if level is Level.EMERGENCY else None, rule.note, 1.0), parts
+        slow = level is Level.DOCTOR or rule.slow_is_doctor
+        lasting = slow and self.rules.lasting(words_of(reading.resolved, reading.words, typos=False))
+        return Assessment(level, rule.id, rule.intent if level is Level.EMERGENCY else None, rule.note, 1.0, lasting), parts
 
     def confidences(self, reading: Reading) -> dict[str, float]:
         """The second net's confidence (0..1) in each of its classes for this message."""
@@ -315,13 +337,23 @@ class Triage:
         return {label: float(confidence[index]) for label, index in self._classes.items()}
 
     def decide(self, by_rules: Assessment, confidences: Mapping[str, float], settings=None) -> Assessment:
-        """The rules' verdict, raised (never lowered) by the second net where it is confident:
-        to an emergency at emergency_threshold, to a doctor's visit at doctor_threshold."""
+        """The rules' verdict, raised by the second net where it is confident: to an emergency
+        at emergency_threshold (not above a doctor rule's verdict in a message that tells the
+        complaint has lasted weeks or came slowly: "makin lemah dari 3 minggu lalu"), to a
+        doctor's visit at doctor_threshold. Lowered only in one case: a rule's emergency in a
+        message that tells the complaint has lasted ("makin sering keselek sebulan ini"), when
+        the second net is sure (at lasting_threshold, and surer than of an emergency) that it
+        is a doctor's visit."""
         s = settings or self.settings
         if by_rules.level is Level.EMERGENCY:
+            doctor = confidences.get("doctor", 0.0)
+            urgent = max(confidences.get(name, 0.0) for name in _MODEL_INTENTS)
+            if by_rules.lasting and by_rules.intent == RED_FLAG and doctor >= s.lasting_threshold and doctor > urgent:
+                return Assessment(Level.DOCTOR, "model", None, None, doctor)
             return by_rules
         label = max(_MODEL_INTENTS, key=lambda name: confidences.get(name, 0.0))
-        if confidences.get(label, 0.0) >= s.emergency_threshold:
+        slow = by_rules.level is Level.DOCTOR and by_rules.lasting
+        if confidences.get(label, 0.0) >= s.emergency_threshold and not slow:
             return Assessment(Level.EMERGENCY, "model", _MODEL_INTENTS[label], None, confidences[label])
         doctor = confidences.get("doctor", 0.0)
         if by_rules.level is Level.NONE and doctor >= s.doctor_threshold:
