@@ -298,7 +298,7 @@ def cmd_cases(args, out=sys.stdout) -> int:
 
 
 def cmd_staff(args, out=sys.stdout, read_password=None) -> int:
-    """Staff accounts for the console: add, password, token, list."""
+    """Staff accounts for the console: add, password, token, revoke, disable, unlock, list."""
     import getpass
 
     from .accounts import AccountError, Accounts
@@ -327,6 +327,9 @@ def cmd_staff(args, out=sys.stdout, read_password=None) -> int:
         elif args.staff_command == "disable":
             accounts.disable(args.name)
             print(f"{args.name!r} disabled: no login, sessions ended, API tokens revoked", file=out)
+        elif args.staff_command == "unlock":
+            forgotten = accounts.unlock(args.name)
+            print(f"{args.name!r} may log in again now ({forgotten} failed attempt(s) forgotten)", file=out)
         else:
             for name in accounts.names():
                 print(name, file=out)
@@ -610,11 +613,12 @@ def build_parser() -> argparse.ArgumentParser:
     closing.add_argument("case_id", type=int)
     closing.set_defaults(func=cmd_cases)
 
-    staff = sub.add_parser("staff", help="staff console accounts: add, password, token, revoke, disable, list")
+    staff = sub.add_parser("staff", help="staff console accounts: add, password, token, revoke, disable, unlock, list")
     staff_sub = staff.add_subparsers(dest="staff_command", required=True)
     for command, text in (("add", "create an account (password prompted)"), ("password", "change a password (ends its sessions)"),
                           ("token", "issue an API token (printed once)"), ("revoke", "revoke every API token of an account"),
-                          ("disable", "disable an account: no login, sessions ended, tokens revoked")):  # fmt: skip
+                          ("disable", "disable an account: no login, sessions ended, tokens revoked"),
+                          ("unlock", "lift a login lockout now (failed attempts forgotten)")):  # fmt: skip
         account = staff_sub.add_parser(command, help=text)
         account.add_argument("name")
         account.set_defaults(func=cmd_staff)
