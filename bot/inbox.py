@@ -36,6 +36,7 @@ log = logging.getLogger("klinik.inbox")
 _RETRYABLE_SQLSTATES = {"40P01", "40001"}
 _ATTEMPTS = 3
 PROCESSING_FAILED = "processing_failed"
+ERASED = describe_action(EraseData())
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,8 @@ class Inbox:
                 log.exception("processing failed; message stored with an apology", extra={"fields": {"sid": inbound.sid}})
                 outcome = self._store_failed(inbound)
                 break
+        if ERASED in outcome.actions and not outcome.duplicate:
+            storage.scrub(self.sessions)
         log.info(
             "inbound",
             extra={
