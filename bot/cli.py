@@ -122,14 +122,17 @@ def _chat_via_webhook(args, out, inp) -> int:
     return 0
 
 
-def _build_app(config: Config, args, dev: bool):
-    """The Flask app for a local server; dev mode when asked or when no auth token is set."""
+def _build_app(config: Config, args, dev: bool, loopback: bool = False):
+    """The Flask app for a local server, in dev mode when asked. A server only this machine
+    can reach (`loopback`) also runs with the example clinic facts when signing requests."""
     import dataclasses
 
     from .core.knowledge import KnowledgeError
     from .web import create_app
 
-    config = dataclasses.replace(config, knowledge_dir=args.knowledge, dev_mode=config.dev_mode or dev)
+    config = dataclasses.replace(
+        config, knowledge_dir=args.knowledge, dev_mode=config.dev_mode or dev, allow_example_values=config.allow_example_values or loopback
+    )
     try:
         return create_app(config)
     except KnowledgeError as exc:
@@ -146,7 +149,7 @@ def _start_local_server(args, config: Config):
 
     logs.configure("WARNING")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    app = _build_app(config, args, dev=not config.twilio_auth_token)
+    app = _build_app(config, args, dev=not config.twilio_auth_token, loopback=True)
     _start_worker_thread(app)
     server = make_server("127.0.0.1", args.port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -233,6 +236,7 @@ def cmd_dev(args, out=sys.stdout) -> int:
         f"  staff console       {base}/staff/   {_dev_login(app)}\n"
         f"  webhook             {base}/webhook/whatsapp   ({signed})\n"
         f"  health              {base}/healthz\n"
+        f"{_example_values_note(config)}"
         "Ctrl-C stops it. A chat in the terminal instead: make chat",
         file=out,
         flush=True,
@@ -244,6 +248,15 @@ def cmd_dev(args, out=sys.stdout) -> int:
     finally:
         server.server_close()
     return 0
+
+
+def _example_values_note(config: Config) -> str:
+    if not knowledge.example_values(config.knowledge_dir):
+        return ""
+    shown = (config.knowledge_dir / "clinic.yaml").resolve()
+    if shown.is_relative_to(Path.cwd()):
+        shown = shown.relative_to(Path.cwd())
+    return f'  clinic facts        EXAMPLE values of {shown}, shown with "(contoh)"; production refuses to start with them\n'
 
 
 def _dev_login(app) -> str:

@@ -50,6 +50,9 @@ class Config:
     knowledge_reload_seconds: float = 2.0
     # Trained intent models, cached by a hash of their inputs (a warm start does not retrain).
     model_cache_dir: Path = DEFAULT_MODEL_CACHE
+    # Start outside dev mode although knowledge/clinic.yaml holds the shipped example values:
+    # for a staging server and the test suite only, never where patients write.
+    allow_example_values: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -75,6 +78,7 @@ class Config:
             retention_days=int(env.get("RETENTION_DAYS") or 365),
             knowledge_reload_seconds=float(env.get("KNOWLEDGE_RELOAD_SECONDS") or 2.0),
             model_cache_dir=Path(env.get("MODEL_CACHE_DIR") or DEFAULT_MODEL_CACHE),
+            allow_example_values=_flag(env.get("ALLOW_EXAMPLE_VALUES")),
         )
 
 

@@ -15,6 +15,7 @@ from .accounts import Accounts
 from .adapters import simulator_web, staff_web, storage, twilio_webhook
 from .config import Config
 from .console import Console, Templates
+from .core import knowledge
 from .core.dialogue import Engine
 from .handoff import HandoffDesk, StaffSettings
 from .inbox import Inbox
@@ -27,8 +28,10 @@ log = logging.getLogger("klinik.app")
 
 
 def create_app(config: Config | None = None) -> Flask:
-    """Build the app. Refuses to start (KnowledgeError) on an invalid knowledge base."""
+    """Build the app. Refuses to start (KnowledgeError) on an invalid knowledge base, and
+    outside dev mode (ExampleValuesError) on the shipped example clinic facts."""
     config = config or Config.from_env()
+    _refuse_example_values(config)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     if config.trusted_proxies:
@@ -94,6 +97,16 @@ def create_app(config: Config | None = None) -> Flask:
         return jsonify(error="database unavailable, retry later"), 503
 
     return app
+
+
+def _refuse_example_values(config: Config) -> None:
+    if config.dev_mode:
+        return
+    problems = knowledge.example_values(config.knowledge_dir)
+    if problems and not config.allow_example_values:
+        raise knowledge.ExampleValuesError(problems)
+    if problems:
+        log.warning("ALLOW_EXAMPLE_VALUES=1: patients read the shipped example clinic facts, marked (contoh)")
 
 
 def _prepare_database(config: Config, database) -> None:

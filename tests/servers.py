@@ -103,8 +103,9 @@ def gunicorn(
         WEB_CONCURRENCY=str(workers),
         GUNICORN_THREADS=str(threads),
         BOT_DEV_MODE="",
-        **environment,
+        ALLOW_EXAMPLE_VALUES="1",  # the shipped knowledge, as the in-process tests use it
     )
+    env.update(environment)
     if migrate:
         subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
     base = f"http://127.0.0.1:{port}"
