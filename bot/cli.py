@@ -235,7 +235,7 @@ def cmd_dev(args, out=sys.stdout) -> int:
         f"  WhatsApp simulator  {base}/simulator/\n"
         f"  staff console       {base}/staff/   {_dev_login(app)}\n"
         f"  webhook             {base}/webhook/whatsapp   ({signed})\n"
-        f"  health              {base}/healthz\n"
+        f"  health              {base}/healthz   ready: {base}/readyz   metrics: {base}/metrics\n"
         f"{_example_values_note(config)}"
         "Ctrl-C stops it. A chat in the terminal instead: make chat",
         file=out,

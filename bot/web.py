@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import migrate
 from .accounts import Accounts
-from .adapters import simulator_web, staff_web, storage, twilio_webhook
+from .adapters import ops_web, simulator_web, staff_web, storage, twilio_webhook
 from .config import Config
 from .console import Console, Templates
 from .core import knowledge
@@ -69,6 +69,7 @@ def create_app(config: Config | None = None) -> Flask:
         Accounts(sessions),
     )
     simulator_web.init_app(app, config, Simulator(sessions, engines))
+    ops_web.init_app(app, config, storage.read_only_sessions(database))
 
     if not config.twilio_auth_token:
         if config.dev_mode:
@@ -78,17 +79,6 @@ def create_app(config: Config | None = None) -> Flask:
             )
         else:
             log.error("TWILIO_AUTH_TOKEN is not set: every webhook request will be refused (403)")
-
-    @app.get("/healthz")
-    def healthz():
-        try:
-            storage.ping(database)
-        except SQLAlchemyError:
-            return jsonify(status="error", database="unreachable"), 503
-        body = {"status": "ok", "database": "ok", "intents": len(engines.current().kb.intents)}
-        if engines.last_error:
-            body["knowledge"] = "invalid: still serving the previous version"
-        return jsonify(body)
 
     @app.errorhandler(OperationalError)
     def database_unavailable(_error):
@@ -118,7 +108,7 @@ def _prepare_database(config: Config, database) -> None:
     try:
         current = migrate.current_revision(database)
     except SQLAlchemyError:
-        log.error("database unreachable at start; /healthz will say so")
+        log.error("database unreachable at start; /readyz will say so")
         return
     if current != migrate.head_revision():
         log.error("database schema is not current: run `python -m bot db upgrade`",

@@ -572,8 +572,8 @@ def test_a_broken_knowledge_file_while_running_keeps_the_old_one_serving(app, co
     (config.knowledge_dir / "intents" / "calf.yaml").write_text("- id: [broken\n", encoding="utf-8")
     assert say(app, "betis pegal linu setelah jalan jauh", "SMkb1")
     assert rows(app, Message, Message.twilio_sid == "SMkb1")[0].intent == "calf_pain"  # an intent of the broken file
-    health = app.test_client().get("/healthz").json
-    assert health["status"] == "ok" and "invalid" in health["knowledge"]
+    ready = app.test_client().get("/readyz").json
+    assert ready["status"] == "ready" and "invalid" in ready["knowledge"]
     page = sari.get("/staff/unanswered").get_data(as_text=True)
     assert "calf.yaml" in page and "versi sebelumnya" in page
 

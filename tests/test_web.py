@@ -1,5 +1,6 @@
-"""The app factory (bot/web.py): refusing to start for real with the shipped example clinic facts,
-as a Flask app, as `python -m bot serve` and under gunicorn."""
+"""The app factory (bot/web.py) and what operators ask of it: refusing to start for real with the
+shipped example clinic facts (as a Flask app, as `python -m bot serve` and under gunicorn),
+/healthz and /readyz."""
 
 import os
 import re
@@ -7,8 +8,11 @@ import subprocess
 import sys
 
 import pytest
+from sqlalchemy.engine import make_url
 
 import servers
+from bot import migrate
+from bot.adapters import storage
 from bot.core.knowledge import ExampleValuesError
 from bot.web import create_app
 from conftest import ROOT, app_config
@@ -85,3 +89,64 @@ def test_gunicorn_refuses_the_examples_and_stops_instead_of_booting_workers_fore
     assert result.returncode == 4, result.stderr  # gunicorn's "App failed to load"
     assert all(line in result.stderr for line in EXAMPLE_LINES), result.stderr
     assert len(re.findall(r"Booting worker", result.stderr)) == 1 and "Traceback" not in result.stderr
+
+
+# -- /healthz and /readyz ---------------------------------------------------------------------
+
+
+def test_readyz_says_what_it_checked(client):
+    app = client.application
+    assert client.get("/healthz").json == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json == {
+        "status": "ready", "database": "ok", "migrations": migrate.head_revision(), "knowledge": "ok",
+        "intents": len(app.extensions["klinik_engine"].current().kb.intents),
+    }  # fmt: skip
+
+
+def test_readyz_fails_while_the_database_is_down_and_recovers_with_it(request):
+    """PostgreSQL behind a forwarding port that goes away and comes back, as a database server
+    restarting or a network cut looks to the app."""
+    url = make_url(request.getfixturevalue("postgres_url"))
+    forwarder = servers.TcpForwarder(url.host, url.port)
+    forwarder.start()
+    app = create_app(app_config(url.set(port=forwarder.port).render_as_string(hide_password=False)))
+    client = app.test_client()
+    try:
+        assert client.get("/readyz").status_code == 200
+        forwarder.stop()
+        down = client.get("/readyz")
+        assert down.status_code == 503
+        assert down.json == {"status": "not ready", "reason": "database unreachable", "database": "unreachable"}
+        assert client.get("/healthz").status_code == 200  # the process is fine: no restart wanted
+        forwarder.start()
+        assert client.get("/readyz").json["status"] == "ready"
+    finally:
+        forwarder.stop()
+        app.extensions["klinik_database"].dispose()
+
+
+def test_readyz_fails_on_a_database_that_is_unreachable_from_the_start():
+    app = create_app(app_config("postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=1"))
+    assert app.test_client().get("/healthz").status_code == 200
+    down = app.test_client().get("/readyz")
+    assert (down.status_code, down.json["reason"]) == (503, "database unreachable")
+
+
+def test_readyz_fails_while_the_schema_is_behind_the_code(tmp_path):
+    """A deploy whose release step (`python -m bot db upgrade`) did not run."""
+    database_url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = storage.make_engine(database_url)
+    migrate.upgrade(engine, "0007")
+    app = create_app(app_config(database_url))
+    behind = app.test_client().get("/readyz")
+    assert behind.status_code == 503
+    assert behind.json == {
+        "status": "not ready", "database": "ok", "migrations": "0007", "knowledge": "ok",
+        "reason": "database schema is not at the code's migration head: run `python -m bot db upgrade`",
+    }  # fmt: skip
+    migrate.upgrade(engine)
+    assert app.test_client().get("/readyz").status_code == 200
+    engine.dispose()
+    app.extensions["klinik_database"].dispose()

@@ -414,11 +414,6 @@ def scrub(bind: Engine | sessionmaker[Session]) -> None:
         log.error("write-ahead log not emptied after deleting patients' data: readers kept it busy")
 
 
-def ping(engine: Engine) -> None:
-    with engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
-
-
 # -- repository functions used by the inbox ---------------------------------------------------
 
 
