@@ -24,6 +24,11 @@ from conftest import ROOT
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
+def environment(**values) -> dict:
+    """This environment as a newcomer's shell has it: without what an outer `make test` set."""
+    return {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")} | values
+
+
 def this_venv() -> Path:
     if sys.prefix == sys.base_prefix:
         pytest.fail("the tests must run from a virtualenv (make test makes .venv) for `make run` to use it")
@@ -54,17 +59,17 @@ def port_5000_taken():
 def test_make_run_installs_only_the_runtime_and_make_test_adds_the_test_tools(tmp_path):
     """What `make` would do in a fresh clone (dry run: nothing is installed)."""
     fresh = tmp_path / "venv"
-    run = subprocess.run(["make", "-n", "run", f"VENV={fresh}"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    run = subprocess.run(["make", "-n", "run", f"VENV={fresh}"], cwd=ROOT, env=environment(), capture_output=True, text=True, check=True).stdout
     assert f"-m venv {fresh}" in run
     assert "-r requirements.txt" in run and "requirements-dev.txt" not in run
-    test = subprocess.run(["make", "-n", "test", f"VENV={fresh}"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    test = subprocess.run(["make", "-n", "test", f"VENV={fresh}"], cwd=ROOT, env=environment(), capture_output=True, text=True, check=True).stdout
     assert "-r requirements.txt" in test and "-r requirements-dev.txt" in test and "-m pytest" in test
 
 
 def test_make_run_with_port_5000_taken_serves_elsewhere_and_the_readme_curl_works(tmp_path, port_5000_taken):
     assert shutil.which("curl"), "curl is needed for the README's example (.ci/run installs it)"
     database = f"sqlite:///{tmp_path / 'klinik.db'}"
-    env = dict(os.environ, DATABASE_URL=database, TWILIO_AUTH_TOKEN="", TWILIO_ACCOUNT_SID="", BOT_DEV_MODE="")
+    env = environment(DATABASE_URL=database, TWILIO_AUTH_TOKEN="", TWILIO_ACCOUNT_SID="", BOT_DEV_MODE="")
     with (tmp_path / "stderr").open("w") as errors:
         process = subprocess.Popen(
             ["make", "run", f"VENV={this_venv()}"],
@@ -81,7 +86,7 @@ def test_make_run_with_port_5000_taken_serves_elsewhere_and_the_readme_curl_work
             assert taken, report
             port = taken.group(1)
             assert port != "5000"
-            health = re.search(r"^  health +(\S+)$", banner, re.MULTILINE).group(1)
+            health = re.search(r"^  health +(\S+)", banner, re.MULTILINE).group(1)
             assert health == f"http://127.0.0.1:{port}/healthz", report
             assert urlopen(health).status == 200
             reply = subprocess.run(["bash", "-c", readme_curl_example()], env=dict(os.environ, PORT=port), capture_output=True, text=True, timeout=60)
