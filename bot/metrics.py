@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
@@ -30,6 +30,8 @@ from .core.messages import HandoffReason
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 REGISTRY = CollectorRegistry()
+# No *_created timestamps: multiprocess mode has none, so one process alone should not either.
+disable_created_metrics()
 OUTBOX_KINDS = (STAFF_ALERT, PATIENT_MESSAGE)
 
 MESSAGES_RECEIVED = Counter(
