@@ -1,42 +1,53 @@
 # Two commands for a fresh clone:  `make run` (the bot, its simulator and the staff console)  and
 # `make test` (everything).
-# Both create .venv and install the pinned requirements on first use.
+# Both create .venv on first use: `make run` installs only what running needs (requirements.txt),
+# `make test` adds the test tools (requirements-dev.txt). Each set has its own stamp, named by a
+# checksum of its files, so an edited requirements file installs again.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
-BENCH_STAMP := $(VENV)/.bench-$(shell cat requirements-bench.txt | cksum | cut -d' ' -f1)
+PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+RUN_STAMP   := $(VENV)/.run-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
+TEST_STAMP  := $(VENV)/.test-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+BENCH_STAMP := $(VENV)/.bench-$(shell cat requirements.txt requirements-dev.txt requirements-bench.txt | cksum | cut -d' ' -f1)
 SAMPLE := $(wildcard ../shared/eval/sample-messages.yaml)
 
 .PHONY: run chat test evaluate bench kb-check screenshots clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	rm -f $(VENV)/.installed-*
+
+$(RUN_STAMP): requirements.txt | $(BIN)/python
+	$(PIP) -r requirements.txt
+	rm -f $(VENV)/.run-*
 	touch $@
 
-run: $(STAMP)
+$(TEST_STAMP): $(RUN_STAMP) requirements-dev.txt
+	$(PIP) -r requirements-dev.txt
+	rm -f $(VENV)/.test-*
+	touch $@
+
+run: $(RUN_STAMP)
 	$(BIN)/python -m bot dev
 
-chat: $(STAMP)
+chat: $(RUN_STAMP)
 	$(BIN)/python -m bot chat --via-webhook
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest
 	$(BIN)/python -m bot evaluate --errors 0 tests/eval/heldout.yaml tests/eval/hard.yaml tests/eval/triage.yaml $(SAMPLE)
 
 # The held-out sets' misses are not printed: reading them would make its figures optimistic.
-evaluate: $(STAMP)
+evaluate: $(RUN_STAMP)
 	$(BIN)/python -m bot evaluate tests/eval/tune.yaml tests/eval/dev.yaml tests/eval/calib.yaml tests/eval/hard_dev.yaml tests/eval/triage_dev.yaml tests/eval/triage_dev2.yaml tests/eval/triage_dev3.yaml tests/eval/triage_dev4.yaml tests/eval/triage_dev5.yaml tests/eval/triage_dev6.yaml tests/eval/triage_dev7.yaml tests/eval/two_questions_dev.yaml tests/eval/two_questions_dev2.yaml tests/eval/two_questions_dev3.yaml
 	$(BIN)/python -m bot evaluate --baseline --errors 0 tests/eval/heldout.yaml tests/eval/hard.yaml $(SAMPLE)
 	$(BIN)/python -m bot evaluate --errors 0 tests/eval/triage.yaml
 
 # Benchmarks print figures (never pass/fail) and write them to docs/perf/ with the plots of
 # docs/PERFORMANCE.md. Needs wrk (apt-get install -y wrk) and PostgreSQL; about 12 minutes.
-$(BENCH_STAMP): $(STAMP) requirements-bench.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+$(BENCH_STAMP): $(TEST_STAMP) requirements-bench.txt
+	$(PIP) -r requirements-bench.txt
 	rm -f $(VENV)/.bench-*
 	touch $@
 
@@ -48,11 +59,11 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/soak.py --patients 300 --messages 5000 --database postgresql
 	$(BIN)/python bench/plot.py docs/perf
 
-kb-check: $(STAMP)
+kb-check: $(RUN_STAMP)
 	$(BIN)/python -m bot kb check
 
 # docs/simulator-*.png for the README, written by the simulator's browser test.
-screenshots: $(STAMP)
+screenshots: $(TEST_STAMP)
 	KLINIK_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/test_simulator_browser.py
 
 clean:

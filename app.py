@@ -1,6 +1,6 @@
 """WSGI entry point: `gunicorn app:app`. Only calls the factory."""
 
-import sys
+from gunicorn.errors import AppImportError
 
 from bot import logs
 from bot.config import Config
@@ -11,5 +11,7 @@ config = Config.from_env()
 logs.configure(config.log_level)
 try:
     app = create_app(config)
-except KnowledgeError as exc:  # refuse to start, with the same report as `python -m bot kb check`
-    sys.exit(exc.report())
+except KnowledgeError as exc:
+    # Refuse to start, with the same report as `python -m bot kb check`. As AppImportError,
+    # gunicorn prints it and stops, instead of booting a new worker every few seconds.
+    raise AppImportError(exc.report()) from None

@@ -12,7 +12,7 @@ import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -26,10 +26,14 @@ MIN_PASSWORD = 10
 # Failed logins allowed within the window: for one name from one address (the usual guessing),
 # from one address whatever the names (spraying), and for one name from anywhere (a distributed
 # attack; high, so that a stranger cannot lock a staff member out with a few wrong passwords).
+# A lockout ends by itself once enough of its failures are older than the window (refused
+# attempts are not recorded, so waiting is enough), or at once with `python -m bot staff unlock`.
 FAILURE_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_NAME_ADDRESS = 5
 MAX_FAILURES_ADDRESS = 20
 MAX_FAILURES_NAME = 50
+
+
 @functools.cache
 def _dummy_hash() -> str:
     """A hash to check against when the name is unknown, so both cases take the same time;
@@ -44,7 +48,12 @@ class Login:
 
     name: str | None = None  # the staff member, when the password was right
     session_version: int = 0
-    throttled: bool = False
+    # Refused unchecked, as too many attempts failed lately, until this time.
+    locked_until: datetime | None = None
+
+    @property
+    def throttled(self) -> bool:
+        return self.locked_until is not None
 
 
 class AccountError(ValueError):
@@ -132,8 +141,9 @@ class Accounts:
         with self.sessions.begin() as session:
             for key in (f"login-name:{name}", f"login-address:{remote_addr}"):
                 storage.lock_key(session, key)
-            if self._throttled(session, name, remote_addr, now):
-                return Login(throttled=True)
+            locked_until = self._locked_until(session, name, remote_addr, now)
+            if locked_until is not None:
+                return Login(locked_until=locked_until)
             user = session.execute(select(StaffUser).where(StaffUser.name == name)).scalar_one_or_none()
             good = check_password_hash(user.password_hash if user else _dummy_hash(), password)
             ok = bool(user and user.active and good)
@@ -141,17 +151,29 @@ class Accounts:
             session.execute(delete(LoginAttempt).where(LoginAttempt.at < now - 4 * FAILURE_WINDOW))
             return Login(user.name, user.session_version) if ok else Login()
 
-    def _throttled(self, session: Session, name: str, remote_addr: str, now) -> bool:
-        failed = (LoginAttempt.succeeded.is_(False), LoginAttempt.at >= now - FAILURE_WINDOW)
+    def _locked_until(self, session: Session, name: str, remote_addr: str, now: datetime) -> datetime | None:
+        """When the latest lockout that applies ends: for each limit reached, the time its
+        failures fall below the limit again (the limit-th most recent leaves the window)."""
         limits = (
             ((LoginAttempt.name == name, LoginAttempt.remote_addr == remote_addr), MAX_FAILURES_NAME_ADDRESS),
             ((LoginAttempt.remote_addr == remote_addr,), MAX_FAILURES_ADDRESS),
             ((LoginAttempt.name == name,), MAX_FAILURES_NAME),
         )
+        ends = []
         for where, limit in limits:
-            if session.execute(select(func.count()).where(*where, *failed)).scalar_one() >= limit:
-                return True
-        return False
+            failed = select(LoginAttempt.at).where(*where, LoginAttempt.succeeded.is_(False), LoginAttempt.at > now - FAILURE_WINDOW)
+            oldest_that_counts = session.execute(failed.order_by(LoginAttempt.at.desc()).offset(limit - 1).limit(1)).scalar()
+            if oldest_that_counts is not None:
+                ends.append(oldest_that_counts + FAILURE_WINDOW)
+        return max(ends, default=None)
+
+    def unlock(self, name: str) -> int:
+        """Lift the lockouts of an account at once: its failed attempts (under any spelling of
+        its name, from any address) are forgotten. Returns how many."""
+        with self.sessions.begin() as session:
+            user = self._user(session, name)
+            failed = (func.lower(LoginAttempt.name) == user.name.lower(), LoginAttempt.succeeded.is_(False))
+            return session.execute(delete(LoginAttempt).where(*failed)).rowcount
 
     def by_token(self, token: str) -> str | None:
         """The staff member a bearer token belongs to, if any."""

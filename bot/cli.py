@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
+import socket
 import sys
 from pathlib import Path
 
@@ -120,14 +122,17 @@ def _chat_via_webhook(args, out, inp) -> int:
     return 0
 
 
-def _build_app(config: Config, args, dev: bool):
-    """The Flask app for a local server; dev mode when asked or when no auth token is set."""
+def _build_app(config: Config, args, dev: bool, loopback: bool = False):
+    """The Flask app for a local server, in dev mode when asked. A server only this machine
+    can reach (`loopback`) also runs with the example clinic facts when signing requests."""
     import dataclasses
 
     from .core.knowledge import KnowledgeError
     from .web import create_app
 
-    config = dataclasses.replace(config, knowledge_dir=args.knowledge, dev_mode=config.dev_mode or dev)
+    config = dataclasses.replace(
+        config, knowledge_dir=args.knowledge, dev_mode=config.dev_mode or dev, allow_example_values=config.allow_example_values or loopback
+    )
     try:
         return create_app(config)
     except KnowledgeError as exc:
@@ -144,7 +149,7 @@ def _start_local_server(args, config: Config):
 
     logs.configure("WARNING")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    app = _build_app(config, args, dev=not config.twilio_auth_token)
+    app = _build_app(config, args, dev=not config.twilio_auth_token, loopback=True)
     _start_worker_thread(app)
     server = make_server("127.0.0.1", args.port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -160,38 +165,78 @@ def _start_worker_thread(app) -> None:
 
 DEV_ACCOUNT = "dev"
 DEV_PORT = 5000
+# Tried in turn when DEV_PORT is taken (a port that stays the same across restarts keeps the
+# browser's tabs working), then any free port.
+SPARE_PORTS = (*range(DEV_PORT + 1, DEV_PORT + 10), 0)
+
+
+def _listen(host: str, port: int | None) -> tuple[socket.socket, str]:
+    """A listening socket for a local server: on `port` when one was asked for, else on
+    DEV_PORT or, when another program has it, on a spare port. Bound here because werkzeug's
+    own bind exits the process when the port is taken. Returns the socket and a note saying
+    which port was taken (empty when none was)."""
+    from werkzeug.serving import get_sockaddr, select_address_family
+
+    def bound(number: int) -> socket.socket:
+        family = select_address_family(host, number)
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(get_sockaddr(host, number, family))
+            sock.listen(128)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    try:
+        return bound(DEV_PORT if port is None else port), ""
+    except OSError as error:
+        if port is not None or error.errno != errno.EADDRINUSE:
+            wanted = DEV_PORT if port is None else port
+            raise CliError(f"cannot listen on {host}:{wanted}: {error.strerror}; try another --port (0: any free one)") from None
+    for spare in SPARE_PORTS:
+        try:
+            sock = bound(spare)
+        except OSError:
+            continue
+        return sock, f"Port {DEV_PORT} is taken by another program, so this runs on port {sock.getsockname()[1]}.\n"
+    raise CliError(f"no free port on {host}; choose one with --port")
+
+
+def _serve(app, host: str, port: int | None) -> tuple[object, str]:
+    """A threaded werkzeug server for `app` on the socket of `_listen`, and its note."""
+    from werkzeug.serving import make_server
+
+    sock, note = _listen(host, port)
+    with sock:
+        return make_server(host, sock.getsockname()[1], app, threaded=True, fd=sock.fileno()), note
 
 
 def cmd_dev(args, out=sys.stdout) -> int:
     """Everything a newcomer needs on the embedded default: the app in dev mode (SQLite unless
     DATABASE_URL says otherwise, migrated at start) with the outbox worker in process, serving
     the simulator, the staff console and the webhook; prints their URLs and a console login."""
-    from werkzeug.serving import make_server
-
     from . import logs
 
     config = Config.from_env()
     logs.configure(config.log_level)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the simulator polls every 2 s
     app = _build_app(config, args, dev=True)
-    try:
-        server = make_server(args.host, DEV_PORT if args.port is None else args.port, app, threaded=True)
-    except OSError as error:
-        if args.port is not None:
-            raise CliError(f"cannot listen on {args.host}:{args.port}: {error.strerror}; try another --port (0: any free one)") from None
-        server = make_server(args.host, 0, app, threaded=True)
+    server, note = _serve(app, args.host, args.port)
     _start_worker_thread(app)
-    base = f"http://{args.host}:{server.server_port}"
+    base = f"http://{args.host}:{server.port}"
     config = app.extensions["klinik_config"]
     database = app.extensions["klinik_database"].url.render_as_string(hide_password=True)
     sends = "through Twilio" if config.twilio_account_sid and config.twilio_auth_token and config.twilio_whatsapp_from else "nowhere (no Twilio credentials)"
     signed = "signed requests only (TWILIO_AUTH_TOKEN is set)" if config.twilio_auth_token else "unsigned requests accepted"
     print(
-        f"Klinik-bot in dev mode. Database: {database}. Outbox worker in this process, sending {sends}.\n"
+        f"{note}Klinik-bot in dev mode. Database: {database}. Outbox worker in this process, sending {sends}.\n"
         f"  WhatsApp simulator  {base}/simulator/\n"
         f"  staff console       {base}/staff/   {_dev_login(app)}\n"
         f"  webhook             {base}/webhook/whatsapp   ({signed})\n"
-        f"  health              {base}/healthz\n"
+        f"  health              {base}/healthz   ready: {base}/readyz   metrics: {base}/metrics\n"
+        f"{_example_values_note(config)}"
         "Ctrl-C stops it. A chat in the terminal instead: make chat",
         file=out,
         flush=True,
@@ -203,6 +248,15 @@ def cmd_dev(args, out=sys.stdout) -> int:
     finally:
         server.server_close()
     return 0
+
+
+def _example_values_note(config: Config) -> str:
+    if not knowledge.example_values(config.knowledge_dir):
+        return ""
+    shown = (config.knowledge_dir / "clinic.yaml").resolve()
+    if shown.is_relative_to(Path.cwd()):
+        shown = shown.relative_to(Path.cwd())
+    return f'  clinic facts        EXAMPLE values of {shown}, shown with "(contoh)"; production refuses to start with them\n'
 
 
 def _dev_login(app) -> str:
@@ -257,7 +311,7 @@ def cmd_cases(args, out=sys.stdout) -> int:
 
 
 def cmd_staff(args, out=sys.stdout, read_password=None) -> int:
-    """Staff accounts for the console: add, password, token, list."""
+    """Staff accounts for the console: add, password, token, revoke, disable, unlock, list."""
     import getpass
 
     from .accounts import AccountError, Accounts
@@ -286,6 +340,9 @@ def cmd_staff(args, out=sys.stdout, read_password=None) -> int:
         elif args.staff_command == "disable":
             accounts.disable(args.name)
             print(f"{args.name!r} disabled: no login, sessions ended, API tokens revoked", file=out)
+        elif args.staff_command == "unlock":
+            forgotten = accounts.unlock(args.name)
+            print(f"{args.name!r} may log in again now ({forgotten} failed attempt(s) forgotten)", file=out)
         else:
             for name in accounts.names():
                 print(name, file=out)
@@ -319,10 +376,17 @@ def cmd_serve(args, out=sys.stdout) -> int:
     config = Config.from_env()
     logs.configure(config.log_level)
     app = _build_app(config, args, dev=args.dev)
+    server, note = _serve(app, args.host, args.port)
     if args.dev or args.with_worker:
         _start_worker_thread(app)
-    print(f"Webhook: http://{args.host}:{args.port}/webhook/whatsapp   health: http://{args.host}:{args.port}/healthz", file=out)
-    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+    base = f"http://{args.host}:{server.port}"
+    print(f"{note}Webhook: {base}/webhook/whatsapp   health: {base}/healthz", file=out, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
     return 0
 
 
@@ -545,7 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the webhook with the development server")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=5000)
+    serve.add_argument("--port", type=int, default=None, help=f"default {DEV_PORT}, or any free port when it is taken")
     serve.add_argument("--dev", action="store_true", help="dev mode: accept unsigned requests, migrate at start, run the worker")
     serve.add_argument("--with-worker", action="store_true", help="run the outbox worker in this process too")
     serve.set_defaults(func=cmd_serve)
@@ -562,11 +626,12 @@ def build_parser() -> argparse.ArgumentParser:
     closing.add_argument("case_id", type=int)
     closing.set_defaults(func=cmd_cases)
 
-    staff = sub.add_parser("staff", help="staff console accounts: add, password, token, revoke, disable, list")
+    staff = sub.add_parser("staff", help="staff console accounts: add, password, token, revoke, disable, unlock, list")
     staff_sub = staff.add_subparsers(dest="staff_command", required=True)
     for command, text in (("add", "create an account (password prompted)"), ("password", "change a password (ends its sessions)"),
                           ("token", "issue an API token (printed once)"), ("revoke", "revoke every API token of an account"),
-                          ("disable", "disable an account: no login, sessions ended, tokens revoked")):  # fmt: skip
+                          ("disable", "disable an account: no login, sessions ended, tokens revoked"),
+                          ("unlock", "lift a login lockout now (failed attempts forgotten)")):  # fmt: skip
         account = staff_sub.add_parser(command, help=text)
         account.add_argument("name")
         account.set_defaults(func=cmd_staff)

@@ -50,6 +50,14 @@ class Config:
     knowledge_reload_seconds: float = 2.0
     # Trained intent models, cached by a hash of their inputs (a warm start does not retrain).
     model_cache_dir: Path = DEFAULT_MODEL_CACHE
+    # Start outside dev mode although knowledge/clinic.yaml holds the shipped example values:
+    # for a staging server and the test suite only, never where patients write.
+    allow_example_values: bool = False
+    # When set, /metrics answers only `Authorization: Bearer <this>`.
+    metrics_token: str = field(default="", repr=False)
+    # `python -m bot worker` serves its own counters for Prometheus on this address (port 0: it does not).
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -75,6 +83,10 @@ class Config:
             retention_days=int(env.get("RETENTION_DAYS") or 365),
             knowledge_reload_seconds=float(env.get("KNOWLEDGE_RELOAD_SECONDS") or 2.0),
             model_cache_dir=Path(env.get("MODEL_CACHE_DIR") or DEFAULT_MODEL_CACHE),
+            allow_example_values=_flag(env.get("ALLOW_EXAMPLE_VALUES")),
+            metrics_token=env.get("METRICS_TOKEN", ""),
+            worker_metrics_host=env.get("WORKER_METRICS_HOST") or "127.0.0.1",
+            worker_metrics_port=int(env.get("WORKER_METRICS_PORT") or 0),
         )
 
 

@@ -272,6 +272,7 @@ class Console:
             if conversation.erased_at is not None:
                 raise ConsoleError("erased")
             privacy.erase(session, conversation, now, me, self.engines.current().text("erased_by_staff_case"))
+        storage.scrub(self.sessions)
 
     def audit_log(self, limit: int = 200) -> list[dict]:
         with self.read_sessions() as session:

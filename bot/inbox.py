@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .adapters import storage
 from .adapters.storage import INBOUND, OUTBOUND, RATE_NOTICE, RATE_SILENCED, Conversation, HandoffCase, Message, OutboxItem
 from .core.dialogue import Engine
-from . import privacy
+from . import metrics, privacy
 from .core.messages import ConversationState, EraseData, Handoff, Incoming, Match, ReportData, describe_action
 from .handoff import HandoffDesk, StaffSettings, refresh_alert_status
 from .live import LiveEngine, live
@@ -36,6 +36,7 @@ log = logging.getLogger("klinik.inbox")
 _RETRYABLE_SQLSTATES = {"40P01", "40001"}
 _ATTEMPTS = 3
 PROCESSING_FAILED = "processing_failed"
+ERASED = describe_action(EraseData())
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ class Outcome:
     # question pending.
     paused: bool | None = None
     booking_step: str | None = None
+    triage: str | None = None  # the message's triage level (emergency, doctor, none)
+    failed: bool = False  # processing failed: stored with an apology
 
 
 class Inbox:
@@ -123,6 +126,11 @@ class Inbox:
                 log.exception("processing failed; message stored with an apology", extra={"fields": {"sid": inbound.sid}})
                 outcome = self._store_failed(inbound)
                 break
+        if ERASED in outcome.actions and not outcome.duplicate:
+            storage.scrub(self.sessions)
+        seconds = time.perf_counter() - started
+        decision = outcome.match.decision.value if outcome.match else None
+        metrics.message_received(_received_as(outcome), decision, outcome.triage, len(outcome.replies), seconds)
         log.info(
             "inbound",
             extra={
@@ -132,12 +140,12 @@ class Inbox:
                     "duplicate": outcome.duplicate,
                     "rate_limited": outcome.rate_limited,
                     "intent": outcome.match.intent if outcome.match else None,
-                    "decision": outcome.match.decision.value if outcome.match else None,
+                    "decision": decision,
                     "score": round(outcome.match.score, 3) if outcome.match else None,
                     "reason": outcome.match.reason if outcome.match else None,
                     "actions": ",".join(outcome.actions) or None,
                     "replies": len(outcome.replies),
-                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                    "ms": round(seconds * 1000, 1),
                 }
             },
         )
@@ -164,6 +172,7 @@ class Inbox:
             state = ConversationState.from_dict(conversation.state)
             flooding = storage.count_inbound(conversation, now) > self.rate_limit
             urgent, parts = engine.assess(incoming.text or "", state.danger_parts) if flooding else (None, ())
+            triage = urgent.level.label if urgent else None
             if flooding and urgent.level is not Level.EMERGENCY:
                 # Silenced, but half a sign told over two messages is still remembered.
                 conversation.state = dataclasses.replace(state, danger_parts=parts).to_dict()
@@ -180,6 +189,7 @@ class Inbox:
                 if not state.started and turn.replies and conversation.notice_shown_at is None:
                     conversation.notice_shown_at = now  # the first reply carries the notice
                 match, actions = turn.match, turn.actions
+                triage = turn.triage.level.label if turn.triage is not None else None
                 if match is not None:
                     message.update(intent=match.intent, decision=match.decision.value, score=round(match.score, 4), reason=match.reason)
                 message["actions"] = [describe_action(a) for a in actions] or None
@@ -210,6 +220,7 @@ class Inbox:
                 actions=tuple(message.get("actions") or ()),
                 paused=storage.open_case(session, conversation) is not None,
                 booking_step=after.booking.step if after.booking else None,
+                triage=triage,
             )
 
     def _store_failed(self, inbound: InboundMessage) -> Outcome:
@@ -224,7 +235,7 @@ class Inbox:
             storage.save_conversation(session, conversation)
             (message_id,) = storage.insert_messages(session, [{**message, "reason": PROCESSING_FAILED}])
             replies = _store_replies(session, conversation.id, message_id, [self.engine.text("error")], now)
-            return Outcome(message_id=message_id, replies=replies)
+            return Outcome(message_id=message_id, replies=replies, failed=True)
 
     def _replay(self, sid: str) -> Outcome:
         with self.sessions.begin() as session:
@@ -266,6 +277,12 @@ class Inbox:
                 changed = storage.update_status(session, message, status, error_code, now)
         log.info("status", extra={"fields": {"sid": message_sid, "status": status, "error": error_code, "changed": changed}})
         return True
+
+
+def _received_as(outcome: Outcome) -> str:
+    """The outcome label of the received-messages metric: the first flag that holds."""
+    flags = {"duplicate": outcome.duplicate, "failed": outcome.failed, "rate_limited": outcome.rate_limited}
+    return next((label for label, holds in flags.items() if holds), "processed")
 
 
 def _open(session: Session, inbound: InboundMessage, now) -> Outcome | tuple:

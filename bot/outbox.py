@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import metrics
 from .adapters import storage
 from .adapters.storage import (
     OUTBOX_FAILED,
@@ -138,7 +139,8 @@ class OutboxWorker:
                 storage.update_status(session, message, status, None, now)
             if item.case_id is not None:
                 refresh_alert_status(session, session.get(HandoffCase, item.case_id))
-            to = item.to_number
+            to, kind = item.to_number, item.kind
+        metrics.outbox_sent(kind)
         log.info("sent", extra={"fields": {"outbox": item_id, "sid": sid, "to": mask_phone(to)}})
 
     def _failed(self, item_id: int, token: str, error: str, retryable: bool) -> None:
@@ -160,6 +162,8 @@ class OutboxWorker:
                     storage.update_status(session, session.get(Message, item.message_id), "failed", None, now)
             if item.case_id is not None:
                 refresh_alert_status(session, session.get(HandoffCase, item.case_id))
+            kind = item.kind
+        metrics.outbox_failed(kind, final=gave_up)
         level = logging.ERROR if gave_up else logging.WARNING
         log.log(level, "send failed", extra={"fields": {"outbox": item_id, "error": error[:200], "gave_up": gave_up}})
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import delete, false, func, or_, select, true, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from .adapters import storage
 from .adapters.storage import (
     CASE_CLOSED,
     CASE_OPEN,
@@ -185,6 +186,7 @@ def purge(sessions: sessionmaker[Session], cutoff: datetime, now: datetime) -> P
         conversations = session.execute(delete(Conversation).where(Conversation.id.in_(empty)).execution_options(synchronize_session=False)).rowcount
         report = PurgeReport(cutoff, messages, bookings, cases, conversations)
         audit(session, SYSTEM, "purge", None, now, cutoff=cutoff.isoformat(), messages=messages, bookings=bookings, cases=cases, conversations=conversations)
+    storage.scrub(sessions)
     log.info("purge", extra={"fields": {"messages": messages, "bookings": bookings, "cases": cases, "conversations": conversations}})
     return report
 

@@ -12,9 +12,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import migrate
 from .accounts import Accounts
-from .adapters import simulator_web, staff_web, storage, twilio_webhook
+from .adapters import ops_web, simulator_web, staff_web, storage, twilio_webhook
 from .config import Config
 from .console import Console, Templates
+from .core import knowledge
 from .core.dialogue import Engine
 from .handoff import HandoffDesk, StaffSettings
 from .inbox import Inbox
@@ -27,8 +28,10 @@ log = logging.getLogger("klinik.app")
 
 
 def create_app(config: Config | None = None) -> Flask:
-    """Build the app. Refuses to start (KnowledgeError) on an invalid knowledge base."""
+    """Build the app. Refuses to start (KnowledgeError) on an invalid knowledge base, and
+    outside dev mode (ExampleValuesError) on the shipped example clinic facts."""
     config = config or Config.from_env()
+    _refuse_example_values(config)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     if config.trusted_proxies:
@@ -66,6 +69,7 @@ def create_app(config: Config | None = None) -> Flask:
         Accounts(sessions),
     )
     simulator_web.init_app(app, config, Simulator(sessions, engines))
+    ops_web.init_app(app, config, storage.read_only_sessions(database))
 
     if not config.twilio_auth_token:
         if config.dev_mode:
@@ -76,17 +80,6 @@ def create_app(config: Config | None = None) -> Flask:
         else:
             log.error("TWILIO_AUTH_TOKEN is not set: every webhook request will be refused (403)")
 
-    @app.get("/healthz")
-    def healthz():
-        try:
-            storage.ping(database)
-        except SQLAlchemyError:
-            return jsonify(status="error", database="unreachable"), 503
-        body = {"status": "ok", "database": "ok", "intents": len(engines.current().kb.intents)}
-        if engines.last_error:
-            body["knowledge"] = "invalid: still serving the previous version"
-        return jsonify(body)
-
     @app.errorhandler(OperationalError)
     def database_unavailable(_error):
         # Twilio retries a webhook that fails with 5xx: say so instead of showing a traceback.
@@ -94,6 +87,16 @@ def create_app(config: Config | None = None) -> Flask:
         return jsonify(error="database unavailable, retry later"), 503
 
     return app
+
+
+def _refuse_example_values(config: Config) -> None:
+    if config.dev_mode:
+        return
+    problems = knowledge.example_values(config.knowledge_dir)
+    if problems and not config.allow_example_values:
+        raise knowledge.ExampleValuesError(problems)
+    if problems:
+        log.warning("ALLOW_EXAMPLE_VALUES=1: patients read the shipped example clinic facts, marked (contoh)")
 
 
 def _prepare_database(config: Config, database) -> None:
@@ -105,7 +108,7 @@ def _prepare_database(config: Config, database) -> None:
     try:
         current = migrate.current_revision(database)
     except SQLAlchemyError:
-        log.error("database unreachable at start; /healthz will say so")
+        log.error("database unreachable at start; /readyz will say so")
         return
     if current != migrate.head_revision():
         log.error("database schema is not current: run `python -m bot db upgrade`",

@@ -8,6 +8,9 @@ import threading
 import uuid
 from functools import partial
 
+import prometheus_client
+
+from . import metrics
 from .adapters import storage
 from .adapters.twilio_sender import Sent, TwilioSender
 from .config import Config
@@ -71,6 +74,9 @@ def run(config: Config) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    if config.worker_metrics_port:
+        # Its sends and failures; the backlog is in the web's /metrics (read from the database).
+        prometheus_client.start_http_server(config.worker_metrics_port, addr=config.worker_metrics_host, registry=metrics.REGISTRY)
     log.info("worker started")
     worker.run_forever(stop, housekeeping=partial(_housekeeping, sessions))
     log.info("worker stopped")

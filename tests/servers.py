@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -103,8 +104,9 @@ def gunicorn(
         WEB_CONCURRENCY=str(workers),
         GUNICORN_THREADS=str(threads),
         BOT_DEV_MODE="",
-        **environment,
+        ALLOW_EXAMPLE_VALUES="1",  # the shipped knowledge, as the in-process tests use it
     )
+    env.update(environment)
     if migrate:
         subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
     base = f"http://127.0.0.1:{port}"
@@ -136,3 +138,58 @@ def _wait_until_healthy(base: str, process: subprocess.Popen, log_path: Path, ti
         if process.poll() is not None or time.monotonic() > deadline:
             raise AssertionError(f"gunicorn did not become healthy:\n{log_path.read_text()}")
         time.sleep(0.2)
+
+
+class TcpForwarder:
+    """A loopback port that forwards every connection to `target` while started: a database
+    server that can go away (stop: the port refuses, open connections are cut) and come back
+    on the same address (start again)."""
+
+    def __init__(self, target_host: str, target_port: int):
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self._listener: socket.socket | None = None
+        self._open: list[socket.socket] = []
+
+    def start(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
+
+    def stop(self) -> None:
+        if self._listener is None:
+            return
+        self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        self._listener = None
+        for connection in self._open:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            connection.close()
+        self._open.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # stopped
+            upstream = socket.create_connection(self.target)
+            self._open += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass

@@ -4,6 +4,9 @@ bookings, closing, the 24-hour window, and teaching the bot from unanswered mess
 
 import html
 import io
+import os
+import subprocess
+import sys
 import threading
 from datetime import timedelta
 
@@ -15,7 +18,7 @@ from bot.adapters.storage import Booking, Conversation, HandoffCase, LearnedExam
 from bot.cli import cmd_staff
 from bot.learning import LearningError
 from bot.web import create_app
-from conftest import app_config, signed_post
+from conftest import ROOT, app_config, signed_post
 from helpers import PASSWORD, PATIENT, StaffBrowser, book, make_worker, rows, say
 
 
@@ -110,6 +113,47 @@ def test_repeated_failed_logins_are_throttled_even_with_the_right_password(app):
     desk = StaffBrowser(app)
     desk.client.environ_base["REMOTE_ADDR"] = "10.0.0.7"
     assert desk.login().status_code == 302
+
+
+def test_a_lockout_ends_by_itself_after_the_window_and_says_when(app, clock):
+    """Five failures at 10:00, 10:01 ... 10:04 (Jakarta): locked until 10:15, when the first of
+    them is older than the window; refused attempts meanwhile do not extend it."""
+    accounts = app.extensions["klinik_accounts"]
+    accounts.clock = clock
+    browser = StaffBrowser(app)
+    for _ in range(5):
+        assert browser.login(password="tebak-tebakan-99").status_code == 401
+        clock.advance(minutes=1)
+    clock.advance(minutes=5)  # 10:10
+    refused = browser.login()
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "300"
+    assert "Coba lagi pukul 10.15 (5 menit lagi)" in html.unescape(refused.get_data(as_text=True))
+    clock.advance(minutes=5, seconds=-1)
+    assert accounts.login("sari", PASSWORD, "127.0.0.1").locked_until == clock() + timedelta(seconds=1)
+    clock.advance(seconds=1)
+    assert browser.login().status_code == 302
+
+
+def test_staff_unlock_from_the_command_line_lifts_a_lockout_at_once(app, database_url):
+    accounts = app.extensions["klinik_accounts"]
+    for n in range(5):
+        accounts.login("Sari", f"tebakan-ke-{n}-xx", "203.0.113.7")  # the name as typed, any case
+    for n in range(5):
+        accounts.login("sari", f"tebakan-ke-{n}-yy", "198.51.100.4")
+    assert accounts.login("sari", PASSWORD, "198.51.100.4").throttled
+    unknown = bot_command("staff", "unlock", "siapa", database_url=database_url)
+    assert unknown.returncode == 2 and "no staff member named 'siapa'" in unknown.stderr
+    result = bot_command("staff", "unlock", "sari", database_url=database_url)
+    assert result.returncode == 0, result.stderr
+    assert "'sari' may log in again now (10 failed attempt(s) forgotten)" in result.stdout
+    assert accounts.login("sari", PASSWORD, "198.51.100.4").name == "sari"
+    assert accounts.login("Sari", PASSWORD, "203.0.113.7").throttled is False
+
+
+def bot_command(*args, database_url):
+    """`python -m bot ...` in a subprocess, as an operator runs it."""
+    env = dict(os.environ, DATABASE_URL=database_url)
+    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
 
 
 def test_one_address_trying_many_names_is_throttled(app):
@@ -528,8 +572,8 @@ def test_a_broken_knowledge_file_while_running_keeps_the_old_one_serving(app, co
     (config.knowledge_dir / "intents" / "calf.yaml").write_text("- id: [broken\n", encoding="utf-8")
     assert say(app, "betis pegal linu setelah jalan jauh", "SMkb1")
     assert rows(app, Message, Message.twilio_sid == "SMkb1")[0].intent == "calf_pain"  # an intent of the broken file
-    health = app.test_client().get("/healthz").json
-    assert health["status"] == "ok" and "invalid" in health["knowledge"]
+    ready = app.test_client().get("/readyz").json
+    assert ready["status"] == "ready" and "invalid" in ready["knowledge"]
     page = sari.get("/staff/unanswered").get_data(as_text=True)
     assert "calf.yaml" in page and "versi sebelumnya" in page
 

@@ -4,6 +4,7 @@ export and erasure with an audit log, and retention purges; on SQLite and Postgr
 import io
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
@@ -14,6 +15,7 @@ from bot.adapters import storage
 from bot.adapters.storage import AuditEntry, Booking, Conversation, HandoffCase, Message, OutboxItem
 from bot.cli import cmd_purge
 from bot.web import create_app
+import servers
 from conftest import app_config
 from helpers import PASSWORD, PATIENT, StaffBrowser, book, make_worker, rows, say
 
@@ -108,6 +110,53 @@ def test_hapus_data_saya_leaves_nothing_of_the_patient_anywhere(app, config, clo
     assert NUMBER not in everything_stored(app)
     # Writing again starts afresh, with the notice.
     assert "asisten otomatis" in say(app, "halo", "SMe3")[0]
+
+
+def database_files(database_url: str) -> dict[str, bytes]:
+    """The bytes of a SQLite database's files on disk: the database, its -wal and -shm."""
+    main = Path(database_url.removeprefix("sqlite:///"))
+    return {path.name: path.read_bytes() for path in (main, Path(f"{main}-wal"), Path(f"{main}-shm")) if path.exists()}
+
+
+def test_after_hapus_data_saya_no_sqlite_file_holds_the_patients_words(recorder, kb_copy, tmp_path, clock):
+    """Greps the files while the app is still running (its connections open, the -wal file in
+    use), as someone copying them off the server would read them."""
+    database_url = servers.sqlite_database(tmp_path)
+    config = app_config(database_url, twilio_api_base_url=recorder.url, secret_key="k", knowledge_dir=kb_copy, staff_whatsapp_numbers=STAFF)
+    app = create_app(config)
+    app.extensions["klinik_inbox"].clock = clock
+    app.extensions["klinik_console"].clock = clock
+    app.extensions["klinik_accounts"].add("sari", PASSWORD)
+    a_full_history(app, config, clock)
+    secrets = [word.encode() for word in (NUMBER, NAME, "asam urat", "kedutan terus sejak kemarin", "betis kanan kedutan", "jadwal Kamis")]
+    before = b"".join(database_files(database_url).values())
+    assert all(secret in before for secret in secrets)  # the grep finds them while they are stored
+    say(app, "hapus data saya", "SMw1", name=NAME)
+    (done,) = say(app, "ya hapus", "SMw2", name=NAME)
+    assert "sudah kami hapus" in done
+    files = database_files(database_url)
+    assert {"klinik.db", "klinik.db-wal", "klinik.db-shm"} <= set(files)
+    assert files["klinik.db-wal"] == b""  # checkpointed into the database and emptied
+    for name, content in files.items():
+        for secret in secrets:
+            assert secret not in content, f"{secret!r} is still readable in {name}"
+    app.extensions["klinik_database"].dispose()
+
+
+def test_staff_erasure_and_purge_leave_nothing_readable_in_the_sqlite_files(recorder, kb_copy, tmp_path, clock):
+    database_url = servers.sqlite_database(tmp_path)
+    config = app_config(database_url, twilio_api_base_url=recorder.url, secret_key="k", knowledge_dir=kb_copy, staff_whatsapp_numbers=STAFF)
+    app = create_app(config)
+    app.extensions["klinik_inbox"].clock = clock
+    app.extensions["klinik_console"].clock = clock
+    case = a_full_history(app, config, clock)
+    say(app, "kalau minum kopi pahit tiap pagi gimana", "SMp1", sender="whatsapp:+6281300000077")
+    app.extensions["klinik_console"].erase_patient(case.id, "sari")
+    privacy.purge(app.extensions["klinik_sessions"], clock() + timedelta(days=1), clock())
+    everything = b"".join(database_files(database_url).values())
+    for secret in (NUMBER, NAME, "asam urat", "6281300000077", "kopi pahit tiap pagi"):
+        assert secret.encode() not in everything, secret
+    app.extensions["klinik_database"].dispose()
 
 
 def test_saying_no_keeps_everything(app):

@@ -92,6 +92,13 @@ def test_the_page_keeps_the_console_policy_and_never_sees_the_token(dev_app, dev
     assert '<script type="application/json" id="sim-texts">' in page  # data, not code
 
 
+def test_the_page_is_titled_as_the_simulator_not_the_staff_console(dev_app, dev):
+    page = dev.get("/simulator/").get_data(as_text=True)
+    assert "<title>Simulator WhatsApp · Klinik Ben Yuan Dao</title>" in page
+    assert '<a class="brand" href="/simulator/">Simulator WhatsApp</a>' in page
+    assert "Konsol Staf Klinik" not in page
+
+
 def test_posts_need_the_pages_csrf_token(dev_app, dev):
     response = dev.post_json("/simulator/send", {"number": PATIENT, "text": "halo"}, csrf=False)
     assert response.status_code == 400 and response.json["error"] == "csrf"

@@ -412,20 +412,7 @@ def test_the_flood_window_ends_after_a_minute_and_a_new_flood_gets_a_new_notice(
     assert [m.twilio_sid for m in notices] == ["SMa3", "SMb3"]
 
 
-# -- health -----------------------------------------------------------------------------------
-
-
-def test_healthz_checks_the_database(client):
-    response = client.get("/healthz")
-    assert response.status_code == 200
-    assert response.json == {"status": "ok", "database": "ok", "intents": len(client.application.extensions["klinik_engine"].current().kb.intents)}
-
-
-def test_healthz_reports_an_unreachable_database():
-    app = create_app(app_config("postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=1"))
-    response = app.test_client().get("/healthz")
-    assert response.status_code == 503
-    assert response.json["database"] == "unreachable"
+# -- the database down ------------------------------------------------------------------------
 
 
 def test_webhook_answers_503_when_the_database_is_down():

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import time
 from datetime import datetime
@@ -168,17 +169,18 @@ def login():
         password = request.form.get("password") or ""
         result = _accounts().login(name, password, request.remote_addr or "-")
         if result.throttled:
-            error, status = _error_text("throttled"), 429
-        elif result.name is not None:
+            seconds = max(math.ceil((result.locked_until - _accounts().clock()).total_seconds()), 1)
+            error = _error_text("throttled", {"time": _jakarta(result.locked_until, "time"), "minutes": math.ceil(seconds / 60)})
+            return render_template("staff/login.html", error=error), 429, {"Retry-After": str(seconds)}
+        if result.name is not None:
             session.clear()
             session.permanent = True
             session.update(staff=result.name, v=result.session_version, since=int(time.time()))
             log.info("staff login", extra={"fields": {"staff": result.name}})
             target = request.args.get("next") or ""
             return redirect(target if target.startswith("/staff") and not target.startswith("//") else url_for("staff.queue"))
-        else:
-            log.warning("staff login failed", extra={"fields": {"address": request.remote_addr}})
-            error, status = _error_text("bad_login"), 401
+        log.warning("staff login failed", extra={"fields": {"address": request.remote_addr}})
+        error, status = _error_text("bad_login"), 401
     return render_template("staff/login.html", error=error), status
 
 

@@ -8,6 +8,7 @@ Alembic (migrations/); `create_schema` exists for throwaway test databases only.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import random
 import sqlite3
 import time
@@ -42,6 +43,8 @@ from sqlalchemy.types import TypeDecorator
 
 from ..core.messages import StaffView
 
+log = logging.getLogger("klinik.storage")
+
 INBOUND, OUTBOUND = "in", "out"
 # Delivery statuses in the order they happen; a late callback never moves a message backwards.
 STATUS_RANK = {"accepted": 0, "queued": 1, "sending": 2, "sent": 3, "delivered": 4, "read": 5}
@@ -52,6 +55,7 @@ ALERT_PENDING, ALERT_SENT, ALERT_FAILED, ALERT_NONE = "pending", "sent", "failed
 OUTBOX_PENDING, OUTBOX_SENDING, OUTBOX_SENT, OUTBOX_FAILED = "pending", "sending", "sent", "failed"
 STAFF_ALERT, PATIENT_MESSAGE = "staff_alert", "patient_message"
 SQLITE_LOCK_TIMEOUT = 30.0  # seconds a writer waits for another to finish
+SCRUB_WAIT_MS = 5000  # how long the checkpoint after a deletion waits for readers
 _READ_ONLY = "klinik_read_only"
 # Reasons recorded on inbound messages that the dialogue engine did not see.
 RATE_NOTICE, RATE_SILENCED, DUPLICATE = "rate_limit_notice", "rate_limited", "duplicate"
@@ -326,6 +330,9 @@ def make_engine(url: str, **options) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # Deleted rows are overwritten with zeros, not left readable in free space
+            # (erasure and retention delete patients' messages; see scrub()).
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -384,9 +391,27 @@ def create_schema(engine: Engine) -> None:
     Base.metadata.create_all(engine)
 
 
-def ping(engine: Engine) -> None:
+def scrub(bind: Engine | sessionmaker[Session]) -> None:
+    """After rows of patients' data were deleted and committed: on SQLite, copy the write-ahead
+    log into the database file and empty it (a TRUNCATE checkpoint), since the -wal file still
+    holds every page as written before the deletion. With secure_delete the deleted rows are
+    zeros in the database file, so nothing of them is readable in any file afterwards.
+
+    Waits up to SCRUB_WAIT_MS for readers to finish; a checkpoint that could not complete is
+    logged (SQLite's next automatic checkpoint overwrites the log later). PostgreSQL keeps
+    deleted rows until VACUUM reuses their space (docs/DEPLOYMENT.md)."""
+    engine = bind.kw["bind"] if isinstance(bind, sessionmaker) else bind
+    if engine.dialect.name != "sqlite":
+        return
     with engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
+        raw = connection.connection.dbapi_connection
+        raw.execute(f"PRAGMA busy_timeout={SCRUB_WAIT_MS}")
+        try:
+            busy, _log_pages, _copied = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={int(SQLITE_LOCK_TIMEOUT * 1000)}")
+    if busy:
+        log.error("write-ahead log not emptied after deleting patients' data: readers kept it busy")
 
 
 # -- repository functions used by the inbox ---------------------------------------------------

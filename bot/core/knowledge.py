@@ -247,6 +247,56 @@ def check(directory: str | Path) -> tuple[list[Problem], list[Problem]]:
     return sorted(problems), list(kb.warnings) if kb else []
 
 
+# How knowledge/clinic.yaml marks a shipped example value.
+EXAMPLE_MARK = "(contoh)"
+
+
+class ExampleValuesError(KnowledgeError):
+    """The clinic facts are still the shipped examples, which patients must never read."""
+
+    def report(self) -> str:
+        return "\n".join([
+            "Refusing to start: the clinic facts are still the shipped EXAMPLE values, and patients would read them.",
+            "Write the clinic's own into these fields, then set example_values: false (BOT_DEV_MODE=1 runs with the",
+            "examples on a developer's machine, shown with \"(contoh)\"):",
+            *(f"  {p}" for p in self.problems),
+        ])  # fmt: skip
+
+
+def example_values(directory: str | Path) -> list[Problem]:
+    """Where clinic.yaml still holds the shipped examples, as file:line and field:
+    `example_values: true`, and every value marked "(contoh)". Empty when the file cannot be
+    read: `load` reports that."""
+    directory = Path(directory)
+    path = directory / "clinic.yaml"
+    shown = str(path.relative_to(directory.parent))
+    node = compose(path, shown, Problems())
+    problems = Problems()
+    if not isinstance(node, yaml.MappingNode):
+        return []
+    for key, value in node.value:
+        if key.value == "example_values":
+            if value.tag == "tag:yaml.org,2002:bool" and value.value.lower() in ("true", "yes", "on"):
+                problems.add(shown, value, "example_values: true (false once every fact below is the clinic's own)")
+            continue
+        for field_name, scalar in _scalars(value, key.value):
+            if EXAMPLE_MARK in scalar.value.lower():
+                problems.add(shown, scalar, f"{field_name}: {scalar.value!r} is an example value")
+    return sorted(problems)
+
+
+def _scalars(node: yaml.Node, name: str):
+    """(field name, scalar node) of every scalar under `node`: address, prices[0].price, ..."""
+    if isinstance(node, yaml.ScalarNode):
+        yield name, node
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _scalars(item, f"{name}[{index}]")
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            yield from _scalars(value, f"{name}.{key.value}")
+
+
 def _load(directory: Path) -> tuple[KnowledgeBase | None, Problems]:
     problems = Problems()
     if not directory.is_dir():
@@ -746,5 +796,5 @@ def _cross_check(kb: KnowledgeBase, problems: Problems, names: dict[str, str]) -
                 seen[key] = (intent.id, example)
 
     if kb.clinic.example_values:
-        warnings.add(names["clinic.yaml"], 0, "clinic facts are still the shipped EXAMPLE values: edit them and set example_values: false")
+        warnings.add(names["clinic.yaml"], 0, "clinic facts are still the shipped EXAMPLE values: edit them and set example_values: false (outside dev mode the server refuses to start)")
     return list(warnings)
