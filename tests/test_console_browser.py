@@ -84,7 +84,7 @@ def test_staff_handle_a_booking_from_first_sight_to_closing(browser, served, rec
         booking = session.execute(select(Booking)).scalar_one()
     assert (case.status, case.claimed_by, booking.status) == ("closed", "sari", "confirmed")
     worker.run_once()
-    assert [m["Body"][:10] for m in recorder.messages()] == ["Halo Budi,", "Janji temu"]
+    assert [m["Body"][:10] for m in recorder.messages()] == ["Halo Budi,", "Janji temu", "Percakapan"]  # and the satisfaction question
     context.close()
 
 
