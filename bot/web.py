@@ -18,6 +18,7 @@ from .console import Console, Templates
 from .core.dialogue import Engine
 from .handoff import HandoffDesk, StaffSettings
 from .inbox import Inbox
+from .insights import Insights
 from .learning import TaughtExamples, Teacher
 from .live import LiveEngine
 from .models import DiskModels
@@ -58,12 +59,14 @@ def create_app(config: Config | None = None) -> Flask:
     app.extensions["klinik_database"] = database
     app.extensions["klinik_sessions"] = sessions
     twilio_webhook.init_app(app, inbox, config)
+    teacher = Teacher(sessions, engines)
     staff_web.init_app(
         app,
         config,
         Console(sessions, engines, Templates(config.patient_reply_content_sid)),
-        Teacher(sessions, engines),
+        teacher,
         Accounts(sessions),
+        Insights(sessions, engines, teacher),
     )
     simulator_web.init_app(app, config, Simulator(sessions, engines))
 

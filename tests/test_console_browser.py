@@ -98,7 +98,7 @@ def test_every_console_page_fits_a_phone(browser, served, tmp_path):
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/staff/")
-    for path in ("/staff/", "/staff/?view=all", "/staff/cases/1", "/staff/unanswered"):
+    for path in ("/staff/", "/staff/?view=all", "/staff/cases/1", "/staff/unanswered", "/staff/report"):
         page.goto(base + path)
         assert fits_the_screen(page), path
         shot = tmp_path / "page.png"
