@@ -44,7 +44,6 @@ PATIENT, BOT, STAFF = "patient", "bot", "staff"
 ANSWER, CLARIFY, FALLBACK = "answer", "clarify", "fallback"
 BOOKING_STEPS = ("started", "requested", "confirmed", "rejected", "cancelled")
 CASE_REASONS = ("booking", "human_agent", "urgent")
-CASE_PREFIX = "case:"
 # What the bot made of a message: by its reason (before any ":") first, for messages that asked
 # the bot nothing it could answer or miss (a step of a booking or an erase confirmation, staff
 # have the chat...), else by its decision (answer, clarify, fallback).
@@ -79,7 +78,8 @@ def outcome(decision: str | None, reason: str | None) -> str:
 
 
 def case_label(reason: str) -> str:
-    return f"{CASE_PREFIX}{reason}"
+    """The label of a kind of case among satisfaction subjects (case:booking...)."""
+    return f"{feedback.CASE_PREFIX}{reason}"
 
 
 class Tally:
@@ -233,9 +233,10 @@ class Insights:
         return {
             "period": {"from": period.start.isoformat(), "to": period.end.isoformat(), "days": len(period.days)},
             "messages": self._messages(period, per_day, totals[MESSAGES]),
+            # What patients ask: without the talk about the conversation itself (greetings, thanks, the menu).
             "intents": [
                 {"intent": intent, "title": kb.intents[intent].title if intent in kb.intents else intent, "count": n}
-                for intent, n in _top(totals[INTENT])
+                for intent, n in _top(totals[INTENT], leave_out=kb.unrated_intents)
             ],
             "outcomes": self._outcomes(totals[OUTCOME]),
             "triage": {
@@ -302,6 +303,7 @@ class Insights:
         ]  # fmt: skip
 
 
-def _top(counts: Counter) -> Iterable[tuple[str, int]]:
+def _top(counts: Counter, leave_out: Iterable[str] = ()) -> Iterable[tuple[str, int]]:
     """The most frequent labels, ties by label."""
-    return sorted(((label, n) for label, n in counts.items() if n), key=lambda item: (-item[1], item[0]))[:TOP]
+    kept = ((label, n) for label, n in counts.items() if n and label not in leave_out)
+    return sorted(kept, key=lambda item: (-item[1], item[0]))[:TOP]

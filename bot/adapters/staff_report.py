@@ -7,7 +7,8 @@ import csv
 import io
 from dataclasses import dataclass
 
-from ..insights import BOOKING_STEPS, CASE_PREFIX, CASE_REASONS
+from ..core.feedback import CASE_PREFIX
+from ..insights import BOOKING_STEPS, CASE_REASONS
 
 COUNT, PERCENT, SECONDS = "count", "percent", "seconds"
 
