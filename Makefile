@@ -62,9 +62,9 @@ bench: $(BENCH_STAMP)
 kb-check: $(RUN_STAMP)
 	$(BIN)/python -m bot kb check
 
-# docs/simulator-*.png for the README, written by the simulator's browser test.
+# docs/simulator-*.png and docs/laporan-*.png for the README, written by the browser tests.
 screenshots: $(TEST_STAMP)
-	KLINIK_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/test_simulator_browser.py
+	KLINIK_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/test_simulator_browser.py tests/test_report_browser.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

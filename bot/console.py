@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import case as sql_case
 from sqlalchemy import select, update
@@ -23,26 +23,20 @@ from .adapters.storage import (
     BOOKING_REQUESTED,
     CASE_CLOSED,
     CASE_OPEN,
-    OUTBOUND,
-    OUTBOX_PENDING,
-    PATIENT_MESSAGE,
     AuditEntry,
     Booking,
     Conversation,
     HandoffCase,
     Message,
-    OutboxItem,
 )
-from . import privacy
+from . import insights, privacy
 from .core import dates
 from .core.messages import ConversationState
-from .handoff import close_case
+from .handoff import close_case, send_to_patient, window_open
 from .live import LiveEngine
 from .logs import mask_phone
 
 log = logging.getLogger("klinik.console")
-# WhatsApp accepts free-form messages only within 24 hours of the patient's last message.
-SESSION_WINDOW = timedelta(hours=24)
 MAX_REPLY = 1600
 VIEWS = ("waiting", "mine", "open", "closed", "all")
 
@@ -163,7 +157,7 @@ class Console:
         return case, conversation
 
     def _window_open(self, conversation: Conversation, now: datetime) -> bool:
-        return conversation.last_inbound_at is not None and now - conversation.last_inbound_at < SESSION_WINDOW
+        return window_open(conversation, now)
 
     # -- acting -----------------------------------------------------------------------------
 
@@ -228,6 +222,9 @@ class Console:
             booking.status = BOOKING_CONFIRMED if confirm else BOOKING_REJECTED
             booking.decided_by = me
             booking.updated_at = now
+            tally = insights.Tally()
+            tally.add(now, insights.BOOKING, booking.status)
+            tally.save(session)
             engine = self.engines.current()
             key = "staff_booking_confirmed" if confirm else "staff_booking_rejected"
             body = engine.text(key).replace("{when}", dates.describe(booking.start_at)).replace("{name}", booking.name)
@@ -251,7 +248,7 @@ class Console:
 
         with self.read_sessions() as session:
             self._load(session, case_id)  # 404 for an unknown case
-        if not close_case(self.sessions, case_id, self.clock(), by=me, check=allowed):
+        if not close_case(self.sessions, case_id, self.clock(), by=me, check=allowed, engine=self.engines.current()):
             raise ConsoleError("closed")
 
     def export_patient(self, case_id: int, me: str) -> dict:
@@ -295,23 +292,14 @@ class Console:
         if state.erase_asked_at:
             # Staff wrote since: the patient's next "ya" answers staff, not the erase question.
             conversation.state = replace(state, erase_asked_at=None).to_dict()
-        message = Message(conversation_id=conversation.id, direction=OUTBOUND, body=body, staff_name=me, created_at=now)
-        session.add(message)
-        session.flush()
-        session.add(
-            OutboxItem(
-                kind=PATIENT_MESSAGE,
-                case_id=case.id,
-                message_id=message.id,
-                to_number=conversation.wa_id,
-                body=body,
-                content_sid=content_sid,
-                content_variables=variables,
-                status=OUTBOX_PENDING,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
+        message = send_to_patient(session, case, conversation, body, now, staff=me, content_sid=content_sid, variables=variables)
+        tally = insights.Tally()
+        tally.add(now, insights.MESSAGES, insights.STAFF)
+        if case.first_reply_at is None:
+            case.first_reply_at = now
+            waited = int((now - case.opened_at).total_seconds())
+            tally.add(case.opened_at, insights.FIRST_REPLY, str(max(waited, 0)))
+        tally.save(session)
         log.info("staff reply queued", extra={"fields": {"case": case.id, "to": mask_phone(conversation.wa_id)}})
         return message.id
 

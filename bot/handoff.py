@@ -11,7 +11,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,15 +23,19 @@ from .adapters.storage import (
     ALERT_PENDING,
     ALERT_SENT,
     CASE_CLOSED,
+    OUTBOUND,
     OUTBOX_PENDING,
     OUTBOX_SENDING,
     OUTBOX_SENT,
+    PATIENT_MESSAGE,
     STAFF_ALERT,
     Booking,
     Conversation,
     HandoffCase,
+    Message,
     OutboxItem,
 )
+from . import insights
 from .core import dates
 from .core.dialogue import Engine
 from .core.messages import ConversationState, Handoff, HandoffReason
@@ -41,6 +45,8 @@ from .logs import mask_phone
 
 log = logging.getLogger("klinik.handoff")
 _MAX_QUOTE = 200
+# WhatsApp accepts free-form messages only within 24 hours of the patient's last message.
+SESSION_WINDOW = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -59,10 +65,10 @@ class HandoffDesk:
     def engine(self) -> Engine:
         return self.engines.current()
 
-    def hand_over(self, session: Session, conversation: Conversation, handoff: Handoff, now: datetime) -> HandoffCase:
+    def hand_over(self, session: Session, conversation: Conversation, handoff: Handoff, now: datetime, tally: insights.Tally) -> HandoffCase:
         """Open a case (with its booking request) and queue the staff alerts. With a case
         already open, an urgent handoff escalates it and alerts again; anything else only adds
-        to it."""
+        to it. The report's counts go to `tally`."""
         case = storage.open_case(session, conversation)
         if case is not None:
             if handoff.reason is HandoffReason.URGENT:
@@ -83,6 +89,7 @@ class HandoffDesk:
             )
             session.add(booking)
             session.flush()
+            tally.add(now, insights.BOOKING, "requested")
         case = HandoffCase(
             conversation_id=conversation.id,
             reason=handoff.reason.value,
@@ -92,6 +99,7 @@ class HandoffDesk:
         )
         session.add(case)
         session.flush()
+        tally.add(now, insights.CASE_OPENED, case.reason)
         self._queue_alerts(session, conversation, case, handoff, now)
         log.info("handoff", extra={"fields": {"case": case.id, "reason": case.reason, "from": mask_phone(conversation.wa_id)}})
         return case
@@ -156,11 +164,14 @@ class HandoffDesk:
 
 
 def close_case(
-    sessions: sessionmaker[Session], case_id: int, now: datetime, by: str | None = None, check: Callable | None = None
+    sessions: sessionmaker[Session], case_id: int, now: datetime, by: str | None = None, check: Callable | None = None,
+    engine: Engine | None = None,
 ) -> bool:
     """Staff are done: close the case and let the bot talk to the patient again. `check(session,
     case)` runs once the case is locked and may refuse by raising, so that nothing can change
-    between the check and the closing."""
+    between the check and the closing. With the `engine`, the patient is sent the satisfaction
+    question about staff's help when it may come (bot.core.feedback) and WhatsApp's window is
+    open."""
     with sessions.begin() as session:
         # The inbox locks the conversation and then its case: take them in the same order.
         conversation_id = session.execute(select(HandoffCase.conversation_id).where(HandoffCase.id == case_id)).scalar_one_or_none()
@@ -176,11 +187,52 @@ def close_case(
         case.closed_at = now
         if by:
             case.claimed_by = case.claimed_by or by
-        conversation.state = ConversationState.from_dict(conversation.state).resumed().to_dict()
+        state = ConversationState.from_dict(conversation.state).resumed()
+        tally = insights.Tally()
+        tally.add(now, insights.CASE_CLOSED, case.reason)
+        if engine is not None and window_open(conversation, now):
+            state, question = engine.feedback.after_case(state, now, case.id, urgent=case.reason == HandoffReason.URGENT.value)
+            if question:
+                send_to_patient(session, case, conversation, question, now)
+                tally.add(now, insights.MESSAGES, insights.BOT)
+                tally.add(now, insights.FEEDBACK_ASKED, insights.case_label(case.reason))
+        conversation.state = state.to_dict()
         conversation.booking_expires_at = None
         conversation.updated_at = now
+        tally.save(session)
     log.info("case closed", extra={"fields": {"case": case_id}})
     return True
+
+
+def window_open(conversation: Conversation, now: datetime) -> bool:
+    """Whether WhatsApp still takes a free-form message to the patient."""
+    return conversation.last_inbound_at is not None and now - conversation.last_inbound_at < SESSION_WINDOW
+
+
+def send_to_patient(
+    session: Session, case: HandoffCase, conversation: Conversation, body: str, now: datetime, staff: str | None = None,
+    content_sid: str | None = None, variables: dict | None = None,
+) -> Message:
+    """A message to the patient about a case: stored, and queued in the outbox in the same
+    transaction (the worker sends it through Twilio); from staff, or from the bot."""
+    message = Message(conversation_id=conversation.id, direction=OUTBOUND, body=body, staff_name=staff, created_at=now)
+    session.add(message)
+    session.flush()
+    session.add(
+        OutboxItem(
+            kind=PATIENT_MESSAGE,
+            case_id=case.id,
+            message_id=message.id,
+            to_number=conversation.wa_id,
+            body=body,
+            content_sid=content_sid,
+            content_variables=variables,
+            status=OUTBOX_PENDING,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+    return message
 
 
 def sweep_expired_bookings(sessions: sessionmaker[Session], now: datetime) -> int:

@@ -21,10 +21,20 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .adapters import storage
-from .adapters.storage import INBOUND, OUTBOUND, RATE_NOTICE, RATE_SILENCED, Conversation, HandoffCase, Message, OutboxItem
+from .adapters.storage import (
+    INBOUND,
+    OUTBOUND,
+    PROCESSING_FAILED,
+    RATE_NOTICE,
+    RATE_SILENCED,
+    Conversation,
+    HandoffCase,
+    Message,
+    OutboxItem,
+)
 from .core.dialogue import Engine
-from . import metrics, privacy
-from .core.messages import ConversationState, EraseData, Handoff, Incoming, Match, ReportData, describe_action
+from . import insights, metrics, privacy
+from .core.messages import ConversationState, EraseData, Handoff, Incoming, Match, Rating, ReportData, describe_action
 from .handoff import HandoffDesk, StaffSettings, refresh_alert_status
 from .live import LiveEngine, live
 from .core.render import fill, split_text
@@ -35,7 +45,6 @@ log = logging.getLogger("klinik.inbox")
 # A deadlock or serialization failure (PostgreSQL) is worth another try of the transaction.
 _RETRYABLE_SQLSTATES = {"40P01", "40001"}
 _ATTEMPTS = 3
-PROCESSING_FAILED = "processing_failed"
 ERASED = describe_action(EraseData())
 
 
@@ -161,8 +170,9 @@ class Inbox:
             conversation, message = opened
 
             texts: list[str] = []
-            match = None
+            match = turn = None
             actions: tuple = ()
+            tally = insights.Tally()
             incoming = Incoming(
                 inbound.text,
                 profile_name=inbound.profile_name,
@@ -197,16 +207,21 @@ class Inbox:
 
             storage.save_conversation(session, conversation)
             (message_id,) = storage.insert_messages(session, [message])
+            insights.count_inbound(tally, now, message, state, turn)
             if any(isinstance(a, (Handoff, ReportData, EraseData)) for a in actions):
                 stored = session.get(Conversation, conversation.id)
                 for action in actions:
                     if isinstance(action, Handoff):
-                        self.desk.hand_over(session, stored, action, now)
+                        self.desk.hand_over(session, stored, action, now, tally)
                 if any(isinstance(a, ReportData) for a in actions):
                     values = privacy.summary_values(session, stored, self.retention_days)
                     texts = [fill(text, values) for text in texts]
+            for rating in (a for a in actions if isinstance(a, Rating)):
+                insights.record_rating(session, tally, conversation.id, message_id, rating, now)
             texts = [chunk for text in texts for chunk in split_text(text, self.max_reply_length)]
             replies = _store_replies(session, conversation.id, message_id, texts, now)
+            tally.add(now, insights.MESSAGES, insights.BOT, len(replies))
+            tally.save(session)
             if any(isinstance(a, EraseData) for a in actions):
                 keep = session.get(Message, message_id)
                 privacy.erase(session, stored, now, privacy.PATIENT, engine.text("erased_by_staff_case"), keep=keep)
@@ -233,8 +248,13 @@ class Inbox:
             conversation, message = opened
             storage.count_inbound(conversation, now)
             storage.save_conversation(session, conversation)
-            (message_id,) = storage.insert_messages(session, [{**message, "reason": PROCESSING_FAILED}])
+            message["reason"] = PROCESSING_FAILED
+            (message_id,) = storage.insert_messages(session, [message])
             replies = _store_replies(session, conversation.id, message_id, [self.engine.text("error")], now)
+            tally = insights.Tally()
+            insights.count_inbound(tally, now, message, ConversationState(), None)
+            tally.add(now, insights.MESSAGES, insights.BOT, len(replies))
+            tally.save(session)
             return Outcome(message_id=message_id, replies=replies, failed=True)
 
     def _replay(self, sid: str) -> Outcome:

@@ -1,8 +1,8 @@
 """Teaching the bot from what it did not understand.
 
 An inbound message is "unanswered" when the bot fell back on it (not an empty message, media or
-a paused chat), or asked a clarify question that the patient's next message did not settle by
-picking an option. Staff see them grouped by similarity and either add one as an example of an
+a paused chat), asked a clarify question that the patient's next message did not settle by
+picking an option, or answered it and the patient rated the answer 👎. Staff see them grouped by similarity and either add one as an example of an
 intent (checked against the knowledge base, stored in the learned_examples table, then picked up
 by every worker's LiveEngine) or dismiss it. Each message is reviewed once.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
+from datetime import datetime
 
 from rapidfuzz import fuzz
 from sqlalchemy import func, select
@@ -18,7 +19,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from .adapters import storage
-from .adapters.storage import INBOUND, LearnedExample, Message, Review
+from .adapters.storage import INBOUND, FeedbackAnswer, LearnedExample, Message, Review
 from .core import knowledge
 from .live import LiveEngine
 
@@ -29,6 +30,9 @@ LEARNED, DISMISSED = "learned", "dismissed"
 _NOT_QUESTIONS = {"empty", "emoji_only", "media", "waiting_for_staff", "paused"}
 _GROUP_SIMILARITY = 70
 _MAX_SCAN = 2000
+_MISSED = ("fallback", "clarify")
+# Messages whose answer the patient rated 👎.
+_RATED_DOWN = select(FeedbackAnswer.rated_message_id).where(FeedbackAnswer.helpful.is_(False), FeedbackAnswer.rated_message_id.is_not(None))
 
 
 class LearningError(Exception):
@@ -45,9 +49,9 @@ class Teacher:
         self.engines = engines
         self.clock = clock
 
-    def unanswered(self) -> list[dict]:
-        """Unreviewed unanswered messages (the newest _MAX_SCAN), grouped by similarity;
-        biggest groups first."""
+    def unanswered(self, since: datetime | None = None, until: datetime | None = None) -> list[dict]:
+        """Unreviewed unanswered messages (the newest _MAX_SCAN, sent from `since` until before
+        `until` when given), grouped by similarity; biggest groups first."""
         later = aliased(Message)
         next_reason = (
             select(later.reason)
@@ -56,19 +60,25 @@ class Teacher:
             .limit(1)
             .scalar_subquery()
         )
+        rated_down = Message.id.in_(_RATED_DOWN)
+        query = select(Message, next_reason, rated_down).where(
+            Message.direction == INBOUND, Message.decision.in_(_MISSED) | rated_down, Message.id.not_in(select(Review.message_id))
+        )
+        if since is not None:
+            query = query.where(Message.created_at >= since)
+        if until is not None:
+            query = query.where(Message.created_at < until)
         with self.read_sessions() as session:
-            rows = session.execute(
-                select(Message, next_reason)
-                .where(Message.direction == INBOUND, Message.decision.in_(("fallback", "clarify")), Message.id.not_in(select(Review.message_id)))
-                .order_by(Message.created_at.desc(), Message.id.desc())
-                .limit(_MAX_SCAN)
-            ).all()
-            pending = [message for message, following in rows if _unresolved(message, following)]
+            rows = session.execute(query.order_by(Message.created_at.desc(), Message.id.desc()).limit(_MAX_SCAN)).all()
+            pending = [(message, down) for message, following, down in rows if (down and message.body) or _unresolved(message, following)]
         matcher = self.engines.current().matcher
         groups: list[dict] = []
-        for message in pending:
+        for message, down in pending:
             key = " ".join(matcher.normalize.tokens(message.body))
-            item = {"id": message.id, "text": message.body, "decision": message.decision, "created_at": message.created_at.isoformat()}
+            item = {
+                "id": message.id, "text": message.body, "decision": message.decision, "created_at": message.created_at.isoformat(),
+                "rated_down": bool(down), "answered": message.intent if down else None,
+            }  # fmt: skip
             for group in groups:
                 if fuzz.token_set_ratio(key, group["key"]) >= _GROUP_SIMILARITY:
                     group["messages"].append(item)
@@ -117,7 +127,8 @@ class Teacher:
 
     def _reviewable(self, session: Session, message_id: int) -> Message:
         message = session.get(Message, message_id)
-        if message is None or message.direction != INBOUND or message.decision not in ("fallback", "clarify"):
+        rated_down = message is not None and session.execute(_RATED_DOWN.where(FeedbackAnswer.rated_message_id == message_id)).first()
+        if message is None or message.direction != INBOUND or not (message.decision in _MISSED or rated_down):
             raise LearningError("not_found")
         if session.execute(select(Review.id).where(Review.message_id == message_id)).first():
             raise LearningError("already_reviewed")

@@ -24,6 +24,7 @@ from .adapters.storage import (
     AuditEntry,
     Booking,
     Conversation,
+    FeedbackAnswer,
     HandoffCase,
     LearnedExample,
     Message,
@@ -64,6 +65,7 @@ def export(session: Session, conversation: Conversation) -> dict:
     cases = session.execute(select(HandoffCase).where(HandoffCase.conversation_id == conversation.id).order_by(HandoffCase.id)).scalars()
     yours = select(Message.id).where(Message.conversation_id == conversation.id)
     taught = session.execute(select(LearnedExample).where(LearnedExample.message_id.in_(yours)).order_by(LearnedExample.id)).scalars()
+    ratings = session.execute(select(FeedbackAnswer).where(FeedbackAnswer.conversation_id == conversation.id).order_by(FeedbackAnswer.id)).scalars()
     return {
         "patient": {
             "whatsapp": conversation.wa_id,
@@ -92,6 +94,7 @@ def export(session: Session, conversation: Conversation) -> dict:
             {"reason": c.reason, "status": c.status, "opened_at": _iso(c.opened_at), "closed_at": _iso(c.closed_at)} for c in cases
         ],
         "taught_examples": [{"text": t.text, "intent": t.intent, "at": _iso(t.at)} for t in taught],
+        "satisfaction_answers": [{"helpful": r.helpful, "topic": r.intent, "case": r.case_id, "at": _iso(r.at)} for r in ratings],
         "state": conversation.state,
     }
 

@@ -17,8 +17,8 @@ answered (every intent answered, in order, for a message with several questions)
 A turn may also send `media: [image/jpeg]`, set `profile_name`, or say when it happens with
 `at: "2026-11-25 10:00"` (Jakarta time; default: the fixture's `now`, itself defaulting to
 Wednesday 25 November 2026, 10:00). A turn `event: case_closed` stands for staff closing the
-handoff case, `event: staff_replied` for a staff reply in it. Each file is one fresh
-conversation.
+handoff case (its replies: the satisfaction question the patient is sent then, if any),
+`event: staff_replied` for a staff reply in it. Each file is one fresh conversation.
 
 Replayed offline against the engine (default), or live against a running webhook over HTTP
 (`webhook_conversation`): there a fresh patient number plays each fixture, intent, decision,
@@ -39,7 +39,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .core.dates import JAKARTA
-from .core.messages import ConversationState, EraseData, Handoff, Incoming, StaffView, describe_action
+from .core.messages import ConversationState, EraseData, Handoff, HandoffReason, Incoming, StaffView, describe_action
 from .core.yamlschema import Problems, Reader, compose, to_python
 
 EXPECT_KEYS = (
@@ -266,13 +266,15 @@ def engine_conversation(engine) -> Conversation:
     state = ConversationState()
     staff = StaffView()  # a case opens with a handoff and closes with the event, as in storage
     profile_name = None
+    cases, urgent = 0, False  # cases opened so far; whether the open one is urgent
 
     def play(turn: FixtureTurn) -> Observed:
-        nonlocal state, staff, profile_name
+        nonlocal state, staff, profile_name, cases, urgent
         profile_name = turn.profile_name or profile_name  # WhatsApp sends it with every message
         if turn.event == "case_closed":
-            state, staff = state.resumed(), StaffView()
-            return Observed((), None, None, None, (), paused=False, booking_step=None)
+            state, question = engine.feedback.after_case(state.resumed(), turn.at, cases, urgent)
+            staff, urgent = StaffView(), False
+            return Observed((question,) if question else (), None, None, None, (), paused=False, booking_step=None)
         if turn.event == "staff_replied":
             staff = dataclasses.replace(staff, replied_at=turn.at)
             return Observed((), None, None, None, (), paused=staff.has_chat, booking_step=None)
@@ -282,6 +284,8 @@ def engine_conversation(engine) -> Conversation:
         if any(isinstance(a, EraseData) for a in result.actions):
             staff = StaffView()  # erasure closes the case, as privacy.erase does in storage
         elif any(isinstance(a, Handoff) for a in result.actions):
+            cases += not staff.has_chat
+            urgent = urgent or any(isinstance(a, Handoff) and a.reason is HandoffReason.URGENT for a in result.actions)
             staff = dataclasses.replace(staff, has_chat=True)
         match = result.match
         booking = next((a.booking.as_dict() for a in result.actions if isinstance(a, Handoff) and a.booking), None)

@@ -19,6 +19,7 @@ from .core import knowledge
 from .core.dialogue import Engine
 from .handoff import HandoffDesk, StaffSettings
 from .inbox import Inbox
+from .insights import Insights
 from .learning import TaughtExamples, Teacher
 from .live import LiveEngine
 from .models import DiskModels
@@ -61,12 +62,14 @@ def create_app(config: Config | None = None) -> Flask:
     app.extensions["klinik_database"] = database
     app.extensions["klinik_sessions"] = sessions
     twilio_webhook.init_app(app, inbox, config)
+    teacher = Teacher(sessions, engines)
     staff_web.init_app(
         app,
         config,
         Console(sessions, engines, Templates(config.patient_reply_content_sid)),
-        Teacher(sessions, engines),
+        teacher,
         Accounts(sessions),
+        Insights(sessions, engines, teacher),
     )
     simulator_web.init_app(app, config, Simulator(sessions, engines))
     ops_web.init_app(app, config, storage.read_only_sessions(database))

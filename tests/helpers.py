@@ -127,3 +127,60 @@ def png_size(path: Path) -> tuple[int, int]:
 
 def fits_the_screen(page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+# -- two days at the clinic, for the report's tests ------------------------------------------
+
+SEEDED = {
+    "ani": "whatsapp:+6281100000001", "bayu": "whatsapp:+6281100000002", "citra": "whatsapp:+6281100000003",
+    "dedi": "whatsapp:+6281100000004", "eka": "whatsapp:+6281100000005", "fajar": "whatsapp:+6281100000006",
+}  # fmt: skip
+
+
+def seed_two_days(app, clock) -> dict:
+    """Wednesday 25 and Thursday 26 November 2026 (from 10:00 Jakarta), through the webhook and
+    the console, a minute between messages. Day 1: Ani asks why her calf twitches, thanks, and
+    rates the answer 👎; Bayu is not understood twice (a case), staff reply after 10 minutes
+    and close it, he rates their help 👍; Citra books, staff confirm 30 minutes after the case
+    opened and close it (she does not answer the question). Day 2: Dedi has chest pain (an
+    urgent case, staff reply after 2 minutes); Ani is asked back ("kaki"), asks about cramps,
+    thanks and rates 👍; Eka starts a booking and calls it off; Fajar's twitching for three
+    weeks is for a doctor. Returns the cases by patient."""
+    console = app.extensions["klinik_console"]
+
+    def said(who, *texts):
+        for text in texts:
+            say(app, text, f"SM{who}{clock().timestamp():.0f}", sender=SEEDED[who], name=who.capitalize())
+            clock.advance(minutes=1)
+
+    def case_of(who):
+        from bot.adapters.storage import Conversation, HandoffCase
+
+        (case,) = rows(app, HandoffCase, HandoffCase.conversation_id == rows(app, Conversation, Conversation.wa_id == SEEDED[who])[0].id)
+        return case
+
+    start = clock()
+    said("ani", "knp betis kedutan trs", "oke makasih infonya kak", "👎")
+    said("bayu", "jual kuota internet?", "harga emas hari ini brp")
+    bayu = case_of("bayu")
+    clock.now = bayu.opened_at + timedelta(minutes=10)
+    console.reply(bayu.id, "sari", "Halo Bayu, ada yang bisa kami bantu?")
+    console.close(bayu.id, "sari")
+    clock.advance(minutes=1)
+    said("bayu", "1")
+    said("citra", "mau booking akupuntur besok jam 3", "ya", "betis kanan kedutan terus sudah seminggu", "ya")
+    citra = case_of("citra")
+    clock.now = citra.opened_at + timedelta(minutes=30)
+    console.decide_booking(citra.id, "sari", confirm=True)
+    console.close(citra.id, "sari")
+
+    clock.now = start + timedelta(days=1)
+    said("dedi", "dada saya nyeri bgt dan sesak")
+    dedi = case_of("dedi")
+    clock.now = dedi.opened_at + timedelta(minutes=2)
+    console.reply(dedi.id, "sari", "Pak Dedi, mohon segera ke IGD terdekat.")
+    clock.advance(minutes=1)
+    said("ani", "kaki", "kalau kram betis kenapa?", "makasih", "ya membantu")
+    said("eka", "mau booking akupuntur besok jam 3", "batal")
+    said("fajar", "betis kedutan udah 3 minggu ga ilang2, padahal kopi udah stop. kenapa ya?")
+    return {"bayu": bayu.id, "citra": citra.id, "dedi": dedi.id}

@@ -467,7 +467,8 @@ def test_api_covers_the_whole_case(app, worker, recorder):
     assert api(app, "get", "/cases/999", token).status_code == 404
     assert api(app, "get", "/cases?status=bogus", token).status_code == 400
     worker.run_once()
-    assert [m["Body"][:12] for m in recorder.messages()] == ["Siap, kami c", "Janji temu A"]
+    # The reply, the confirmation, and on closing the satisfaction question about staff's help.
+    assert [m["Body"][:12] for m in recorder.messages()] == ["Siap, kami c", "Janji temu A", "Percakapan A"]
 
 
 # -- teaching the bot -------------------------------------------------------------------------

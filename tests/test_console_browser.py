@@ -84,7 +84,7 @@ def test_staff_handle_a_booking_from_first_sight_to_closing(browser, served, rec
         booking = session.execute(select(Booking)).scalar_one()
     assert (case.status, case.claimed_by, booking.status) == ("closed", "sari", "confirmed")
     worker.run_once()
-    assert [m["Body"][:10] for m in recorder.messages()] == ["Halo Budi,", "Janji temu"]
+    assert [m["Body"][:10] for m in recorder.messages()] == ["Halo Budi,", "Janji temu", "Percakapan"]  # and the satisfaction question
     context.close()
 
 
@@ -98,7 +98,7 @@ def test_every_console_page_fits_a_phone(browser, served, tmp_path):
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/staff/")
-    for path in ("/staff/", "/staff/?view=all", "/staff/cases/1", "/staff/unanswered"):
+    for path in ("/staff/", "/staff/?view=all", "/staff/cases/1", "/staff/unanswered", "/staff/report"):
         page.goto(base + path)
         assert fits_the_screen(page), path
         shot = tmp_path / "page.png"

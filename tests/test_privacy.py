@@ -81,7 +81,8 @@ def test_data_saya_tells_the_patient_what_is_stored(app):
     app.extensions["klinik_console"].close(case_id, "sari")
     (reply,) = say(app, "data saya", "SMd2")
     assert "{" not in reply
-    assert "Pesan: 13" in reply  # 6 inbound (this one included), 6 replies, the staff's confirmation
+    # 6 inbound (this one included), 6 replies, the staff's confirmation, the question sent on closing
+    assert "Pesan: 14" in reply
     assert "sejak Rabu, 25 November 2026" in reply
     assert "Permintaan janji: 1" in reply and "Percakapan dengan staf: 1" in reply
     assert "365 hari" in reply

@@ -215,7 +215,8 @@ def test_a_conversation_becomes_a_fixture_that_replays_green(dev_app, dev, engin
     for expect in expects[:3] + expects[5:]:
         (snippet,) = expect["contains"]
         assert 2 <= len(snippet.split()) <= 6 and not any(c.isdigit() for c in snippet)
-    assert "  # staff sari: Halo Budi, ada yang bisa dibantu? Saya Sari.\n  - event: case_closed\n" in recording["yaml"]
+    assert "  # staff sari: Halo Budi, ada yang bisa dibantu? Saya Sari.\n  # sent: Percakapan Anda dengan staf klinik sudah selesai" in recording["yaml"]
+    assert "Apakah bantuan kami membantu? 1. 👍 Ya, membantu 2. 👎 Kurang membantu\n  - event: case_closed\n" in recording["yaml"]
     replays_green(engine, fixture, [None, *replay.probe_moments()])
 
 

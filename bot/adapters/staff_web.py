@@ -13,19 +13,21 @@ import logging
 import math
 import secrets
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import wraps
 from pathlib import Path
 
 import yaml
-from flask import Blueprint, Flask, abort, current_app, g, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from ..accounts import Accounts
 from ..config import ROOT, Config
 from ..console import VIEWS, Console, ConsoleError
 from ..core import dates
+from ..insights import Insights, ReportError
 from ..learning import LearningError, Teacher
+from . import staff_report
 
 log = logging.getLogger("klinik.staff")
 pages = Blueprint("staff", __name__, url_prefix="/staff")
@@ -40,10 +42,11 @@ _SECRET_FILE = ROOT / "instance" / "secret_key"
 SESSION_HOURS = 12  # absolute: a login lasts a working day, however active the tab
 
 
-def init_app(app: Flask, config: Config, console: Console, teacher: Teacher, accounts: Accounts) -> None:
+def init_app(app: Flask, config: Config, console: Console, teacher: Teacher, accounts: Accounts, insights: Insights) -> None:
     app.extensions["klinik_console"] = console
     app.extensions["klinik_teacher"] = teacher
     app.extensions["klinik_accounts"] = accounts
+    app.extensions["klinik_insights"] = insights
     app.secret_key = _secret_key(config)
     app.config.update(
         SESSION_COOKIE_NAME="klinik_staff",
@@ -59,6 +62,9 @@ def init_app(app: Flask, config: Config, console: Console, teacher: Teacher, acc
     csrf.init_app(app)
     app.jinja_env.filters["jakarta"] = _jakarta
     app.jinja_env.filters["waited"] = _waited
+    app.jinja_env.filters["duration"] = lambda seconds: staff_report.duration(seconds, TEXTS)
+    app.jinja_env.filters["percent"] = lambda value: staff_report.percent_text(value, TEXTS)
+    app.jinja_env.filters["day"] = _day
     app.jinja_env.globals["T"] = TEXTS
     app.register_blueprint(pages)
     app.register_blueprint(api)
@@ -100,6 +106,12 @@ def _jakarta(value: str | datetime | None, style: str = "full") -> str:
     return f"{local.day} {TEXTS['months'][local.month - 1]} {local:%H.%M}"
 
 
+def _day(value: str) -> str:
+    """2026-11-25 -> 25 Nov."""
+    day = datetime.fromisoformat(value)
+    return f"{day.day} {TEXTS['months'][day.month - 1]}"
+
+
 def _waited(seconds: int) -> str:
     minutes = max(seconds // 60, 0)
     if minutes < 60:
@@ -120,6 +132,10 @@ def _teacher() -> Teacher:
 
 def _accounts() -> Accounts:
     return current_app.extensions["klinik_accounts"]
+
+
+def _insights() -> Insights:
+    return current_app.extensions["klinik_insights"]
 
 
 def _error_text(code: str, details: dict | None = None) -> str:
@@ -305,6 +321,7 @@ def unanswered():
         "staff/unanswered.html",
         groups=_teacher().unanswered(),
         intents=_teacher().intents(),
+        titles=dict(_teacher().intents()),
         notice=TEXTS["notices"].get(request.args.get("notice", "")),
         error=_error_text(error) if error else None,
         knowledge_error=_teacher().engines.last_error,
@@ -325,6 +342,42 @@ def review(message_id: int):
             log.warning("learned example refused", extra={"fields": {"message": message_id}})
         return redirect(url_for("staff.unanswered", error=f"learn_{error.code}"))
     return redirect(url_for("staff.unanswered", notice=notice))
+
+
+# Shortcut periods on the report page, in days up to today.
+REPORT_PRESETS = (7, 30, 90)
+
+
+@pages.get("/report")
+def report():
+    error = None
+    try:
+        period = _insights().period(request.args.get("from"), request.args.get("to"))
+    except ReportError as refused:
+        error, period = _error_text(refused.code), _insights().period()
+    data = _insights().report(period)
+    today = _insights().period().end
+    presets = [(days, (today - timedelta(days=days - 1)).isoformat(), today.isoformat()) for days in REPORT_PRESETS]
+    return render_template(
+        "staff/report.html", report=data, sections=staff_report.sections(data, TEXTS), error=error, presets=presets,
+        subject_title=lambda item: staff_report.subject_title(item, TEXTS),
+    )
+
+
+@pages.get("/report.csv")
+def report_csv():
+    try:
+        period = _insights().period(request.args.get("from"), request.args.get("to"))
+    except ReportError as refused:
+        return render_template("staff/message.html", title=TEXTS["report"]["title"], message=_error_text(refused.code)), 400
+    return _csv(_insights().report(period))
+
+
+def _csv(data: dict) -> Response:
+    period = data["period"]
+    response = Response(staff_report.to_csv(data, TEXTS), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="laporan-{period["from"]}-{period["to"]}.csv"'
+    return response
 
 
 # -- JSON API ---------------------------------------------------------------------------------
@@ -348,6 +401,8 @@ def _bearer(view):
         except LearningError as error:
             status = 404 if error.code == "not_found" else 409 if error.code == "already_reviewed" else 400
             return jsonify(error=error.code, message=_error_text(f"learn_{error.code}"), detail=error.detail or None), status
+        except ReportError as error:
+            return jsonify(error=error.code, message=_error_text(error.code)), 400
 
     return wrapper
 
@@ -438,3 +493,15 @@ def api_learn(message_id: int):
 def api_dismiss(message_id: int):
     _teacher().dismiss(message_id, g.staff)
     return jsonify(status="dismissed")
+
+
+@api.get("/report")
+@_bearer
+def api_report():
+    return jsonify(_insights().report(_insights().period(request.args.get("from"), request.args.get("to"))))
+
+
+@api.get("/report.csv")
+@_bearer
+def api_report_csv():
+    return _csv(_insights().report(_insights().period(request.args.get("from"), request.args.get("to"))))

@@ -12,13 +12,15 @@ import logging
 import random
 import sqlite3
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import (
     JSON,
     Boolean,
     bindparam,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -59,6 +61,7 @@ SCRUB_WAIT_MS = 5000  # how long the checkpoint after a deletion waits for reade
 _READ_ONLY = "klinik_read_only"
 # Reasons recorded on inbound messages that the dialogue engine did not see.
 RATE_NOTICE, RATE_SILENCED, DUPLICATE = "rate_limit_notice", "rate_limited", "duplicate"
+PROCESSING_FAILED = "processing_failed"
 
 
 def utcnow() -> datetime:
@@ -202,6 +205,8 @@ class HandoffCase(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When staff first wrote to the patient in this case (the report's time to first reply).
+    first_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class StaffUser(Base):
@@ -272,6 +277,36 @@ class LearnedExample(Base):
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
     by: Mapped[str] = mapped_column(String(80))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FeedbackAnswer(Base):
+    """A patient's answer to the satisfaction question: helpful or not, about a topic (`intent`,
+    with the patient's message whose answer was rated) or a closed case. It goes with the
+    patient's messages (purge, erasure); the report keeps only anonymous daily counts of it."""
+
+    __tablename__ = "feedback_answers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), unique=True)
+    rated_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"), index=True)
+    intent: Mapped[str | None] = mapped_column(String(64))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("handoff_cases.id", ondelete="SET NULL"))
+    helpful: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DailyCount(Base):
+    """An anonymous figure of the clinic's report (bot.insights): how often `metric` happened on
+    a Jakarta day, per `label` (an intent or triage rule id, a status, a duration in seconds;
+    never a number, a name or a message's text). Kept when messages are purged or erased."""
+
+    __tablename__ = "daily_counts"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    label: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class AuditEntry(Base):
@@ -501,6 +536,29 @@ def insert_messages(session: Session, rows: list[dict]) -> list[int]:
     if not rows:
         return []
     return list(session.execute(_INSERT_MESSAGE, rows).scalars())
+
+
+_daily_counts = DailyCount.__table__
+_ADD_COUNTS: dict[str, object] = {}
+
+
+def add_counts(session: Session, counts: Mapping[tuple[date, str, str], int]) -> None:
+    """Add to the daily counts ((day, metric, label) -> how many more), creating rows as
+    needed, in one statement; in key order, so two transactions never wait on each other in a
+    circle."""
+    if not counts:
+        return
+    dialect = session.bind.dialect.name
+    statement = _ADD_COUNTS.get(dialect)
+    if statement is None:
+        insert_for = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = insert_for(_daily_counts)
+        statement = _ADD_COUNTS[dialect] = statement.on_conflict_do_update(
+            index_elements=["day", "metric", "label"], set_={"count": _daily_counts.c.count + statement.excluded.count}
+        )
+    rows = [{"day": day, "metric": metric, "label": label, "count": n} for (day, metric, label), n in sorted(counts.items()) if n]
+    if rows:
+        session.execute(statement, rows)
 
 
 def lock_key(session: Session, key: str) -> None:

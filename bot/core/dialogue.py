@@ -9,9 +9,11 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 
 from . import dates
 from .booking import MAX_CHOICE_DIGITS, BookingFlow
+from .feedback import Feedback
 from .knowledge import KnowledgeBase
 from .matcher import NAMED_PREFIX, Matcher
 from .messages import (
@@ -89,6 +91,7 @@ class Engine:
         self.triage = Triage(kb, self.matcher.rules, models, self.matcher.normalize, self.matcher.training)
         self.booking = BookingFlow(kb, self.matcher, booking_expiry)
         self.questions = QuestionFinder(self.matcher)
+        self.feedback = Feedback(kb)
         self._numbers = kb.lexicon.numbers
         self._fillers = kb.lexicon.option_fillers
         self._affirmations = kb.lexicon.affirmations
@@ -101,7 +104,8 @@ class Engine:
         whether staff have the chat (an open case) and when they last replied."""
         now = (now or datetime.now(dates.JAKARTA)).astimezone(dates.JAKARTA)
         assessment, parts = self.assess(incoming.text or "", state.danger_parts)
-        turn = self._step(replace(state, started=True), incoming, now, not state.started, assessment, staff)
+        proceed = partial(self._step, incoming=incoming, now=now, first=not state.started, assessment=assessment, staff=staff)
+        turn = self.feedback.around(replace(state, started=True), incoming.text or "", now, assessment, staff, proceed)
         turn = replace(turn, state=replace(turn.state, danger_parts=parts), triage=assessment)
         if state.started or not turn.replies:
             return turn

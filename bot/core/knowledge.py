@@ -53,6 +53,7 @@ TEXT_KEYS = (
     "staff_alert", "staff_reason_booking", "staff_reason_human_agent", "staff_reason_urgent", "staff_booking_details",
     "staff_last_messages", "staff_booking_confirmed", "staff_booking_rejected", "staff_note", "staff_template_reply",
     "erase_done", "erase_cancelled", "erase_unclear", "data_summary", "erased_by_staff_case", "staff_template_no_name",
+    "feedback_question", "feedback_question_case", "feedback_thanks", "feedback_sorry",
 )  # fmt: skip
 
 MATCHER_KEYS = (
@@ -147,6 +148,10 @@ class Lexicon:
     question_starters: frozenset[str]
     request_words: frozenset[str]
     conditional_words: frozenset[str]
+    # Answers to the satisfaction question (bot.core.feedback).
+    feedback_yes: frozenset[str]
+    feedback_no: frozenset[str]
+    feedback_fillers: frozenset[str]
 
     @functools.cached_property
     def normalizer(self) -> Normalizer:
@@ -221,6 +226,10 @@ class KnowledgeBase:
     practical_intents: tuple[str, ...]
     settings: MatcherSettings
     warnings: tuple[Problem, ...] = ()
+    # The satisfaction question: topics never rated (talk about the conversation itself), and
+    # the replies (thanks, goodbye) that ask about the topic answered before them.
+    unrated_intents: tuple[str, ...] = ()
+    closing_intents: tuple[str, ...] = ()
 
     def topics(self, intent_ids) -> set[str]:
         """The intents, with the broader topic each narrows (part_of): the topics their answers
@@ -319,7 +328,7 @@ def _load(directory: Path) -> tuple[KnowledgeBase | None, Problems]:
 
     lexicon = _read_lexicon(*root("lexicon.yaml"))
     clinic = _read_clinic(*root("clinic.yaml"))
-    texts, menu_prompt, menu_items, practical = _read_dialogue(*root("dialogue.yaml"))
+    texts, menu_prompt, menu_items, practical, feedback = _read_dialogue(*root("dialogue.yaml"))
     settings = _read_settings(*root("matcher.yaml"))
     triage_rules, triage_lasting, triage_recent = _read_triage_rules(*root("triage.yaml"))
     triage_examples = _read_triage_examples(*root("triage_examples.yaml"))
@@ -365,6 +374,8 @@ def _load(directory: Path) -> tuple[KnowledgeBase | None, Problems]:
         menu_prompt=menu_prompt or "",
         menu_items=tuple(menu_items or ()),
         practical_intents=tuple(practical or ()),
+        unrated_intents=tuple(feedback.get("not_rated", ())),
+        closing_intents=tuple(feedback.get("closing", ())),
         settings=settings,
     )
     if unreadable:
@@ -498,7 +509,7 @@ def _read_out_of_scope(node, r: Reader | None, intents: dict[str, Intent]) -> No
 def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
     if node is None:
         return None
-    keys = ("slang", "particles", "greeting_words", "thanks_words", "clitics", "option_fillers", "common_words", "negations", "negation_bridges", "negation_lists", "affirmations", "cancel_words", "change_words", "calf_words", "other_body_parts", "question_joiners", "asking_words", "not_joining", "question_starters", "request_words", "conditional_words")
+    keys = ("slang", "particles", "greeting_words", "thanks_words", "clitics", "option_fillers", "common_words", "negations", "negation_bridges", "negation_lists", "affirmations", "cancel_words", "change_words", "calf_words", "other_body_parts", "question_joiners", "asking_words", "not_joining", "question_starters", "request_words", "conditional_words", "feedback_yes", "feedback_no", "feedback_fillers")
     top = r.mapping(node, "lexicon", required=(*keys, "numbers", "phrases"))
     if top is None or any(k not in top for k in (*keys, "numbers", "phrases")):
         return None
@@ -565,6 +576,9 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         question_starters=word_lists["question_starters"],
         request_words=word_lists["request_words"],
         conditional_words=word_lists["conditional_words"],
+        feedback_yes=word_lists["feedback_yes"],
+        feedback_no=word_lists["feedback_no"],
+        feedback_fillers=word_lists["feedback_fillers"],
     )
 
 
@@ -622,19 +636,21 @@ def _read_clinic(node, r: Reader | None) -> ClinicFacts | None:
 
 def _read_dialogue(node, r: Reader | None):
     if node is None:
-        return None, None, None, None
-    top = r.mapping(node, "dialogue", required=("texts", "menu"), optional=("practical_intents",))
+        return None, None, None, None, {}
+    top = r.mapping(node, "dialogue", required=("texts", "menu"), optional=("practical_intents", "feedback"))
     if top is None or "texts" not in top or "menu" not in top:
-        return None, None, None, None
+        return None, None, None, None, {}
     text_nodes = r.mapping(top["texts"], "texts", required=TEXT_KEYS) or {}
     texts = {key: r.string(value, f"texts.{key}") for key, value in text_nodes.items()}
     menu = r.mapping(top["menu"], "menu", required=("prompt", "items")) or {}
     prompt = r.string(menu["prompt"], "menu prompt") if "prompt" in menu else None
     items = [text for text, _ in r.strings(menu["items"], "menu items")] if "items" in menu else []
     practical = [text for text, _ in r.strings(top["practical_intents"], "practical_intents")] if "practical_intents" in top else []
+    feedback_nodes = (r.mapping(top["feedback"], "feedback", optional=("not_rated", "closing")) or {}) if "feedback" in top else {}
+    feedback = {key: [text for text, _ in r.strings(value, f"feedback.{key}")] for key, value in feedback_nodes.items()}
     if any(v is None for v in texts.values()) or len(texts) != len(TEXT_KEYS):
-        return None, None, None, None
-    return {k: v.strip() for k, v in texts.items()}, prompt, items, practical
+        return None, None, None, None, {}
+    return {k: v.strip() for k, v in texts.items()}, prompt, items, practical, feedback
 
 
 def _read_settings(node, r: Reader | None) -> MatcherSettings | None:
@@ -772,6 +788,9 @@ def _cross_check(kb: KnowledgeBase, problems: Problems, names: dict[str, str]) -
     for item in kb.practical_intents:
         if item not in intents:
             problems.add(names["dialogue.yaml"], 0, f"practical_intents names unknown intent '{item}'")
+    for item in (*kb.unrated_intents, *kb.closing_intents):
+        if item not in intents:
+            problems.add(names["dialogue.yaml"], 0, f"feedback names unknown intent '{item}'")
 
     normalize = kb.normalizer()
     seen: dict[str, tuple[str, Example]] = {}

@@ -118,7 +118,16 @@ class ReportData:
     ({messages}, {since}, {bookings}, {cases}) of the reply, which only storage knows."""
 
 
-Action = Handoff | StartBooking | EraseData | ReportData
+@dataclass(frozen=True)
+class Rating:
+    """The patient answered the satisfaction question: whether it helped, and what it was
+    about (`subject`: an intent id, or a closed case, see bot.core.feedback)."""
+
+    helpful: bool
+    subject: str
+
+
+Action = Handoff | StartBooking | EraseData | ReportData | Rating
 _ACTION_NAMES = {StartBooking: "start_booking", EraseData: "erase_data", ReportData: "report_data"}
 
 
@@ -126,6 +135,8 @@ def describe_action(action: Action) -> str:
     """A stable short name for an action, used in fixtures, reports and logs."""
     if isinstance(action, Handoff):
         return f"handoff:{action.reason.value}"
+    if isinstance(action, Rating):
+        return f"feedback:{'up' if action.helpful else 'down'}"
     return _ACTION_NAMES[type(action)]
 
 
@@ -204,10 +215,16 @@ class ConversationState:
     held_at: str | None = None
     # Doctor-level triage rules already advised in this conversation.
     advised: tuple[str, ...] = ()
+    # The satisfaction question (bot.core.feedback): when it was last asked, or last ruled out
+    # by an emergency (it comes at most once a day, never on an emergency's day), and what the
+    # question waiting for its answer is about.
+    feedback_at: str | None = None
+    feedback_on: str | None = None
 
     def resumed(self) -> ConversationState:
-        """The state after staff close the case: the bot talks again, from a clean slate."""
-        return ConversationState(started=self.started)
+        """The state after staff close the case: the bot talks again, from a clean slate (but
+        the satisfaction question still comes at most once a day)."""
+        return ConversationState(started=self.started, feedback_at=self.feedback_at)
 
     def to_dict(self) -> dict:
         return {
@@ -221,6 +238,8 @@ class ConversationState:
             "emergency_at": self.emergency_at,
             "held_at": self.held_at,
             "advised": list(self.advised),
+            "feedback_at": self.feedback_at,
+            "feedback_on": self.feedback_on,
         }
 
     @classmethod
@@ -237,4 +256,6 @@ class ConversationState:
             emergency_at=data.get("emergency_at"),
             held_at=data.get("held_at"),
             advised=tuple(data.get("advised", ())),
+            feedback_at=data.get("feedback_at"),
+            feedback_on=data.get("feedback_on"),
         )
