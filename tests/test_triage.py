@@ -262,7 +262,7 @@ def line_of(path, needle: str) -> int:
     "old, new, message",
     [
         ("    level: doctor\n    note: kedutan yang sudah", "    level: soon\n    note: kedutan yang sudah", "unknown level 'soon'"),
-        ("    unless: [$long_ago]\n", "    unless: [$long_agoo]\n", "unknown term list '$long_agoo'"),
+        ("$long_ago, kempes, sore sore", "$long_agoo, kempes, sore sore", "unknown term list '$long_agoo'"),
         ("      - [kedutan, kedut, berkedut, twitch, twitching, twitches, fasikulasi]\n", "      - []\n", "every group of all_of needs at least one term"),
         ("  - id: choking\n    level: emergency\n    if_lasting: doctor\n", "  - id: choking\n    level: emergency\n    if_lasting: soon\n", "if_lasting can only be 'doctor'"),
     ],
@@ -361,3 +361,38 @@ def test_a_photo_between_the_two_halves_of_a_sign_keeps_the_first(engine):
 )
 def test_what_the_clinician_review_found_is_an_emergency(engine, text):
     assert level_of(engine, text) is Level.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Found by a tester hunting false alarms, while writing real emergencies that use the
+        # words a fix would cancel: each was silenced (a clitic taken off "die", "jaga jaga" or
+        # "tugas" cancelling, "tanda tanda" read as a question about a sign).
+        "I want to die",
+        "pesan terakhirku buat mama",
+        "anak keminum baygon barusan, buat jaga jaga harus ke mana?",
+        "anak digigit ular tadi di kebun, buat jaga-jaga perlu ke RS?",
+        "lagi ngerjain tugas tiba-tiba sakit kepala paling sakit seumur hidup",
+        "sesak napas dari tadi, apa ini tanda tanda serangan jantung?",
+        "kak betisku kedutan, tapi skrg mati rasanya nyebar ke telapak & jari2 kaki",
+    ],
+)
+def test_what_the_false_alarm_hunt_found_is_still_an_emergency(engine, text):
+    assert level_of(engine, text) is Level.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "lini tengah timnas lumpuh total lawan Jepang 😭 btw buka minggu?",
+        "bibir kebas barusan abis disuntik bius di dokter gigi, boleh makan?",
+        "anak saya main ular tangga, kena gigitan ular terus turun ke bawah, dia nangis 😂",
+        "abis nyemprot baygon di kamar, saya minum teh di teras dulu sambil nunggu baunya ilang",
+        "bibirnya biru kena tinta pulpen, anak saya suka gigit pulpen",
+        "Latihan renang hari ini, stroke gaya bebas saya makin bagus tapi bahu pegal, bisa pijat?",
+    ],
+)
+def test_look_alikes_the_false_alarm_hunt_found_raise_no_alarm(engine, text):
+    assert level_of(engine, text) is not Level.EMERGENCY
+

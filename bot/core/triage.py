@@ -98,7 +98,8 @@ class Rules:
         # never count a word corrected into one ("menyusui" is not "menyusut"): misspellings
         # people really type ("lumpu", "sadarkn") are slang in the lexicon.
         self.vocabulary = frozenset(w for _, groups in self._terms for group in groups for term in group for w in term)
-        self._lookup = self.vocabulary | {w for terms in (*self._unless.values(), self._lasting, self._recent) for term in terms for w in term}
+        stemmed = self.vocabulary | {w for terms in self._unless.values() for term in terms for w in term}
+        self._lookup = stemmed | {w for terms in (self._lasting, self._recent) for term in terms for w in term}
         # Per rule, the first words of each group's terms: a rule missing one is skipped at once.
         self._firsts = [[frozenset(term[0] for term in group) for group in groups] for _, groups in self._terms]
         # Symptoms a patient can deny ("ga sesak kok", "tidak nyeri dada"): the emergency rules'
@@ -112,8 +113,9 @@ class Rules:
         self._terms_by_first: dict[str, set[tuple[str, ...]]] = {}
         for term in deniable:
             self._terms_by_first.setdefault(term[0], set()).add(term)
-        # "rasanya" in "mati rasanya", "dadaku" in "dadaku sesak": a clitic on a symptom word.
-        self._stems = {word + clitic: word for word in self._lookup for clitic in lexicon.clitics}
+        # "rasanya" in "mati rasanya", "dadaku" in "dadaku sesak": a clitic on a symptom word (not
+        # on words of one or two letters: "die" is no "di" + "e").
+        self._stems = {word + clitic: word for word in stemmed for clitic in lexicon.clitics if len(word) > 2}
 
     def find(self, sentences: Sequence[Sequence[str]], clauses: Sequence[Sequence[str]], resolved: Mapping[str, tuple[Token, ...]], words: Sequence[str]) -> tuple[str, ...]:
         """Rules present within one clause, or with their words right next to each other, or,
