@@ -16,8 +16,8 @@ from sqlalchemy import case as sql_case
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from .adapters import storage
-from .adapters.storage import (
+from bot.adapters import storage
+from bot.adapters.storage import (
     BOOKING_CONFIRMED,
     BOOKING_REJECTED,
     BOOKING_REQUESTED,
@@ -29,12 +29,12 @@ from .adapters.storage import (
     HandoffCase,
     Message,
 )
-from . import insights, privacy
-from .core import dates
-from .core.messages import ConversationState
-from .handoff import close_case, send_to_patient, window_open
-from .live import LiveEngine
-from .logs import mask_phone
+from bot import insights, privacy
+from bot.core import dates
+from bot.core.messages import ConversationState
+from bot.handoff import close_case, send_to_patient, window_open
+from bot.live import LiveEngine
+from bot.logs import mask_phone
 
 log = logging.getLogger("klinik.console")
 MAX_REPLY = 1600

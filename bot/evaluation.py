@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .core.dates import JAKARTA
-from .core.dialogue import Engine
-from .core.matcher import NAMED_PREFIX
-from .core.messages import FALLBACK_INTENT, ConversationState, Decision, Handoff, HandoffReason, Incoming
-from .core.yamlschema import Problems, Reader, compose
+from bot.core.dates import JAKARTA
+from bot.core.dialogue import Engine
+from bot.core.matcher import NAMED_PREFIX
+from bot.core.messages import FALLBACK_INTENT, ConversationState, Decision, Handoff, HandoffReason, Incoming
+from bot.core.yamlschema import Problems, Reader, compose
 
 RED_FLAG = "red_flag"
 TRIAGE_LEVELS = ("emergency", "doctor", "none")

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from .adapters import storage
-from .adapters.storage import (
+from bot.adapters import storage
+from bot.adapters.storage import (
     ALERT_FAILED,
     ALERT_NONE,
     ALERT_PENDING,
@@ -35,13 +35,13 @@ from .adapters.storage import (
     Message,
     OutboxItem,
 )
-from . import insights
-from .core import dates
-from .core.dialogue import Engine
-from .core.messages import ConversationState, Handoff, HandoffReason
-from .core.render import fill
-from .live import LiveEngine, live
-from .logs import mask_phone
+from bot import insights
+from bot.core import dates
+from bot.core.dialogue import Engine
+from bot.core.messages import ConversationState, Handoff, HandoffReason
+from bot.core.render import fill
+from bot.live import LiveEngine, live
+from bot.logs import mask_phone
 
 log = logging.getLogger("klinik.handoff")
 _MAX_QUOTE = 200

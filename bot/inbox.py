@@ -20,8 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .adapters import storage
-from .adapters.storage import (
+from bot.adapters import storage
+from bot.adapters.storage import (
     INBOUND,
     OUTBOUND,
     PROCESSING_FAILED,
@@ -32,14 +32,14 @@ from .adapters.storage import (
     Message,
     OutboxItem,
 )
-from .core.dialogue import Engine
-from . import insights, metrics, privacy
-from .core.messages import ConversationState, EraseData, Handoff, Incoming, Match, Rating, ReportData, describe_action
-from .handoff import HandoffDesk, StaffSettings, refresh_alert_status
-from .live import LiveEngine, live
-from .core.render import fill, split_text
-from .core.triage import Level
-from .logs import mask_phone
+from bot.core.dialogue import Engine
+from bot import insights, metrics, privacy
+from bot.core.messages import ConversationState, EraseData, Handoff, Incoming, Match, Rating, ReportData, describe_action
+from bot.handoff import HandoffDesk, StaffSettings, refresh_alert_status
+from bot.live import LiveEngine, live
+from bot.core.render import fill, split_text
+from bot.core.triage import Level
+from bot.logs import mask_phone
 
 log = logging.getLogger("klinik.inbox")
 # A deadlock or serialization failure (PostgreSQL) is worth another try of the transaction.

@@ -19,12 +19,12 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from .adapters import storage
-from .adapters.storage import INBOUND, PROCESSING_FAILED, RATE_NOTICE, RATE_SILENCED, DailyCount, FeedbackAnswer, HandoffCase, Message
-from .core import dates, feedback
-from .core.dialogue import WAITING_FOR_STAFF
-from .core.messages import ConversationState, Decision, Handoff, Rating, StartBooking, Turn
-from .core.triage import Level
+from bot.adapters import storage
+from bot.adapters.storage import INBOUND, PROCESSING_FAILED, RATE_NOTICE, RATE_SILENCED, DailyCount, FeedbackAnswer, HandoffCase, Message
+from bot.core import dates, feedback
+from bot.core.dialogue import WAITING_FOR_STAFF
+from bot.core.messages import ConversationState, Decision, Handoff, Rating, StartBooking, Turn
+from bot.core.triage import Level
 
 # Metrics, and what their labels are.
 MESSAGES = "messages"  # patient | bot | staff

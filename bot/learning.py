@@ -18,10 +18,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from .adapters import storage
-from .adapters.storage import INBOUND, FeedbackAnswer, LearnedExample, Message, Review
-from .core import knowledge
-from .live import LiveEngine
+from bot.adapters import storage
+from bot.adapters.storage import INBOUND, FeedbackAnswer, LearnedExample, Message, Review
+from bot.core import knowledge
+from bot.live import LiveEngine
 
 log = logging.getLogger("klinik.learning")
 LEARNED, DISMISSED = "learned", "dismissed"

@@ -18,9 +18,9 @@ from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from .core import knowledge
-from .core.dialogue import Engine
-from .core.knowledge import KnowledgeError
+from bot.core import knowledge
+from bot.core.dialogue import Engine
+from bot.core.knowledge import KnowledgeError
 
 log = logging.getLogger("klinik.knowledge")
 

@@ -23,9 +23,9 @@ from urllib.parse import urlencode
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import metrics
-from .adapters import storage
-from .adapters.storage import (
+from bot import metrics
+from bot.adapters import storage
+from bot.adapters.storage import (
     OUTBOX_FAILED,
     OUTBOX_PENDING,
     OUTBOX_SENDING,
@@ -34,9 +34,9 @@ from .adapters.storage import (
     Message,
     OutboxItem,
 )
-from .adapters.twilio_sender import SendError
-from .handoff import refresh_alert_status
-from .logs import mask_phone
+from bot.adapters.twilio_sender import SendError
+from bot.handoff import refresh_alert_status
+from bot.logs import mask_phone
 
 log = logging.getLogger("klinik.outbox")
 

@@ -17,8 +17,8 @@ from datetime import datetime
 from sqlalchemy import delete, false, func, or_, select, true, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from .adapters import storage
-from .adapters.storage import (
+from bot.adapters import storage
+from bot.adapters.storage import (
     CASE_CLOSED,
     CASE_OPEN,
     AuditEntry,
@@ -30,8 +30,8 @@ from .adapters.storage import (
     Message,
     OutboxItem,
 )
-from .core import dates
-from .core.messages import ConversationState
+from bot.core import dates
+from bot.core.messages import ConversationState
 
 log = logging.getLogger("klinik.privacy")
 ERASED_PREFIX = "erased:"

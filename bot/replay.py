@@ -38,9 +38,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from .core.dates import JAKARTA
-from .core.messages import ConversationState, EraseData, Handoff, HandoffReason, Incoming, StaffView, describe_action
-from .core.yamlschema import Problems, Reader, compose, to_python
+from bot.core.dates import JAKARTA
+from bot.core.messages import ConversationState, EraseData, Handoff, HandoffReason, Incoming, StaffView, describe_action
+from bot.core.yamlschema import Problems, Reader, compose, to_python
 
 EXPECT_KEYS = (
     "intent", "decision", "reason", "contains", "not_contains", "actions", "replies", "paused", "booking_step", "booking",
@@ -307,8 +307,8 @@ def engine_conversation(engine) -> Conversation:
 def webhook_conversation(client, sender: str) -> Conversation:
     """Play turns as patient `sender` against a running webhook (a WebhookClient, which signs
     each request). Sees the TwiML replies and the X-Klinik-* headers, nothing else."""
-    from .adapters import twilio_webhook as hooks
-    from .webhook_client import media_fields
+    from bot.adapters import twilio_webhook as hooks
+    from bot.webhook_client import media_fields
 
     profile_name = None
 

@@ -21,11 +21,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import replay
-from .adapters.storage import INBOUND, OUTBOUND, Conversation, HandoffCase, Message
-from .console import message_dict
-from .core import dates
-from .live import LiveEngine
+from bot import replay
+from bot.adapters.storage import INBOUND, OUTBOUND, Conversation, HandoffCase, Message
+from bot.console import message_dict
+from bot.core import dates
+from bot.live import LiveEngine
 
 _WORD = re.compile(r"\S+")
 # Snippet sizes in words, by preference: short enough to survive small rewrites of a text.

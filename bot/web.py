@@ -10,20 +10,20 @@ from flask import Flask, jsonify
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import migrate
-from .accounts import Accounts
-from .adapters import ops_web, simulator_web, staff_web, storage, twilio_webhook
-from .config import Config
-from .console import Console, Templates
-from .core import knowledge
-from .core.dialogue import Engine
-from .handoff import HandoffDesk, StaffSettings
-from .inbox import Inbox
-from .insights import Insights
-from .learning import TaughtExamples, Teacher
-from .live import LiveEngine
-from .models import DiskModels
-from .simulator import Simulator
+from bot import migrate
+from bot.accounts import Accounts
+from bot.adapters import ops_web, simulator_web, staff_web, storage, twilio_webhook
+from bot.config import Config
+from bot.console import Console, Templates
+from bot.core import knowledge
+from bot.core.dialogue import Engine
+from bot.handoff import HandoffDesk, StaffSettings
+from bot.inbox import Inbox
+from bot.insights import Insights
+from bot.learning import TaughtExamples, Teacher
+from bot.live import LiveEngine
+from bot.models import DiskModels
+from bot.simulator import Simulator
 
 log = logging.getLogger("klinik.app")
 

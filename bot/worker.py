@@ -10,13 +10,13 @@ from functools import partial
 
 import prometheus_client
 
-from . import metrics
-from .adapters import storage
-from .adapters.twilio_sender import Sent, TwilioSender
-from .config import Config
-from .handoff import sweep_expired_bookings
-from .logs import mask_phone
-from .outbox import OutboxWorker
+from bot import metrics
+from bot.adapters import storage
+from bot.adapters.twilio_sender import Sent, TwilioSender
+from bot.config import Config
+from bot.handoff import sweep_expired_bookings
+from bot.logs import mask_phone
+from bot.outbox import OutboxWorker
 
 log = logging.getLogger("klinik.worker")
 

@@ -10,8 +10,8 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .. import metrics, migrate
-from ..config import Config
+from bot import metrics, migrate
+from bot.config import Config
 
 bp = Blueprint("ops", __name__)
 # Why /readyz says no, by the first check that failed.

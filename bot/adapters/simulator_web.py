@@ -18,11 +18,11 @@ import yaml
 from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError
 
-from ..config import ROOT, Config
-from ..simulator import Simulator, SimulatorError
-from ..webhook_client import TEST_NUMBER_PREFIX, WsgiWebhookClient, fake_patient_number, media_fields
-from . import storage
-from .staff_web import csrf, logged_in_staff
+from bot.config import ROOT, Config
+from bot.simulator import Simulator, SimulatorError
+from bot.webhook_client import TEST_NUMBER_PREFIX, WsgiWebhookClient, fake_patient_number, media_fields
+from bot.adapters import storage
+from bot.adapters.staff_web import csrf, logged_in_staff
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")
 TEXTS = yaml.safe_load((Path(__file__).resolve().parent.parent / "templates" / "simulator" / "texts.yaml").read_text(encoding="utf-8"))

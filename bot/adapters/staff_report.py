@@ -7,8 +7,8 @@ import csv
 import io
 from dataclasses import dataclass
 
-from ..core.feedback import CASE_PREFIX
-from ..insights import BOOKING_STEPS, CASE_REASONS
+from bot.core.feedback import CASE_PREFIX
+from bot.insights import BOOKING_STEPS, CASE_REASONS
 
 COUNT, PERCENT, SECONDS = "count", "percent", "seconds"
 

@@ -21,13 +21,13 @@ import yaml
 from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from ..accounts import Accounts
-from ..config import ROOT, Config
-from ..console import VIEWS, Console, ConsoleError
-from ..core import dates
-from ..insights import Insights, ReportError
-from ..learning import LearningError, Teacher
-from . import staff_report
+from bot.accounts import Accounts
+from bot.config import ROOT, Config
+from bot.console import VIEWS, Console, ConsoleError
+from bot.core import dates
+from bot.insights import Insights, ReportError
+from bot.learning import LearningError, Teacher
+from bot.adapters import staff_report
 
 log = logging.getLogger("klinik.staff")
 pages = Blueprint("staff", __name__, url_prefix="/staff")

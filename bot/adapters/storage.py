@@ -43,7 +43,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from ..core.messages import StaffView
+from bot.core.messages import StaffView
 
 log = logging.getLogger("klinik.storage")
 

@@ -10,7 +10,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from ..config import Config
+from bot.config import Config
 
 # Twilio answers 429 when we send too fast and 5xx when it is unwell: both pass with time.
 _RETRYABLE_STATUS = {429, 500, 502, 503, 504}

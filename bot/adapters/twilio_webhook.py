@@ -9,9 +9,9 @@ from flask import Blueprint, Flask, Response, abort, current_app, request
 from twilio.request_validator import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
 from twilio.twiml.messaging_response import MessagingResponse
 
-from ..config import Config
-from ..inbox import Inbox, InboundMessage, Outcome
-from ..logs import mask_phone
+from bot.config import Config
+from bot.inbox import Inbox, InboundMessage, Outcome
+from bot.logs import mask_phone
 
 # WhatsApp refuses messages longer than this; longer replies are split.
 WHATSAPP_MAX_LENGTH = 1600
