@@ -17,6 +17,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
@@ -34,11 +35,26 @@ from bot.adapters.storage import (
     Message,
     OutboxItem,
 )
-from bot.adapters.twilio_sender import SendError
 from bot.handoff import refresh_alert_status
 from bot.logs import mask_phone
 
 log = logging.getLogger("klinik.outbox")
+
+
+class SendError(Exception):
+    """A message could not be sent (by any channel's sender). `retryable`: worth trying again later."""
+
+    def __init__(self, message: str, retryable: bool):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A message a channel accepted: its id there and its first status."""
+
+    sid: str
+    status: str
 
 
 class OutboxWorker:

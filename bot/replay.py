@@ -307,7 +307,7 @@ def engine_conversation(engine) -> Conversation:
 def webhook_conversation(client, sender: str) -> Conversation:
     """Play turns as patient `sender` against a running webhook (a WebhookClient, which signs
     each request). Sees the TwiML replies and the X-Klinik-* headers, nothing else."""
-    from bot.adapters import twilio_webhook as hooks
+    from bot.channels.twilio import webhook as hooks
     from bot.webhook_client import media_fields
 
     profile_name = None

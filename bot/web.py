@@ -12,7 +12,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bot import migrate
 from bot.accounts import Accounts
-from bot.adapters import ops_web, simulator_web, staff_web, storage, twilio_webhook
+from bot.adapters import ops_web, simulator_web, staff_web, storage
+from bot.channels.twilio import webhook as twilio_webhook
 from bot.config import Config
 from bot.console import Console, Templates
 from bot.core import knowledge

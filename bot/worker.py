@@ -12,11 +12,11 @@ import prometheus_client
 
 from bot import metrics
 from bot.adapters import storage
-from bot.adapters.twilio_sender import Sent, TwilioSender
+from bot.channels.twilio.sender import TwilioSender
 from bot.config import Config
 from bot.handoff import sweep_expired_bookings
 from bot.logs import mask_phone
-from bot.outbox import OutboxWorker
+from bot.outbox import OutboxWorker, Sent
 
 log = logging.getLogger("klinik.worker")
 

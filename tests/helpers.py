@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
-from bot.adapters.twilio_sender import TwilioSender
+from bot.channels.twilio.sender import TwilioSender
 from bot.config import Config
 from bot.outbox import OutboxWorker
 from conftest import signed_post

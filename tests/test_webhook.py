@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
-from bot.adapters import twilio_webhook
+from bot.channels.twilio import webhook as twilio_webhook
 from bot.adapters.storage import Conversation, Message
 from bot.web import create_app
 from conftest import AUTH_TOKEN, PUBLIC_BASE, app_config, sign, signed_post

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import requests
 from twilio.base.exceptions import TwilioRestException
@@ -11,23 +10,10 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from bot.config import Config
+from bot.outbox import SendError, Sent
 
 # Twilio answers 429 when we send too fast and 5xx when it is unwell: both pass with time.
 _RETRYABLE_STATUS = {429, 500, 502, 503, 504}
-
-
-class SendError(Exception):
-    """A message could not be sent. `retryable`: worth trying again later."""
-
-    def __init__(self, message: str, retryable: bool):
-        super().__init__(message)
-        self.retryable = retryable
-
-
-@dataclass(frozen=True)
-class Sent:
-    sid: str
-    status: str
 
 
 class TwilioSender:
