@@ -50,7 +50,7 @@ def main() -> None:
     from bot.core import knowledge
     from bot.core.dialogue import Engine
     from bot.core.messages import ConversationState, Incoming
-    from bot.inbox import Inbox, InboundMessage
+    from bot.services.inbox import Inbox, InboundMessage
     from bot.web import create_app  # noqa: F401 - imported for its imports (Flask, twilio)
     from corpus import answered_messages, load_average, machine
 

@@ -10,7 +10,8 @@ import socket
 import sys
 from pathlib import Path
 
-from bot import evaluation, privacy, replay
+from bot import evaluation, replay
+from bot.services import privacy
 from bot.config import Config
 from bot.core import knowledge
 from bot.core.dialogue import Engine
@@ -290,7 +291,7 @@ def cmd_cases(args, out=sys.stdout) -> int:
 
     from bot.adapters import storage
     from bot.adapters.storage import CASE_OPEN, Conversation, HandoffCase
-    from bot.handoff import close_case
+    from bot.services.handoff import close_case
     from bot.logs import mask_phone
 
     config = Config.from_env()
@@ -314,7 +315,7 @@ def cmd_staff(args, out=sys.stdout, read_password=None) -> int:
     """Staff accounts for the console: add, password, token, revoke, disable, unlock, list."""
     import getpass
 
-    from bot.accounts import AccountError, Accounts
+    from bot.services.accounts import AccountError, Accounts
     from bot.adapters import storage
 
     read_password = read_password or getpass.getpass
@@ -355,7 +356,8 @@ def cmd_purge(args, out=sys.stdout) -> int:
     """Retention: delete what is older than the cut-off (safe to run daily from a scheduler)."""
     from datetime import timedelta
 
-    from bot import logs, privacy
+    from bot import logs
+    from bot.services import privacy
     from bot.adapters import storage
 
     config = Config.from_env()

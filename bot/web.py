@@ -11,20 +11,20 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bot import migrate
-from bot.accounts import Accounts
+from bot.services.accounts import Accounts
 from bot.adapters import ops_web, simulator_web, staff_web, storage
 from bot.channels.twilio import webhook as twilio_webhook
 from bot.config import Config
-from bot.console import Console, Templates
+from bot.services.console import Console, Templates
 from bot.core import knowledge
 from bot.core.dialogue import Engine
-from bot.handoff import HandoffDesk, StaffSettings
-from bot.inbox import Inbox
-from bot.insights import Insights
-from bot.learning import TaughtExamples, Teacher
-from bot.live import LiveEngine
+from bot.services.handoff import HandoffDesk, StaffSettings
+from bot.services.inbox import Inbox
+from bot.services.insights import Insights
+from bot.services.learning import TaughtExamples, Teacher
+from bot.services.live import LiveEngine
 from bot.models import DiskModels
-from bot.simulator import Simulator
+from bot.services.simulator import Simulator
 
 log = logging.getLogger("klinik.app")
 

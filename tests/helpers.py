@@ -16,7 +16,7 @@ from werkzeug.serving import make_server
 
 from bot.channels.twilio.sender import TwilioSender
 from bot.config import Config
-from bot.outbox import OutboxWorker
+from bot.services.outbox import OutboxWorker
 from conftest import signed_post
 
 PATIENT = "whatsapp:+6281234567890"

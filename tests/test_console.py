@@ -13,10 +13,10 @@ from datetime import timedelta
 import pytest
 import yaml
 
-from bot.accounts import Accounts
+from bot.services.accounts import Accounts
 from bot.adapters.storage import Booking, Conversation, HandoffCase, LearnedExample, Message, OutboxItem, Review
 from bot.cli import cmd_staff
-from bot.learning import LearningError
+from bot.services.learning import LearningError
 from bot.web import create_app
 from conftest import ROOT, app_config, signed_post
 from helpers import PASSWORD, PATIENT, StaffBrowser, book, make_worker, rows, say
@@ -537,7 +537,7 @@ def test_erasing_a_patient_removes_what_staff_taught_from_their_messages(app, sa
     sari.post(f"/staff/unanswered/{swim.id}", {"action": "learn", "intent": "prevention"})
     assert say(app, "rutin yoga ngaruh ga", "SMe2", sender="whatsapp:+6281300000008")
     assert rows(app, Message, Message.twilio_sid == "SMe2")[0].intent == "prevention"
-    from bot import privacy
+    from bot.services import privacy
 
     with app.extensions["klinik_sessions"]() as session:
         exported = privacy.export(session, session.get(Conversation, swim.conversation_id))
@@ -624,7 +624,7 @@ def test_a_staff_reply_lapses_a_pending_erase_question(app, sari):
 
 
 def test_a_taught_example_goes_with_its_message_at_the_end_of_retention(app, sari, clock):
-    from bot import privacy
+    from bot.services import privacy
 
     say(app, "rutin yoga ngaruh ga", "SMr1")
     swim = rows(app, Message, Message.twilio_sid == "SMr1")[0]

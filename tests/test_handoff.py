@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from bot.adapters import storage
 from bot.adapters.storage import Booking, Conversation, HandoffCase, Message, OutboxItem
-from bot.handoff import close_case, sweep_expired_bookings
+from bot.services.handoff import close_case, sweep_expired_bookings
 from bot.channels.twilio.sender import TwilioSender
 from bot.web import create_app
 from conftest import app_config, signed_post

@@ -1,4 +1,4 @@
-"""Prometheus metrics (bot/metrics.py, /metrics): counted from a real conversation through the
+"""Prometheus metrics (bot/services/metrics.py, /metrics): counted from a real conversation through the
 webhook and a real outbox worker sending to the Twilio recorder; the database's gauges; the
 bearer token; no personal data; and the counts of two gunicorn workers added up."""
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from bot import privacy
+from bot.services import privacy
 from bot.adapters import storage
 from bot.adapters.storage import AuditEntry, Booking, Conversation, HandoffCase, Message, OutboxItem
 from bot.cli import cmd_purge

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from bot import migrate
 from bot.adapters import storage
 from bot.adapters.storage import Base, Conversation, Message
-from bot.inbox import Inbox, InboundMessage
+from bot.services.inbox import Inbox, InboundMessage
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import metrics, migrate
+from bot.services import metrics
+from bot import migrate
 from bot.config import Config
 
 bp = Blueprint("ops", __name__)

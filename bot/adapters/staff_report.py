@@ -8,7 +8,7 @@ import io
 from dataclasses import dataclass
 
 from bot.core.feedback import CASE_PREFIX
-from bot.insights import BOOKING_STEPS, CASE_REASONS
+from bot.services.insights import BOOKING_STEPS, CASE_REASONS
 
 COUNT, PERCENT, SECONDS = "count", "percent", "seconds"
 

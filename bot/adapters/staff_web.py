@@ -1,4 +1,4 @@
-"""The staff console (HTML, Indonesian, phone-first) and its JSON API, over bot.console.
+"""The staff console (HTML, Indonesian, phone-first) and its JSON API, over bot.services.console.
 
 - Pages under /staff need a login (session cookie: HttpOnly, SameSite=Lax, Secure unless in dev
   mode); every form carries a CSRF token (Flask-WTF), checked on every POST.
@@ -21,12 +21,12 @@ import yaml
 from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from bot.accounts import Accounts
+from bot.services.accounts import Accounts
 from bot.config import ROOT, Config
-from bot.console import VIEWS, Console, ConsoleError
+from bot.services.console import VIEWS, Console, ConsoleError
 from bot.core import dates
-from bot.insights import Insights, ReportError
-from bot.learning import LearningError, Teacher
+from bot.services.insights import Insights, ReportError
+from bot.services.learning import LearningError, Teacher
 from bot.adapters import staff_report
 
 log = logging.getLogger("klinik.staff")

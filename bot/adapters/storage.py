@@ -297,7 +297,7 @@ class FeedbackAnswer(Base):
 
 
 class DailyCount(Base):
-    """An anonymous figure of the clinic's report (bot.insights): how often `metric` happened on
+    """An anonymous figure of the clinic's report (bot.services.insights): how often `metric` happened on
     a Jakarta day, per `label` (an intent or triage rule id, a status, a duration in seconds;
     never a number, a name or a message's text). Kept when messages are purged or erased."""
 

@@ -10,7 +10,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from bot.config import Config
-from bot.outbox import SendError, Sent
+from bot.services.outbox import SendError, Sent
 
 # Twilio answers 429 when we send too fast and 5xx when it is unwell: both pass with time.
 _RETRYABLE_STATUS = {429, 500, 502, 503, 504}

@@ -10,7 +10,7 @@ from twilio.request_validator import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.config import Config
-from bot.inbox import Inbox, InboundMessage, Outcome
+from bot.services.inbox import Inbox, InboundMessage, Outcome
 from bot.logs import mask_phone
 
 # WhatsApp refuses messages longer than this; longer replies are split.

@@ -15,7 +15,7 @@ from collections import Counter
 import sqlalchemy as sa
 from alembic import op
 
-from bot import insights
+from bot.services import insights
 from bot.adapters.storage import UTCDateTime
 
 revision = "0009"
@@ -87,7 +87,7 @@ def upgrade() -> None:
 
 
 def _stored_counts(bind) -> Counter:
-    """The daily counts of what is stored, as bot.insights counts them when they happen; the
+    """The daily counts of what is stored, as bot.services.insights counts them when they happen; the
     cases' first staff replies are written on the cases too."""
     tally = insights.Tally()
     query = sa.select(_messages.c.direction, _messages.c.staff_name, _messages.c.intent, _messages.c.decision, _messages.c.reason,

@@ -33,10 +33,10 @@ from bot.adapters.storage import (
     OutboxItem,
 )
 from bot.core.dialogue import Engine
-from bot import insights, metrics, privacy
+from bot.services import insights, metrics, privacy
 from bot.core.messages import ConversationState, EraseData, Handoff, Incoming, Match, Rating, ReportData, describe_action
-from bot.handoff import HandoffDesk, StaffSettings, refresh_alert_status
-from bot.live import LiveEngine, live
+from bot.services.handoff import HandoffDesk, StaffSettings, refresh_alert_status
+from bot.services.live import LiveEngine, live
 from bot.core.render import fill, split_text
 from bot.core.triage import Level
 from bot.logs import mask_phone

@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import replay
 from bot.adapters.storage import INBOUND, OUTBOUND, Conversation, HandoffCase, Message
-from bot.console import message_dict
+from bot.services.console import message_dict
 from bot.core import dates
-from bot.live import LiveEngine
+from bot.services.live import LiveEngine
 
 _WORD = re.compile(r"\S+")
 # Snippet sizes in words, by preference: short enough to survive small rewrites of a text.

@@ -35,12 +35,12 @@ from bot.adapters.storage import (
     Message,
     OutboxItem,
 )
-from bot import insights
+from bot.services import insights
 from bot.core import dates
 from bot.core.dialogue import Engine
 from bot.core.messages import ConversationState, Handoff, HandoffReason
 from bot.core.render import fill
-from bot.live import LiveEngine, live
+from bot.services.live import LiveEngine, live
 from bot.logs import mask_phone
 
 log = logging.getLogger("klinik.handoff")

@@ -29,11 +29,11 @@ from bot.adapters.storage import (
     HandoffCase,
     Message,
 )
-from bot import insights, privacy
+from bot.services import insights, privacy
 from bot.core import dates
 from bot.core.messages import ConversationState
-from bot.handoff import close_case, send_to_patient, window_open
-from bot.live import LiveEngine
+from bot.services.handoff import close_case, send_to_patient, window_open
+from bot.services.live import LiveEngine
 from bot.logs import mask_phone
 
 log = logging.getLogger("klinik.console")

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from bot.adapters import storage
 from bot.adapters.storage import INBOUND, FeedbackAnswer, LearnedExample, Message, Review
 from bot.core import knowledge
-from bot.live import LiveEngine
+from bot.services.live import LiveEngine
 
 log = logging.getLogger("klinik.learning")
 LEARNED, DISMISSED = "learned", "dismissed"

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import metrics
+from bot.services import metrics
 from bot.adapters import storage
 from bot.adapters.storage import (
     OUTBOX_FAILED,
@@ -35,7 +35,7 @@ from bot.adapters.storage import (
     Message,
     OutboxItem,
 )
-from bot.handoff import refresh_alert_status
+from bot.services.handoff import refresh_alert_status
 from bot.logs import mask_phone
 
 log = logging.getLogger("klinik.outbox")
