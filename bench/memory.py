@@ -46,7 +46,7 @@ def main() -> None:
 
     # Everything a web worker imports (app.py -> bot.web), before it loads anything.
     import servers
-    from bot.adapters import storage
+    from bot.store import storage
     from bot.core import knowledge
     from bot.core.dialogue import Engine
     from bot.core.messages import ConversationState, Incoming

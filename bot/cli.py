@@ -289,8 +289,8 @@ def cmd_cases(args, out=sys.stdout) -> int:
     """The handoff queue from the command line (the staff console shows the same)."""
     from sqlalchemy import select
 
-    from bot.adapters import storage
-    from bot.adapters.storage import CASE_OPEN, Conversation, HandoffCase
+    from bot.store import storage
+    from bot.store.storage import CASE_OPEN, Conversation, HandoffCase
     from bot.services.handoff import close_case
     from bot.logs import mask_phone
 
@@ -316,7 +316,7 @@ def cmd_staff(args, out=sys.stdout, read_password=None) -> int:
     import getpass
 
     from bot.services.accounts import AccountError, Accounts
-    from bot.adapters import storage
+    from bot.store import storage
 
     read_password = read_password or getpass.getpass
     config = Config.from_env()
@@ -358,7 +358,7 @@ def cmd_purge(args, out=sys.stdout) -> int:
 
     from bot import logs
     from bot.services import privacy
-    from bot.adapters import storage
+    from bot.store import storage
 
     config = Config.from_env()
     logs.configure(config.log_level)
@@ -393,8 +393,8 @@ def cmd_serve(args, out=sys.stdout) -> int:
 
 
 def cmd_db(args, out=sys.stdout) -> int:
-    from bot import migrate
-    from bot.adapters import storage
+    from bot.store import migrate
+    from bot.store import storage
 
     config = Config.from_env()
     database = storage.make_engine(config.database_url)

@@ -10,9 +10,10 @@ from flask import Flask, jsonify
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from bot import migrate
+from bot.store import migrate
 from bot.services.accounts import Accounts
-from bot.adapters import ops_web, simulator_web, staff_web, storage
+from bot.adapters import ops_web, simulator_web, staff_web
+from bot.store import storage
 from bot.channels.twilio import webhook as twilio_webhook
 from bot.config import Config
 from bot.services.console import Console, Templates

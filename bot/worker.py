@@ -11,7 +11,7 @@ from functools import partial
 import prometheus_client
 
 from bot.services import metrics
-from bot.adapters import storage
+from bot.store import storage
 from bot.channels.twilio.sender import TwilioSender
 from bot.config import Config
 from bot.services.handoff import sweep_expired_bookings

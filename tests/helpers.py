@@ -154,7 +154,7 @@ def seed_two_days(app, clock) -> dict:
             clock.advance(minutes=1)
 
     def case_of(who):
-        from bot.adapters.storage import Conversation, HandoffCase
+        from bot.store.storage import Conversation, HandoffCase
 
         (case,) = rows(app, HandoffCase, HandoffCase.conversation_id == rows(app, Conversation, Conversation.wa_id == SEEDED[who])[0].id)
         return case

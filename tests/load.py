@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from bot.adapters import storage
-from bot.adapters.storage import INBOUND, OUTBOUND, RATE_NOTICE, RATE_SILENCED, Conversation, Message
+from bot.store import storage
+from bot.store.storage import INBOUND, OUTBOUND, RATE_NOTICE, RATE_SILENCED, Conversation, Message
 from bot.core.dialogue import WAITING_FOR_STAFF
 from bot.core.messages import ConversationState
 from bot.services.inbox import PROCESSING_FAILED

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from bot.services.accounts import Accounts
-from bot.adapters.storage import Booking, Conversation, HandoffCase, LearnedExample, Message, OutboxItem, Review
+from bot.store.storage import Booking, Conversation, HandoffCase, LearnedExample, Message, OutboxItem, Review
 from bot.cli import cmd_staff
 from bot.services.learning import LearningError
 from bot.web import create_app
@@ -165,7 +165,7 @@ def test_one_address_trying_many_names_is_throttled(app):
 
 
 def test_parallel_guesses_cannot_slip_past_the_limit(app):
-    from bot.adapters.storage import LoginAttempt
+    from bot.store.storage import LoginAttempt
 
     accounts = app.extensions["klinik_accounts"]
     start = threading.Barrier(12)
@@ -595,7 +595,7 @@ def test_staff_accounts_and_tokens_from_the_command_line(database_url, monkeypat
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from bot.adapters.storage import ApiToken, StaffUser
+    from bot.store.storage import ApiToken, StaffUser
 
     with Session(app.extensions["klinik_database"]) as session:
         user = session.execute(select(StaffUser)).scalar_one()

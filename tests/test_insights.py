@@ -16,9 +16,9 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from bot.services import insights, privacy
-from bot import migrate
-from bot.adapters import storage
-from bot.adapters.storage import DailyCount, FeedbackAnswer, HandoffCase, Message, OutboxItem
+from bot.store import migrate
+from bot.store import storage
+from bot.store.storage import DailyCount, FeedbackAnswer, HandoffCase, Message, OutboxItem
 from bot.core.dates import JAKARTA
 from bot.services.inbox import InboundMessage
 from bot.web import create_app

@@ -147,7 +147,7 @@ def test_stored_examples_can_never_stop_the_bot_from_starting(kb_copy):
     from bot.core.dialogue import Engine
     from bot.services.learning import TaughtExamples
     from bot.services.live import LiveEngine
-    from bot.adapters import storage
+    from bot.store import storage
 
     class Stored:
         def version(self):

@@ -15,7 +15,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 import servers
-from bot.adapters import storage
+from bot.store import storage
 from bot.web import create_app
 from bot.webhook_client import WebhookClient
 from conftest import AUTH_TOKEN, ROOT, app_config

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import replay
-from bot.adapters.storage import Conversation
+from bot.store.storage import Conversation
 from bot.core.knowledge import REQUIRED_INTENTS
 from bot.web import create_app
 from bot.webhook_client import TEST_NUMBER_PREFIX, WebhookClient, WebhookReply, fake_patient_number

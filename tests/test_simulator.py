@@ -7,7 +7,7 @@ import yaml
 
 from bot import replay
 from bot.adapters.staff_web import CSP
-from bot.adapters.storage import HandoffCase, Message
+from bot.store.storage import HandoffCase, Message
 from bot.web import create_app
 from conftest import AUTH_TOKEN, app_config
 from helpers import PASSWORD, StaffBrowser, rows

@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.services import metrics
-from bot import migrate
+from bot.store import migrate
 from bot.config import Config
 
 bp = Blueprint("ops", __name__)

@@ -21,7 +21,7 @@ from flask_wtf.csrf import CSRFError
 from bot.config import ROOT, Config
 from bot.services.simulator import Simulator, SimulatorError
 from bot.webhook_client import TEST_NUMBER_PREFIX, WsgiWebhookClient, fake_patient_number, media_fields
-from bot.adapters import storage
+from bot.store import storage
 from bot.adapters.staff_web import csrf, logged_in_staff
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")

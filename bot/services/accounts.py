@@ -19,8 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from bot.adapters import storage
-from bot.adapters.storage import ApiToken, LoginAttempt, StaffUser
+from bot.store import storage
+from bot.store.storage import ApiToken, LoginAttempt, StaffUser
 
 MIN_PASSWORD = 10
 # Failed logins allowed within the window: for one name from one address (the usual guessing),

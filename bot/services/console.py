@@ -16,8 +16,8 @@ from sqlalchemy import case as sql_case
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.adapters import storage
-from bot.adapters.storage import (
+from bot.store import storage
+from bot.store.storage import (
     BOOKING_CONFIRMED,
     BOOKING_REJECTED,
     BOOKING_REQUESTED,

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.adapters import storage
-from bot.adapters.storage import (
+from bot.store import storage
+from bot.store.storage import (
     ALERT_FAILED,
     ALERT_NONE,
     ALERT_PENDING,

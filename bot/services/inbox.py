@@ -20,8 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.adapters import storage
-from bot.adapters.storage import (
+from bot.store import storage
+from bot.store.storage import (
     INBOUND,
     OUTBOUND,
     PROCESSING_FAILED,

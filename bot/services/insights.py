@@ -19,8 +19,8 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.adapters import storage
-from bot.adapters.storage import INBOUND, PROCESSING_FAILED, RATE_NOTICE, RATE_SILENCED, DailyCount, FeedbackAnswer, HandoffCase, Message
+from bot.store import storage
+from bot.store.storage import INBOUND, PROCESSING_FAILED, RATE_NOTICE, RATE_SILENCED, DailyCount, FeedbackAnswer, HandoffCase, Message
 from bot.core import dates, feedback
 from bot.core.dialogue import WAITING_FOR_STAFF
 from bot.core.messages import ConversationState, Decision, Handoff, Rating, StartBooking, Turn

@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from bot.adapters import storage
-from bot.adapters.storage import INBOUND, FeedbackAnswer, LearnedExample, Message, Review
+from bot.store import storage
+from bot.store.storage import INBOUND, FeedbackAnswer, LearnedExample, Message, Review
 from bot.core import knowledge
 from bot.services.live import LiveEngine
 

@@ -22,8 +22,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.adapters import storage
-from bot.adapters.storage import CASE_OPEN, OUTBOX_FAILED, OUTBOX_PENDING, OUTBOX_SENDING, PATIENT_MESSAGE, STAFF_ALERT, HandoffCase, OutboxItem
+from bot.store import storage
+from bot.store.storage import CASE_OPEN, OUTBOX_FAILED, OUTBOX_PENDING, OUTBOX_SENDING, PATIENT_MESSAGE, STAFF_ALERT, HandoffCase, OutboxItem
 from bot.core.messages import HandoffReason
 
 # The text format generate_latest writes, as prometheus_client's own server labels it.

@@ -25,8 +25,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.services import metrics
-from bot.adapters import storage
-from bot.adapters.storage import (
+from bot.store import storage
+from bot.store.storage import (
     OUTBOX_FAILED,
     OUTBOX_PENDING,
     OUTBOX_SENDING,

@@ -17,8 +17,8 @@ from datetime import datetime
 from sqlalchemy import delete, false, func, or_, select, true, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.adapters import storage
-from bot.adapters.storage import (
+from bot.store import storage
+from bot.store.storage import (
     CASE_CLOSED,
     CASE_OPEN,
     AuditEntry,

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import replay
-from bot.adapters.storage import INBOUND, OUTBOUND, Conversation, HandoffCase, Message
+from bot.store.storage import INBOUND, OUTBOUND, Conversation, HandoffCase, Message
 from bot.services.console import message_dict
 from bot.core import dates
 from bot.services.live import LiveEngine

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from bot.services import insights
-from bot.adapters.storage import UTCDateTime
+from bot.store.storage import UTCDateTime
 
 revision = "0009"
 down_revision = "0008"

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from bot.adapters.storage import Base, make_engine
+from bot.store.storage import Base, make_engine
 
 config = context.config
 target_metadata = Base.metadata

@@ -8,7 +8,7 @@ Create Date: 2026-11-26
 import sqlalchemy as sa
 from alembic import op
 
-from bot.adapters.storage import UTCDateTime
+from bot.store.storage import UTCDateTime
 
 revision = "0005"
 down_revision = "0004"
