@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from bot import replay
-from bot.adapters.staff_web import CSP
+from bot.web.staff import CSP
 from bot.store.storage import HandoffCase, Message
 from bot.web import create_app
 from conftest import AUTH_TOKEN, app_config

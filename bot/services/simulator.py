@@ -1,7 +1,7 @@
 """The simulator's view of storage: a simulated patient's conversation as the chat shows it,
 and the same conversation as a replay fixture whose expectations come from what happened.
 
-Messages reach the bot only through the real webhook (bot/adapters/simulator_web.py); this
+Messages reach the bot only through the real webhook (bot/web/simulator.py); this
 module reads what the webhook and the staff console stored.
 
 A recorded fixture must replay green offline, where turns run at the fixtures' fixed clock, and

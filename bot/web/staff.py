@@ -27,7 +27,7 @@ from bot.services.console import VIEWS, Console, ConsoleError
 from bot.core import dates
 from bot.services.insights import Insights, ReportError
 from bot.services.learning import LearningError, Teacher
-from bot.adapters import staff_report
+from bot.web import staff_report
 
 log = logging.getLogger("klinik.staff")
 pages = Blueprint("staff", __name__, url_prefix="/staff")

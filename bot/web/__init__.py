@@ -1,4 +1,5 @@
-"""Flask application factory: wires configuration, knowledge, storage and the webhook."""
+"""The web package: Flask blueprints (staff.py, simulator.py, ops.py) and the app factory,
+which wires configuration, knowledge, storage and the webhook."""
 
 from __future__ import annotations
 
@@ -10,22 +11,26 @@ from flask import Flask, jsonify
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from bot.store import migrate
-from bot.services.accounts import Accounts
-from bot.adapters import ops_web, simulator_web, staff_web
-from bot.store import storage
 from bot.channels.twilio import webhook as twilio_webhook
 from bot.config import Config
-from bot.services.console import Console, Templates
 from bot.core import knowledge
 from bot.core.dialogue import Engine
+from bot.models import DiskModels
+from bot.services.accounts import Accounts
+from bot.services.console import Console, Templates
 from bot.services.handoff import HandoffDesk, StaffSettings
 from bot.services.inbox import Inbox
 from bot.services.insights import Insights
 from bot.services.learning import TaughtExamples, Teacher
 from bot.services.live import LiveEngine
-from bot.models import DiskModels
 from bot.services.simulator import Simulator
+from bot.store import migrate, storage
+from bot.web import ops as ops_web
+from bot.web import simulator as simulator_web
+from bot.web import staff as staff_web
+
+# The package's templates/ and static/ folders are bot/'s (shared by the console and the simulator).
+BOT_DIR = Path(__file__).resolve().parent.parent
 
 log = logging.getLogger("klinik.app")
 
@@ -35,7 +40,7 @@ def create_app(config: Config | None = None) -> Flask:
     outside dev mode (ExampleValuesError) on the shipped example clinic facts."""
     config = config or Config.from_env()
     _refuse_example_values(config)
-    app = Flask(__name__)
+    app = Flask(__name__, root_path=str(BOT_DIR))
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     if config.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies, x_host=config.trusted_proxies)

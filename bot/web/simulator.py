@@ -22,7 +22,7 @@ from bot.config import ROOT, Config
 from bot.services.simulator import Simulator, SimulatorError
 from bot.webhook_client import TEST_NUMBER_PREFIX, WsgiWebhookClient, fake_patient_number, media_fields
 from bot.store import storage
-from bot.adapters.staff_web import csrf, logged_in_staff
+from bot.web.staff import csrf, logged_in_staff
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")
 TEXTS = yaml.safe_load((Path(__file__).resolve().parent.parent / "templates" / "simulator" / "texts.yaml").read_text(encoding="utf-8"))
