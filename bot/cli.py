@@ -10,7 +10,7 @@ import socket
 import sys
 from pathlib import Path
 
-from bot import evaluation, replay
+from bot.quality import evaluation, replay
 from bot.services import privacy
 from bot.config import Config
 from bot.core import knowledge
@@ -98,7 +98,7 @@ def cmd_chat(args, out=sys.stdout, inp=sys.stdin) -> int:
 
 def _chat_via_webhook(args, out, inp) -> int:
     """Chat through the real webhook: a running one at URL, or one started here in dev mode."""
-    from bot.webhook_client import WebhookClient
+    from bot.quality.webhook_client import WebhookClient
 
     config = Config.from_env()
     server = None
@@ -481,7 +481,7 @@ def cmd_replay(args, out=sys.stdout) -> int:
     TWILIO_AUTH_TOKEN, each fixture as a new patient with a number of the test range."""
     from urllib.error import URLError
 
-    from bot.webhook_client import WebhookClient, fake_patient_number
+    from bot.quality.webhook_client import WebhookClient, fake_patient_number
 
     engine = None if args.url else load_engine(args.knowledge)
     try:
@@ -508,7 +508,7 @@ def cmd_replay(args, out=sys.stdout) -> int:
 
 
 def cmd_tune(args, out=sys.stdout) -> int:
-    from bot import tuning
+    from bot.quality import tuning
 
     engine = load_engine(args.knowledge)
     sets, triage_sets = {}, {}
@@ -539,7 +539,7 @@ def cmd_tune(args, out=sys.stdout) -> int:
 
 def _write_tuned(args, feasible: bool, settings, keys: tuple[str, ...], out) -> None:
     """Tuned settings into the knowledge directory's matcher.yaml, only when they meet the targets."""
-    from bot import tuning
+    from bot.quality import tuning
 
     if not feasible:
         print("nothing written: no setting meets the targets", file=out)
@@ -552,7 +552,7 @@ def _write_tuned(args, feasible: bool, settings, keys: tuple[str, ...], out) -> 
 def _tune_triage(args, engine: Engine, sets: dict, triage_sets: dict, out) -> None:
     """The triage model's C and thresholds, on the triage sets and, as harmless messages, the
     intent sets' messages that are not emergencies."""
-    from bot import tuning
+    from bot.quality import tuning
 
     levelled = [(item.text, item.level) for items in triage_sets.values() for item in items]
     urgent = {"red_flag", "crisis"}

@@ -32,7 +32,7 @@ from bot.store.storage import INBOUND, OUTBOUND, RATE_NOTICE, RATE_SILENCED, Con
 from bot.core.dialogue import WAITING_FOR_STAFF
 from bot.core.messages import ConversationState
 from bot.services.inbox import PROCESSING_FAILED
-from bot.webhook_client import WebhookClient
+from bot.quality.webhook_client import WebhookClient
 
 # Conversations patients have with the bot: questions, follow-ups, the menu and its numbers.
 ANSWERED = [

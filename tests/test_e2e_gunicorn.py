@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from bot.store import storage
 from bot.store.storage import Conversation, Message
-from bot.webhook_client import WebhookClient
+from bot.quality.webhook_client import WebhookClient
 from conftest import AUTH_TOKEN
 from servers import gunicorn
 

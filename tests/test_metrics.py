@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 import servers
 from bot.store import storage
 from bot.web import create_app
-from bot.webhook_client import WebhookClient
+from bot.quality.webhook_client import WebhookClient
 from conftest import AUTH_TOKEN, ROOT, app_config
 from helpers import PATIENT, make_worker, say
 

@@ -5,7 +5,7 @@ recorded as replay fixtures that replay green."""
 import pytest
 import yaml
 
-from bot import replay
+from bot.quality import replay
 from bot.web.staff import CSP
 from bot.store.storage import HandoffCase, Message
 from bot.web import create_app

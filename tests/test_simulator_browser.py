@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import replay
+from bot.quality import replay
 from bot.store import storage
 from bot.web import create_app
 from conftest import AUTH_TOKEN, ROOT, app_config

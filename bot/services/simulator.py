@@ -21,7 +21,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import replay
+from bot.quality import replay
 from bot.store.storage import INBOUND, OUTBOUND, Conversation, HandoffCase, Message
 from bot.services.console import message_dict
 from bot.core import dates

@@ -20,7 +20,7 @@ from flask_wtf.csrf import CSRFError
 
 from bot.config import ROOT, Config
 from bot.services.simulator import Simulator, SimulatorError
-from bot.webhook_client import TEST_NUMBER_PREFIX, WsgiWebhookClient, fake_patient_number, media_fields
+from bot.quality.webhook_client import TEST_NUMBER_PREFIX, WsgiWebhookClient, fake_patient_number, media_fields
 from bot.store import storage
 from bot.web.staff import csrf, logged_in_staff
 

@@ -10,6 +10,15 @@ from twilio.request_validator import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.config import Config
+from bot.headers import (
+    ACTIONS_HEADER,
+    BOOKING_STEP_HEADER,
+    DECISION_HEADER,
+    INTENT_HEADER,
+    PAUSED_HEADER,
+    REASON_HEADER,
+    SCORE_HEADER,
+)
 from bot.services.inbox import Inbox, InboundMessage, Outcome
 from bot.logs import mask_phone
 
@@ -17,15 +26,8 @@ from bot.logs import mask_phone
 WHATSAPP_MAX_LENGTH = 1600
 # How many media items a single Twilio message can carry.
 _MAX_MEDIA = 10
-# What the bot understood, on every webhook response (Twilio ignores them): live replays check
-# fixtures against them. Only a caller holding the auth token (or dev mode) gets a response.
-INTENT_HEADER = "X-Klinik-Intent"
-DECISION_HEADER = "X-Klinik-Decision"
-SCORE_HEADER = "X-Klinik-Score"
-REASON_HEADER = "X-Klinik-Reason"
-ACTIONS_HEADER = "X-Klinik-Actions"
-PAUSED_HEADER = "X-Klinik-Paused"
-BOOKING_STEP_HEADER = "X-Klinik-Booking-Step"
+# The X-Klinik-* headers (bot/headers.py) go on every response; only a caller holding the auth
+# token (or dev mode) gets a response.
 
 log = logging.getLogger("klinik.webhook")
 bp = Blueprint("twilio_webhook", __name__)

@@ -24,7 +24,7 @@ from bot.core.matcher import ANSWER, FALLBACK, NAMED_REASON, Matcher
 from bot.core.messages import FALLBACK_INTENT
 from bot.core.triage import Level, Triage
 from bot.core.understand import IN_MEMORY, ModelSource
-from bot.evaluation import RED_FLAG, Labelled
+from bot.quality.evaluation import RED_FLAG, Labelled
 
 C_GRID = (0.25, 0.5, 1.0, 2.0, 4.0)
 THRESHOLD_GRID = {

@@ -307,8 +307,8 @@ def engine_conversation(engine) -> Conversation:
 def webhook_conversation(client, sender: str) -> Conversation:
     """Play turns as patient `sender` against a running webhook (a WebhookClient, which signs
     each request). Sees the TwiML replies and the X-Klinik-* headers, nothing else."""
-    from bot.channels.twilio import webhook as hooks
-    from bot.webhook_client import media_fields
+    from bot.headers import ACTIONS_HEADER, BOOKING_STEP_HEADER, DECISION_HEADER, INTENT_HEADER, PAUSED_HEADER, REASON_HEADER
+    from bot.quality.webhook_client import media_fields
 
     profile_name = None
 
@@ -324,21 +324,21 @@ def webhook_conversation(client, sender: str) -> Conversation:
             hint = " (is TWILIO_AUTH_TOKEN the server's, and the URL exactly the one it checks signatures against?)"
             return dataclasses.replace(NOTHING, error=f"HTTP {reply.status} from the webhook" + (hint if reply.status == 403 else ""))
         headers = {key.lower(): value for key, value in reply.headers.items()}
-        if hooks.DECISION_HEADER.lower() not in headers:
+        if DECISION_HEADER.lower() not in headers:
             return Observed(reply.messages, None, None, None, (), unobserved=NOT_LIVE | HEADER_KEYS)
 
         def header(name: str) -> str | None:
             return headers.get(name.lower()) or None
 
-        paused = header(hooks.PAUSED_HEADER)
+        paused = header(PAUSED_HEADER)
         return Observed(
             replies=reply.messages,
-            intent=header(hooks.INTENT_HEADER),
-            decision=header(hooks.DECISION_HEADER),
-            reason=header(hooks.REASON_HEADER),
-            actions=tuple(a for a in (header(hooks.ACTIONS_HEADER) or "").split(",") if a),
+            intent=header(INTENT_HEADER),
+            decision=header(DECISION_HEADER),
+            reason=header(REASON_HEADER),
+            actions=tuple(a for a in (header(ACTIONS_HEADER) or "").split(",") if a),
             paused=None if paused is None else paused == "1",
-            booking_step=header(hooks.BOOKING_STEP_HEADER),
+            booking_step=header(BOOKING_STEP_HEADER),
             unobserved=NOT_LIVE,
         )
 
