@@ -46,11 +46,11 @@ def main() -> None:
 
     # Everything a web worker imports (app.py -> bot.web), before it loads anything.
     import servers
-    from bot.adapters import storage
+    from bot.store import storage
     from bot.core import knowledge
     from bot.core.dialogue import Engine
     from bot.core.messages import ConversationState, Incoming
-    from bot.inbox import Inbox, InboundMessage
+    from bot.services.inbox import Inbox, InboundMessage
     from bot.web import create_app  # noqa: F401 - imported for its imports (Flask, twilio)
     from corpus import answered_messages, load_average, machine
 

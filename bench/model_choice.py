@@ -20,7 +20,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot import evaluation  # noqa: E402
+from bot.quality import evaluation  # noqa: E402
 from bot.core import knowledge  # noqa: E402
 from bot.core.matcher import Matcher  # noqa: E402
 from bot.core.repair import words_of  # noqa: E402

@@ -40,8 +40,8 @@ from sqlalchemy import func, select  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 
 import servers  # noqa: E402
-from bot.adapters import storage  # noqa: E402
-from bot.adapters.storage import Message  # noqa: E402
+from bot.store import storage  # noqa: E402
+from bot.store.storage import Message  # noqa: E402
 from bot.core import knowledge  # noqa: E402
 from bot.core.dialogue import Engine  # noqa: E402
 from corpus import answered_messages, load_average, machine  # noqa: E402

@@ -10,12 +10,13 @@ import socket
 import sys
 from pathlib import Path
 
-from . import evaluation, privacy, replay
-from .config import Config
-from .core import knowledge
-from .core.dialogue import Engine
-from .core.messages import ConversationState, EraseData, Handoff, Incoming, ReportData, StaffView, describe_action
-from .core.render import fill
+from bot.quality import evaluation, replay
+from bot.services import privacy
+from bot.config import Config
+from bot.core import knowledge
+from bot.core.dialogue import Engine
+from bot.core.messages import ConversationState, EraseData, Handoff, Incoming, ReportData, StaffView, describe_action
+from bot.core.render import fill
 
 EVAL_DIR = Path(__file__).resolve().parent.parent / "tests" / "eval"
 # Evaluation sets that are never tuned on: their figures mean something only while unseen.
@@ -30,7 +31,7 @@ class CliError(Exception):
 
 def load_engine(directory: Path) -> Engine:
     """An engine over a knowledge directory, its intent model from the cache on disk."""
-    from .models import DiskModels
+    from bot.models import DiskModels
 
     try:
         return Engine(knowledge.load(directory), models=DiskModels(Config.from_env().model_cache_dir))
@@ -97,7 +98,7 @@ def cmd_chat(args, out=sys.stdout, inp=sys.stdin) -> int:
 
 def _chat_via_webhook(args, out, inp) -> int:
     """Chat through the real webhook: a running one at URL, or one started here in dev mode."""
-    from .webhook_client import WebhookClient
+    from bot.quality.webhook_client import WebhookClient
 
     config = Config.from_env()
     server = None
@@ -127,8 +128,8 @@ def _build_app(config: Config, args, dev: bool, loopback: bool = False):
     can reach (`loopback`) also runs with the example clinic facts when signing requests."""
     import dataclasses
 
-    from .core.knowledge import KnowledgeError
-    from .web import create_app
+    from bot.core.knowledge import KnowledgeError
+    from bot.web import create_app
 
     config = dataclasses.replace(
         config, knowledge_dir=args.knowledge, dev_mode=config.dev_mode or dev, allow_example_values=config.allow_example_values or loopback
@@ -145,7 +146,7 @@ def _start_local_server(args, config: Config):
 
     from werkzeug.serving import make_server
 
-    from . import logs
+    from bot import logs
 
     logs.configure("WARNING")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -158,7 +159,7 @@ def _start_local_server(args, config: Config):
 
 def _start_worker_thread(app) -> None:
     """Dev convenience: the outbox worker in-process, so alerts flow without a second command."""
-    from .worker import start_in_background
+    from bot.worker import start_in_background
 
     start_in_background(app.extensions["klinik_config"], app.extensions["klinik_sessions"])
 
@@ -217,7 +218,7 @@ def cmd_dev(args, out=sys.stdout) -> int:
     """Everything a newcomer needs on the embedded default: the app in dev mode (SQLite unless
     DATABASE_URL says otherwise, migrated at start) with the outbox worker in process, serving
     the simulator, the staff console and the webhook; prints their URLs and a console login."""
-    from . import logs
+    from bot import logs
 
     config = Config.from_env()
     logs.configure(config.log_level)
@@ -276,8 +277,8 @@ def _dev_login(app) -> str:
 
 
 def cmd_worker(args, out=sys.stdout) -> int:
-    from . import logs
-    from .worker import run
+    from bot import logs
+    from bot.worker import run
 
     config = Config.from_env()
     logs.configure(config.log_level)
@@ -288,10 +289,10 @@ def cmd_cases(args, out=sys.stdout) -> int:
     """The handoff queue from the command line (the staff console shows the same)."""
     from sqlalchemy import select
 
-    from .adapters import storage
-    from .adapters.storage import CASE_OPEN, Conversation, HandoffCase
-    from .handoff import close_case
-    from .logs import mask_phone
+    from bot.store import storage
+    from bot.store.storage import CASE_OPEN, Conversation, HandoffCase
+    from bot.services.handoff import close_case
+    from bot.logs import mask_phone
 
     config = Config.from_env()
     sessions = storage.session_factory(storage.make_engine(config.database_url))
@@ -314,8 +315,8 @@ def cmd_staff(args, out=sys.stdout, read_password=None) -> int:
     """Staff accounts for the console: add, password, token, revoke, disable, unlock, list."""
     import getpass
 
-    from .accounts import AccountError, Accounts
-    from .adapters import storage
+    from bot.services.accounts import AccountError, Accounts
+    from bot.store import storage
 
     read_password = read_password or getpass.getpass
     config = Config.from_env()
@@ -355,8 +356,9 @@ def cmd_purge(args, out=sys.stdout) -> int:
     """Retention: delete what is older than the cut-off (safe to run daily from a scheduler)."""
     from datetime import timedelta
 
-    from . import logs, privacy
-    from .adapters import storage
+    from bot import logs
+    from bot.services import privacy
+    from bot.store import storage
 
     config = Config.from_env()
     logs.configure(config.log_level)
@@ -371,7 +373,7 @@ def cmd_purge(args, out=sys.stdout) -> int:
 
 def cmd_serve(args, out=sys.stdout) -> int:
     """Run the webhook with werkzeug's development server (production uses gunicorn)."""
-    from . import logs
+    from bot import logs
 
     config = Config.from_env()
     logs.configure(config.log_level)
@@ -391,8 +393,8 @@ def cmd_serve(args, out=sys.stdout) -> int:
 
 
 def cmd_db(args, out=sys.stdout) -> int:
-    from . import migrate
-    from .adapters import storage
+    from bot.store import migrate
+    from bot.store import storage
 
     config = Config.from_env()
     database = storage.make_engine(config.database_url)
@@ -479,7 +481,7 @@ def cmd_replay(args, out=sys.stdout) -> int:
     TWILIO_AUTH_TOKEN, each fixture as a new patient with a number of the test range."""
     from urllib.error import URLError
 
-    from .webhook_client import WebhookClient, fake_patient_number
+    from bot.quality.webhook_client import WebhookClient, fake_patient_number
 
     engine = None if args.url else load_engine(args.knowledge)
     try:
@@ -506,7 +508,7 @@ def cmd_replay(args, out=sys.stdout) -> int:
 
 
 def cmd_tune(args, out=sys.stdout) -> int:
-    from . import tuning
+    from bot.quality import tuning
 
     engine = load_engine(args.knowledge)
     sets, triage_sets = {}, {}
@@ -537,7 +539,7 @@ def cmd_tune(args, out=sys.stdout) -> int:
 
 def _write_tuned(args, feasible: bool, settings, keys: tuple[str, ...], out) -> None:
     """Tuned settings into the knowledge directory's matcher.yaml, only when they meet the targets."""
-    from . import tuning
+    from bot.quality import tuning
 
     if not feasible:
         print("nothing written: no setting meets the targets", file=out)
@@ -550,7 +552,7 @@ def _write_tuned(args, feasible: bool, settings, keys: tuple[str, ...], out) -> 
 def _tune_triage(args, engine: Engine, sets: dict, triage_sets: dict, out) -> None:
     """The triage model's C and thresholds, on the triage sets and, as harmless messages, the
     intent sets' messages that are not emergencies."""
-    from . import tuning
+    from bot.quality import tuning
 
     levelled = [(item.text, item.level) for items in triage_sets.values() for item in items]
     urgent = {"red_flag", "crisis"}
@@ -568,9 +570,9 @@ def cmd_kb_check(args, out=sys.stdout) -> int:
         print(f"warning: {warning}", file=out)
     if errors:
         raise CliError(knowledge.KnowledgeError(errors).report())
-    from .core.matcher import Matcher
-    from .core.triage import Triage
-    from .models import DiskModels
+    from bot.core.matcher import Matcher
+    from bot.core.triage import Triage
+    from bot.models import DiskModels
 
     kb = knowledge.load(args.knowledge)
     examples = sum(len(i.examples) for i in kb.intents.values())

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core.understand import IntentModel, ModelSource, Training, train
+from bot.core.understand import IntentModel, ModelSource, Training, train
 
 log = logging.getLogger("klinik.models")
 PREFIX = "intent-model-"

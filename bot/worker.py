@@ -10,13 +10,13 @@ from functools import partial
 
 import prometheus_client
 
-from . import metrics
-from .adapters import storage
-from .adapters.twilio_sender import Sent, TwilioSender
-from .config import Config
-from .handoff import sweep_expired_bookings
-from .logs import mask_phone
-from .outbox import OutboxWorker
+from bot.services import metrics
+from bot.store import storage
+from bot.channels.twilio.sender import TwilioSender
+from bot.config import Config
+from bot.services.handoff import sweep_expired_bookings
+from bot.logs import mask_phone
+from bot.services.outbox import OutboxWorker, Sent
 
 log = logging.getLogger("klinik.worker")
 

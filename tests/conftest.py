@@ -55,7 +55,7 @@ import warnings  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 import servers  # noqa: E402
-from bot.adapters import storage  # noqa: E402
+from bot.store import storage  # noqa: E402
 
 _POSTGRES_SKIPPED: list[str] = []
 

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
-from bot.adapters.twilio_sender import TwilioSender
+from bot.channels.twilio.sender import TwilioSender
 from bot.config import Config
-from bot.outbox import OutboxWorker
+from bot.services.outbox import OutboxWorker
 from conftest import signed_post
 
 PATIENT = "whatsapp:+6281234567890"
@@ -154,7 +154,7 @@ def seed_two_days(app, clock) -> dict:
             clock.advance(minutes=1)
 
     def case_of(who):
-        from bot.adapters.storage import Conversation, HandoffCase
+        from bot.store.storage import Conversation, HandoffCase
 
         (case,) = rows(app, HandoffCase, HandoffCase.conversation_id == rows(app, Conversation, Conversation.wa_id == SEEDED[who])[0].id)
         return case

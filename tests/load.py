@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from bot.adapters import storage
-from bot.adapters.storage import INBOUND, OUTBOUND, RATE_NOTICE, RATE_SILENCED, Conversation, Message
+from bot.store import storage
+from bot.store.storage import INBOUND, OUTBOUND, RATE_NOTICE, RATE_SILENCED, Conversation, Message
 from bot.core.dialogue import WAITING_FOR_STAFF
 from bot.core.messages import ConversationState
-from bot.inbox import PROCESSING_FAILED
-from bot.webhook_client import WebhookClient
+from bot.services.inbox import PROCESSING_FAILED
+from bot.quality.webhook_client import WebhookClient
 
 # Conversations patients have with the bot: questions, follow-ups, the menu and its numbers.
 ANSWERED = [

@@ -22,8 +22,8 @@ from urllib.request import urlopen
 
 from sqlalchemy import text
 
-from bot import migrate
-from bot.adapters import storage
+from bot.store import migrate
+from bot.store import storage
 
 ROOT = Path(__file__).resolve().parent.parent
 # The token the test servers check signatures with (not a secret: tests only).

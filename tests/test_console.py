@@ -13,10 +13,10 @@ from datetime import timedelta
 import pytest
 import yaml
 
-from bot.accounts import Accounts
-from bot.adapters.storage import Booking, Conversation, HandoffCase, LearnedExample, Message, OutboxItem, Review
+from bot.services.accounts import Accounts
+from bot.store.storage import Booking, Conversation, HandoffCase, LearnedExample, Message, OutboxItem, Review
 from bot.cli import cmd_staff
-from bot.learning import LearningError
+from bot.services.learning import LearningError
 from bot.web import create_app
 from conftest import ROOT, app_config, signed_post
 from helpers import PASSWORD, PATIENT, StaffBrowser, book, make_worker, rows, say
@@ -165,7 +165,7 @@ def test_one_address_trying_many_names_is_throttled(app):
 
 
 def test_parallel_guesses_cannot_slip_past_the_limit(app):
-    from bot.adapters.storage import LoginAttempt
+    from bot.store.storage import LoginAttempt
 
     accounts = app.extensions["klinik_accounts"]
     start = threading.Barrier(12)
@@ -537,7 +537,7 @@ def test_erasing_a_patient_removes_what_staff_taught_from_their_messages(app, sa
     sari.post(f"/staff/unanswered/{swim.id}", {"action": "learn", "intent": "prevention"})
     assert say(app, "rutin yoga ngaruh ga", "SMe2", sender="whatsapp:+6281300000008")
     assert rows(app, Message, Message.twilio_sid == "SMe2")[0].intent == "prevention"
-    from bot import privacy
+    from bot.services import privacy
 
     with app.extensions["klinik_sessions"]() as session:
         exported = privacy.export(session, session.get(Conversation, swim.conversation_id))
@@ -595,7 +595,7 @@ def test_staff_accounts_and_tokens_from_the_command_line(database_url, monkeypat
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from bot.adapters.storage import ApiToken, StaffUser
+    from bot.store.storage import ApiToken, StaffUser
 
     with Session(app.extensions["klinik_database"]) as session:
         user = session.execute(select(StaffUser)).scalar_one()
@@ -624,7 +624,7 @@ def test_a_staff_reply_lapses_a_pending_erase_question(app, sari):
 
 
 def test_a_taught_example_goes_with_its_message_at_the_end_of_retention(app, sari, clock):
-    from bot import privacy
+    from bot.services import privacy
 
     say(app, "rutin yoga ngaruh ga", "SMr1")
     swim = rows(app, Message, Message.twilio_sid == "SMr1")[0]

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.adapters.storage import Booking, HandoffCase, OutboxItem
+from bot.store.storage import Booking, HandoffCase, OutboxItem
 from bot.web import create_app
 from conftest import app_config, signed_post
 from helpers import PASSWORD, PATIENT, PHONE, book, fits_the_screen, make_worker, png_size, serving

@@ -5,9 +5,9 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from bot.adapters import storage
-from bot.adapters.storage import Conversation, Message
-from bot.webhook_client import WebhookClient
+from bot.store import storage
+from bot.store.storage import Conversation, Message
+from bot.quality.webhook_client import WebhookClient
 from conftest import AUTH_TOKEN
 from servers import gunicorn
 

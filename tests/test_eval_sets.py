@@ -6,7 +6,7 @@ import pytest
 import yaml
 from rapidfuzz import fuzz, process
 
-from bot import evaluation
+from bot.quality import evaluation
 from bot.core.knowledge import REQUIRED_INTENTS
 from conftest import EVAL, ROOT
 

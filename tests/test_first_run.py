@@ -17,8 +17,8 @@ from urllib.request import urlopen
 import pytest
 from sqlalchemy import select
 
-from bot.adapters import storage
-from bot.adapters.storage import Conversation, Message
+from bot.store import storage
+from bot.store.storage import Conversation, Message
 from conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.adapters import storage
-from bot.adapters.storage import Booking, Conversation, HandoffCase, Message, OutboxItem
-from bot.handoff import close_case, sweep_expired_bookings
-from bot.adapters.twilio_sender import TwilioSender
+from bot.store import storage
+from bot.store.storage import Booking, Conversation, HandoffCase, Message, OutboxItem
+from bot.services.handoff import close_case, sweep_expired_bookings
+from bot.channels.twilio.sender import TwilioSender
 from bot.web import create_app
 from conftest import app_config, signed_post
 from helpers import PATIENT, book, make_worker, rows, say

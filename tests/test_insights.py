@@ -15,11 +15,12 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from bot import insights, migrate, privacy
-from bot.adapters import storage
-from bot.adapters.storage import DailyCount, FeedbackAnswer, HandoffCase, Message, OutboxItem
+from bot.services import insights, privacy
+from bot.store import migrate
+from bot.store import storage
+from bot.store.storage import DailyCount, FeedbackAnswer, HandoffCase, Message, OutboxItem
 from bot.core.dates import JAKARTA
-from bot.inbox import InboundMessage
+from bot.services.inbox import InboundMessage
 from bot.web import create_app
 from conftest import app_config
 from helpers import PASSWORD, SEEDED, StaffBrowser, rows, say, seed_two_days

@@ -145,9 +145,9 @@ def test_stored_examples_can_never_stop_the_bot_from_starting(kb_copy):
     """A taught example whose intent was since removed from the files, or a database that
     cannot be reached: the bot starts and serves the files' knowledge."""
     from bot.core.dialogue import Engine
-    from bot.learning import TaughtExamples
-    from bot.live import LiveEngine
-    from bot.adapters import storage
+    from bot.services.learning import TaughtExamples
+    from bot.services.live import LiveEngine
+    from bot.store import storage
 
     class Stored:
         def version(self):
@@ -166,7 +166,7 @@ def test_stored_examples_can_never_stop_the_bot_from_starting(kb_copy):
 
 def test_taught_examples_that_could_not_be_read_are_read_again_once_the_database_answers(kb_copy):
     from bot.core.dialogue import Engine
-    from bot.live import LiveEngine
+    from bot.services.live import LiveEngine
 
     class Flaky:
         """The version is readable, the examples not (yet): a database blip at start."""

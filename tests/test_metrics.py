@@ -1,4 +1,4 @@
-"""Prometheus metrics (bot/metrics.py, /metrics): counted from a real conversation through the
+"""Prometheus metrics (bot/services/metrics.py, /metrics): counted from a real conversation through the
 webhook and a real outbox worker sending to the Twilio recorder; the database's gauges; the
 bearer token; no personal data; and the counts of two gunicorn workers added up."""
 
@@ -15,9 +15,9 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 import servers
-from bot.adapters import storage
+from bot.store import storage
 from bot.web import create_app
-from bot.webhook_client import WebhookClient
+from bot.quality.webhook_client import WebhookClient
 from conftest import AUTH_TOKEN, ROOT, app_config
 from helpers import PATIENT, make_worker, say
 

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from bot import privacy
-from bot.adapters import storage
-from bot.adapters.storage import AuditEntry, Booking, Conversation, HandoffCase, Message, OutboxItem
+from bot.services import privacy
+from bot.store import storage
+from bot.store.storage import AuditEntry, Booking, Conversation, HandoffCase, Message, OutboxItem
 from bot.cli import cmd_purge
 from bot.web import create_app
 import servers

@@ -4,10 +4,10 @@ bad input (five questions, the same one twice, a sticker, 5,000 characters) neve
 
 import pytest
 
-from bot import evaluation
+from bot.quality import evaluation
 from bot.core.messages import ConversationState, Decision, Handoff, HandoffReason, Incoming, StartBooking
 from bot.core.questions import MAX_ANSWERS
-from bot.evaluation import REFERENCE_NOW
+from bot.quality.evaluation import REFERENCE_NOW
 
 
 def first_message(engine, text, **incoming):

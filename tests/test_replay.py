@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import replay
-from bot.adapters.storage import Conversation
+from bot.quality import replay
+from bot.store.storage import Conversation
 from bot.core.knowledge import REQUIRED_INTENTS
 from bot.web import create_app
-from bot.webhook_client import TEST_NUMBER_PREFIX, WebhookClient, WebhookReply, fake_patient_number
+from bot.quality.webhook_client import TEST_NUMBER_PREFIX, WebhookClient, WebhookReply, fake_patient_number
 from conftest import AUTH_TOKEN, FIXTURES, ROOT, app_config
 from helpers import serving
 

@@ -5,9 +5,9 @@ recorded as replay fixtures that replay green."""
 import pytest
 import yaml
 
-from bot import replay
-from bot.adapters.staff_web import CSP
-from bot.adapters.storage import HandoffCase, Message
+from bot.quality import replay
+from bot.web.staff import CSP
+from bot.store.storage import HandoffCase, Message
 from bot.web import create_app
 from conftest import AUTH_TOKEN, app_config
 from helpers import PASSWORD, StaffBrowser, rows

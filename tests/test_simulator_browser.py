@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import replay
-from bot.adapters import storage
+from bot.quality import replay
+from bot.store import storage
 from bot.web import create_app
 from conftest import AUTH_TOKEN, ROOT, app_config
 from helpers import PHONE, fits_the_screen, make_worker, png_size, serving

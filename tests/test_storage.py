@@ -8,10 +8,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
 
-from bot import migrate
-from bot.adapters import storage
-from bot.adapters.storage import Base, Conversation, Message
-from bot.inbox import Inbox, InboundMessage
+from bot.store import migrate
+from bot.store import storage
+from bot.store.storage import Base, Conversation, Message
+from bot.services.inbox import Inbox, InboundMessage
 
 
 @pytest.fixture
@@ -180,7 +180,7 @@ def test_a_read_only_session_neither_waits_for_a_writer_nor_blocks_one(database)
     """On SQLite every other transaction takes the write lock first; a read-only session (the
     knowledge reload asks for taught examples, sometimes while its own thread is writing)
     reads the last committed state instead of waiting, on both databases."""
-    from bot.adapters.storage import AuditEntry
+    from bot.store.storage import AuditEntry
 
     def entry(action):
         return AuditEntry(at=datetime.now(UTC), actor="sari", action=action)

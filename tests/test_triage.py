@@ -8,7 +8,7 @@ import pytest
 from bot.core import knowledge
 from bot.core.messages import ConversationState, Decision, Handoff, HandoffReason, Incoming
 from bot.core.triage import NONE, Assessment, Level
-from bot.evaluation import REFERENCE_NOW
+from bot.quality.evaluation import REFERENCE_NOW
 from conftest import KNOWLEDGE
 
 

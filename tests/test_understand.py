@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot import evaluation
+from bot.quality import evaluation
 from bot.core import knowledge
 from bot.core.matcher import Matcher
 from bot.core.understand import ANALYZERS, Doc, IntentModel, ModelSource, Training, train

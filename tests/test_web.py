@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 import servers
-from bot import migrate
-from bot.adapters import storage
+from bot.store import migrate
+from bot.store import storage
 from bot.core.knowledge import ExampleValuesError
 from bot.web import create_app
 from conftest import ROOT, app_config

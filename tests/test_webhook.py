@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
-from bot.adapters import twilio_webhook
-from bot.adapters.storage import Conversation, Message
+from bot.channels.twilio import webhook as twilio_webhook
+from bot.store.storage import Conversation, Message
 from bot.web import create_app
 from conftest import AUTH_TOKEN, PUBLIC_BASE, app_config, sign, signed_post
 
@@ -448,7 +448,7 @@ def test_a_database_outage_mid_message_writes_nothing_and_the_retry_is_stored_on
     the transaction is rolled back, and Twilio's retry is stored and answered exactly once."""
     from sqlalchemy.exc import OperationalError
 
-    from bot.adapters import storage
+    from bot.store import storage
 
     real = storage.insert_messages
     calls = []

@@ -1,1 +1,0 @@
-"""Edges: the Twilio webhook and sender, storage. The core never imports these."""

@@ -1,0 +1,1 @@
+"""Channels: one package per messaging platform, translating its payloads at the edge."""

@@ -1,0 +1,1 @@
+"""Twilio WhatsApp: the only package that imports twilio (an import contract checks it)."""

@@ -1,0 +1,58 @@
+"""Outbound WhatsApp messages through Twilio's REST API (`client.messages.create`)."""
+
+from __future__ import annotations
+
+import json
+
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from bot.config import Config
+from bot.services.outbox import SendError, Sent
+
+# Twilio answers 429 when we send too fast and 5xx when it is unwell: both pass with time.
+_RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+
+
+class TwilioSender:
+    """The real twilio client, pointed at TWILIO_API_BASE_URL (Twilio itself by default)."""
+
+    def __init__(self, config: Config, timeout: float = 10.0):
+        if not (config.twilio_account_sid and config.twilio_auth_token and config.twilio_whatsapp_from):
+            raise ValueError("sending needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_WHATSAPP_FROM")
+        self.client = Client(
+            config.twilio_account_sid,
+            config.twilio_auth_token,
+            http_client=TwilioHttpClient(timeout=timeout),
+        )
+        self.client.api.base_url = config.twilio_api_base_url
+        self.sender = config.twilio_whatsapp_from
+        self.status_callback_base = config.public_base_url
+
+    def send(
+        self,
+        to: str,
+        body: str = "",
+        content_sid: str | None = None,
+        content_variables: dict | None = None,
+        status_callback: str | None = None,
+    ) -> Sent:
+        options = {"to": to, "from_": self.sender}
+        if content_sid:
+            options["content_sid"] = content_sid
+            if content_variables:
+                options["content_variables"] = json.dumps(content_variables, ensure_ascii=False)
+        else:
+            options["body"] = body
+        if status_callback:
+            options["status_callback"] = status_callback
+        try:
+            message = self.client.messages.create(**options)
+        except TwilioRestException as error:
+            retryable = error.status in _RETRYABLE_STATUS
+            raise SendError(f"Twilio {error.status} {error.code or ''} {error.msg}".strip(), retryable) from error
+        except (requests.ConnectionError, requests.Timeout) as error:
+            raise SendError(f"network: {type(error).__name__}", retryable=True) from error
+        return Sent(message.sid, message.status or "queued")

@@ -1,0 +1,1 @@
+"""Quality: what testers run (evaluation, replays, tuning) and the signed webhook client they use."""

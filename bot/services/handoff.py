@@ -1,0 +1,264 @@
+"""Handing a chat to staff: the case, its booking request, and the alerts (via the outbox).
+
+Everything here runs inside the caller's transaction, so a case and its alerts are stored
+together or not at all; the outbox worker sends the alerts afterwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.store import storage
+from bot.store.storage import (
+    ALERT_FAILED,
+    ALERT_NONE,
+    ALERT_PENDING,
+    ALERT_SENT,
+    CASE_CLOSED,
+    OUTBOUND,
+    OUTBOX_PENDING,
+    OUTBOX_SENDING,
+    OUTBOX_SENT,
+    PATIENT_MESSAGE,
+    STAFF_ALERT,
+    Booking,
+    Conversation,
+    HandoffCase,
+    Message,
+    OutboxItem,
+)
+from bot.services import insights
+from bot.core import dates
+from bot.core.dialogue import Engine
+from bot.core.messages import ConversationState, Handoff, HandoffReason
+from bot.core.render import fill
+from bot.services.live import LiveEngine, live
+from bot.logs import mask_phone
+
+log = logging.getLogger("klinik.handoff")
+_MAX_QUOTE = 200
+# WhatsApp accepts free-form messages only within 24 hours of the patient's last message.
+SESSION_WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class StaffSettings:
+    numbers: tuple[str, ...] = ()
+    content_sid: str = ""
+    console_base_url: str = ""
+
+
+class HandoffDesk:
+    def __init__(self, engine: Engine | LiveEngine, staff: StaffSettings):
+        self.engines = live(engine)
+        self.staff = staff
+
+    @property
+    def engine(self) -> Engine:
+        return self.engines.current()
+
+    def hand_over(self, session: Session, conversation: Conversation, handoff: Handoff, now: datetime, tally: insights.Tally) -> HandoffCase:
+        """Open a case (with its booking request) and queue the staff alerts. With a case
+        already open, an urgent handoff escalates it and alerts again; anything else only adds
+        to it. The report's counts go to `tally`."""
+        case = storage.open_case(session, conversation)
+        if case is not None:
+            if handoff.reason is HandoffReason.URGENT:
+                # Every emergency alerts staff again, never deduplicated away.
+                case.reason = HandoffReason.URGENT.value
+                case.summary = self._summary(session, conversation, handoff)
+                self._queue_alerts(session, conversation, case, handoff, now)
+            return case
+        booking = None
+        if handoff.booking is not None:
+            booking = Booking(
+                conversation_id=conversation.id,
+                name=handoff.booking.name,
+                complaint=handoff.booking.complaint,
+                start_at=handoff.booking.start,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(booking)
+            session.flush()
+            tally.add(now, insights.BOOKING, "requested")
+        case = HandoffCase(
+            conversation_id=conversation.id,
+            reason=handoff.reason.value,
+            summary=self._summary(session, conversation, handoff),
+            booking_id=booking.id if booking else None,
+            opened_at=now,
+        )
+        session.add(case)
+        session.flush()
+        tally.add(now, insights.CASE_OPENED, case.reason)
+        self._queue_alerts(session, conversation, case, handoff, now)
+        log.info("handoff", extra={"fields": {"case": case.id, "reason": case.reason, "from": mask_phone(conversation.wa_id)}})
+        return case
+
+    def _queue_alerts(self, session: Session, conversation: Conversation, case: HandoffCase, handoff: Handoff, now: datetime) -> None:
+        if not self.staff.numbers:
+            case.alert_status = ALERT_NONE
+            log.warning("no STAFF_WHATSAPP_NUMBERS: case is only in the staff console", extra={"fields": {"case": case.id}})
+            return
+        case.alert_status = ALERT_PENDING
+        values = self._alert_values(session, conversation, case, handoff)
+        body = fill(self.engine.text("staff_alert"), values)
+        # WhatsApp template variables may hold no newline, tab or run of spaces (Twilio 21656).
+        variables = {
+            str(n): " ".join(values[key].split()) for n, key in enumerate(("case", "reason", "patient", "details", "link"), start=1)
+        }
+        for number in self.staff.numbers:
+            session.add(
+                OutboxItem(
+                    kind=STAFF_ALERT,
+                    case_id=case.id,
+                    to_number=number,
+                    body=body.strip(),
+                    content_sid=self.staff.content_sid or None,
+                    content_variables=variables if self.staff.content_sid else None,
+                    status=OUTBOX_PENDING,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+
+    def _alert_values(self, session, conversation, case, handoff: Handoff) -> dict[str, str]:
+        reason = self.engine.text(f"staff_reason_{case.reason}")
+        patient = f"{conversation.profile_name or '-'} ({mask_phone(conversation.wa_id.removeprefix('whatsapp:'))})"
+        if handoff.booking is not None and case.reason == HandoffReason.BOOKING.value:
+            details = (
+                self.engine.text("staff_booking_details")
+                .replace("{when}", dates.describe(handoff.booking.start))
+                .replace("{complaint}", handoff.booking.complaint[:_MAX_QUOTE])
+            )
+        else:
+            quoted = " | ".join(m.body[:_MAX_QUOTE] for m in storage.recent_inbound(session, conversation) if m.body)
+            details = self.engine.text("staff_last_messages").replace("{messages}", quoted or "-")
+        link = f"{self.staff.console_base_url}/staff/cases/{case.id}" if self.staff.console_base_url else f"#{case.id}"
+        return {"case": str(case.id), "reason": reason, "patient": patient, "details": details.strip(), "link": link}
+
+    def _summary(self, session, conversation, handoff: Handoff) -> str:
+        """One paragraph for the staff queue: reason, who, and what they asked for."""
+        values = {
+            "reason": handoff.reason.value,
+            "patient": conversation.profile_name or "-",
+            "number": mask_phone(conversation.wa_id.removeprefix("whatsapp:")),
+        }
+        if handoff.detail:
+            values["triage"] = handoff.detail
+        if handoff.booking is not None:
+            values["booking"] = f"{dates.describe(handoff.booking.start)}; {handoff.booking.complaint[:_MAX_QUOTE]}"
+        else:
+            recent = storage.recent_inbound(session, conversation)
+            values["last_messages"] = " | ".join(m.body[:_MAX_QUOTE] for m in recent if m.body)
+        return "; ".join(f"{key}: {value}" for key, value in values.items())
+
+
+def close_case(
+    sessions: sessionmaker[Session], case_id: int, now: datetime, by: str | None = None, check: Callable | None = None,
+    engine: Engine | None = None,
+) -> bool:
+    """Staff are done: close the case and let the bot talk to the patient again. `check(session,
+    case)` runs once the case is locked and may refuse by raising, so that nothing can change
+    between the check and the closing. With the `engine`, the patient is sent the satisfaction
+    question about staff's help when it may come (bot.core.feedback) and WhatsApp's window is
+    open."""
+    with sessions.begin() as session:
+        # The inbox locks the conversation and then its case: take them in the same order.
+        conversation_id = session.execute(select(HandoffCase.conversation_id).where(HandoffCase.id == case_id)).scalar_one_or_none()
+        if conversation_id is None:
+            return False
+        conversation = session.get(Conversation, conversation_id, with_for_update=True)
+        case = session.get(HandoffCase, case_id, with_for_update=True, populate_existing=True)
+        if case.status == CASE_CLOSED:
+            return False
+        if check is not None:
+            check(session, case)
+        case.status = CASE_CLOSED
+        case.closed_at = now
+        if by:
+            case.claimed_by = case.claimed_by or by
+        state = ConversationState.from_dict(conversation.state).resumed()
+        tally = insights.Tally()
+        tally.add(now, insights.CASE_CLOSED, case.reason)
+        if engine is not None and window_open(conversation, now):
+            state, question = engine.feedback.after_case(state, now, case.id, urgent=case.reason == HandoffReason.URGENT.value)
+            if question:
+                send_to_patient(session, case, conversation, question, now)
+                tally.add(now, insights.MESSAGES, insights.BOT)
+                tally.add(now, insights.FEEDBACK_ASKED, insights.case_label(case.reason))
+        conversation.state = state.to_dict()
+        conversation.booking_expires_at = None
+        conversation.updated_at = now
+        tally.save(session)
+    log.info("case closed", extra={"fields": {"case": case_id}})
+    return True
+
+
+def window_open(conversation: Conversation, now: datetime) -> bool:
+    """Whether WhatsApp still takes a free-form message to the patient."""
+    return conversation.last_inbound_at is not None and now - conversation.last_inbound_at < SESSION_WINDOW
+
+
+def send_to_patient(
+    session: Session, case: HandoffCase, conversation: Conversation, body: str, now: datetime, staff: str | None = None,
+    content_sid: str | None = None, variables: dict | None = None,
+) -> Message:
+    """A message to the patient about a case: stored, and queued in the outbox in the same
+    transaction (the worker sends it through Twilio); from staff, or from the bot."""
+    message = Message(conversation_id=conversation.id, direction=OUTBOUND, body=body, staff_name=staff, created_at=now)
+    session.add(message)
+    session.flush()
+    session.add(
+        OutboxItem(
+            kind=PATIENT_MESSAGE,
+            case_id=case.id,
+            message_id=message.id,
+            to_number=conversation.wa_id,
+            body=body,
+            content_sid=content_sid,
+            content_variables=variables,
+            status=OUTBOX_PENDING,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+    return message
+
+
+def sweep_expired_bookings(sessions: sessionmaker[Session], now: datetime) -> int:
+    """Forget unfinished bookings past their expiry, so no stale state stays behind."""
+    cleared = 0
+    with sessions.begin() as session:
+        query = select(Conversation).where(Conversation.booking_expires_at.is_not(None), Conversation.booking_expires_at < now)
+        for conversation in session.execute(query.with_for_update(skip_locked=True)).scalars():
+            state = ConversationState.from_dict(conversation.state)
+            conversation.state = dataclasses.replace(state, booking=None).to_dict()
+            conversation.booking_expires_at = None
+            cleared += 1
+    if cleared:
+        log.info("expired bookings cleared", extra={"fields": {"count": cleared}})
+    return cleared
+
+
+def refresh_alert_status(session: Session, case: HandoffCase) -> None:
+    """A case's alert is sent if any staff member's alert went out and did not fail, pending
+    while any may still go, and failed only when every one failed."""
+    items = list(session.execute(select(OutboxItem).where(OutboxItem.case_id == case.id, OutboxItem.kind == STAFF_ALERT)).scalars())
+    if not items:
+        return
+    if any(i.status == OUTBOX_SENT and i.delivery_status not in storage.FINAL_FAILURES for i in items):
+        case.alert_status = ALERT_SENT
+    elif any(i.status in (OUTBOX_PENDING, OUTBOX_SENDING) for i in items):
+        case.alert_status = ALERT_PENDING
+    else:
+        case.alert_status = ALERT_FAILED

@@ -1,0 +1,370 @@
+"""Receiving a patient's message: store it once, run the dialogue engine, store the replies.
+
+Everything happens in one transaction that holds the patient's conversation row, so a
+duplicate delivery of the same MessageSid (Twilio retries, or two deliveries at once) waits for
+the first to commit, finds it, and gets the very same replies with no second side effect.
+Platform-neutral: the Twilio webhook turns its form into an InboundMessage and the replies
+into TwiML.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.store import storage
+from bot.store.storage import (
+    INBOUND,
+    OUTBOUND,
+    PROCESSING_FAILED,
+    RATE_NOTICE,
+    RATE_SILENCED,
+    Conversation,
+    HandoffCase,
+    Message,
+    OutboxItem,
+)
+from bot.core.dialogue import Engine
+from bot.services import insights, metrics, privacy
+from bot.core.messages import ConversationState, EraseData, Handoff, Incoming, Match, Rating, ReportData, describe_action
+from bot.services.handoff import HandoffDesk, StaffSettings, refresh_alert_status
+from bot.services.live import LiveEngine, live
+from bot.core.render import fill, split_text
+from bot.core.triage import Level
+from bot.logs import mask_phone
+
+log = logging.getLogger("klinik.inbox")
+# A deadlock or serialization failure (PostgreSQL) is worth another try of the transaction.
+_RETRYABLE_SQLSTATES = {"40P01", "40001"}
+_ATTEMPTS = 3
+ERASED = describe_action(EraseData())
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One message as the messaging platform delivered it."""
+
+    sid: str
+    wa_id: str
+    body: str = ""
+    profile_name: str | None = None
+    media: tuple[tuple[str, str], ...] = ()  # (url, content type)
+    latitude: float | None = None
+    longitude: float | None = None
+    location_label: str | None = None
+    button_payload: str | None = None
+    button_text: str | None = None
+
+    @property
+    def text(self) -> str:
+        """What the patient said: the body, or the label of a tapped quick-reply button."""
+        return self.body.strip() or (self.button_text or self.button_payload or "").strip()
+
+
+@dataclass(frozen=True)
+class StoredReply:
+    id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    message_id: int
+    replies: tuple[StoredReply, ...]
+    duplicate: bool = False
+    rate_limited: bool = False
+    match: Match | None = None
+    actions: tuple[str, ...] = ()
+    # The conversation after this message: staff have it (a case is open), and the booking
+    # question pending.
+    paused: bool | None = None
+    booking_step: str | None = None
+    triage: str | None = None  # the message's triage level (emergency, doctor, none)
+    failed: bool = False  # processing failed: stored with an apology
+
+
+class Inbox:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        engine: Engine | LiveEngine,
+        *,
+        max_reply_length: int,
+        rate_limit_per_minute: int,
+        desk: HandoffDesk | None = None,
+        retention_days: int = 365,
+        clock: Callable = storage.utcnow,
+    ):
+        self.sessions = sessions
+        self.engines = live(engine)
+        self.desk = desk or HandoffDesk(self.engines, StaffSettings())
+        self.max_reply_length = max_reply_length
+        self.rate_limit = rate_limit_per_minute
+        self.retention_days = retention_days
+        self.clock = clock
+
+    @property
+    def engine(self) -> Engine:
+        """The engine serving now (the knowledge base may be reloaded while running)."""
+        return self.engines.current()
+
+    def receive(self, inbound: InboundMessage) -> Outcome:
+        started = time.perf_counter()
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                outcome = self._receive(inbound)
+                break
+            except IntegrityError:
+                # Only a same-MessageSid insert can collide here, and the conversation lock
+                # makes even that unlikely: the other delivery committed, so answer as it did.
+                outcome = self._replay(inbound.sid)
+                break
+            except OperationalError as error:
+                if attempt == _ATTEMPTS or getattr(error.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES:
+                    raise  # the database is unavailable: 503, and Twilio may retry
+                log.warning("transaction retried", extra={"fields": {"sid": inbound.sid, "sqlstate": error.orig.sqlstate}})
+            except Exception:  # noqa: BLE001 - never lose the message, never show a traceback
+                log.exception("processing failed; message stored with an apology", extra={"fields": {"sid": inbound.sid}})
+                outcome = self._store_failed(inbound)
+                break
+        if ERASED in outcome.actions and not outcome.duplicate:
+            storage.scrub(self.sessions)
+        seconds = time.perf_counter() - started
+        decision = outcome.match.decision.value if outcome.match else None
+        metrics.message_received(_received_as(outcome), decision, outcome.triage, len(outcome.replies), seconds)
+        log.info(
+            "inbound",
+            extra={
+                "fields": {
+                    "sid": inbound.sid,
+                    "from": mask_phone(inbound.wa_id),
+                    "duplicate": outcome.duplicate,
+                    "rate_limited": outcome.rate_limited,
+                    "intent": outcome.match.intent if outcome.match else None,
+                    "decision": decision,
+                    "score": round(outcome.match.score, 3) if outcome.match else None,
+                    "reason": outcome.match.reason if outcome.match else None,
+                    "actions": ",".join(outcome.actions) or None,
+                    "replies": len(outcome.replies),
+                    "ms": round(seconds * 1000, 1),
+                }
+            },
+        )
+        return outcome
+
+    def _receive(self, inbound: InboundMessage) -> Outcome:
+        now = self.clock()
+        engine = self.engine  # one engine for the whole message, taken before any lock
+        with self.sessions.begin() as session:
+            opened = _open(session, inbound, now)
+            if isinstance(opened, Outcome):
+                return opened
+            conversation, message = opened
+
+            texts: list[str] = []
+            match = turn = None
+            actions: tuple = ()
+            tally = insights.Tally()
+            incoming = Incoming(
+                inbound.text,
+                profile_name=inbound.profile_name,
+                media_types=tuple(kind for _, kind in inbound.media),
+                has_location=inbound.latitude is not None,
+            )
+            state = ConversationState.from_dict(conversation.state)
+            flooding = storage.count_inbound(conversation, now) > self.rate_limit
+            urgent, parts = engine.assess(incoming.text or "", state.danger_parts) if flooding else (None, ())
+            triage = urgent.level.label if urgent else None
+            if flooding and urgent.level is not Level.EMERGENCY:
+                # Silenced, but half a sign told over two messages is still remembered.
+                conversation.state = dataclasses.replace(state, danger_parts=parts).to_dict()
+                message["rate_limited"] = True
+                if storage.take_rate_notice(conversation, now):
+                    message["reason"] = RATE_NOTICE
+                    texts = [engine.text("rate_limited")]
+                else:
+                    message["reason"] = RATE_SILENCED
+            else:
+                turn = engine.step(state, incoming, now, storage.staff_view(session, conversation))
+                conversation.state = turn.state.to_dict()
+                conversation.booking_expires_at = now + engine.booking.expiry if turn.state.booking else None
+                if not state.started and turn.replies and conversation.notice_shown_at is None:
+                    conversation.notice_shown_at = now  # the first reply carries the notice
+                match, actions = turn.match, turn.actions
+                triage = turn.triage.level.label if turn.triage is not None else None
+                if match is not None:
+                    message.update(intent=match.intent, decision=match.decision.value, score=round(match.score, 4), reason=match.reason)
+                message["actions"] = [describe_action(a) for a in actions] or None
+                texts = [reply.text for reply in turn.replies]
+
+            storage.save_conversation(session, conversation)
+            (message_id,) = storage.insert_messages(session, [message])
+            insights.count_inbound(tally, now, message, state, turn)
+            if any(isinstance(a, (Handoff, ReportData, EraseData)) for a in actions):
+                stored = session.get(Conversation, conversation.id)
+                for action in actions:
+                    if isinstance(action, Handoff):
+                        self.desk.hand_over(session, stored, action, now, tally)
+                if any(isinstance(a, ReportData) for a in actions):
+                    values = privacy.summary_values(session, stored, self.retention_days)
+                    texts = [fill(text, values) for text in texts]
+            for rating in (a for a in actions if isinstance(a, Rating)):
+                insights.record_rating(session, tally, conversation.id, message_id, rating, now)
+            texts = [chunk for text in texts for chunk in split_text(text, self.max_reply_length)]
+            replies = _store_replies(session, conversation.id, message_id, texts, now)
+            tally.add(now, insights.MESSAGES, insights.BOT, len(replies))
+            tally.save(session)
+            if any(isinstance(a, EraseData) for a in actions):
+                keep = session.get(Message, message_id)
+                privacy.erase(session, stored, now, privacy.PATIENT, engine.text("erased_by_staff_case"), keep=keep)
+                conversation = stored
+            after = ConversationState.from_dict(conversation.state)
+            return Outcome(
+                message_id=message_id,
+                replies=replies,
+                rate_limited=message.get("rate_limited", False),
+                match=match,
+                actions=tuple(message.get("actions") or ()),
+                paused=storage.open_case(session, conversation) is not None,
+                booking_step=after.booking.step if after.booking else None,
+                triage=triage,
+            )
+
+    def _store_failed(self, inbound: InboundMessage) -> Outcome:
+        """The message could not be processed: keep it, and tell the patient staff will see it."""
+        now = self.clock()
+        with self.sessions.begin() as session:
+            opened = _open(session, inbound, now)
+            if isinstance(opened, Outcome):
+                return opened
+            conversation, message = opened
+            storage.count_inbound(conversation, now)
+            storage.save_conversation(session, conversation)
+            message["reason"] = PROCESSING_FAILED
+            (message_id,) = storage.insert_messages(session, [message])
+            replies = _store_replies(session, conversation.id, message_id, [self.engine.text("error")], now)
+            tally = insights.Tally()
+            insights.count_inbound(tally, now, message, ConversationState(), None)
+            tally.add(now, insights.MESSAGES, insights.BOT, len(replies))
+            tally.save(session)
+            return Outcome(message_id=message_id, replies=replies, failed=True)
+
+    def _replay(self, sid: str) -> Outcome:
+        with self.sessions.begin() as session:
+            existing = storage.find_by_sid(session, sid)
+            if existing is None:
+                raise LookupError(f"message {sid} collided but is not stored")
+            return _stored_outcome(session, existing)
+
+    def record_status(
+        self, *, message_sid: str, status: str, error_code: str | None, outbound_id: int | None = None, outbox_id: int | None = None
+    ) -> bool:
+        """A delivery status callback. Returns False when the message is unknown."""
+        now = self.clock()
+        with self.sessions.begin() as session:
+            item = session.get(OutboxItem, outbox_id, with_for_update=True) if outbox_id is not None else None
+            if item is None and message_sid:
+                item = session.execute(select(OutboxItem).where(OutboxItem.twilio_sid == message_sid)).scalar_one_or_none()
+            message = None
+            if outbound_id is not None:
+                message = session.get(Message, outbound_id, with_for_update=True)
+                if message is not None and message.direction != OUTBOUND:
+                    message = None
+            if message is None and item is not None and item.message_id is not None:
+                message = session.get(Message, item.message_id)
+            if message is None and item is None and message_sid:
+                message = storage.find_by_sid(session, message_sid)
+            if message is None and item is None:
+                return False
+            if item is not None:
+                item.twilio_sid = item.twilio_sid or message_sid or None
+                if storage.status_moves_forward(item.delivery_status, status):
+                    item.delivery_status, item.error_code = status, error_code or None
+                    if item.case_id is not None:
+                        refresh_alert_status(session, session.get(HandoffCase, item.case_id))
+            changed = False
+            if message is not None:
+                if message.twilio_sid is None and message_sid:
+                    message.twilio_sid = message_sid
+                changed = storage.update_status(session, message, status, error_code, now)
+        log.info("status", extra={"fields": {"sid": message_sid, "status": status, "error": error_code, "changed": changed}})
+        return True
+
+
+def _received_as(outcome: Outcome) -> str:
+    """The outcome label of the received-messages metric: the first flag that holds."""
+    flags = {"duplicate": outcome.duplicate, "failed": outcome.failed, "rate_limited": outcome.rate_limited}
+    return next((label for label, holds in flags.items() if holds), "processed")
+
+
+def _open(session: Session, inbound: InboundMessage, now) -> Outcome | tuple:
+    """The stored answer if this MessageSid was handled already; otherwise the patient's
+    conversation, locked, and the inbound message's column values, for the caller to
+    complete and insert.
+
+    A retry is answered from storage before the conversation is touched (after "hapus data
+    saya" its row is anonymous, and a retry must not create a new one), and again once the
+    conversation is locked, in case a duplicate committed meanwhile (not possible where the
+    transaction has held the whole database from the start)."""
+    if storage.sid_stored(session, inbound.sid):
+        return _stored_outcome(session, storage.find_by_sid(session, inbound.sid))
+    conversation = storage.lock_conversation(session, inbound.wa_id, now, (inbound.profile_name or "")[:200] or None)
+    if not storage.serialises_writers(session) and storage.sid_stored(session, inbound.sid):
+        return _stored_outcome(session, storage.find_by_sid(session, inbound.sid))
+    message = {
+        "conversation_id": conversation.id,
+        "direction": INBOUND,
+        "twilio_sid": inbound.sid,
+        "body": inbound.body,
+        "media": [{"url": url, "content_type": kind} for url, kind in inbound.media] or None,
+        "latitude": inbound.latitude,
+        "longitude": inbound.longitude,
+        "location_label": inbound.location_label,
+        "button_payload": inbound.button_payload,
+        "button_text": inbound.button_text,
+        "in_reply_to_id": None,
+        "position": 0,
+        "intent": None,
+        "decision": None,
+        "score": None,
+        "reason": None,
+        "actions": None,
+        "rate_limited": False,
+        "created_at": now,
+    }
+    return conversation, message
+
+
+def _store_replies(session: Session, conversation_id: int, message_id: int, texts: list[str], now) -> tuple[StoredReply, ...]:
+    rows = [
+        {
+            "conversation_id": conversation_id,
+            "direction": OUTBOUND,
+            "body": body,
+            "in_reply_to_id": message_id,
+            "position": position,
+            "created_at": now,
+        }
+        for position, body in enumerate(texts)
+    ]
+    ids = storage.insert_messages(session, rows)
+    return tuple(StoredReply(id_, body) for id_, body in zip(ids, texts))
+
+
+def _stored_outcome(session: Session, message: Message) -> Outcome:
+    replies = storage.replies_to(session, message)
+    return Outcome(
+        message_id=message.id,
+        replies=tuple(StoredReply(r.id, r.body) for r in replies),
+        duplicate=True,
+        rate_limited=message.rate_limited,
+        actions=tuple(message.actions or ()),
+    )

@@ -1,0 +1,189 @@
+"""The WhatsApp simulator at /simulator: chat with the bot as a patient, in the browser.
+
+Only in dev mode or for a logged-in staff member; anyone else gets 404. Every message goes
+through the real webhook, handed to this app in process (WSGI) and signed here with
+TWILIO_AUTH_TOKEN, so the browser never sees the token and the reply is exactly what Twilio would
+get. Outside dev mode only numbers of the test range (webhook_client.TEST_NUMBER_PREFIX) can be
+used, so a simulated chat never mixes with a real patient's. The page runs under the console's
+Content-Security-Policy (scripts from this origin only); message text is set as textContent.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+import yaml
+from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, render_template, request, session, url_for
+from flask_wtf.csrf import CSRFError
+
+from bot.config import ROOT, Config
+from bot.services.simulator import Simulator, SimulatorError
+from bot.quality.webhook_client import TEST_NUMBER_PREFIX, WsgiWebhookClient, fake_patient_number, media_fields
+from bot.store import storage
+from bot.web.staff import csrf, logged_in_staff
+
+bp = Blueprint("simulator", __name__, url_prefix="/simulator")
+TEXTS = yaml.safe_load((Path(__file__).resolve().parent.parent / "templates" / "simulator" / "texts.yaml").read_text(encoding="utf-8"))
+# What the fake attachments claim to be (WhatsApp sends voice notes as Opus in Ogg).
+MEDIA_TYPES = {"image": "image/jpeg", "voice": "audio/ogg"}
+MAX_TEXT = 4096
+
+
+def init_app(app: Flask, config: Config, simulator: Simulator) -> None:
+    app.extensions["klinik_simulator"] = simulator
+    app.config.setdefault("SIMULATOR_FIXTURES_DIR", ROOT / "tests" / "fixtures")
+    app.register_blueprint(bp)
+
+
+def _config() -> Config:
+    return current_app.extensions["klinik_config"]
+
+
+def _simulator() -> Simulator:
+    return current_app.extensions["klinik_simulator"]
+
+
+class _Refused(Exception):
+    def __init__(self, code: str, http_status: int = 400, **details):
+        super().__init__(code)
+        self.code, self.http_status, self.details = code, http_status, details
+
+
+@bp.before_request
+def _guard():
+    name = logged_in_staff()
+    if name:
+        g.staff = name
+    elif not _config().dev_mode:
+        abort(404)
+    if request.method == "POST":
+        csrf.protect()
+
+
+@bp.errorhandler(_Refused)
+def _refused(error: _Refused):
+    return jsonify(error=error.code, message=TEXTS["errors"][error.code].format(**error.details)), error.http_status
+
+
+@bp.errorhandler(CSRFError)
+def _csrf_failed(_error):
+    return jsonify(error="csrf", message=TEXTS["errors"]["csrf"]), 400
+
+
+def _wa_id(raw) -> str:
+    """'+62 812-3456-7890', '0812...' or 'whatsapp:+62...' -> 'whatsapp:+62...'."""
+    number = re.sub(r"[\s\-().]", "", str(raw or "")).removeprefix("whatsapp:")
+    if number.startswith("0"):
+        number = "+62" + number[1:]
+    elif not number.startswith("+"):
+        number = "+" + number
+    if not re.fullmatch(r"\+\d{8,15}", number):
+        raise _Refused("bad_number")
+    if not _config().dev_mode and not number.startswith(TEST_NUMBER_PREFIX):
+        raise _Refused("real_number")
+    return f"whatsapp:{number}"
+
+
+def _body() -> dict:
+    data = request.get_json(silent=True)
+    return data if isinstance(data, dict) else {}
+
+
+@bp.get("/", strict_slashes=False)  # /simulator too: a redirect would tell outsiders it exists
+def page():
+    dev = _config().dev_mode
+    return render_template(
+        "simulator/page.html",
+        S=TEXTS,
+        dev=dev,
+        number=fake_patient_number().removeprefix("whatsapp:"),
+        recent=_simulator().recent(None if dev else TEST_NUMBER_PREFIX),
+    )
+
+
+@bp.post("/send")
+def send():
+    """One patient message through the webhook; the replies as the webhook gave them, with
+    what the bot understood (from the stored inbound message)."""
+    body = _body()
+    wa_id = _wa_id(body.get("number"))
+    text = str(body.get("text") or "")[:MAX_TEXT]
+    media = MEDIA_TYPES.get(str(body.get("media") or ""))
+    if not text.strip() and not media:
+        raise _Refused("empty")
+    name = " ".join(str(body.get("name") or "").split())[:200] or None
+    sid = f"SMsim{uuid.uuid4().hex}"
+    reply = _webhook().send(wa_id, text, profile_name=name, sid=sid, **media_fields([media] if media else []))
+    stored = _simulator().turn(sid) if reply.status == 200 else None
+    if stored is None:
+        raise _Refused("webhook", 502, status=reply.status)
+    # The texts Twilio would send, paired with the stored replies they came from.
+    replies = [dict(view, text=text) for view, text in zip(stored["replies"], reply.messages, strict=False)]
+    return jsonify(inbound=stored["inbound"], replies=replies)
+
+
+def _webhook() -> WsgiWebhookClient:
+    """A client for this very app's webhook, signing the URL the webhook checks."""
+    config = _config()
+    url = (config.public_base_url or request.host_url.rstrip("/")) + url_for("twilio_webhook.whatsapp")
+    to = config.twilio_whatsapp_from or "whatsapp:+14155238886"
+    return WsgiWebhookClient(current_app._get_current_object(), url, config.twilio_auth_token, to)
+
+
+@bp.get("/messages")
+def messages():
+    """Messages of the conversation after id `after`: the chat's history, then staff replies."""
+    wa_id = _wa_id(request.args.get("number"))
+    after = request.args.get("after", "0")
+    return jsonify(messages=_simulator().messages(wa_id, int(after) if after.isdigit() else 0))
+
+
+def _recording(number, name):
+    wa_id = _wa_id(number)
+    title = " ".join(str(name or "").split())[:200] or TEXTS["default_fixture_name"]
+    try:
+        return _simulator().record(wa_id, title, storage.utcnow())
+    except SimulatorError as error:
+        raise _Refused(error.code, 404) from None
+
+
+@bp.get("/fixture.yaml")
+def download():
+    recording = _recording(request.args.get("number"), request.args.get("name"))
+    filename = re.sub(r"[^a-z0-9]+", "_", (request.args.get("name") or "simulator").lower()).strip("_") or "simulator"
+    return Response(
+        recording.yaml,
+        mimetype="application/yaml",
+        headers={"Content-Disposition": f'attachment; filename="{filename[:60]}.yaml"'},
+    )
+
+
+@bp.post("/fixture")
+def fixture():
+    """The conversation as a fixture: previewed, or (dev mode) written under tests/fixtures/."""
+    body = _body()
+    recording = _recording(body.get("number"), body.get("name"))
+    written = None
+    if body.get("path"):
+        written = _write(str(body["path"]), recording.yaml)
+    return jsonify(yaml=recording.yaml, turns=recording.turns, notes=[n.as_dict() for n in recording.notes], written=written)
+
+
+def _write(relative: str, text: str) -> str:
+    """Create a new .yaml file under the fixtures directory; never overwrite one."""
+    if not _config().dev_mode:
+        raise _Refused("dev_only", 403)
+    root = Path(current_app.config["SIMULATOR_FIXTURES_DIR"]).resolve()
+    target = (root / relative.strip()).resolve()
+    if target.suffix != ".yaml" or not target.is_relative_to(root) or target == root:
+        raise _Refused("bad_path")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with target.open("x", encoding="utf-8") as handle:
+            handle.write(text)
+    except FileExistsError:
+        raise _Refused("exists", 409) from None
+    shown = target.relative_to(ROOT) if target.is_relative_to(ROOT) else target
+    return str(shown)
