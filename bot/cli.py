@@ -205,6 +205,17 @@ def _listen(host: str, port: int | None) -> tuple[socket.socket, str]:
     raise CliError(f"no free port on {host}; choose one with --port")
 
 
+def _serve_until_stopped(server) -> int:
+    """Serve until Ctrl-C, then release the port."""
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def _serve(app, host: str, port: int | None) -> tuple[object, str]:
     """A threaded werkzeug server for `app` on the socket of `_listen`, and its note."""
     from werkzeug.serving import make_server
@@ -242,13 +253,7 @@ def cmd_dev(args, out=sys.stdout) -> int:
         file=out,
         flush=True,
     )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return _serve_until_stopped(server)
 
 
 def _example_values_note(config: Config) -> str:
@@ -383,13 +388,7 @@ def cmd_serve(args, out=sys.stdout) -> int:
         _start_worker_thread(app)
     base = f"http://{args.host}:{server.port}"
     print(f"{note}Webhook: {base}/webhook/whatsapp   health: {base}/healthz", file=out, flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return _serve_until_stopped(server)
 
 
 def cmd_db(args, out=sys.stdout) -> int:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from .knowledge import MatcherSettings
 from .matcher import NAMED_PREFIX, SOCIAL_INTENTS, Matcher
-from .messages import FALLBACK_INTENT, Decision, Match
+from .messages import Decision, Match
 
 # More than this many questions: the first ones are answered and the rest named as skipped.
 MAX_ANSWERS = 3
@@ -41,8 +41,6 @@ class Question:
 
     text: str
     match: Match
-    # Asked as a question of its own: with "?", or after a joining word ("terus ...").
-    marked: bool = False
     # One of a list of things asked ("harga + alamat", one per line).
     listed: bool = False
 
@@ -120,7 +118,7 @@ class QuestionFinder:
             if match.score < self.piece_floor and self._sibling(match.intent, found):
                 floor = self.piece_floor  # "teh ada kafeinnya? bisa bikin kedutan juga?" is one question
             if _is_question(match) and match.score >= floor:
-                found.append(Question(current, match, marked, listed))
+                found.append(Question(current, match, listed))
                 pending = ""
             else:
                 pending = current
@@ -205,7 +203,7 @@ def _named(match: Match) -> Match:
 
 def _is_question(match: Match) -> bool:
     """A piece that asks something the model is sure of (not a greeting, thanks or out of scope)."""
-    return match.decision is Decision.ANSWER and match.intent not in SOCIAL_INTENTS and match.intent != FALLBACK_INTENT
+    return match.decision is Decision.ANSWER and match.intent not in SOCIAL_INTENTS  # fallback is one of them
 
 
 def _distinct(questions: Sequence[Question]) -> list[Question]:

@@ -320,7 +320,8 @@ class Triage:
     def by_rules(self, reading: Reading, carried: Parts = ()) -> tuple[Assessment, Parts]:
         """The rules' verdict alone (the highest level of the rules found), and the parts."""
         found = list(self.rules.find(reading.sentences, reading.clauses, reading.resolved, reading.words))
-        parts = self.rules.parts_in(words_of(reading.resolved, reading.words, typos=False))
+        sequence = words_of(reading.resolved, reading.words, typos=False)
+        parts = self.rules.parts_in(sequence)
         completed = self.rules.completed(parts, carried)
         if completed is not None:
             found.append(completed)
@@ -329,7 +330,7 @@ class Triage:
         rule = max((self.rules.by_id[r] for r in found), key=lambda r: Level.of(r.level))
         level = Level.of(rule.level)
         slow = level is Level.DOCTOR or rule.slow_is_doctor
-        lasting = slow and self.rules.lasting(words_of(reading.resolved, reading.words, typos=False))
+        lasting = slow and self.rules.lasting(sequence)
         return Assessment(level, rule.id, rule.intent if level is Level.EMERGENCY else None, rule.note, 1.0, lasting), parts
 
     def confidences(self, reading: Reading) -> dict[str, float]:
