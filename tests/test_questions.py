@@ -148,10 +148,18 @@ def test_two_flows_at_once_are_read_as_one_message(engine):
     assert engine.text("questions_skipped").split("(")[0] not in " ".join(r.text for r in turn.replies)
 
 
-def test_a_request_for_staff_takes_the_other_flows_along(engine):
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mau ngomong sama orang, terus alamatnya dmn, sama bisa daftar buat besok",
+        # "sama admin" ends the request before it; it must not swallow the address after it.
+        "mau ngomong sama admin, terus alamatnya dmn, sama bisa daftar buat besok",
+    ],
+)
+def test_a_request_for_staff_takes_the_other_flows_along(engine, text):
     """Beside "mau ngomong sama admin", a booking goes to staff with the chat: the patient is
     told so, right before the handoff, and the other questions are still answered first."""
-    turn = first_message(engine, "mau ngomong sama orang, terus alamatnya dmn, sama bisa daftar buat besok")
+    turn = first_message(engine, text)
     assert answered(turn) == ["clinic_info", "booking", "human_agent"]
     assert [type(a) for a in turn.actions] == [Handoff] and turn.actions[0].reason is HandoffReason.HUMAN_AGENT
     texts = [r.text for r in turn.replies]

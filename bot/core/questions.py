@@ -111,7 +111,12 @@ class QuestionFinder:
             # A part listed with a joining word after a comma, on its own line or after "+" asks
             # what the others ask ("tolong kasih tau jam buka, sama harga terapinya").
             if not self._asks(piece) and not (listed and not pending):
-                pending = current
+                if found and not pending and self.matcher.match(piece).intent == found[-1].match.intent:
+                    # "mau ngomong | sama admin": the rest of the question before, not a story
+                    # to read with the next one.
+                    found[-1] = replace(found[-1], text=f"{found[-1].text} {piece}")
+                else:
+                    pending = current
                 continue
             match = _named(self.matcher.match(current))
             floor = self.marked_floor if marked or listed else self.piece_floor
