@@ -24,7 +24,11 @@ def cpu_model() -> str:
 def machine() -> str:
     """CPU model, cores, memory, operating system and Python, on one line."""
     try:
-        kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
+        kib = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        )
         memory = f"{kib / 1024**2:.0f} GiB RAM"
     except (OSError, StopIteration):
         memory = "unknown RAM"

@@ -36,7 +36,11 @@ class MemoryInbox:
         turn = engine.step(self.states.get(inbound.wa_id, ConversationState()), incoming)
         self.states[inbound.wa_id] = ConversationState.from_dict(turn.state.to_dict())
         actions = tuple(describe_action(a) for a in turn.actions)
-        fields = {"sid": inbound.sid, "from": mask_phone(inbound.wa_id), "intent": turn.match.intent if turn.match else None}
+        fields = {
+            "sid": inbound.sid,
+            "from": mask_phone(inbound.wa_id),
+            "intent": turn.match.intent if turn.match else None,
+        }
         log.info("inbound", extra={"fields": {**fields, "ms": round((time.perf_counter() - started) * 1000, 1)}})
         return Outcome(
             message_id=next(self.ids),

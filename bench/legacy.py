@@ -22,7 +22,9 @@ LEGACY_COMMIT = "ec01289"
 
 
 def _show(path: str) -> str:
-    return subprocess.run(["git", "show", f"{LEGACY_COMMIT}:{path}"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        ["git", "show", f"{LEGACY_COMMIT}:{path}"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
 
 
 def legacy_matcher(kb):
@@ -40,7 +42,9 @@ def legacy_matcher(kb):
     module.__package__ = "bot.core"
     sys.modules[spec.name] = module
     exec(compile(source, f"{LEGACY_COMMIT}:bot/core/matcher.py", "exec"), module.__dict__)
-    intents = {i: SimpleNamespace(**intent.__dict__, topic="calf" if i in calf else None) for i, intent in kb.intents.items()}
+    intents = {
+        i: SimpleNamespace(**intent.__dict__, topic="calf" if i in calf else None) for i, intent in kb.intents.items()
+    }
     # It read danger signs where today's knowledge has triage rules: its own level, emergencies.
     signs = tuple(rule for rule in kb.triage_rules if rule.level == "emergency")
     old_kb = SimpleNamespace(**kb.__dict__, danger_signs=signs, normalizer=kb.normalizer)

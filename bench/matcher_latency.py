@@ -134,7 +134,9 @@ def startup(cache: Path, database: Path) -> tuple[float, float, bool]:
     import os
 
     env = {**os.environ, "MODEL_CACHE_DIR": str(cache), "DATABASE_URL": f"sqlite:///{database}", "BOT_DEV_MODE": "1"}
-    done = subprocess.run([sys.executable, "-c", STARTUP], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", STARTUP], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
     seconds, rss, sklearn = done.stdout.split()
     return float(seconds), float(rss), sklearn == "1"
 

@@ -68,7 +68,9 @@ def main() -> None:
         checkpoints = {args.messages * k // 4 for k in (1, 2, 3, 4)}
         started = time.perf_counter()
         for number, (patient, text) in enumerate(plan, start=1):
-            inbox.receive(InboundMessage(sid=f"SMmem{number:029d}", wa_id=patient, body=text, profile_name="Pasien Uji"))
+            inbox.receive(
+                InboundMessage(sid=f"SMmem{number:029d}", wa_id=patient, body=text, profile_name="Pasien Uji")
+            )
             if number in checkpoints:
                 stages.append((f"after {number:,} messages through the Inbox", *rss_mib()))
         inbox_ms = (time.perf_counter() - started) * 1000 / len(plan)
@@ -77,7 +79,9 @@ def main() -> None:
     states: dict[str, ConversationState] = {}
     started = time.perf_counter()
     for patient, text in plan:
-        states[patient] = engine.step(states.get(patient, ConversationState()), Incoming(text, profile_name="Pasien Uji")).state
+        states[patient] = engine.step(
+            states.get(patient, ConversationState()), Incoming(text, profile_name="Pasien Uji")
+        ).state
     engine_ms = (time.perf_counter() - started) * 1000 / len(plan)
 
     print(f"machine: {machine()}; {load_average()}")
@@ -86,11 +90,19 @@ def main() -> None:
     print(f"{'stage':<46} {'RSS MiB':>8} {'vs baseline':>12} {'peak MiB':>9}")
     for name, rss, peak in stages:
         print(f"{name:<46} {rss:>8.1f} {rss - baseline:>+11.1f} {f'{peak:.1f}' if peak else '-':>9}")
-    print(f"\ntime per message: {inbox_ms:.2f} ms through the Inbox (SQLite + engine), {engine_ms:.2f} ms in the engine alone")
+    print(
+        f"\ntime per message: {inbox_ms:.2f} ms through the Inbox (SQLite + engine), {engine_ms:.2f} ms in the engine alone"
+    )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         rows = [{"stage": name, "rss_mib": rss, "peak_mib": peak} for name, rss, peak in stages]
-        figures = {"machine": machine(), "load": load_average(), "stages": rows, "inbox_ms": inbox_ms, "engine_ms": engine_ms}
+        figures = {
+            "machine": machine(),
+            "load": load_average(),
+            "stages": rows,
+            "inbox_ms": inbox_ms,
+            "engine_ms": engine_ms,
+        }
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
 

@@ -55,7 +55,9 @@ def main() -> None:
         reading = matcher._read(text)
         return Doc.of(text, words_of(reading.resolved, reading.words), matcher.settings.max_tokens)
 
-    union = FeatureUnion([(f.__name__, TfidfVectorizer(analyzer=f, sublinear_tf=True, lowercase=False)) for f in ANALYZERS])
+    union = FeatureUnion(
+        [(f.__name__, TfidfVectorizer(analyzer=f, sublinear_tf=True, lowercase=False)) for f in ANALYZERS]
+    )
     features = union.fit_transform(training.docs)
     labelled = {name: evaluation.load_labelled(ROOT / "tests" / "eval" / f"{name}.yaml") for name in SETS}
     queries = {name: union.transform([doc(item.text) for item in items]) for name, items in labelled.items()}

@@ -52,7 +52,9 @@ def throughput_vs_concurrency(figures: dict, target: Path) -> None:
     rows = figures["rows"]
     series: dict[str, list[dict]] = {}
     for row in rows:
-        name = {"bare": "bare Flask (fixed TwiML)", "engine": "bot, no storage"}.get(row["app"], f"bot, {row['database']}")
+        name = {"bare": "bare Flask (fixed TwiML)", "engine": "bot, no storage"}.get(
+            row["app"], f"bot, {row['database']}"
+        )
         series.setdefault(name, []).append(row)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
     for name, points in series.items():
@@ -74,8 +76,12 @@ def throughput_vs_concurrency(figures: dict, target: Path) -> None:
     left.set_title("Throughput, signed POST /webhook/whatsapp")
     right.set_title("Tail latency")
     fig.text(
-        0.01, 0.01, f"{figures['machine']}; gunicorn {settings['workers']} workers x {settings['threads']} threads; "
-        f"{settings['duration']} s per point", fontsize=7, color="gray",
+        0.01,
+        0.01,
+        f"{figures['machine']}; gunicorn {settings['workers']} workers x {settings['threads']} threads; "
+        f"{settings['duration']} s per point",
+        fontsize=7,
+        color="gray",
     )
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.savefig(target, dpi=110)

@@ -57,18 +57,29 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="klinik-soak-") as directory:
         folder = Path(directory)
         try:
-            url = servers.sqlite_database(folder) if args.database == "sqlite" else servers.postgres_database("klinik_bench")
+            url = (
+                servers.sqlite_database(folder)
+                if args.database == "sqlite"
+                else servers.postgres_database("klinik_bench")
+            )
         except RuntimeError as error:
             print(f"{error}\nInstall it (apt-get install -y postgresql) or use --database sqlite", file=sys.stderr)
             return 3
         log_path = folder / "gunicorn.log"
         with servers.gunicorn(
-            url, log_path, workers=args.workers, threads=args.threads, migrate=False, RATE_LIMIT_PER_MINUTE=str(rate_limit)
+            url,
+            log_path,
+            workers=args.workers,
+            threads=args.threads,
+            migrate=False,
+            RATE_LIMIT_PER_MINUTE=str(rate_limit),
         ) as base:
             results, seconds = load.run(base, plan, servers.AUTH_TOKEN, threads=args.clients)
         started = time.perf_counter()
         report = load.verify(url, plan, results)
-        errors = [line for line in log_path.read_text().splitlines() if '"level": "ERROR"' in line or "Traceback" in line]
+        errors = [
+            line for line in log_path.read_text().splitlines() if '"level": "ERROR"' in line or "Traceback" in line
+        ]
 
     print(load.latency_summary(results, seconds))
     print(

@@ -73,7 +73,20 @@ def signed_requests(path: Path, url: str, texts: list[str], count: int, label: s
 
 def run_wrk(base: str, bodies: Path, connections: int, seconds: int) -> dict:
     threads = min(2, connections)
-    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s", "-s", str(LUA), base]
+    command = [
+        "wrk",
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA),
+        base,
+    ]
     env = dict(os.environ, BODIES=str(bodies), WRK_THREADS=str(threads))
     result = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
     line = next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))
@@ -119,25 +132,41 @@ def main() -> int:
         try:
             servers.postgres_server()
         except RuntimeError as error:
-            print(f"{error}\nInstall it (apt-get install -y postgresql) or leave it out: --databases sqlite", file=sys.stderr)
+            print(
+                f"{error}\nInstall it (apt-get install -y postgresql) or leave it out: --databases sqlite",
+                file=sys.stderr,
+            )
             return 3
 
     texts = answered_messages(Engine(knowledge.load(ROOT / "knowledge")))
     version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.splitlines()[0].split(" [")[0]
     print(f"machine: {machine()}; {load_average()} at the start")
-    print(f"gunicorn: {args.workers} workers x {args.threads} threads (gunicorn.conf.py); {version}, {args.duration} s per figure\n")
+    print(
+        f"gunicorn: {args.workers} workers x {args.threads} threads (gunicorn.conf.py); {version}, {args.duration} s per figure\n"
+    )
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="klinik-wrk-") as directory:
         folder = Path(directory)
         bodies = folder / "bodies.tsv"
-        with servers.gunicorn("sqlite://", folder / "bare.log", app="bench.bare_app:app", workers=args.workers, threads=args.threads, migrate=False) as base:
+        with servers.gunicorn(
+            "sqlite://",
+            folder / "bare.log",
+            app="bench.bare_app:app",
+            workers=args.workers,
+            threads=args.threads,
+            migrate=False,
+        ) as base:
             signed_requests(bodies, f"{base}/webhook/whatsapp", texts, args.requests, "bare", 0)
             run_wrk(base, bodies, 4, WARM_UP_SECONDS)
             for connections in args.connections:
                 rows.append({"app": "bare", "database": None, **run_wrk(base, bodies, connections, args.duration)})
 
         with servers.gunicorn(
-            servers.sqlite_database(folder), folder / "engine.log", app="bench.engine_app:app", workers=args.workers, threads=args.threads
+            servers.sqlite_database(folder),
+            folder / "engine.log",
+            app="bench.engine_app:app",
+            workers=args.workers,
+            threads=args.threads,
         ) as base:
             signed_requests(bodies, f"{base}/webhook/whatsapp", texts, args.requests, "engine", 1)
             run_wrk(base, bodies, 4, WARM_UP_SECONDS)
@@ -147,21 +176,36 @@ def main() -> int:
         for database in args.databases:
             folder_db = folder / database
             folder_db.mkdir()
-            url = servers.sqlite_database(folder_db) if database == "sqlite" else servers.postgres_database("klinik_bench")
+            url = (
+                servers.sqlite_database(folder_db)
+                if database == "sqlite"
+                else servers.postgres_database("klinik_bench")
+            )
             with servers.gunicorn(
-                url, folder_db / "bot.log", workers=args.workers, threads=args.threads, migrate=False, RATE_LIMIT_PER_MINUTE="1000000"
+                url,
+                folder_db / "bot.log",
+                workers=args.workers,
+                threads=args.threads,
+                migrate=False,
+                RATE_LIMIT_PER_MINUTE="1000000",
             ) as base:
                 signed_requests(bodies, f"{base}/webhook/whatsapp", texts, args.requests, "warm", 1)
                 run_wrk(base, bodies, 4, WARM_UP_SECONDS)
                 for index, connections in enumerate(args.connections):
-                    signed_requests(bodies, f"{base}/webhook/whatsapp", texts, args.requests, f"c{connections}x", 2 + index)
-                    rows.append({"app": "bot", "database": database, **run_wrk(base, bodies, connections, args.duration)})
+                    signed_requests(
+                        bodies, f"{base}/webhook/whatsapp", texts, args.requests, f"c{connections}x", 2 + index
+                    )
+                    rows.append(
+                        {"app": "bot", "database": database, **run_wrk(base, bodies, connections, args.duration)}
+                    )
             bot_rows = [r for r in rows if r["database"] == database]
             sent = sum(r["requests"] for r in bot_rows)
             print(f"{database}: {stored_inbound(url)} messages stored for {sent} measured requests (+ the warm-up)")
 
     bare = {r["connections"]: r for r in rows if r["app"] == "bare"}
-    print(f"\n{'app':<18} {'conn':>4} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8} {'non-2xx':>8} {'errors':>6} {'vs bare':>8}")
+    print(
+        f"\n{'app':<18} {'conn':>4} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8} {'non-2xx':>8} {'errors':>6} {'vs bare':>8}"
+    )
     for row in rows:
         name = {"bare": "bare Flask", "engine": "bot, no storage"}.get(row["app"], f"bot, {row['database']}")
         ratio = row["rps"] / bare[row["connections"]]["rps"]
@@ -174,7 +218,12 @@ def main() -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         settings = {"workers": args.workers, "threads": args.threads, "duration": args.duration, "wrk": version}
-        args.json.write_text(json.dumps({"machine": machine(), "load_at_end": load_average(), "settings": settings, "rows": rows}, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {"machine": machine(), "load_at_end": load_average(), "settings": settings, "rows": rows}, indent=2
+            )
+            + "\n"
+        )
     return 0
 
 

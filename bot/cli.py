@@ -132,7 +132,10 @@ def _build_app(config: Config, args, dev: bool, loopback: bool = False):
     from bot.web import create_app
 
     config = dataclasses.replace(
-        config, knowledge_dir=args.knowledge, dev_mode=config.dev_mode or dev, allow_example_values=config.allow_example_values or loopback
+        config,
+        knowledge_dir=args.knowledge,
+        dev_mode=config.dev_mode or dev,
+        allow_example_values=config.allow_example_values or loopback,
     )
     try:
         return create_app(config)
@@ -195,7 +198,9 @@ def _listen(host: str, port: int | None) -> tuple[socket.socket, str]:
     except OSError as error:
         if port is not None or error.errno != errno.EADDRINUSE:
             wanted = DEV_PORT if port is None else port
-            raise CliError(f"cannot listen on {host}:{wanted}: {error.strerror}; try another --port (0: any free one)") from None
+            raise CliError(
+                f"cannot listen on {host}:{wanted}: {error.strerror}; try another --port (0: any free one)"
+            ) from None
     for spare in SPARE_PORTS:
         try:
             sock = bound(spare)
@@ -240,8 +245,14 @@ def cmd_dev(args, out=sys.stdout) -> int:
     base = f"http://{args.host}:{server.port}"
     config = app.extensions["klinik_config"]
     database = app.extensions["klinik_database"].url.render_as_string(hide_password=True)
-    sends = "through Twilio" if config.twilio_account_sid and config.twilio_auth_token and config.twilio_whatsapp_from else "nowhere (no Twilio credentials)"
-    signed = "signed requests only (TWILIO_AUTH_TOKEN is set)" if config.twilio_auth_token else "unsigned requests accepted"
+    sends = (
+        "through Twilio"
+        if config.twilio_account_sid and config.twilio_auth_token and config.twilio_whatsapp_from
+        else "nowhere (no Twilio credentials)"
+    )
+    signed = (
+        "signed requests only (TWILIO_AUTH_TOKEN is set)" if config.twilio_auth_token else "unsigned requests accepted"
+    )
     print(
         f"{note}Klinik-bot in dev mode. Database: {database}. Outbox worker in this process, sending {sends}.\n"
         f"  WhatsApp simulator  {base}/simulator/\n"
@@ -312,7 +323,10 @@ def cmd_cases(args, out=sys.stdout) -> int:
             query = query.where(HandoffCase.status == CASE_OPEN)
         for case, conversation in session.execute(query.order_by(HandoffCase.opened_at)):
             who = f"{conversation.profile_name or '-'} {mask_phone(conversation.wa_id)}"
-            print(f"#{case.id:<5} {case.status:<7} {case.reason:<12} alert={case.alert_status:<8} {case.opened_at:%Y-%m-%d %H:%M}Z  {who}", file=out)
+            print(
+                f"#{case.id:<5} {case.status:<7} {case.reason:<12} alert={case.alert_status:<8} {case.opened_at:%Y-%m-%d %H:%M}Z  {who}",
+                file=out,
+            )
     return 0
 
 
@@ -371,7 +385,9 @@ def cmd_purge(args, out=sys.stdout) -> int:
     if days < 1:
         raise CliError("--older-than must be at least 1 day")
     now = storage.utcnow()
-    report = privacy.purge(storage.session_factory(storage.make_engine(config.database_url)), now - timedelta(days=days), now)
+    report = privacy.purge(
+        storage.session_factory(storage.make_engine(config.database_url)), now - timedelta(days=days), now
+    )
     print(report, file=out)
     return 0
 
@@ -429,10 +445,17 @@ def cmd_evaluate(args, out=sys.stdout) -> int:
         summary = evaluation.summarize_triage(results)
         missed = missed or bool(evaluation.target_failures(summary, evaluation.TRIAGE_TARGETS))
         if args.json:
-            json.dump({"file": str(path), "summary": summary, "results": [r.as_dict() for r in results]}, out, ensure_ascii=False, indent=1)
+            json.dump(
+                {"file": str(path), "summary": summary, "results": [r.as_dict() for r in results]},
+                out,
+                ensure_ascii=False,
+                indent=1,
+            )
             out.write("\n")
         else:
-            print(evaluation.format_triage_report(str(path), summary, results, show_errors=args.errors) + "\n", file=out)
+            print(
+                evaluation.format_triage_report(str(path), summary, results, show_errors=args.errors) + "\n", file=out
+            )
     for path in [p for p in args.files if p not in triage_sets]:
         items = _labelled(path)
         try:
@@ -492,12 +515,19 @@ def cmd_replay(args, out=sys.stdout) -> int:
     if args.url:
         token = Config.from_env().twilio_auth_token
         if not token:
-            print("TWILIO_AUTH_TOKEN is not set: requests go unsigned (only a dev-mode server accepts them)", file=sys.stderr)
+            print(
+                "TWILIO_AUTH_TOKEN is not set: requests go unsigned (only a dev-mode server accepts them)",
+                file=sys.stderr,
+            )
         client = WebhookClient(args.url, auth_token=token)
         print(f"live against {args.url}, each fixture as a new patient", file=out)
     results = []
     for fixture in fixtures:
-        conversation = replay.webhook_conversation(client, fake_patient_number()) if args.url else replay.engine_conversation(engine)
+        conversation = (
+            replay.webhook_conversation(client, fake_patient_number())
+            if args.url
+            else replay.engine_conversation(engine)
+        )
         try:
             results.extend(replay.run_fixture(fixture, conversation))
         except URLError as exc:
@@ -557,7 +587,10 @@ def _tune_triage(args, engine: Engine, sets: dict, triage_sets: dict, out) -> No
     urgent = {"red_flag", "crisis"}
     levelled += [(item.text, "none") for items in sets.values() for item in items if item.intent not in urgent]
     trials = tuning.tune_triage(engine.kb, levelled, engine.matcher.models)
-    print(f"triage: {len(trials)} trials on {len(levelled)} messages; best first ('ok' = false alarms within bounds):", file=out)
+    print(
+        f"triage: {len(trials)} trials on {len(levelled)} messages; best first ('ok' = false alarms within bounds):",
+        file=out,
+    )
     print(tuning.format_triage_trials(trials, args.top), file=out)
     if args.write:
         _write_tuned(args, trials[0].feasible, trials[0].settings, tuning.TRIAGE_KEYS, out)
@@ -589,13 +622,19 @@ def cmd_kb_check(args, out=sys.stdout) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Klinik-bot command line")
-    parser.add_argument("--knowledge", type=Path, default=None, help="knowledge directory (default: $KNOWLEDGE_DIR or ./knowledge)")
+    parser.add_argument(
+        "--knowledge", type=Path, default=None, help="knowledge directory (default: $KNOWLEDGE_DIR or ./knowledge)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     chat = sub.add_parser("chat", help="talk to the bot in the terminal")
     chat.add_argument("--debug", action="store_true", help="show intent, decision and score of each reply")
     chat.add_argument(
-        "--via-webhook", nargs="?", const="", default=None, metavar="URL",
+        "--via-webhook",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="URL",
         help="go through the HTTP webhook: the one at URL, or (no URL) one started here in dev mode with SQLite",
     )
     chat.add_argument("--phone", default="whatsapp:+6281200000001", help="the patient's number (with --via-webhook)")
@@ -611,7 +650,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the webhook with the development server")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=None, help=f"default {DEV_PORT}, or any free port when it is taken")
-    serve.add_argument("--dev", action="store_true", help="dev mode: accept unsigned requests, migrate at start, run the worker")
+    serve.add_argument(
+        "--dev", action="store_true", help="dev mode: accept unsigned requests, migrate at start, run the worker"
+    )
     serve.add_argument("--with-worker", action="store_true", help="run the outbox worker in this process too")
     serve.set_defaults(func=cmd_serve)
 
@@ -655,9 +696,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     ev.add_argument("--errors", type=int, default=30, help="how many misses to list (default 30)")
     ev.add_argument("--check", action="store_true", help="exit 1 when a target of the core issue is missed")
-    ev.add_argument("--baseline", action="store_true", help="also train the standard baseline pipeline and print both side by side")
     ev.add_argument(
-        "--tuning", nargs="+", default=[str(EVAL_DIR / "dev.yaml"), str(EVAL_DIR / "calib.yaml")], metavar="FILE",
+        "--baseline", action="store_true", help="also train the standard baseline pipeline and print both side by side"
+    )
+    ev.add_argument(
+        "--tuning",
+        nargs="+",
+        default=[str(EVAL_DIR / "dev.yaml"), str(EVAL_DIR / "calib.yaml")],
+        metavar="FILE",
         help="labelled files the baseline's cutoff is picked on (default: tests/eval dev and calib)",
     )
     ev.set_defaults(func=cmd_evaluate)
@@ -665,13 +711,17 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("replay", help="run conversation fixtures")
     rp.add_argument("path", help="fixture file or directory")
     rp.add_argument("--verbose", action="store_true", help="list passing turns too")
-    rp.add_argument("--url", help="replay against the webhook at URL (signed with TWILIO_AUTH_TOKEN) instead of the engine")
+    rp.add_argument(
+        "--url", help="replay against the webhook at URL (signed with TWILIO_AUTH_TOKEN) instead of the engine"
+    )
     rp.set_defaults(func=cmd_replay)
 
     tn = sub.add_parser("tune", help="choose the model's C and the decision thresholds on labelled messages")
     tn.add_argument("files", nargs="+", help="labelled YAML files (never a held-out set)")
     tn.add_argument("--top", type=int, default=10, help="how many settings to print")
-    tn.add_argument("--write", action="store_true", help="write the best settings into the knowledge directory's matcher.yaml")
+    tn.add_argument(
+        "--write", action="store_true", help="write the best settings into the knowledge directory's matcher.yaml"
+    )
     tn.set_defaults(func=cmd_tune)
 
     kb = sub.add_parser("kb", help="knowledge base tools")

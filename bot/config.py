@@ -74,7 +74,9 @@ class Config:
             trusted_proxies=int(env.get("TRUSTED_PROXIES") or 0),
             rate_limit_per_minute=int(env.get("RATE_LIMIT_PER_MINUTE") or 20),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
-            staff_whatsapp_numbers=tuple(_whatsapp(n) for n in (env.get("STAFF_WHATSAPP_NUMBERS") or "").split(",") if n.strip()),
+            staff_whatsapp_numbers=tuple(
+                _whatsapp(n) for n in (env.get("STAFF_WHATSAPP_NUMBERS") or "").split(",") if n.strip()
+            ),
             staff_alert_content_sid=env.get("STAFF_ALERT_CONTENT_SID", ""),
             booking_expiry_minutes=int(env.get("BOOKING_EXPIRY_MINUTES") or 120),
             outbox_max_attempts=int(env.get("OUTBOX_MAX_ATTEMPTS") or 8),

@@ -50,7 +50,10 @@ class DiskModels(ModelSource):
             pass
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
             why = f"the cached file was unreadable ({str(error)[:120]})"
-            log.warning("cached intent model unreadable; training it again", extra={"fields": {"file": path.name, "error": str(error)[:200]}})
+            log.warning(
+                "cached intent model unreadable; training it again",
+                extra={"fields": {"file": path.name, "error": str(error)[:200]}},
+            )
         started = time.perf_counter()
         model = train(training)
         self._save(path, model)
@@ -69,7 +72,10 @@ class DiskModels(ModelSource):
                 if os.path.exists(temporary):
                     os.unlink(temporary)
         except OSError as error:
-            log.warning("intent model not cached", extra={"fields": {"directory": str(self.directory), "error": str(error)[:200]}})
+            log.warning(
+                "intent model not cached",
+                extra={"fields": {"directory": str(self.directory), "error": str(error)[:200]}},
+            )
             return
         self._prune(path)
 

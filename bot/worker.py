@@ -39,7 +39,9 @@ def build_worker(config: Config, sessions=None) -> OutboxWorker:
     elif config.dev_mode:
         sender = DevSender()
     else:
-        raise SystemExit("the worker needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_WHATSAPP_FROM (or BOT_DEV_MODE=1)")
+        raise SystemExit(
+            "the worker needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_WHATSAPP_FROM (or BOT_DEV_MODE=1)"
+        )
     return OutboxWorker(
         sessions,
         sender,
@@ -76,7 +78,9 @@ def run(config: Config) -> int:
         signal.signal(signum, lambda *_: stop.set())
     if config.worker_metrics_port:
         # Its sends and failures; the backlog is in the web's /metrics (read from the database).
-        prometheus_client.start_http_server(config.worker_metrics_port, addr=config.worker_metrics_host, registry=metrics.REGISTRY)
+        prometheus_client.start_http_server(
+            config.worker_metrics_port, addr=config.worker_metrics_host, registry=metrics.REGISTRY
+        )
     log.info("worker started")
     worker.run_forever(stop, housekeeping=partial(_housekeeping, sessions))
     log.info("worker stopped")

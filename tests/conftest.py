@@ -235,7 +235,9 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 1
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter:
-            reporter.write_sep("!", f"UNMASKED PHONE NUMBERS IN {len(PHONE_WATCH.leaks)} LOG LINES", red=True, bold=True)
+            reporter.write_sep(
+                "!", f"UNMASKED PHONE NUMBERS IN {len(PHONE_WATCH.leaks)} LOG LINES", red=True, bold=True
+            )
             for leak in PHONE_WATCH.leaks[:20]:
                 reporter.write_line(leak, red=True)
 

@@ -156,7 +156,11 @@ def seed_two_days(app, clock) -> dict:
     def case_of(who):
         from bot.store.storage import Conversation, HandoffCase
 
-        (case,) = rows(app, HandoffCase, HandoffCase.conversation_id == rows(app, Conversation, Conversation.wa_id == SEEDED[who])[0].id)
+        (case,) = rows(
+            app,
+            HandoffCase,
+            HandoffCase.conversation_id == rows(app, Conversation, Conversation.wa_id == SEEDED[who])[0].id,
+        )
         return case
 
     start = clock()

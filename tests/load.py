@@ -198,7 +198,11 @@ def verify(database_url: str, plan: Plan, results: list[Result], allow_rate_limi
     for message in messages:
         if message.direction == OUTBOUND:
             replies[message.in_reply_to_id].append(message)
-    report.inbound, report.outbound, report.conversations = len(inbound), len(messages) - len(inbound), len(conversations)
+    report.inbound, report.outbound, report.conversations = (
+        len(inbound),
+        len(messages) - len(inbound),
+        len(conversations),
+    )
 
     stored_sids = Counter(m.twilio_sid for m in inbound)
     for sid, count in stored_sids.items():
@@ -227,7 +231,9 @@ def verify(database_url: str, plan: Plan, results: list[Result], allow_rate_limi
     for result in results:
         stored = by_sid.get(result.delivery.sid)
         if result.status == 200 and stored is not None and result.replies != stored:
-            report.problem(f"{result.delivery.sid}: delivery got {len(result.replies)} replies, the database has {len(stored)}")
+            report.problem(
+                f"{result.delivery.sid}: delivery got {len(result.replies)} replies, the database has {len(stored)}"
+            )
 
     expected = Counter(d.patient for d in sent.values())
     counts = Counter()
@@ -240,7 +246,9 @@ def verify(database_url: str, plan: Plan, results: list[Result], allow_rate_limi
             report.problem(f"conversation {conversation.id}: state does not load: {error!r}")
         counts[conversation.wa_id] = sum(1 for m in inbound if m.conversation_id == conversation.id)
     if counts != expected:
-        report.problem(f"messages per conversation differ from sent for {len(set(counts.items()) ^ set(expected.items()))} patients")
+        report.problem(
+            f"messages per conversation differ from sent for {len(set(counts.items()) ^ set(expected.items()))} patients"
+        )
     return report
 
 

@@ -108,11 +108,17 @@ def gunicorn(
     )
     env.update(environment)
     if migrate:
-        subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "bot", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True
+        )
     base = f"http://127.0.0.1:{port}"
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "gunicorn"), app], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            [str(Path(sys.executable).parent / "gunicorn"), app],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         try:
             _wait_until_healthy(base, process, log_path)

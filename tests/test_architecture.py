@@ -17,3 +17,12 @@ def test_import_contracts_hold():
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_code_is_formatted():
+    """`ruff format` (ruff.toml) leaves every file as it is: one shape, lines up to 120."""
+    ruff = Path(sys.executable).parent / "ruff"
+    result = subprocess.run(
+        [str(ruff), "format", "--check", "."], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -101,7 +101,11 @@ def test_a_past_time_said_at_the_summary_keeps_the_booking_as_it_was(engine):
 
 def test_a_field_and_its_new_value_at_the_summary_change_it_at_once(engine):
     draft = _at_summary(engine)
-    for said, name in (("ubah nama jadi Rina Pratama", "Rina Pratama"), ("nama: rina p.", "Rina P."), ("namanya Rini", "Rini")):
+    for said, name in (
+        ("ubah nama jadi Rina Pratama", "Rina Pratama"),
+        ("nama: rina p.", "Rina P."),
+        ("namanya Rini", "Rini"),
+    ):
         step = engine.booking.step(draft, said, NOW)
         assert (step.draft.step, step.draft.name, step.draft.day) == ("confirm", name, draft.day), said
         assert f"Nama: {name}" in step.texts[0]

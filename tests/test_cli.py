@@ -19,7 +19,9 @@ def bot(*args, stdin=None, knowledge=None, env=None):
     if knowledge:
         command += ["--knowledge", str(knowledge)]
     environment = dict(os.environ, **(env or {}))
-    return subprocess.run(command + list(args), input=stdin, capture_output=True, text=True, cwd=ROOT, timeout=120, env=environment)
+    return subprocess.run(
+        command + list(args), input=stdin, capture_output=True, text=True, cwd=ROOT, timeout=120, env=environment
+    )
 
 
 def test_kb_check_passes_on_the_shipped_knowledge():
@@ -38,7 +40,9 @@ def test_kb_check_reports_file_and_line_without_a_traceback(kb_copy):
     assert "intents/calf.yaml:" in result.stderr and "unknown key 'titel'" in result.stderr
 
 
-@pytest.mark.parametrize("command", [["chat"], ["evaluate", str(EVAL / "tune.yaml")], ["replay", str(FIXTURES / "conversations")]])
+@pytest.mark.parametrize(
+    "command", [["chat"], ["evaluate", str(EVAL / "tune.yaml")], ["replay", str(FIXTURES / "conversations")]]
+)
 def test_every_command_refuses_to_start_on_an_invalid_knowledge_base(kb_copy, command):
     (kb_copy / "clinic.yaml").write_text("name: [unclosed\n")
     result = bot(*command, stdin="", knowledge=kb_copy)
@@ -66,7 +70,9 @@ def test_chat_without_storage_shows_no_raw_placeholders_for_the_stored_data():
 def test_chat_via_webhook_talks_to_a_dev_server_and_stores_the_conversation(tmp_path):
     database = tmp_path / "chat.db"
     env = {"DATABASE_URL": f"sqlite:///{database}", "TWILIO_AUTH_TOKEN": "", "BOT_DEV_MODE": ""}
-    result = bot("chat", "--via-webhook", "--phone", "+6281200000042", stdin="halo kak\nknp betis kedutan trs\n", env=env)
+    result = bot(
+        "chat", "--via-webhook", "--phone", "+6281200000042", stdin="halo kak\nknp betis kedutan trs\n", env=env
+    )
     assert result.returncode == 0, result.stderr
     assert "asisten otomatis" in result.stdout and "elektrolit" in result.stdout
     assert "NOT signature-checked" in result.stderr
@@ -76,10 +82,21 @@ def test_chat_via_webhook_talks_to_a_dev_server_and_stores_the_conversation(tmp_
 
 
 def test_dev_serves_simulator_console_and_webhook_and_prints_a_console_login(tmp_path):
-    env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp_path / 'dev.db'}", TWILIO_AUTH_TOKEN="", BOT_DEV_MODE="", TWILIO_ACCOUNT_SID="")
+    env = dict(
+        os.environ,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'dev.db'}",
+        TWILIO_AUTH_TOKEN="",
+        BOT_DEV_MODE="",
+        TWILIO_ACCOUNT_SID="",
+    )
     with (tmp_path / "stderr").open("w") as errors:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "dev", "--port", "0"], stdout=subprocess.PIPE, stderr=errors, text=True, cwd=ROOT, env=env
+            [sys.executable, "-m", "bot", "dev", "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+            cwd=ROOT,
+            env=env,
         )
         try:
             banner = ""
@@ -87,8 +104,12 @@ def test_dev_serves_simulator_console_and_webhook_and_prints_a_console_login(tmp
                 banner += line
                 if line.startswith("Ctrl-C"):
                     break
-            urls = dict(re.findall(r"^  (WhatsApp simulator|staff console|webhook|health) +(\S+)", banner, re.MULTILINE))
-            assert set(urls) == {"WhatsApp simulator", "staff console", "webhook", "health"}, banner + (tmp_path / "stderr").read_text()
+            urls = dict(
+                re.findall(r"^  (WhatsApp simulator|staff console|webhook|health) +(\S+)", banner, re.MULTILINE)
+            )
+            assert set(urls) == {"WhatsApp simulator", "staff console", "webhook", "health"}, (
+                banner + (tmp_path / "stderr").read_text()
+            )
             assert "sending nowhere (no Twilio credentials)" in banner and "unsigned requests accepted" in banner
             password = re.search(r"login: dev / (\S+) +\(dev-only account", banner).group(1)
             assert "Simulator WhatsApp" in urlopen(urls["WhatsApp simulator"]).read().decode()  # dev mode: no login
@@ -115,19 +136,37 @@ def test_db_upgrade_creates_the_schema(tmp_path):
 def test_evaluate_prints_a_readable_table():
     result = bot("evaluate", str(EVAL / "tune.yaml"))
     assert result.returncode == 0, result.stderr
-    for heading in ("accuracy", "wrong answers", "clarify rate", "red_flag recall", "out of scope handled", "precision", "targets:"):
+    for heading in (
+        "accuracy",
+        "wrong answers",
+        "clarify rate",
+        "red_flag recall",
+        "out of scope handled",
+        "precision",
+        "targets:",
+    ):
         assert heading in result.stdout
 
 
 def test_evaluate_json_has_the_documented_shape(tmp_path):
     labelled = tmp_path / "set.yaml"
-    labelled.write_text('- {text: "knp betis kedutan", intent: causes}\n- {text: "jual pulsa murah", intent: fallback}\n- {text: "kedutan", intent: about_twitching}\n')
+    labelled.write_text(
+        '- {text: "knp betis kedutan", intent: causes}\n- {text: "jual pulsa murah", intent: fallback}\n- {text: "kedutan", intent: about_twitching}\n'
+    )
     result = bot("evaluate", str(labelled), "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert set(report) == {"file", "summary", "results"}
     assert report["summary"]["total"] == 3
-    for key in ("accuracy", "wrong_answer_rate", "clarify_rate", "per_intent", "confusions", "red_flag_recall", "out_of_scope_handled"):
+    for key in (
+        "accuracy",
+        "wrong_answer_rate",
+        "clarify_rate",
+        "per_intent",
+        "confusions",
+        "red_flag_recall",
+        "out_of_scope_handled",
+    ):
         assert key in report["summary"]
     first = report["results"][0]
     assert set(first) == {"text", "expected", "intent", "decision", "score", "candidates", "triage", "answered"}

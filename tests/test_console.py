@@ -71,7 +71,9 @@ def ask_for_staff(app, text="sambungkan ke admin dong", sid="SMhuman1"):
 # -- access -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/staff/", "/staff/queue.part", "/staff/cases/1", "/staff/cases/1/transcript.part", "/staff/unanswered"])
+@pytest.mark.parametrize(
+    "path", ["/staff/", "/staff/queue.part", "/staff/cases/1", "/staff/cases/1/transcript.part", "/staff/unanswered"]
+)
 def test_nothing_under_staff_is_reachable_without_login(app, path):
     response = StaffBrowser(app).get(path)
     assert response.status_code == 302
@@ -153,7 +155,9 @@ def test_staff_unlock_from_the_command_line_lifts_a_lockout_at_once(app, databas
 def bot_command(*args, database_url):
     """`python -m bot ...` in a subprocess, as an operator runs it."""
     env = dict(os.environ, DATABASE_URL=database_url)
-    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120
+    )
 
 
 def test_one_address_trying_many_names_is_throttled(app):
@@ -250,7 +254,9 @@ def test_patient_text_is_rendered_inert_and_security_headers_are_set(app, sari):
         assert response.headers["X-Content-Type-Options"] == "nosniff"
     page = sari.get(f"/staff/cases/{case.id}").get_data(as_text=True)
     assert "Lampiran: image/jpeg (javascript:alert(document.cookie))" in page
-    forged = sari.get(f"/staff/cases/{case.id}?error=claimed_by_other&by=admin.+Masuk+lagi+di+evil.example").get_data(as_text=True)
+    forged = sari.get(f"/staff/cases/{case.id}?error=claimed_by_other&by=admin.+Masuk+lagi+di+evil.example").get_data(
+        as_text=True
+    )
     assert "evil.example" not in forged and "sudah diambil oleh -" in forged
     assert "Teks palsu" not in sari.get(f"/staff/cases/{case.id}?error=Teks+palsu").get_data(as_text=True)
     assert html.escape(payload, quote=False).replace('"', "&#34;").replace("'", "&#39;") in page
@@ -352,7 +358,11 @@ def test_confirming_a_booking_tells_the_patient(app, sari, worker, recorder):
     book(app)
     (case,) = rows(app, HandoffCase)
     page = sari.get(f"/staff/cases/{case.id}").get_data(as_text=True)
-    assert "Budi" in page and "betis kanan kedutan terus sudah seminggu" in page and "Kamis, 26 November 2026 pukul 15.00" in page
+    assert (
+        "Budi" in page
+        and "betis kanan kedutan terus sudah seminggu" in page
+        and "Kamis, 26 November 2026 pukul 15.00" in page
+    )
     sari.post(f"/staff/cases/{case.id}/booking", {"decision": "confirm", "note": "Bawa celana pendek ya"})
     (booking,) = rows(app, Booking)
     assert (booking.status, booking.decided_by) == ("confirmed", "sari")
@@ -361,7 +371,13 @@ def test_confirming_a_booking_tells_the_patient(app, sari, worker, recorder):
     assert "sudah dikonfirmasi" in sent["Body"] and "Kamis, 26 November 2026 pukul 15.00" in sent["Body"]
     assert "Catatan dari staf: Bawa celana pendek ya" in sent["Body"]
     assert "dikonfirmasi (sari)" in sari.get(f"/staff/cases/{case.id}").get_data(as_text=True)
-    again = api(app, "post", f"/cases/{case.id}/booking", app.extensions["klinik_accounts"].issue_token("sari"), {"decision": "reject"})
+    again = api(
+        app,
+        "post",
+        f"/cases/{case.id}/booking",
+        app.extensions["klinik_accounts"].issue_token("sari"),
+        {"decision": "reject"},
+    )
     assert again.status_code == 409 and again.json["error"] == "booking_decided"
 
 
@@ -376,7 +392,9 @@ def test_a_booking_decision_must_be_explicit_and_decided_before_closing(app, sar
     assert (rows(app, Booking)[0].status, rows(app, HandoffCase)[0].status) == ("requested", "open")
 
 
-def test_after_24_hours_a_booking_is_still_decided_and_staff_told_the_patient_was_not(app, sari, worker, recorder, clock):
+def test_after_24_hours_a_booking_is_still_decided_and_staff_told_the_patient_was_not(
+    app, sari, worker, recorder, clock
+):
     book(app)
     (case,) = rows(app, HandoffCase)
     clock.advance(hours=25)
@@ -451,7 +469,11 @@ def test_api_covers_the_whole_case(app, worker, recorder):
     token = app.extensions["klinik_accounts"].issue_token("sari")
     (listed,) = api(app, "get", "/cases?status=waiting", token).json["cases"]
     assert listed["reason"] == "booking" and listed["booking"]["status"] == "requested"
-    assert listed["patient"] == {"name": "Budi", "number": "+62812****7890", "last_message_at": "2026-11-25T03:00:00+00:00"}
+    assert listed["patient"] == {
+        "name": "Budi",
+        "number": "+62812****7890",
+        "last_message_at": "2026-11-25T03:00:00+00:00",
+    }
     case_id = listed["id"]
     detail = api(app, "get", f"/cases/{case_id}", token).json
     assert [m["sender"] for m in detail["messages"]][:2] == ["patient", "bot"]
@@ -485,7 +507,9 @@ def test_unanswered_messages_are_grouped_and_learning_one_teaches_the_bot(app, s
     swim = rows(app, Message, Message.twilio_sid == "SMu1")[0]
     response = sari.post(f"/staff/unanswered/{swim.id}", {"action": "learn", "intent": "prevention"})
     assert "notice=learned" in response.headers["Location"]
-    assert [(t.intent, t.text, t.by, t.message_id) for t in rows(app, LearnedExample)] == [("prevention", "rutin yoga ngaruh ga", "sari", swim.id)]
+    assert [(t.intent, t.text, t.by, t.message_id) for t in rows(app, LearnedExample)] == [
+        ("prevention", "rutin yoga ngaruh ga", "sari", swim.id)
+    ]
     # Reloaded without a restart: the same question is now answered.
     replies = say(app, "rutin yoga ngaruh ga", "SMu4", sender="whatsapp:+6281300000004")
     assert rows(app, Message, Message.twilio_sid == "SMu4")[0].intent == "prevention"
@@ -494,7 +518,10 @@ def test_unanswered_messages_are_grouped_and_learning_one_teaches_the_bot(app, s
     sari.post(f"/staff/unanswered/{pulsa.id}", {"action": "dismiss"})
     remaining = [m["text"] for g in app.extensions["klinik_teacher"].unanswered() for m in g["messages"]]
     assert remaining == ["kalo rutin yoga ngaruh ga"]
-    assert [(r.outcome, r.intent, r.by) for r in rows(app, Review)] == [("learned", "prevention", "sari"), ("dismissed", None, "sari")]
+    assert [(r.outcome, r.intent, r.by) for r in rows(app, Review)] == [
+        ("learned", "prevention", "sari"),
+        ("dismissed", None, "sari"),
+    ]
     again = sari.post(f"/staff/unanswered/{pulsa.id}", {"action": "dismiss"})
     assert "learn_already_reviewed" in again.headers["Location"]
 

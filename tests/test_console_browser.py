@@ -20,7 +20,9 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.fixture
 def served(database_url, recorder, kb_copy, clock):
     """The app over real HTTP on a free loopback port (threaded werkzeug server)."""
-    config = app_config(database_url, twilio_api_base_url=recorder.url, secret_key="browser-test-key", knowledge_dir=kb_copy)
+    config = app_config(
+        database_url, twilio_api_base_url=recorder.url, secret_key="browser-test-key", knowledge_dir=kb_copy
+    )
     app = create_app(config)
     app.extensions["klinik_inbox"].clock = clock
     app.extensions["klinik_console"].clock = clock
@@ -66,7 +68,11 @@ def test_staff_handle_a_booking_from_first_sight_to_closing(browser, served, rec
     assert (sent["To"], sent["Body"]) == (PATIENT, "Halo Budi, jadwal Kamis jam 3 bisa. Sampai jumpa!")
     with Session(app.extensions["klinik_database"]) as session:
         item = session.execute(select(OutboxItem)).scalar_one()
-    signed_post(app.test_client(), f"/webhook/status?outbox={item.id}", {"MessageSid": item.twilio_sid, "MessageStatus": "delivered"})
+    signed_post(
+        app.test_client(),
+        f"/webhook/status?outbox={item.id}",
+        {"MessageSid": item.twilio_sid, "MessageStatus": "delivered"},
+    )
     page.locator("#transcript .from-staff .delivery", has_text="sampai").wait_for(timeout=15_000)
 
     page.click("#confirm-booking")
@@ -84,7 +90,11 @@ def test_staff_handle_a_booking_from_first_sight_to_closing(browser, served, rec
         booking = session.execute(select(Booking)).scalar_one()
     assert (case.status, case.claimed_by, booking.status) == ("closed", "sari", "confirmed")
     worker.run_once()
-    assert [m["Body"][:10] for m in recorder.messages()] == ["Halo Budi,", "Janji temu", "Percakapan"]  # and the satisfaction question
+    assert [m["Body"][:10] for m in recorder.messages()] == [
+        "Halo Budi,",
+        "Janji temu",
+        "Percakapan",
+    ]  # and the satisfaction question
     context.close()
 
 

@@ -71,7 +71,12 @@ def test_follow_up_options_after_an_answer_accept_a_number(engine):
 
 @pytest.mark.parametrize(
     "follow_up, expected",
-    [("kalau kopi?", "cause_caffeine"), ("klo teh?", "cause_caffeine"), ("kalau stres?", "cause_stress"), ("kurang minum?", "cause_dehydration")],
+    [
+        ("kalau kopi?", "cause_caffeine"),
+        ("klo teh?", "cause_caffeine"),
+        ("kalau stres?", "cause_stress"),
+        ("kurang minum?", "cause_dehydration"),
+    ],
 )
 def test_short_follow_up_leans_on_the_previous_answer(engine, follow_up, expected):
     _, turn = talk(engine, "knp betis kedutan trs", follow_up)
@@ -317,9 +322,12 @@ def test_the_erase_question_takes_plain_yes_and_no_and_says_when_nothing_happene
 
 
 def test_privacy_questions_without_the_command_words_are_answered_not_crashed(engine):
-    for text in ("info pribadi saya disimpan ga?", "nomor hp saya kalian simpen ga", "tolong hapusin nomor sy dr sistem"):
+    for text in (
+        "info pribadi saya disimpan ga?",
+        "nomor hp saya kalian simpen ga",
+        "tolong hapusin nomor sy dr sistem",
+    ):
         (turn,) = talk(engine, text)
         assert turn.match.intent in ("privacy_data", "privacy_erase"), text
     (turn,) = talk(engine, "hapus janji saya")
     assert turn.match.intent == "fallback" and not turn.state.erase_asked_at
-

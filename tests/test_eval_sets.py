@@ -110,7 +110,10 @@ def test_evaluation_counts_clarify_as_not_answered(engine):
 
 
 def test_the_triage_sets_are_large_and_apart():
-    held_out, *tuning = (evaluation.load_triage(EVAL / f"{name}.yaml") for name in ("triage", *(f"triage_dev{n}" for n in ("", 2, 3, 4, 5, 6, 7))))
+    held_out, *tuning = (
+        evaluation.load_triage(EVAL / f"{name}.yaml")
+        for name in ("triage", *(f"triage_dev{n}" for n in ("", 2, 3, 4, 5, 6, 7)))
+    )
     counts = {level: sum(item.level == level for item in held_out) for level in evaluation.TRIAGE_LEVELS}
     assert counts["emergency"] >= 50 and counts["doctor"] >= 40 and counts["none"] >= 60
     seen = {item.text.lower() for item in held_out}
@@ -128,7 +131,11 @@ def test_the_held_out_triage_set_does_not_regress(engine):
     (emergency recall 1.0, false alarms ≤ 2 %); this guards what has been reached
     (docs/TRIAGE.md) until it does."""
     summary = evaluation.summarize_triage(evaluation.run_triage(engine, evaluation.load_triage(EVAL / "triage.yaml")))
-    assert summary["emergency_recall"] >= 0.95 and summary["doctor_recall"] >= 0.83 and summary["false_alarm_rate"] <= 0.085, summary
+    assert (
+        summary["emergency_recall"] >= 0.95
+        and summary["doctor_recall"] >= 0.83
+        and summary["false_alarm_rate"] <= 0.085
+    ), summary
 
 
 def test_two_question_messages_get_every_answer_and_one_question_messages_one(engine):

@@ -67,7 +67,9 @@ def test_a_patient_who_ignores_it_gets_the_answer_to_what_they_said(engine, othe
 def test_never_twice_in_a_day_and_again_the_next_day(engine):
     turns = chat(engine, "knp betis kedutan trs", "makasih", "1", "kalau kram betis kenapa?", "makasih ya", "dadah")
     assert sum(QUESTION in text_of(t) for t in turns) == 1
-    evening = chat(engine, "gmn cara mencegahnya", "makasih", state=turns[-1].state, start=MORNING.replace(hour=23, minute=50))
+    evening = chat(
+        engine, "gmn cara mencegahnya", "makasih", state=turns[-1].state, start=MORNING.replace(hour=23, minute=50)
+    )
     assert QUESTION not in text_of(evening[-1])
     tomorrow = chat(engine, "gmn cara mencegahnya", "makasih", state=turns[-1].state, start=MORNING + timedelta(days=1))
     assert QUESTION in text_of(tomorrow[-1]) and tomorrow[-1].state.feedback_on == "prevention"

@@ -59,10 +59,14 @@ def port_5000_taken():
 def test_make_run_installs_only_the_runtime_and_make_test_adds_the_test_tools(tmp_path):
     """What `make` would do in a fresh clone (dry run: nothing is installed)."""
     fresh = tmp_path / "venv"
-    run = subprocess.run(["make", "-n", "run", f"VENV={fresh}"], cwd=ROOT, env=environment(), capture_output=True, text=True, check=True).stdout
+    run = subprocess.run(
+        ["make", "-n", "run", f"VENV={fresh}"], cwd=ROOT, env=environment(), capture_output=True, text=True, check=True
+    ).stdout
     assert f"-m venv {fresh}" in run
     assert "-r requirements.txt" in run and "requirements-dev.txt" not in run
-    test = subprocess.run(["make", "-n", "test", f"VENV={fresh}"], cwd=ROOT, env=environment(), capture_output=True, text=True, check=True).stdout
+    test = subprocess.run(
+        ["make", "-n", "test", f"VENV={fresh}"], cwd=ROOT, env=environment(), capture_output=True, text=True, check=True
+    ).stdout
     assert "-r requirements.txt" in test and "-r requirements-dev.txt" in test and "-m pytest" in test
 
 
@@ -82,14 +86,22 @@ def test_make_run_with_port_5000_taken_serves_elsewhere_and_the_readme_curl_work
                 if line.startswith("Ctrl-C"):
                     break
             report = banner + (tmp_path / "stderr").read_text()
-            taken = re.search(r"^Port 5000 is taken by another program, so this runs on port (\d+)\.$", banner, re.MULTILINE)
+            taken = re.search(
+                r"^Port 5000 is taken by another program, so this runs on port (\d+)\.$", banner, re.MULTILINE
+            )
             assert taken, report
             port = taken.group(1)
             assert port != "5000"
             health = re.search(r"^  health +(\S+)", banner, re.MULTILINE).group(1)
             assert health == f"http://127.0.0.1:{port}/healthz", report
             assert urlopen(health).status == 200
-            reply = subprocess.run(["bash", "-c", readme_curl_example()], env=dict(os.environ, PORT=port), capture_output=True, text=True, timeout=60)
+            reply = subprocess.run(
+                ["bash", "-c", readme_curl_example()],
+                env=dict(os.environ, PORT=port),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             assert reply.returncode == 0, reply.stderr
             assert "<Response><Message" in reply.stdout and "elektrolit" in reply.stdout, reply.stdout
         finally:

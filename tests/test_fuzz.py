@@ -58,7 +58,22 @@ WORDS = sorted(
     | set(_LEXICON.change_words)
     | set(dates.WEEKDAYS)
     | set(dates.MONTHS)
-    | {"besok", "lusa", "kemarin", "hari", "ini", "depan", "jam", "pukul", "setengah", "tgl", "pagi", "siang", "sore", "malam"}
+    | {
+        "besok",
+        "lusa",
+        "kemarin",
+        "hari",
+        "ini",
+        "depan",
+        "jam",
+        "pukul",
+        "setengah",
+        "tgl",
+        "pagi",
+        "siang",
+        "sore",
+        "malam",
+    }
     | {"menu", "admin", "booking", "mau", "ya", "batal", "ubah"}
 )
 EMOJI = ["😀", "🙏", "👍🏽", "😭", "❤️", "🤒", "💊", "👨‍⚕️", "🇮🇩"]
@@ -113,7 +128,9 @@ message = st.one_of(
     st.text(max_size=200),
     # Huge messages: a story of thousands of characters, or one character repeated.
     st.builds(lambda text, times: text * times, sentence(), st.integers(20, 300)),
-    st.builds(lambda char, times: char * times, st.sampled_from(["a", "🙏", "9", " ", "kedutan "]), st.integers(1000, 20000)),
+    st.builds(
+        lambda char, times: char * times, st.sampled_from(["a", "🙏", "9", " ", "kedutan "]), st.integers(1000, 20000)
+    ),
 )
 
 # XML 1.0 allows tab, newline, carriage return and characters from U+0020 on, but not
@@ -171,7 +188,11 @@ date_text = st.one_of(
     st.lists(
         st.one_of(
             st.sampled_from(SCRIPTED),
-            st.sampled_from(sorted(set(dates.WEEKDAYS) | set(dates.MONTHS) | {"besok", "lusa", "jam", "pukul", "tgl", "depan", "sore"})),
+            st.sampled_from(
+                sorted(
+                    set(dates.WEEKDAYS) | set(dates.MONTHS) | {"besok", "lusa", "jam", "pukul", "tgl", "depan", "sore"}
+                )
+            ),
             st.integers(-5, 10000).map(str),
             st.builds("{}/{}/{}".format, st.integers(0, 99), st.integers(0, 99), st.integers(0, 99999)),
             st.builds("{}.{}".format, st.integers(0, 99), st.integers(0, 99)),
@@ -185,7 +206,14 @@ date_text = st.one_of(
 @given(text=date_text, now=st.sampled_from(NOWS))
 def test_parse_when_reads_only_real_days_within_range(text, now):
     when = dates.parse_when(text, now)
-    assert set(when.problems) <= {dates.NO_DATE, dates.NO_TIME, dates.PAST, dates.INVALID_DATE, dates.WHICH_DAY, dates.EITHER_DAY}
+    assert set(when.problems) <= {
+        dates.NO_DATE,
+        dates.NO_TIME,
+        dates.PAST,
+        dates.INVALID_DATE,
+        dates.WHICH_DAY,
+        dates.EITHER_DAY,
+    }
     assert (when.at is None) == (dates.NO_TIME in when.problems)
     if when.day is not None:
         assert when.day <= now.date() + timedelta(days=dates.MAX_DAYS_AHEAD)
@@ -264,7 +292,9 @@ def assert_answered_safely(response, form) -> None:
     """200 with readable TwiML when the message has the fields every message has, else 400."""
     event(f"HTTP {response.status_code}")
     assert response.status_code < 500 and b"Traceback" not in response.data
-    has_id = bool((form.get("MessageSid") or form.get("SmsMessageSid") or "").strip() and (form.get("From") or "").strip())
+    has_id = bool(
+        (form.get("MessageSid") or form.get("SmsMessageSid") or "").strip() and (form.get("From") or "").strip()
+    )
     if not has_id:
         assert response.status_code == 400
         return
@@ -292,7 +322,9 @@ def test_webhook_answers_any_signed_form_without_a_server_error(fuzz_client, fie
 
 raw_body = st.one_of(
     st.binary(max_size=300),
-    st.binary(max_size=300).map(lambda b: b"MessageSid=SMraw&From=whatsapp%3A%2B6281200000009&Body=" + quote_from_bytes(b).encode()),
+    st.binary(max_size=300).map(
+        lambda b: b"MessageSid=SMraw&From=whatsapp%3A%2B6281200000009&Body=" + quote_from_bytes(b).encode()
+    ),
     st.text(max_size=100).map(lambda t: urlencode({"MessageSid": "SMlatin", "From": "x", "Body": t}).encode("utf-8")),
     st.sampled_from(["latin-1", "utf-16", "cp1252"]).flatmap(
         lambda codec: st.text(alphabet=st.characters(codec=codec), max_size=80).map(

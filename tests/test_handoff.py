@@ -63,7 +63,10 @@ def test_a_confirmed_booking_becomes_a_request_a_case_and_one_alert_per_staff_me
 
 def test_alerts_use_the_content_template_when_configured(database_url, recorder, clock):
     config = app_config(
-        database_url, staff_whatsapp_numbers=STAFF[:1], twilio_api_base_url=recorder.url, staff_alert_content_sid="HX0123456789abcdef"
+        database_url,
+        staff_whatsapp_numbers=STAFF[:1],
+        twilio_api_base_url=recorder.url,
+        staff_alert_content_sid="HX0123456789abcdef",
     )
     app = create_app(config)
     app.extensions["klinik_inbox"].clock = clock
@@ -79,7 +82,9 @@ def test_alerts_use_the_content_template_when_configured(database_url, recorder,
     app.extensions["klinik_database"].dispose()
 
 
-@pytest.mark.parametrize("text, reason", [("tolong sambungkan ke admin", "human_agent"), ("dada saya nyeri sekali", "urgent")])
+@pytest.mark.parametrize(
+    "text, reason", [("tolong sambungkan ke admin", "human_agent"), ("dada saya nyeri sekali", "urgent")]
+)
 def test_each_handoff_reason_opens_a_case(setup, recorder, text, reason):
     app, worker = setup
     say(app, text, "SMreason")

@@ -72,11 +72,24 @@ def test_each_chart_has_exact_figures(app, seeded):
         {"day": "2026-11-25", "patient": 10, "bot": replies[("2026-11-25", "bot")], "staff": 2},
         {"day": "2026-11-26", "patient": 8, "bot": replies[("2026-11-26", "bot")], "staff": 1},
     ]
-    assert data["messages"]["total"] == {"patient": 18, "bot": sum(n for (_, who), n in replies.items() if who == "bot"), "staff": 3}
+    assert data["messages"]["total"] == {
+        "patient": 18,
+        "bot": sum(n for (_, who), n in replies.items() if who == "bot"),
+        "staff": 3,
+    }
     # Thanks (twice) are counted, but the chart of what patients ask leaves the conversation itself out.
-    assert [(i["intent"], i["count"]) for i in data["intents"]] == [("booking", 2), ("causes", 2), ("calf_cramp", 1), ("red_flag", 1)]
+    assert [(i["intent"], i["count"]) for i in data["intents"]] == [
+        ("booking", 2),
+        ("causes", 2),
+        ("calf_cramp", 1),
+        ("red_flag", 1),
+    ]
     with Session(app.extensions["klinik_database"]) as session:
-        counted = session.execute(select(DailyCount.count).where(DailyCount.metric == "intent", DailyCount.label == "thanks")).scalars().all()
+        counted = (
+            session.execute(select(DailyCount.count).where(DailyCount.metric == "intent", DailyCount.label == "thanks"))
+            .scalars()
+            .all()
+        )
     assert sum(counted) == 2
     assert data["intents"][1]["title"] == "Penyebab kedutan betis"
     assert data["outcomes"] == {
@@ -93,9 +106,30 @@ def test_each_chart_has_exact_figures(app, seeded):
         "first_reply": {"count": 3, "median_seconds": 600, "p90_seconds": 1800},  # 120, 600 and 1800 seconds
     }
     assert data["satisfaction"] == [
-        {"subject": "calf_cramp", "title": "Kram betis", "asked": 1, "helpful": 1, "not_helpful": 0, "share_helpful": 1.0},
-        {"subject": "case:human_agent", "title": None, "asked": 1, "helpful": 1, "not_helpful": 0, "share_helpful": 1.0},
-        {"subject": "causes", "title": "Penyebab kedutan betis", "asked": 1, "helpful": 0, "not_helpful": 1, "share_helpful": 0.0},
+        {
+            "subject": "calf_cramp",
+            "title": "Kram betis",
+            "asked": 1,
+            "helpful": 1,
+            "not_helpful": 0,
+            "share_helpful": 1.0,
+        },
+        {
+            "subject": "case:human_agent",
+            "title": None,
+            "asked": 1,
+            "helpful": 1,
+            "not_helpful": 0,
+            "share_helpful": 1.0,
+        },
+        {
+            "subject": "causes",
+            "title": "Penyebab kedutan betis",
+            "asked": 1,
+            "helpful": 0,
+            "not_helpful": 1,
+            "share_helpful": 0.0,
+        },
         {"subject": "case:booking", "title": None, "asked": 1, "helpful": 0, "not_helpful": 0, "share_helpful": None},
     ]
     missed = {item["text"]: (item["count"], item["rated_down"]) for item in data["unanswered"]}
@@ -111,7 +145,9 @@ def test_a_period_counts_only_its_days(app, seeded):
     assert [s["subject"] for s in data["satisfaction"]] == ["calf_cramp"]
     assert {item["text"] for item in data["unanswered"]} == {"kaki"}
     empty = report(app, "from=2026-10-01&to=2026-10-31")
-    assert empty["messages"]["total"] == {"patient": 0, "bot": 0, "staff": 0} and len(empty["messages"]["per_day"]) == 31
+    assert (
+        empty["messages"]["total"] == {"patient": 0, "bot": 0, "staff": 0} and len(empty["messages"]["per_day"]) == 31
+    )
     assert empty["outcomes"]["rates"] == {"answer": None, "clarify": None, "fallback": None}
     assert empty["cases"]["first_reply"] == {"count": 0, "median_seconds": None, "p90_seconds": None}
 
@@ -184,7 +220,9 @@ satisfaction_share,,case:booking,Kasus: Permintaan janji,
 def test_every_csv_column_has_the_exact_figures_on_the_page_and_through_the_api(app, seeded):
     replies = stored_replies(app)
     bots = {day: replies[(day, "bot")] for day in ("2026-11-25", "2026-11-26")}
-    expected = EXPECTED_CSV.format(bot1=bots["2026-11-25"], bot2=bots["2026-11-26"], bots=sum(bots.values())).replace("\n", "\r\n")
+    expected = EXPECTED_CSV.format(bot1=bots["2026-11-25"], bot2=bots["2026-11-26"], bots=sum(bots.values())).replace(
+        "\n", "\r\n"
+    )
     sari = StaffBrowser(app)
     sari.login()
     page_csv = sari.get(f"/staff/report.csv?{PERIOD}")
@@ -208,9 +246,17 @@ def test_the_page_shows_every_chart_as_a_table_without_scripts(app, seeded):
         assert f'<table class="{"data" if table == "messages-table" else "bars"}" id="{table}">' in page, table
     assert re.search(r'<tr data-key="causes"><th scope="row">Penyebab kedutan betis</th><td class="num">1</td><td class="num">0</td>'
                      r'<td class="num">1</td>\s*<td class="num">0,0 %</td>', page)  # fmt: skip
-    assert re.search(r'data-key="answer"><th scope="row"><span class="swatch part-answer"></span>Dijawab</th><td class="num">8</td><td class="num">72,7 %</td>', page)
-    assert '<dd data-key="median_seconds">10 mnt 0 dtk</dd>' in page and '<dd data-key="p90_seconds">30 mnt 0 dtk</dd>' in page
-    assert '<span class="text">knp betis kedutan trs</span>' in page and re.search(r'href="/staff/unanswered#m-\d+">Ajarkan</a>', page)
+    assert re.search(
+        r'data-key="answer"><th scope="row"><span class="swatch part-answer"></span>Dijawab</th><td class="num">8</td><td class="num">72,7 %</td>',
+        page,
+    )
+    assert (
+        '<dd data-key="median_seconds">10 mnt 0 dtk</dd>' in page
+        and '<dd data-key="p90_seconds">30 mnt 0 dtk</dd>' in page
+    )
+    assert '<span class="text">knp betis kedutan trs</span>' in page and re.search(
+        r'href="/staff/unanswered#m-\d+">Ajarkan</a>', page
+    )
     assert "<script>" not in page.replace('<script src="/static/console.js" defer></script>', "")
     refused = sari.get("/staff/report?from=2026-12-01&to=2026-11-01").get_data(as_text=True)
     assert "Periode tidak sah" in refused and "30 hari terakhir" in refused
@@ -221,7 +267,12 @@ def test_a_thumbs_down_lands_in_the_unanswered_inbox_with_the_message_it_rated(a
     rated = rows(app, Message, Message.id == down.rated_message_id)[0]
     assert (rated.body, rated.intent, down.intent, down.case_id) == ("knp betis kedutan trs", "causes", "causes", None)
     answer = rows(app, Message, Message.id == down.message_id)[0]
-    assert (answer.body, answer.intent, answer.reason, answer.actions) == ("👎", "feedback", "feedback_down", ["feedback:down"])
+    assert (answer.body, answer.intent, answer.reason, answer.actions) == (
+        "👎",
+        "feedback",
+        "feedback_down",
+        ["feedback:down"],
+    )
     case_rating = rows(app, FeedbackAnswer, FeedbackAnswer.case_id.is_not(None))[0]
     assert (case_rating.helpful, case_rating.case_id, case_rating.intent) == (True, seeded["bayu"], None)
     exported = app.extensions["klinik_console"].export_patient(seeded["bayu"], "sari")["satisfaction_answers"]
@@ -236,9 +287,14 @@ def test_a_thumbs_down_lands_in_the_unanswered_inbox_with_the_message_it_rated(a
     assert "knp betis kedutan trs" not in {item["text"] for item in report(app)["unanswered"]}
 
 
-def test_closing_a_case_sends_the_question_once_a_day_but_not_after_an_emergency_or_outside_the_window(app, seeded, clock):
+def test_closing_a_case_sends_the_question_once_a_day_but_not_after_an_emergency_or_outside_the_window(
+    app, seeded, clock
+):
     questions = [i for i in rows(app, OutboxItem) if "Apakah bantuan kami membantu?" in i.body]
-    assert [(i.case_id, i.to_number) for i in questions] == [(seeded["bayu"], SEEDED["bayu"]), (seeded["citra"], SEEDED["citra"])]
+    assert [(i.case_id, i.to_number) for i in questions] == [
+        (seeded["bayu"], SEEDED["bayu"]),
+        (seeded["citra"], SEEDED["citra"]),
+    ]
     console = app.extensions["klinik_console"]
     console.close(seeded["dedi"], "sari")  # urgent
     say(app, "sambungkan ke admin", "SMbayu-again", sender=SEEDED["bayu"])  # the day after his first case
@@ -260,10 +316,27 @@ def test_counts_survive_purge_and_erasure_without_any_personal_data(app, seeded,
     say(app, "hapus data saya", "SMani-erase", sender=SEEDED["ani"])
     say(app, "ya hapus", "SMani-erase-yes", sender=SEEDED["ani"])
     erased = report(app)
-    assert rows(app, FeedbackAnswer, FeedbackAnswer.conversation_id.in_([c.conversation_id for c in rows(app, HandoffCase, HandoffCase.id == seeded["bayu"])])) == []
-    assert erased["messages"]["total"] == {**before["messages"]["total"], "patient": 20, "bot": before["messages"]["total"]["bot"] + 2}
+    assert (
+        rows(
+            app,
+            FeedbackAnswer,
+            FeedbackAnswer.conversation_id.in_(
+                [c.conversation_id for c in rows(app, HandoffCase, HandoffCase.id == seeded["bayu"])]
+            ),
+        )
+        == []
+    )
+    assert erased["messages"]["total"] == {
+        **before["messages"]["total"],
+        "patient": 20,
+        "bot": before["messages"]["total"]["bot"] + 2,
+    }
     assert [(i["intent"], i["count"]) for i in erased["intents"]] == [
-        ("booking", 2), ("causes", 2), ("calf_cramp", 1), ("privacy_erase", 1), ("red_flag", 1)
+        ("booking", 2),
+        ("causes", 2),
+        ("calf_cramp", 1),
+        ("privacy_erase", 1),
+        ("red_flag", 1),
     ]
     assert erased["outcomes"]["counts"] == {"answer": 9, "clarify": 1, "fallback": 2}
     assert erased["outcomes"]["other"] == {"booking_step": 4, "feedback": 3, "privacy_step": 1}
@@ -274,7 +347,9 @@ def test_counts_survive_purge_and_erasure_without_any_personal_data(app, seeded,
     purged = privacy.purge(app.extensions["klinik_sessions"], clock() - timedelta(days=365), clock())
     assert purged.messages > 0
     after = report(app)
-    assert {k: v for k, v in after.items() if k != "unanswered"} == {k: v for k, v in erased.items() if k != "unanswered"}
+    assert {k: v for k, v in after.items() if k != "unanswered"} == {
+        k: v for k, v in erased.items() if k != "unanswered"
+    }
     assert after["unanswered"] == []  # the patients' phrasings went with their messages
     assert rows(app, FeedbackAnswer) == []
 
@@ -294,7 +369,9 @@ def test_concurrent_patients_are_all_counted(app):
     def deliver(n):
         start.wait()
         try:
-            inbox.receive(InboundMessage(sid=f"SMconc{n}", wa_id=f"whatsapp:+62812000000{n:02d}", body="kenapa betis kedutan"))
+            inbox.receive(
+                InboundMessage(sid=f"SMconc{n}", wa_id=f"whatsapp:+62812000000{n:02d}", body="kenapa betis kedutan")
+            )
         except Exception as error:  # noqa: BLE001 - reported below
             errors.append(error)
 
@@ -305,7 +382,9 @@ def test_concurrent_patients_are_all_counted(app):
         thread.join(timeout=60)
     assert errors == []
     data = report(app, "from=2026-11-25&to=2026-11-25")
-    assert data["messages"]["total"]["patient"] == 8 and data["intents"] == [{"intent": "causes", "title": "Penyebab kedutan betis", "count": 8}]
+    assert data["messages"]["total"]["patient"] == 8 and data["intents"] == [
+        {"intent": "causes", "title": "Penyebab kedutan betis", "count": 8}
+    ]
 
 
 def test_nearest_rank_percentiles():
@@ -360,7 +439,12 @@ def test_the_migration_counts_what_was_stored_before_it(database_url, tmp_path):
     migrate.upgrade(engine)
     wednesday, thursday = date(2026, 11, 25), date(2026, 11, 26)
     with engine.connect() as connection:
-        counts = {(day, metric, label): n for day, metric, label, n in connection.execute(select(DailyCount.day, DailyCount.metric, DailyCount.label, DailyCount.count))}
+        counts = {
+            (day, metric, label): n
+            for day, metric, label, n in connection.execute(
+                select(DailyCount.day, DailyCount.metric, DailyCount.label, DailyCount.count)
+            )
+        }
         first_reply = connection.execute(select(HandoffCase.first_reply_at)).scalar_one()
     engine.dispose()
     assert counts == {

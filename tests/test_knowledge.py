@@ -53,7 +53,9 @@ def test_yaml_syntax_error_names_file_and_line(kb_copy):
 def test_unknown_key_is_reported_at_its_line(kb_copy):
     path = kb_copy / "intents" / "calf.yaml"
     edit(path, "    title: Kram betis\n", "    title: Kram betis\n    answr: typo\n")
-    assert problems_of(kb_copy) == [f"knowledge/intents/calf.yaml:{line_of(path, 'answr:')}: intent: unknown key 'answr' (allowed: action, answer, examples, follow_up, id, out_of_scope, part_of, title)"]
+    assert problems_of(kb_copy) == [
+        f"knowledge/intents/calf.yaml:{line_of(path, 'answr:')}: intent: unknown key 'answr' (allowed: action, answer, examples, follow_up, id, out_of_scope, part_of, title)"
+    ]
 
 
 def test_empty_answer_is_reported(kb_copy):
@@ -100,7 +102,9 @@ def test_slang_that_maps_to_slang_breaks_idempotence_and_is_rejected(kb_copy):
     path = kb_copy / "lexicon.yaml"
     edit(path, "    knp: kenapa\n", "    knp: gmn\n")
     found = problems_of(kb_copy)
-    assert found == [f"knowledge/lexicon.yaml:{line_of(path, 'knp: gmn')}: slang 'knp' -> 'gmn': 'gmn' is itself slang or a particle"]
+    assert found == [
+        f"knowledge/lexicon.yaml:{line_of(path, 'knp: gmn')}: slang 'knp' -> 'gmn': 'gmn' is itself slang or a particle"
+    ]
 
 
 def test_missing_file_and_many_problems_reported_together(kb_copy):
@@ -135,10 +139,18 @@ def test_taught_examples_are_added_and_the_ones_that_cannot_be_are_left_out(kb):
         knowledge.Taught(6, "fallback", "apa lagi ya"),
     ]
     merged, skipped = knowledge.with_taught(kb, taught)
-    added = merged.intents["prevention"].examples[len(kb.intents["prevention"].examples):]
+    added = merged.intents["prevention"].examples[len(kb.intents["prevention"].examples) :]
     assert [(e.text, e.file, e.line) for e in added] == [("rutin yoga ngaruh ga", knowledge.TAUGHT_SOURCE, 1)]
-    assert [(t.id, why) for t, why in skipped] == [(2, "unknown_intent"), (3, "conflict:fallback"), (4, "empty"), (6, "unknown_intent")]
-    assert kb.intents["prevention"].examples == merged.intents["prevention"].examples[: len(kb.intents["prevention"].examples)]
+    assert [(t.id, why) for t, why in skipped] == [
+        (2, "unknown_intent"),
+        (3, "conflict:fallback"),
+        (4, "empty"),
+        (6, "unknown_intent"),
+    ]
+    assert (
+        kb.intents["prevention"].examples
+        == merged.intents["prevention"].examples[: len(kb.intents["prevention"].examples)]
+    )
 
 
 def test_stored_examples_can_never_stop_the_bot_from_starting(kb_copy):
@@ -158,7 +170,9 @@ def test_stored_examples_can_never_stop_the_bot_from_starting(kb_copy):
 
     engines = LiveEngine(kb_copy, Engine, taught=Stored())
     assert engines.current().matcher.match("kenapa betis kedutan").intent == "causes"
-    unreachable = TaughtExamples(storage.session_factory(storage.make_engine("postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=1")))
+    unreachable = TaughtExamples(
+        storage.session_factory(storage.make_engine("postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=1"))
+    )
     assert unreachable.version() is None and unreachable.load() is None
     engines = LiveEngine(kb_copy, Engine, interval=0, taught=unreachable)
     assert not engines.refresh() and engines.current().kb.intents

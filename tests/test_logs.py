@@ -38,7 +38,9 @@ def test_formatter_masks_message_and_fields():
 def test_a_webhook_request_logs_no_number_and_no_body(client, caplog):
     body = "betis saya kedutan terus rahasia-pasien-xyz"
     with caplog.at_level(logging.DEBUG):
-        signed_post(client, "/webhook/whatsapp", {"MessageSid": "SMlog", "From": "whatsapp:+6281234565678", "Body": body})
+        signed_post(
+            client, "/webhook/whatsapp", {"MessageSid": "SMlog", "From": "whatsapp:+6281234565678", "Body": body}
+        )
         client.post("/webhook/whatsapp", data={"MessageSid": "SMlog2", "From": "whatsapp:+6289876543210", "Body": body})
     formatter = StructuredFormatter()
     lines = [formatter.format(record) for record in caplog.records]

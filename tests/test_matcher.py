@@ -77,7 +77,14 @@ def test_question_with_thanks_answers_the_question(matcher):
 
 @pytest.mark.parametrize(
     "text",
-    ["jual kuota internet?", "resep rendang dong", "siapa presiden indonesia", "sakit gigi geraham", "asdfgh", "rumah dijual murah"],
+    [
+        "jual kuota internet?",
+        "resep rendang dong",
+        "siapa presiden indonesia",
+        "sakit gigi geraham",
+        "asdfgh",
+        "rumah dijual murah",
+    ],
 )
 def test_out_of_scope_falls_back(matcher, text):
     match = matcher.match(text)
@@ -86,7 +93,7 @@ def test_out_of_scope_falls_back(matcher, text):
 
 
 def test_close_candidates_ask_which_one(matcher):
-    """"betis" alone could be pain or twitching: with a clarify margin wider than the gap
+    """ "betis" alone could be pain or twitching: with a clarify margin wider than the gap
     between the two, the patient is asked which one (never offered fallback)."""
     from dataclasses import replace
 
@@ -94,7 +101,13 @@ def test_close_candidates_ask_which_one(matcher):
     first, second = sorted(analysis.whole, reverse=True)[:2]
     # Sure of the best (above the answer cutoff), unsure of the runner-up (below it), and close.
     cutoff = second + 0.001
-    wide = replace(matcher.settings, answer_threshold=cutoff, cutoffs={}, clarify_margin=first - second + 0.01, clarify_threshold=second - 0.01)
+    wide = replace(
+        matcher.settings,
+        answer_threshold=cutoff,
+        cutoffs={},
+        clarify_margin=first - second + 0.01,
+        clarify_threshold=second - 0.01,
+    )
     match = matcher.decide(analysis, wide)
     assert match.decision is Decision.CLARIFY and match.reason == "close_candidates", match
     assert len(matcher.clarify_options(match)) == 2 and "fallback" not in matcher.clarify_options(match)
@@ -105,7 +118,11 @@ def test_close_candidates_ask_which_one(matcher):
 def test_an_unsure_best_intent_is_asked_about(matcher):
     match = matcher.match("yoga tiap pagi ngaruh ga ke betis")
     assert (match.decision, match.reason) == (Decision.CLARIFY, "low_confidence"), match
-    assert matcher.settings.clarify_threshold <= match.score < matcher.cutoffs(matcher.settings)[matcher.intent_ids.index(match.intent)]
+    assert (
+        matcher.settings.clarify_threshold
+        <= match.score
+        < matcher.cutoffs(matcher.settings)[matcher.intent_ids.index(match.intent)]
+    )
 
 
 def test_context_tips_a_short_follow_up_towards_the_offered_topics(matcher, kb):
@@ -122,7 +139,15 @@ def test_empty_and_emoji_only(matcher):
 
 
 def test_result_is_well_formed_for_any_message(matcher):
-    for text in ["a", "1", "betis " * 3000, "🙏" * 2000 + " kenapa betis kedutan", "\x00\x01 kedutan", "ق ق ق", "ＫＥＤＵＴＡＮ"]:
+    for text in [
+        "a",
+        "1",
+        "betis " * 3000,
+        "🙏" * 2000 + " kenapa betis kedutan",
+        "\x00\x01 kedutan",
+        "ق ق ق",
+        "ＫＥＤＵＴＡＮ",
+    ]:
         match = matcher.match(text)
         assert match.decision in Decision
         assert 0.0 <= match.score <= 1.0

@@ -56,7 +56,11 @@ def value(samples: dict, name: str, **labels) -> float:
 
 def grown(before: dict, after: dict) -> dict[tuple, float]:
     """How much each counter grew in between."""
-    return {key: after[key] - before.get(key, 0.0) for key in after if key[0].endswith(("_total", "_count")) and after[key] != before.get(key, 0.0)}
+    return {
+        key: after[key] - before.get(key, 0.0)
+        for key in after
+        if key[0].endswith(("_total", "_count")) and after[key] != before.get(key, 0.0)
+    }
 
 
 @pytest.fixture
@@ -90,7 +94,10 @@ def test_a_conversation_and_the_outbox_are_counted_by_decision_triage_and_kind(a
         ("klinik_messages_sent_total", (("kind", "reply"),)): len(replies),
         ("klinik_reply_seconds_count", ()): 5,
     }
-    assert value(queued, "klinik_cases_open", reason="urgent") == 1 and value(queued, "klinik_cases_open", reason="booking") == 0
+    assert (
+        value(queued, "klinik_cases_open", reason="urgent") == 1
+        and value(queued, "klinik_cases_open", reason="booking") == 0
+    )
     assert value(queued, "klinik_outbox_backlog", kind="staff_alert") == 2
     assert value(queued, "klinik_outbox_oldest_waiting_seconds") >= 0 and value(queued, "klinik_database_up") == 1
 
@@ -154,13 +161,18 @@ def test_two_gunicorn_workers_count_into_one_total_that_outlives_a_worker(tmp_pa
     temporary = tmp_path / "tmp"
     temporary.mkdir()
     environment = {"TMPDIR": str(temporary), "PROMETHEUS_MULTIPROC_DIR": ""}
-    with servers.gunicorn(servers.sqlite_database(tmp_path), tmp_path / "gunicorn.log", workers=2, threads=1, **environment) as base:
+    with servers.gunicorn(
+        servers.sqlite_database(tmp_path), tmp_path / "gunicorn.log", workers=2, threads=1, **environment
+    ) as base:
         (metrics_dir,) = temporary.glob("klinik-metrics-*")
         client = WebhookClient(f"{base}/webhook/whatsapp", auth_token=AUTH_TOKEN)
         sent = 0
         while len([pid for pid, n in received_per_worker(metrics_dir).items() if n]) < 2:
             assert sent < 400, f"one worker took every message: {received_per_worker(metrics_dir)}"
-            threads = [threading.Thread(target=client.send, args=(f"whatsapp:+62812777{sent + n:05d}", "halo kak")) for n in range(8)]
+            threads = [
+                threading.Thread(target=client.send, args=(f"whatsapp:+62812777{sent + n:05d}", "halo kak"))
+                for n in range(8)
+            ]
             for thread in threads:
                 thread.start()
             for thread in threads:
@@ -184,13 +196,20 @@ def test_the_worker_process_serves_its_own_counts_on_worker_metrics_port(tmp_pat
     say(app, "sambungkan ke admin dong", "SMw1")
     assert value(scrape(app.test_client()), "klinik_outbox_backlog", kind="staff_alert") == 1
     port = servers.free_port()
-    env = dict(os.environ, DATABASE_URL=database_url, BOT_DEV_MODE="1", TWILIO_AUTH_TOKEN="", WORKER_METRICS_PORT=str(port))
+    env = dict(
+        os.environ, DATABASE_URL=database_url, BOT_DEV_MODE="1", TWILIO_AUTH_TOKEN="", WORKER_METRICS_PORT=str(port)
+    )
     with (tmp_path / "worker.log").open("w") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "bot", "worker"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "bot", "worker"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
         try:
             deadline = time.monotonic() + 60
             while (counted := worker_counts(port)).get(("klinik_messages_sent_total", (("kind", "staff_alert"),))) != 1:
-                assert worker.poll() is None and time.monotonic() < deadline, (counted, (tmp_path / "worker.log").read_text())
+                assert worker.poll() is None and time.monotonic() < deadline, (
+                    counted,
+                    (tmp_path / "worker.log").read_text(),
+                )
                 time.sleep(0.2)
         finally:
             worker.terminate()

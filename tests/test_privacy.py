@@ -26,7 +26,13 @@ STAFF = ("whatsapp:+6281100000001",)
 
 @pytest.fixture
 def config(database_url, recorder, kb_copy):
-    return app_config(database_url, twilio_api_base_url=recorder.url, secret_key="k", knowledge_dir=kb_copy, staff_whatsapp_numbers=STAFF)
+    return app_config(
+        database_url,
+        twilio_api_base_url=recorder.url,
+        secret_key="k",
+        knowledge_dir=kb_copy,
+        staff_whatsapp_numbers=STAFF,
+    )
 
 
 @pytest.fixture
@@ -98,7 +104,16 @@ def test_hapus_data_saya_leaves_nothing_of_the_patient_anywhere(app, config, clo
     (done,) = say(app, "ya hapus", "SMe2", name=NAME)
     assert "sudah kami hapus" in done
     after = everything_stored(app)
-    for secret in (NUMBER, NUMBER[-9:], NAME, "Budi", "asam urat", "kedutan terus sejak kemarin", "betis kanan kedutan", "jadwal Kamis"):
+    for secret in (
+        NUMBER,
+        NUMBER[-9:],
+        NAME,
+        "Budi",
+        "asam urat",
+        "kedutan terus sejak kemarin",
+        "betis kanan kedutan",
+        "jadwal Kamis",
+    ):
         assert secret not in after, secret
     (closed,) = rows(app, HandoffCase)
     assert (closed.id, closed.status, closed.booking_id) == (case.id, "closed", None)
@@ -123,13 +138,22 @@ def test_after_hapus_data_saya_no_sqlite_file_holds_the_patients_words(recorder,
     """Greps the files while the app is still running (its connections open, the -wal file in
     use), as someone copying them off the server would read them."""
     database_url = servers.sqlite_database(tmp_path)
-    config = app_config(database_url, twilio_api_base_url=recorder.url, secret_key="k", knowledge_dir=kb_copy, staff_whatsapp_numbers=STAFF)
+    config = app_config(
+        database_url,
+        twilio_api_base_url=recorder.url,
+        secret_key="k",
+        knowledge_dir=kb_copy,
+        staff_whatsapp_numbers=STAFF,
+    )
     app = create_app(config)
     app.extensions["klinik_inbox"].clock = clock
     app.extensions["klinik_console"].clock = clock
     app.extensions["klinik_accounts"].add("sari", PASSWORD)
     a_full_history(app, config, clock)
-    secrets = [word.encode() for word in (NUMBER, NAME, "asam urat", "kedutan terus sejak kemarin", "betis kanan kedutan", "jadwal Kamis")]
+    secrets = [
+        word.encode()
+        for word in (NUMBER, NAME, "asam urat", "kedutan terus sejak kemarin", "betis kanan kedutan", "jadwal Kamis")
+    ]
     before = b"".join(database_files(database_url).values())
     assert all(secret in before for secret in secrets)  # the grep finds them while they are stored
     say(app, "hapus data saya", "SMw1", name=NAME)
@@ -146,7 +170,13 @@ def test_after_hapus_data_saya_no_sqlite_file_holds_the_patients_words(recorder,
 
 def test_staff_erasure_and_purge_leave_nothing_readable_in_the_sqlite_files(recorder, kb_copy, tmp_path, clock):
     database_url = servers.sqlite_database(tmp_path)
-    config = app_config(database_url, twilio_api_base_url=recorder.url, secret_key="k", knowledge_dir=kb_copy, staff_whatsapp_numbers=STAFF)
+    config = app_config(
+        database_url,
+        twilio_api_base_url=recorder.url,
+        secret_key="k",
+        knowledge_dir=kb_copy,
+        staff_whatsapp_numbers=STAFF,
+    )
     app = create_app(config)
     app.extensions["klinik_inbox"].clock = clock
     app.extensions["klinik_console"].clock = clock
@@ -222,7 +252,11 @@ def test_purge_removes_exactly_what_is_older_than_the_cutoff(app, config, clock)
     assert (report.messages, report.conversations, report.cases, report.bookings) == (6, 1, 0, 0)
     remaining = {m.twilio_sid for m in rows(app, Message, Message.direction == "in")}
     assert remaining == {"SMnew2", "SMold3"}
-    assert all(m.created_at >= cutoff for m in rows(app, Message) if m.conversation_id != rows(app, HandoffCase)[0].conversation_id)
+    assert all(
+        m.created_at >= cutoff
+        for m in rows(app, Message)
+        if m.conversation_id != rows(app, HandoffCase)[0].conversation_id
+    )
     assert {c.wa_id for c in rows(app, Conversation)} == {"whatsapp:+6281300000002", "whatsapp:+6281300000003"}
     again = privacy.purge(sessions, cutoff, clock())
     assert (again.messages, again.conversations, again.cases, again.bookings) == (0, 0, 0, 0)

@@ -83,7 +83,9 @@ def test_the_clear_question_is_answered_and_the_unclear_one_asked_about(engine):
 
 
 def test_five_questions_get_the_first_three_answers_and_a_note_naming_the_rest(engine):
-    text = "1. buka jam brp 2. harga akupuntur brp 3. bisa home visit 4. kopi bikin kedutan ga 5. gimana cara mencegahnya"
+    text = (
+        "1. buka jam brp 2. harga akupuntur brp 3. bisa home visit 4. kopi bikin kedutan ga 5. gimana cara mencegahnya"
+    )
     turn = first_message(engine, text)
     assert answered(turn) == ["clinic_info", "pricing", "home_visit"]
     assert len(answered(turn)) == MAX_ANSWERS
@@ -100,14 +102,16 @@ def test_the_same_question_twice_is_answered_once(engine):
 def test_a_question_with_a_sticker_and_a_very_long_message_are_answered(engine):
     turn = first_message(engine, "harga akupuntur berapa? terus alamatnya di mana?", media_types=("image/webp",))
     assert answered(turn) == ["pricing", "clinic_info"]
-    long = ("betis saya pegal sekali setelah kerja seharian. " * 110) + "harga akupuntur berapa? terus alamatnya di mana?"
+    long = (
+        "betis saya pegal sekali setelah kerja seharian. " * 110
+    ) + "harga akupuntur berapa? terus alamatnya di mana?"
     assert len(long) > 5000
     turn = first_message(engine, long)
     assert turn.replies and all(r.text for r in turn.replies)
 
 
 def test_a_narrower_topic_answers_its_broader_one(engine):
-    """"kopi bikin kedutan? ... kenapa betis kedutan": the caffeine answer is the cause asked."""
+    """ "kopi bikin kedutan? ... kenapa betis kedutan": the caffeine answer is the cause asked."""
     turn = first_message(engine, "kenapa betis kedutan ya? apa gara2 kopi?")
     assert "causes" not in answered(turn)
 
@@ -125,7 +129,7 @@ def test_evaluation_counts_messages_with_every_question_answered(engine):
 
 
 def test_two_privacy_requests_are_both_taken_up(engine):
-    """"what do you keep? and how do I erase it": the summary, then the erase question (a flow
+    """ "what do you keep? and how do I erase it": the summary, then the erase question (a flow
     that waits for the patient, so it comes last)."""
     turn = first_message(engine, "data sy disimpen apa aja? trs cara hapusnya gmn")
     assert answered(turn) == ["privacy_data", "privacy_erase"]
@@ -178,7 +182,9 @@ def test_a_date_with_a_full_stop_is_not_a_list_number(engine):
     assert engine.questions.pieces("mau booking tanggal 28. terus alamatnya dimana?")[0] == "mau booking tanggal 28"
 
 
-@pytest.mark.parametrize("text", ["kedutan terus menerus bahaya ga?", "betis kedutan, bahaya ga?", "harga akupuntur brp kalau 5 sesi?"])
+@pytest.mark.parametrize(
+    "text", ["kedutan terus menerus bahaya ga?", "betis kedutan, bahaya ga?", "harga akupuntur brp kalau 5 sesi?"]
+)
 def test_a_statement_beside_a_question_is_not_a_second_question(engine, text):
     assert first_message(engine, text).questions == ()
 
@@ -206,7 +212,7 @@ def test_the_menu_before_a_booking_lists_its_topics_without_numbers(engine):
 
 
 def test_a_broad_question_and_a_narrower_one_get_the_narrower_answer(engine):
-    """"Kenapa kedutan? Apa karena stres?": the answer about stress, which tells why."""
+    """ "Kenapa kedutan? Apa karena stres?": the answer about stress, which tells why."""
     turn = first_message(engine, "kenapa betis kedutan terus ya? apa karena stres?")
     assert (turn.match.intent, turn.questions) == ("cause_stress", ())
     assert engine.kb.intents["cause_stress"].part_of == "causes"

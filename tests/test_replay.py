@@ -42,7 +42,14 @@ def test_fixtures_cover_every_intent_and_dialogue_feature():
 
 def test_checker_reports_each_kind_of_mismatch():
     observed = replay.Observed(("Halo! Ada yang bisa dibantu?",), "greeting", "answer", "fuzzy", ("handoff:urgent",))
-    expect = {"intent": "menu", "decision": "clarify", "contains": ["jadwal"], "not_contains": ["halo"], "actions": [], "replies": 2}
+    expect = {
+        "intent": "menu",
+        "decision": "clarify",
+        "contains": ["jadwal"],
+        "not_contains": ["halo"],
+        "actions": [],
+        "replies": 2,
+    }
     problems = replay.check_turn(expect, observed)
     assert problems == [
         "intent: expected 'menu', got 'greeting'",
@@ -96,7 +103,9 @@ def test_every_fixture_replays_live_and_what_cannot_be_seen_is_reported(live):
     client = WebhookClient(url, auth_token=AUTH_TOKEN)
     results = []
     for path in FIXTURE_FILES:
-        results += replay.run_fixture(replay.load_fixture(path), replay.webhook_conversation(client, fake_patient_number()))
+        results += replay.run_fixture(
+            replay.load_fixture(path), replay.webhook_conversation(client, fake_patient_number())
+        )
     assert all(r.passed for r in results), replay.format_results(results)
     played = [r for r in results if not r.skipped]
     assert len(played) > 40
@@ -141,9 +150,13 @@ def test_live_replay_from_the_command_line_reports_per_turn(live, tmp_path):
     assert "PASS turn 2 (line 5): 'mau booking'\n" in result.stdout
     assert "not checked live: booking" in result.stdout
     assert "SKIP turn 3 (line 8) and the 1 after it: needs a fixed clock (now/at): offline only" in result.stdout
-    assert result.stdout.rstrip().endswith("1/2 turns passed in 1 fixtures; 2 turns skipped (offline only); 1 expectations not checked live; 1 FAILED")
+    assert result.stdout.rstrip().endswith(
+        "1/2 turns passed in 1 fixtures; 2 turns skipped (offline only); 1 expectations not checked live; 1 FAILED"
+    )
 
-    forged = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=dict(env, TWILIO_AUTH_TOKEN="not-the-token"), timeout=120)
+    forged = subprocess.run(
+        command, capture_output=True, text=True, cwd=ROOT, env=dict(env, TWILIO_AUTH_TOKEN="not-the-token"), timeout=120
+    )
     assert forged.returncode == 1
     assert "HTTP 403 from the webhook (is TWILIO_AUTH_TOKEN the server's" in forged.stdout
 
@@ -162,7 +175,10 @@ def test_a_turn_may_be_skipped_by_the_conversation_with_the_rest_of_its_fixture(
     results = replay.run_fixture(fixture, conversation)
     assert [r.skipped for r in results] == [None, "needs a fixed clock", "needs a fixed clock"]
     assert all(r.passed for r in results)
-    assert replay.format_results(results).splitlines()[-1] == "1/1 turns passed in 1 fixtures; 2 turns skipped (offline only)"
+    assert (
+        replay.format_results(results).splitlines()[-1]
+        == "1/1 turns passed in 1 fixtures; 2 turns skipped (offline only)"
+    )
 
 
 def test_a_webhook_without_the_headers_leaves_all_but_the_replies_unchecked(tmp_path):
@@ -172,6 +188,8 @@ def test_a_webhook_without_the_headers_leaves_all_but_the_replies_unchecked(tmp_
 
     path = tmp_path / "f.yaml"
     path.write_text('name: f\nturns:\n  - user: "halo"\n    expect: {intent: menu, contains: ["ada yang bisa"]}\n')
-    (result,) = replay.run_fixture(replay.load_fixture(path), replay.webhook_conversation(OlderServer(), fake_patient_number()))
+    (result,) = replay.run_fixture(
+        replay.load_fixture(path), replay.webhook_conversation(OlderServer(), fake_patient_number())
+    )
     assert result.passed and result.unchecked == ["intent"]
     assert "not checked live: intent" in replay.format_results([result])

@@ -71,7 +71,10 @@ def screenshot(page, tmp_path, name, width):
 
 def numbers(page, selector) -> dict[str, str]:
     """The figures of a table or list on the page, by their data-key."""
-    return page.eval_on_selector_all(selector, "cells => Object.fromEntries(cells.map(c => [c.closest('[data-key]').dataset.key, c.textContent.trim()]))")
+    return page.eval_on_selector_all(
+        selector,
+        "cells => Object.fromEntries(cells.map(c => [c.closest('[data-key]').dataset.key, c.textContent.trim()]))",
+    )
 
 
 def test_staff_read_a_week_of_figures_on_a_desktop_and_on_a_phone(browser, served, tmp_path):
@@ -79,12 +82,19 @@ def test_staff_read_a_week_of_figures_on_a_desktop_and_on_a_phone(browser, serve
     token = app.extensions["klinik_accounts"].issue_token("sari")
     client = app.test_client()
     expected = client.get(f"/staff/api/report?{WEEK}", headers={"Authorization": f"Bearer {token}"}).json
-    expected_csv = client.get(f"/staff/api/report.csv?{WEEK}", headers={"Authorization": f"Bearer {token}"}).get_data(as_text=True)
+    expected_csv = client.get(f"/staff/api/report.csv?{WEEK}", headers={"Authorization": f"Bearer {token}"}).get_data(
+        as_text=True
+    )
     assert expected["messages"]["total"]["patient"] > 30 and len(expected["satisfaction"]) >= 5
 
     context, page = login(browser, base, viewport=DESKTOP, accept_downloads=True)
     errors = []  # a CSP violation or a script error would show here
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and not m.location["url"].endswith("/favicon.ico") else None)
+    page.on(
+        "console",
+        lambda m: (
+            errors.append(m.text) if m.type == "error" and not m.location["url"].endswith("/favicon.ico") else None
+        ),
+    )
     page.click("nav >> text=Laporan")
     page.wait_for_url(f"{base}/staff/report")
     assert page.locator("nav.tabs a[aria-current=page]").inner_text() == "30 hari terakhir"
@@ -97,13 +107,21 @@ def test_staff_read_a_week_of_figures_on_a_desktop_and_on_a_phone(browser, serve
     assert not page.is_visible("#messages-table")
     page.click("#messages summary")
     assert page.is_visible("#messages-table")
-    days = page.eval_on_selector_all("#messages-table tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent.trim()))")
-    assert [row[1:] for row in days] == [[str(d["patient"]), str(d["bot"]), str(d["staff"])] for d in expected["messages"]["per_day"]]
-    assert numbers(page, "#outcome-table td:nth-child(2)") == {k: str(v) for k, v in expected["outcomes"]["counts"].items()}
+    days = page.eval_on_selector_all(
+        "#messages-table tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent.trim()))"
+    )
+    assert [row[1:] for row in days] == [
+        [str(d["patient"]), str(d["bot"]), str(d["staff"])] for d in expected["messages"]["per_day"]
+    ]
+    assert numbers(page, "#outcome-table td:nth-child(2)") == {
+        k: str(v) for k, v in expected["outcomes"]["counts"].items()
+    }
     assert numbers(page, "#intent-table td.num") == {i["intent"]: str(i["count"]) for i in expected["intents"]}
     assert numbers(page, "#booking-table td.num") == {k: str(v) for k, v in expected["bookings"].items()}
     assert numbers(page, "#case-table td.num") == {k: str(v) for k, v in expected["cases"]["opened"].items()}
-    assert numbers(page, "#satisfaction-table td:nth-child(3)") == {s["subject"]: str(s["helpful"]) for s in expected["satisfaction"]}
+    assert numbers(page, "#satisfaction-table td:nth-child(3)") == {
+        s["subject"]: str(s["helpful"]) for s in expected["satisfaction"]
+    }
     assert page.inner_text("#first-reply [data-key=median_seconds]") == "10 mnt 0 dtk"
     assert page.locator("#danger-signs code", has_text="chest_pain").count() == 1
     assert fits_the_screen(page)
@@ -122,7 +140,7 @@ def test_staff_read_a_week_of_figures_on_a_desktop_and_on_a_phone(browser, serve
     assert page.inner_text("#first-reply [data-key=median_seconds]") == "2 mnt 0 dtk"
     page.click("#unanswered a >> text=Ajarkan")
     page.wait_for_url(f"{base}/staff/unanswered#m-*")
-    assert page.locator(page.url[page.url.index("#"):]).inner_text().startswith("kaki")
+    assert page.locator(page.url[page.url.index("#") :]).inner_text().startswith("kaki")
     assert errors == []
     context.close()
 
@@ -140,7 +158,14 @@ def test_the_report_reads_without_javascript(browser, served):
     page.goto(f"{base}/staff/report?{WEEK}")
     page.click("#messages summary")  # <details> opens without a script
     assert page.is_visible("#messages-table") and page.locator("#messages-table tbody tr").count() == 7
-    for table in ("#outcome-table", "#intent-table", "#triage-table", "#booking-table", "#case-table", "#satisfaction-table"):
+    for table in (
+        "#outcome-table",
+        "#intent-table",
+        "#triage-table",
+        "#booking-table",
+        "#case-table",
+        "#satisfaction-table",
+    ):
         assert page.locator(f"{table} tbody tr").count() >= 1, table
     assert fits_the_screen(page)
     context.close()

@@ -127,7 +127,9 @@ def test_the_signature_holds_without_public_base_url_on_any_port(database_url):
     client = app.test_client()
     base = "http://127.0.0.1:8123"
     token = StaffBrowser.TOKEN.search(client.get("/simulator/", base_url=base).get_data(as_text=True)).group(1)
-    response = client.post("/simulator/send", json={"number": PATIENT, "text": "halo"}, base_url=base, headers={"X-CSRFToken": token})
+    response = client.post(
+        "/simulator/send", json={"number": PATIENT, "text": "halo"}, base_url=base, headers={"X-CSRFToken": token}
+    )
     assert response.status_code == 200, response.json
     assert response.json["inbound"]["intent"] == "greeting"
     app.extensions["klinik_database"].dispose()
@@ -203,7 +205,14 @@ def test_a_conversation_becomes_a_fixture_that_replays_green(dev_app, dev, engin
     fixture = load(tmp_path, recording["yaml"])
     assert recording["turns"] == len(fixture.turns) == 6
     assert recording["notes"] == []
-    assert [t.user for t in fixture.turns] == ["halo kak", "", "sambungkan ke admin", "makasih", "", "knp betis kedutan trs"]
+    assert [t.user for t in fixture.turns] == [
+        "halo kak",
+        "",
+        "sambungkan ke admin",
+        "makasih",
+        "",
+        "knp betis kedutan trs",
+    ]
     assert [t.event for t in fixture.turns] == [None, None, None, None, "case_closed", None]
     assert fixture.turns[0].profile_name == "Budi Santoso" and fixture.turns[1].media == ("image/jpeg",)
     assert not any(t.fixed_clock for t in fixture.turns)
@@ -215,8 +224,14 @@ def test_a_conversation_becomes_a_fixture_that_replays_green(dev_app, dev, engin
     for expect in expects[:3] + expects[5:]:
         (snippet,) = expect["contains"]
         assert 2 <= len(snippet.split()) <= 6 and not any(c.isdigit() for c in snippet)
-    assert "  # staff sari: Halo Budi, ada yang bisa dibantu? Saya Sari.\n  # sent: Percakapan Anda dengan staf klinik sudah selesai" in recording["yaml"]
-    assert "Apakah bantuan kami membantu? 1. 👍 Ya, membantu 2. 👎 Kurang membantu\n  - event: case_closed\n" in recording["yaml"]
+    assert (
+        "  # staff sari: Halo Budi, ada yang bisa dibantu? Saya Sari.\n  # sent: Percakapan Anda dengan staf klinik sudah selesai"
+        in recording["yaml"]
+    )
+    assert (
+        "Apakah bantuan kami membantu? 1. 👍 Ya, membantu 2. 👎 Kurang membantu\n  - event: case_closed\n"
+        in recording["yaml"]
+    )
     replays_green(engine, fixture, [None, *replay.probe_moments()])
 
 

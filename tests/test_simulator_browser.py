@@ -29,7 +29,9 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.fixture
 def served(database_url, recorder, tmp_path):
     """The real clock: the recorded fixture must replay at any hour, and does."""
-    config = app_config(database_url, dev_mode=True, public_base_url="", twilio_api_base_url=recorder.url, secret_key="browser-test-key")
+    config = app_config(
+        database_url, dev_mode=True, public_base_url="", twilio_api_base_url=recorder.url, secret_key="browser-test-key"
+    )
     app = create_app(config)
     app.config["SIMULATOR_FIXTURES_DIR"] = tmp_path / "fixtures"
     app.extensions["klinik_accounts"].add("sari", "kata-sandi-uji-123")
@@ -47,7 +49,9 @@ def say(page, text, answer):
 
 def bot(*args, env=None):
     environment = dict(os.environ, TWILIO_AUTH_TOKEN=AUTH_TOKEN, **(env or {}))
-    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, cwd=ROOT, env=environment, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, cwd=ROOT, env=environment, timeout=120
+    )
 
 
 def screenshot(page, tmp_path, name, width, full_page=False):
@@ -60,12 +64,19 @@ def screenshot(page, tmp_path, name, width, full_page=False):
         target.write_bytes(path.read_bytes())
 
 
-def test_a_booking_in_the_simulator_with_a_staff_answer_becomes_a_fixture_that_replays_live(browser, served, recorder, tmp_path):
+def test_a_booking_in_the_simulator_with_a_staff_answer_becomes_a_fixture_that_replays_live(
+    browser, served, recorder, tmp_path
+):
     app, base, worker = served
     context = browser.new_context(viewport=PHONE, locale="id-ID", accept_downloads=True)
     page = context.new_page()
     errors = []  # a CSP violation or a script error would show here (the browser's own favicon request does not count)
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and not m.location["url"].endswith("/favicon.ico") else None)
+    page.on(
+        "console",
+        lambda m: (
+            errors.append(m.text) if m.type == "error" and not m.location["url"].endswith("/favicon.ico") else None
+        ),
+    )
     page.goto(f"{base}/simulator/")
     number = page.input_value("#sim-number")
     assert number.startswith("+6200")
@@ -81,9 +92,13 @@ def test_a_booking_in_the_simulator_with_a_staff_answer_becomes_a_fixture_that_r
     assert page.locator("#sim-log img").count() == 0
     assert "topik: causes · answer" in page.inner_text("#sim-log .from-bot >> nth=-1")
 
-    for text, answer in zip(BOOKING, ("Atas nama", "Keluhan apa", "Mohon periksa", "Permintaan janji terkirim"), strict=True):
+    for text, answer in zip(
+        BOOKING, ("Atas nama", "Keluhan apa", "Mohon periksa", "Permintaan janji terkirim"), strict=True
+    ):
         say(page, text, answer)
-    assert page.locator("#sim-log .from-bot strong", has_text="Budi Santoso").count() == 1  # *bold*, as WhatsApp shows it
+    assert (
+        page.locator("#sim-log .from-bot strong", has_text="Budi Santoso").count() == 1
+    )  # *bold*, as WhatsApp shows it
     assert "topik: booking · answer" in page.inner_text("#sim-log .from-bot >> nth=-1")
 
     # Staff answer from the console's JSON API; the worker sends it through "Twilio".
@@ -91,7 +106,10 @@ def test_a_booking_in_the_simulator_with_a_staff_answer_becomes_a_fixture_that_r
     headers = {"Authorization": f"Bearer {app.extensions['klinik_accounts'].issue_token('sari')}"}
     (case,) = staff.get("/staff/api/cases?status=waiting", headers=headers).json["cases"]
     assert case["booking"]["name"] == "Budi Santoso"
-    assert staff.post(f"/staff/api/cases/{case['id']}/reply", json={"text": STAFF_REPLY}, headers=headers).status_code == 201
+    assert (
+        staff.post(f"/staff/api/cases/{case['id']}/reply", json={"text": STAFF_REPLY}, headers=headers).status_code
+        == 201
+    )
     assert worker.run_once() == 1
     assert [(m["To"], m["Body"]) for m in recorder.messages()] == [(f"whatsapp:{number}", STAFF_REPLY)]
     answer = page.locator("#sim-log .from-staff", has_text=STAFF_REPLY)
@@ -112,7 +130,9 @@ def test_a_booking_in_the_simulator_with_a_staff_answer_becomes_a_fixture_that_r
         page.click("#sim-download")
     downloaded = Path(download.value.path())
     assert download.value.suggested_filename == "booking_dari_simulator_dijawab_staf.yaml"
-    assert [t.expect for t in replay.load_fixture(downloaded).turns] == [t.expect for t in replay.load_fixture(saved).turns]
+    assert [t.expect for t in replay.load_fixture(downloaded).turns] == [
+        t.expect for t in replay.load_fixture(saved).turns
+    ]
     assert errors == []
 
     # The same conversation on a desktop screen, picked by its number.
@@ -129,7 +149,12 @@ def test_a_booking_in_the_simulator_with_a_staff_answer_becomes_a_fixture_that_r
     screenshot(desktop, tmp_path, "simulator-desktop.png", DESKTOP["width"], full_page=True)
 
     fixture = replay.load_fixture(saved)
-    assert [t.user for t in fixture.turns] == ["halo", "", "kenapa betis kedutan? <img src=x onerror=alert(1)>", *BOOKING]
+    assert [t.user for t in fixture.turns] == [
+        "halo",
+        "",
+        "kenapa betis kedutan? <img src=x onerror=alert(1)>",
+        *BOOKING,
+    ]
     assert all(t.expect.get("contains") for t in fixture.turns)
     offline = bot("replay", str(saved), "--verbose")
     assert offline.returncode == 0, offline.stdout + offline.stderr

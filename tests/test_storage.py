@@ -55,12 +55,18 @@ def test_timestamps_come_back_in_utc(database):
     assert stored.created_at == moment and stored.created_at.utcoffset() == timedelta(0)
     with pytest.raises(Exception, match="naive datetime"):
         with sessions.begin() as session:
-            session.add(Conversation(wa_id="whatsapp:+6280000000002", state={}, created_at=datetime(2026, 1, 1), updated_at=moment))
+            session.add(
+                Conversation(
+                    wa_id="whatsapp:+6280000000002", state={}, created_at=datetime(2026, 1, 1), updated_at=moment
+                )
+            )
 
 
 def test_concurrent_duplicates_are_stored_once_and_get_the_same_reply(inbox, database):
     """Ten deliveries of one MessageSid at the same moment: one row, one reply, no second action."""
-    inbound = InboundMessage(sid="SMconcurrent", wa_id="whatsapp:+6281234567890", body="mau booking akupuntur besok jam 3")
+    inbound = InboundMessage(
+        sid="SMconcurrent", wa_id="whatsapp:+6281234567890", body="mau booking akupuntur besok jam 3"
+    )
     start = threading.Barrier(10)
     outcomes, errors = [], []
 
@@ -83,7 +89,9 @@ def test_concurrent_duplicates_are_stored_once_and_get_the_same_reply(inbox, dat
     assert count(database, Message.direction == "in") == 1
     assert count(database, Message.direction == "out") == len(outcomes[0].replies)
     with storage.session_factory(database)() as session:
-        assert session.execute(select(Message.actions).where(Message.direction == "in")).scalar_one() == ["start_booking"]
+        assert session.execute(select(Message.actions).where(Message.direction == "in")).scalar_one() == [
+            "start_booking"
+        ]
 
 
 def test_concurrent_messages_of_one_patient_keep_the_state_consistent(inbox, database):

@@ -228,7 +228,10 @@ def test_a_sign_allowed_anywhere_still_respects_a_negation(engine):
     assert rules_found(engine, "abis latihan dada di gym. besoknya betis sakit") == ()
     assert rules_found(engine, "betis sakit tapi ga demam") == ()
     # A body part is not a symptom that can be denied: "gak sih betis" leaves "betis" in the message.
-    assert engine.matcher.match("normal gak sih betis kedutan kyk ada yg gerak2 di bawah kulit").intent == "about_twitching"
+    assert (
+        engine.matcher.match("normal gak sih betis kedutan kyk ada yg gerak2 di bawah kulit").intent
+        == "about_twitching"
+    )
 
 
 @pytest.mark.parametrize(
@@ -261,10 +264,22 @@ def line_of(path, needle: str) -> int:
 @pytest.mark.parametrize(
     "old, new, message",
     [
-        ("    level: doctor\n    note: kedutan yang sudah", "    level: soon\n    note: kedutan yang sudah", "unknown level 'soon'"),
+        (
+            "    level: doctor\n    note: kedutan yang sudah",
+            "    level: soon\n    note: kedutan yang sudah",
+            "unknown level 'soon'",
+        ),
         ("$long_ago, kempes, sore sore", "$long_agoo, kempes, sore sore", "unknown term list '$long_agoo'"),
-        ("      - [kedutan, kedut, berkedut, twitch, twitching, twitches, fasikulasi]\n", "      - []\n", "every group of all_of needs at least one term"),
-        ("  - id: choking\n    level: emergency\n    if_lasting: doctor\n", "  - id: choking\n    level: emergency\n    if_lasting: soon\n", "if_lasting can only be 'doctor'"),
+        (
+            "      - [kedutan, kedut, berkedut, twitch, twitching, twitches, fasikulasi]\n",
+            "      - []\n",
+            "every group of all_of needs at least one term",
+        ),
+        (
+            "  - id: choking\n    level: emergency\n    if_lasting: doctor\n",
+            "  - id: choking\n    level: emergency\n    if_lasting: soon\n",
+            "if_lasting can only be 'doctor'",
+        ),
     ],
 )
 def test_a_mistake_in_the_rules_names_file_and_line(kb_copy, old, new, message):
@@ -329,34 +344,35 @@ def test_a_photo_between_the_two_halves_of_a_sign_keeps_the_first(engine):
 # dialysis missed, choking on a sweet, an old stroke worse today).
 @pytest.mark.parametrize(
     "text",
-    ["Dada saya sakit seperti ditindih setelah makan, keringat dingin, lengan kiri pegal",
-"Dada nyeri sejak sejam, saya kira maag kambuh, tapi keringat dingin terus",
-"Betis kiri saya bengkak dan sakit. Dulu tidak pernah begini.",
-"Habis naik pesawat 14 jam, udah lama duduk, sekarang betis kiri bengkak dan sakit",
-"Saya hamil anak kedua, 7 bulan. Betis kiri bengkak, merah dan sakit sejak kemarin",
-"Betis kiri bengkak, merah, nyeri. Kalau dibandingkan kanan kiri bedanya jauh",
-"Digigit ular di betis waktu di kebun, sekarang bengkak dan sakit sekali",
-"Bengkak dari pergelangan sampai betis kiri, nyeri dan hangat",
-"Betis kiri yang ada varisesnya sejak kemarin bengkak, merah, panas dan nyeri",
-"Seminggu lalu operasi caesar, sekarang betis kiri nyeri. Anak pertama dulu tidak begini",
-"Ibu saya tadi pingsan di kamar mandi, dulu belum pernah begini",
-"Kaki kanan tiba-tiba pincang dan harus diseret, saya coba melangkah pelan pelan tetap susah",
-"Bapak saya tiba-tiba bicaranya pelo, ngomongnya jadi pelan pelan",
-"Pulang kerja kaki kiri tiba-tiba tidak bisa digerakkan",
-"Jatuh dari motor, leher sakit, kedua kaki tidak bisa digerakkan",
-"Istri saya mendadak susah ngomong dan mulutnya tidak bisa senyum",
-"Sesak napas, keringat dingin sampai baju basah",
-"Ibu saya tiba-tiba sesak napas di pasar, betisnya memang sakit seminggu ini",
-"Sejak bangun tidur tadi kaki kanan lemas, jalannya keseret",
-"Anak demam lalu kejang, tangan dan kaki kelojotan",
-"Ayah pernah stroke 3 tahun lalu, hari ini jalannya makin sempoyongan dan makin bingung",
-"Sudah 3 hari kedua kaki makin lemah, sekarang tangan juga mulai lemah, minggu lalu habis diare",
-"Saya pasien cuci darah, kemarin tidak datang cuci darah, sekarang kaki kram dan badan lemas sekali",
-"Anak saya keselek permen, napasnya bunyi ngik ngik",
-"Betis kanan ditendang waktu futsal kemarin, sekarang keras kayak papan dan sakitnya luar biasa",
-"Setelah minum ramuan herbal tadi, mulut dan lidah kebas, jantung berdebar tidak teratur",
-"Kaki kanan merah, panas, menjalar ke atas, demam menggigil",
-"Kaki kiri tiba tiba dingin dan nyeri hebat",
+    [
+        "Dada saya sakit seperti ditindih setelah makan, keringat dingin, lengan kiri pegal",
+        "Dada nyeri sejak sejam, saya kira maag kambuh, tapi keringat dingin terus",
+        "Betis kiri saya bengkak dan sakit. Dulu tidak pernah begini.",
+        "Habis naik pesawat 14 jam, udah lama duduk, sekarang betis kiri bengkak dan sakit",
+        "Saya hamil anak kedua, 7 bulan. Betis kiri bengkak, merah dan sakit sejak kemarin",
+        "Betis kiri bengkak, merah, nyeri. Kalau dibandingkan kanan kiri bedanya jauh",
+        "Digigit ular di betis waktu di kebun, sekarang bengkak dan sakit sekali",
+        "Bengkak dari pergelangan sampai betis kiri, nyeri dan hangat",
+        "Betis kiri yang ada varisesnya sejak kemarin bengkak, merah, panas dan nyeri",
+        "Seminggu lalu operasi caesar, sekarang betis kiri nyeri. Anak pertama dulu tidak begini",
+        "Ibu saya tadi pingsan di kamar mandi, dulu belum pernah begini",
+        "Kaki kanan tiba-tiba pincang dan harus diseret, saya coba melangkah pelan pelan tetap susah",
+        "Bapak saya tiba-tiba bicaranya pelo, ngomongnya jadi pelan pelan",
+        "Pulang kerja kaki kiri tiba-tiba tidak bisa digerakkan",
+        "Jatuh dari motor, leher sakit, kedua kaki tidak bisa digerakkan",
+        "Istri saya mendadak susah ngomong dan mulutnya tidak bisa senyum",
+        "Sesak napas, keringat dingin sampai baju basah",
+        "Ibu saya tiba-tiba sesak napas di pasar, betisnya memang sakit seminggu ini",
+        "Sejak bangun tidur tadi kaki kanan lemas, jalannya keseret",
+        "Anak demam lalu kejang, tangan dan kaki kelojotan",
+        "Ayah pernah stroke 3 tahun lalu, hari ini jalannya makin sempoyongan dan makin bingung",
+        "Sudah 3 hari kedua kaki makin lemah, sekarang tangan juga mulai lemah, minggu lalu habis diare",
+        "Saya pasien cuci darah, kemarin tidak datang cuci darah, sekarang kaki kram dan badan lemas sekali",
+        "Anak saya keselek permen, napasnya bunyi ngik ngik",
+        "Betis kanan ditendang waktu futsal kemarin, sekarang keras kayak papan dan sakitnya luar biasa",
+        "Setelah minum ramuan herbal tadi, mulut dan lidah kebas, jantung berdebar tidak teratur",
+        "Kaki kanan merah, panas, menjalar ke atas, demam menggigil",
+        "Kaki kiri tiba tiba dingin dan nyeri hebat",
     ],
 )
 def test_what_the_clinician_review_found_is_an_emergency(engine, text):
@@ -395,4 +411,3 @@ def test_what_the_false_alarm_hunt_found_is_still_an_emergency(engine, text):
 )
 def test_look_alikes_the_false_alarm_hunt_found_raise_no_alarm(engine, text):
     assert level_of(engine, text) is not Level.EMERGENCY
-

@@ -47,7 +47,9 @@ def test_answering_reproduces_scikit_learn_exactly(matcher):
     from sklearn.svm import LinearSVC
 
     t = matcher.training
-    union = FeatureUnion([(f.__name__, TfidfVectorizer(analyzer=f, sublinear_tf=True, lowercase=False)) for f in ANALYZERS])
+    union = FeatureUnion(
+        [(f.__name__, TfidfVectorizer(analyzer=f, sublinear_tf=True, lowercase=False)) for f in ANALYZERS]
+    )
     pipeline = make_pipeline(union, LinearSVC(C=t.c, random_state=0, max_iter=5000)).fit(t.docs, t.labels)
     docs = [Doc.of(text, matcher.normalize.tokens(text), matcher.settings.max_tokens) for text in SAMPLE_TEXTS]
     expected = pipeline.decision_function(docs)
@@ -96,7 +98,9 @@ def test_a_cold_start_trains_and_caches_a_warm_start_reads(tmp_path, small_train
     [
         lambda path: path.write_bytes(b"not a numpy archive"),
         lambda path: path.write_bytes(path.read_bytes()[:200]),
-        lambda path: np.savez(path.open("wb"), classes=np.array(["a", "b"]), coef=np.zeros((3, 2)), intercept=np.zeros(2)),
+        lambda path: np.savez(
+            path.open("wb"), classes=np.array(["a", "b"]), coef=np.zeros((3, 2)), intercept=np.zeros(2)
+        ),
         lambda path: np.savez(path.open("wb"), classes=np.array([{"pickled": "object"}], dtype=object)),
     ],
     ids=["garbage", "truncated", "missing arrays", "pickled object"],
@@ -162,7 +166,10 @@ def test_an_intent_with_too_few_examples_is_named_with_its_file_and_line(kb_copy
     with pytest.raises(knowledge.KnowledgeError) as raised:
         knowledge.load(kb_copy)
     line = head.count("\n") + 1
-    assert f"knowledge/intents/privacy.yaml:{line}: intent 'privacy_data' has 2 examples; the intent model needs at least 5" in str(raised.value)
+    assert (
+        f"knowledge/intents/privacy.yaml:{line}: intent 'privacy_data' has 2 examples; the intent model needs at least 5"
+        in str(raised.value)
+    )
 
 
 def _without_intent(text: str, intent_id: str) -> str:
@@ -183,7 +190,12 @@ def test_kb_check_reports_the_model(tmp_path, monkeypatch):
 
     def kb_check() -> str:
         out = io.StringIO()
-        assert cli.cmd_kb_check(cli.build_parser().parse_args(["--knowledge", str(ROOT / "knowledge"), "kb", "check"]), out=out) == 0
+        assert (
+            cli.cmd_kb_check(
+                cli.build_parser().parse_args(["--knowledge", str(ROOT / "knowledge"), "kb", "check"]), out=out
+            )
+            == 0
+        )
         return out.getvalue()
 
     monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path))

@@ -37,7 +37,10 @@ def own_clinic_facts(kb_copy, keep: str = "") -> None:
     """The clinic's own facts in the copy: every "(contoh)" gone but in the line holding `keep`,
     and example_values: false."""
     path = kb_copy / "clinic.yaml"
-    lines = [line if keep and keep in line else line.replace(" (contoh)", "") for line in path.read_text(encoding="utf-8").splitlines()]
+    lines = [
+        line if keep and keep in line else line.replace(" (contoh)", "")
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
     path.write_text("\n".join(lines).replace("example_values: true", "example_values: false") + "\n", encoding="utf-8")
 
 
@@ -48,13 +51,19 @@ def test_outside_dev_mode_the_example_clinic_facts_are_refused_with_file_line_an
     report = refused.value.report()
     assert report.startswith("Refusing to start: the clinic facts are still the shipped EXAMPLE values")
     assert all(line in report for line in EXAMPLE_LINES)
-    assert f"knowledge/clinic.yaml:{line_of(CLINIC, 'Rp250.000')}: prices[1].price: 'Rp250.000 (contoh)' is an example value" in report
+    assert (
+        f"knowledge/clinic.yaml:{line_of(CLINIC, 'Rp250.000')}: prices[1].price: 'Rp250.000 (contoh)' is an example value"
+        in report
+    )
     # example_values: false is not enough while a value still says "(contoh)".
     own_clinic_facts(kb_copy, keep="parking")
     with pytest.raises(ExampleValuesError) as refused:
         create_app(app_config(database_url, knowledge_dir=kb_copy, allow_example_values=False))
     (problem,) = refused.value.problems
-    assert (problem.line, problem.message) == (line_of(CLINIC, "parking:"), "parking: 'motor dan mobil di halaman klinik (contoh)' is an example value")
+    assert (problem.line, problem.message) == (
+        line_of(CLINIC, "parking:"),
+        "parking: 'motor dan mobil di halaman klinik (contoh)' is an example value",
+    )
     own_clinic_facts(kb_copy)
     app = create_app(app_config(database_url, knowledge_dir=kb_copy, allow_example_values=False))
     replies = "\n".join(say(app, "alamat klinik dimana ya", "SMown1"))
@@ -64,7 +73,10 @@ def test_outside_dev_mode_the_example_clinic_facts_are_refused_with_file_line_an
 
 def test_dev_mode_runs_with_the_examples_and_patients_see_them_marked(tmp_path):
     app = create_app(app_config(servers.sqlite_database(tmp_path), dev_mode=True, allow_example_values=False))
-    assert any("Jl. Contoh Sehat No. 8, Jakarta Barat (contoh)" in reply for reply in say(app, "alamat klinik dimana ya", "SMdev1"))
+    assert any(
+        "Jl. Contoh Sehat No. 8, Jakarta Barat (contoh)" in reply
+        for reply in say(app, "alamat klinik dimana ya", "SMdev1")
+    )
     app.extensions["klinik_database"].dispose()
 
 
@@ -83,7 +95,11 @@ def test_python_m_bot_serve_refuses_the_examples_without_a_traceback(tmp_path):
 
 def test_gunicorn_refuses_the_examples_and_stops_instead_of_booting_workers_forever(tmp_path):
     """It used to exit the worker with code 1, which gunicorn answers by booting another."""
-    env = production_environment(tmp_path) | {"HOST": "127.0.0.1", "PORT": str(servers.free_port()), "WEB_CONCURRENCY": "1"}
+    env = production_environment(tmp_path) | {
+        "HOST": "127.0.0.1",
+        "PORT": str(servers.free_port()),
+        "WEB_CONCURRENCY": "1",
+    }
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
     result = subprocess.run([gunicorn, "app:app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 4, result.stderr  # gunicorn's "App failed to load"

@@ -81,18 +81,30 @@ def test_twilio_published_test_vector():
 def test_our_signature_check_accepts_the_test_vector_and_nothing_else():
     """Our check (PUBLIC_BASE_URL + path + query) on Twilio's vector, mounted at its path."""
     app = Flask(__name__)
-    app.extensions["klinik_config"] = app_config("sqlite://", twilio_auth_token="12345", public_base_url="https://mycompany.com")
+    app.extensions["klinik_config"] = app_config(
+        "sqlite://", twilio_auth_token="12345", public_base_url="https://mycompany.com"
+    )
 
     @app.post("/myapp.php")
     def vector():
         twilio_webhook._check_signature()
         return "ok"
 
-    params = {"CallSid": "CA1234567890ABCDE", "Caller": "+14158675309", "Digits": "1234", "From": "+14158675309", "To": "+18005551212"}
+    params = {
+        "CallSid": "CA1234567890ABCDE",
+        "Caller": "+14158675309",
+        "Digits": "1234",
+        "From": "+14158675309",
+        "To": "+18005551212",
+    }
     client = app.test_client()
-    good = client.post("/myapp.php?foo=1&bar=2", data=params, headers={"X-Twilio-Signature": "RSOYDt4T1cUTdK1PDd93/VVr8B8="})
+    good = client.post(
+        "/myapp.php?foo=1&bar=2", data=params, headers={"X-Twilio-Signature": "RSOYDt4T1cUTdK1PDd93/VVr8B8="}
+    )
     assert (good.status_code, good.data) == (200, b"ok")
-    tampered = client.post("/myapp.php?foo=1&bar=3", data=params, headers={"X-Twilio-Signature": "RSOYDt4T1cUTdK1PDd93/VVr8B8="})
+    tampered = client.post(
+        "/myapp.php?foo=1&bar=3", data=params, headers={"X-Twilio-Signature": "RSOYDt4T1cUTdK1PDd93/VVr8B8="}
+    )
     assert tampered.status_code == 403
 
 
@@ -156,7 +168,12 @@ def test_a_message_is_answered_with_twiml_and_stored(app, client):
     assert "asisten otomatis" in messages[0].text
     assert "elektrolit" in messages[1].text
     inbound, *outbound = rows(app)
-    assert (inbound.direction, inbound.twilio_sid, inbound.intent, inbound.decision) == ("in", form()["MessageSid"], "causes", "answer")
+    assert (inbound.direction, inbound.twilio_sid, inbound.intent, inbound.decision) == (
+        "in",
+        form()["MessageSid"],
+        "causes",
+        "answer",
+    )
     assert [m.body for m in outbound] == [m.text for m in messages]
     assert all(m.in_reply_to_id == inbound.id for m in outbound)
     assert inbound.created_at.tzinfo is not None
@@ -264,7 +281,11 @@ def test_quick_reply_button_is_read_as_text(app, client):
     reply = texts(signed_post(client, WEBHOOK, data))
     assert "elektrolit" in reply[-1]
     inbound = rows(app, Message.direction == "in")[0]
-    assert (inbound.button_payload, inbound.button_text, inbound.intent) == ("causes", "Penyebab kedutan betis", "causes")
+    assert (inbound.button_payload, inbound.button_text, inbound.intent) == (
+        "causes",
+        "Penyebab kedutan betis",
+        "causes",
+    )
 
 
 @pytest.mark.parametrize(
@@ -352,7 +373,9 @@ def test_status_of_an_unknown_message_is_acknowledged(app, client):
 def test_forged_status_callback_is_refused(app, client):
     signed_post(client, WEBHOOK, form("halo", sid="SMin3"))
     reply = rows(app, Message.direction == "out")[0]
-    response = client.post(f"/webhook/status?out={reply.id}", data=status_form("SMx", "failed"), headers={"X-Twilio-Signature": "forged"})
+    response = client.post(
+        f"/webhook/status?out={reply.id}", data=status_form("SMx", "failed"), headers={"X-Twilio-Signature": "forged"}
+    )
     assert response.status_code == 403
     assert rows(app, Message.id == reply.id)[0].status is None
 

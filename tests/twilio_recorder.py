@@ -47,7 +47,9 @@ def start_recorder() -> tuple[Recorder, ThreadingHTTPServer]:
 
         def do_POST(self):
             length = int(self.headers.get("Content-Length") or 0)
-            form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode("utf-8"), keep_blank_values=True).items()}
+            form = {
+                k: v[0] for k, v in parse_qs(self.rfile.read(length).decode("utf-8"), keep_blank_values=True).items()
+            }
             with recorder.lock:
                 failure = recorder.failures.pop(0) if recorder.failures else None
             if failure == "slow":
@@ -58,7 +60,9 @@ def start_recorder() -> tuple[Recorder, ThreadingHTTPServer]:
                 self.connection.shutdown(2)
                 return
             if failure is not None:
-                body = json.dumps({"code": 20500 if failure >= 500 else 20429, "message": "failing on purpose", "status": failure})
+                body = json.dumps(
+                    {"code": 20500 if failure >= 500 else 20429, "message": "failing on purpose", "status": failure}
+                )
                 self._reply(failure, body)
                 return
             with recorder.lock:

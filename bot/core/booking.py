@@ -24,7 +24,15 @@ NAME_CONFIRM, NAME, COMPLAINT, WHEN, PICK_SLOT, CHANGE, CONFIRM = (
 _NOT_FAQ = {"booking", "greeting", "thanks", "goodbye", "menu", "fallback"}
 _QUESTION_WORDS = {"kenapa", "bagaimana", "berapa", "apa", "apakah", "kapan", "mana", "boleh", "bisakah", "gimana"}
 _FIELDS = {1: NAME, 2: COMPLAINT, 3: WHEN}
-_FIELD_WORDS = {"nama": NAME, "keluhan": COMPLAINT, "waktu": WHEN, "jam": WHEN, "hari": WHEN, "tanggal": WHEN, "jadwal": WHEN}
+_FIELD_WORDS = {
+    "nama": NAME,
+    "keluhan": COMPLAINT,
+    "waktu": WHEN,
+    "jam": WHEN,
+    "hari": WHEN,
+    "tanggal": WHEN,
+    "jadwal": WHEN,
+}
 _MAX_NAME, _MAX_COMPLAINT = 80, 300
 # A field and its new value in one message: "ubah nama jadi Kevin", "nama: Kevin", "namanya
 # Kevin", "ganti keluhan jadi kram".
@@ -34,7 +42,21 @@ _INLINE_FIELD = re.compile(
     r"(?:(?:jadi|jd|menjadi|adalah|ke)\s+|[:=]\s*|(?:(?<=namanya)|(?<=nama saya)|(?<=nama sy))\s+)(?P<value>\S.*)$",
     re.I,
 )
-_NOT_THIS_NAME = {"bukan", "bkn", "salah", "tidak", "ga", "gak", "nggak", "kak", "itu", "namanya", "nama", "beda", "lain"}
+_NOT_THIS_NAME = {
+    "bukan",
+    "bkn",
+    "salah",
+    "tidak",
+    "ga",
+    "gak",
+    "nggak",
+    "kak",
+    "itu",
+    "namanya",
+    "nama",
+    "beda",
+    "lain",
+}
 # A numbered choice has at most this many digits: a longer number is not a pick, and int()
 # refuses strings of more than 4,300 digits.
 MAX_CHOICE_DIGITS = 6
@@ -45,7 +67,9 @@ _UNSENDABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]"
 
 # "sabtu jam 1 bisa?", "besok ada slot?": asking for another time is asking to move to it.
 _ASKS_FOR_SLOT = frozenset({"bisa", "ada", "slot", "kosong"})
-_NEUTRAL = frozenset({"jadi", "aja", "deh", "dong", "eh", "ga", "gak", "nggak", "enggak", "tidak", "apa", "kah", "kalau"})
+_NEUTRAL = frozenset(
+    {"jadi", "aja", "deh", "dong", "eh", "ga", "gak", "nggak", "enggak", "tidak", "apa", "kah", "kalau"}
+)
 
 
 @dataclass(frozen=True)
@@ -83,7 +107,9 @@ class BookingFlow:
             draft = replace(draft, at=when.at.isoformat(timespec="minutes"))
         name = _clean_name(profile_name or "", typed=False)
         if name:
-            return Step((self._text("booking_ask_name_confirm", name=name),), replace(draft, step=NAME_CONFIRM, name=name))
+            return Step(
+                (self._text("booking_ask_name_confirm", name=name),), replace(draft, step=NAME_CONFIRM, name=name)
+            )
         return Step((self._text("booking_ask_name"),), draft)
 
     def expired(self, draft: BookingDraft, now: datetime) -> bool:
@@ -92,7 +118,7 @@ class BookingFlow:
     # -- one message ------------------------------------------------------------------------
 
     def says_yes(self, text: str) -> bool:
-        """"ya", "iya betul", "ya kirim": read from the raw words (the normalizer drops "ya")."""
+        """ "ya", "iya betul", "ya kirim": read from the raw words (the normalizer drops "ya")."""
         said = re.findall(r"[a-z]+", text.lower())
         return bool(said) and set(said) <= self._yes
 
@@ -317,7 +343,9 @@ class BookingFlow:
 
     def _summary(self, draft: BookingDraft) -> str:
         start = datetime.combine(date.fromisoformat(draft.day), time.fromisoformat(draft.at), dates.JAKARTA)
-        return self._text("booking_confirm", name=draft.name or "-", complaint=draft.complaint or "-", when=dates.describe(start))
+        return self._text(
+            "booking_confirm", name=draft.name or "-", complaint=draft.complaint or "-", when=dates.describe(start)
+        )
 
     def question(self, draft: BookingDraft) -> str:
         """The pending question, asked again after an FAQ answer."""
@@ -365,7 +393,7 @@ class BookingFlow:
 
 
 def _says_not_going(tokens: list[str]) -> bool:
-    """"tidak jadi" (ga jadi, nggak jadi): not going ahead."""
+    """ "tidak jadi" (ga jadi, nggak jadi): not going ahead."""
     return any(a == "tidak" and b == "jadi" for a, b in zip(tokens, tokens[1:]))
 
 

@@ -132,7 +132,9 @@ _CLAUSE_BREAK = re.compile(r"[,.;!?]+|\b(?:tapi|tp|tpi|jadi|jd|soalnya|karena|kr
 # The clause a patient settles on: "besok sy sibuk, senin aja" means Monday.
 _SETTLED = re.compile(r"\b(aja|saja|deh|dong)\b")
 # A clause that rules its day out: "besok sy sibuk", "sabtu gw ada kondangan".
-_BUSY = re.compile(r"\b(sibuk|berhalangan|ga bisa|gak bisa|nggak bisa|tidak bisa|gabisa|ada acara|ada meeting|ada kondangan|kerja)\b")
+_BUSY = re.compile(
+    r"\b(sibuk|berhalangan|ga bisa|gak bisa|nggak bisa|tidak bisa|gabisa|ada acara|ada meeting|ada kondangan|kerja)\b"
+)
 
 
 def _focus(text: str, now: datetime) -> str:
@@ -186,10 +188,14 @@ def _parse_day(text: str, now: datetime, problems: list[str]) -> tuple[date | No
 
     found = next((m for m in _NAMED_DATE.finditer(text) if m.group("month") in MONTHS), None)
     if found:
-        return _calendar_day(int(found.group("day")), MONTHS[found.group("month")], found.group("year"), today, problems), [found.group(0)]
+        return _calendar_day(
+            int(found.group("day")), MONTHS[found.group("month")], found.group("year"), today, problems
+        ), [found.group(0)]
     found = _NUMERIC_DATE.search(text)
     if found:
-        return _calendar_day(int(found.group("day")), int(found.group("month")), found.group("year"), today, problems), [found.group(0)]
+        return _calendar_day(
+            int(found.group("day")), int(found.group("month")), found.group("year"), today, problems
+        ), [found.group(0)]
     found = _DAY_OF_MONTH.search(text)
     if found:
         # The next date with that day number: "tgl 31" in November is 31 December.

@@ -99,12 +99,16 @@ class Engine:
         self._practical = frozenset(kb.practical_intents)
         self._salam = "assalamualaikum"
 
-    def step(self, state: ConversationState, incoming: Incoming, now: datetime | None = None, staff: StaffView = NO_STAFF) -> Turn:
+    def step(
+        self, state: ConversationState, incoming: Incoming, now: datetime | None = None, staff: StaffView = NO_STAFF
+    ) -> Turn:
         """One patient message. `now` defaults to the current time in Jakarta; `staff` says
         whether staff have the chat (an open case) and when they last replied."""
         now = (now or datetime.now(dates.JAKARTA)).astimezone(dates.JAKARTA)
         assessment, parts = self.assess(incoming.text or "", state.danger_parts)
-        proceed = partial(self._step, incoming=incoming, now=now, first=not state.started, assessment=assessment, staff=staff)
+        proceed = partial(
+            self._step, incoming=incoming, now=now, first=not state.started, assessment=assessment, staff=staff
+        )
         turn = self.feedback.around(replace(state, started=True), incoming.text or "", now, assessment, staff, proceed)
         turn = replace(turn, state=replace(turn.state, danger_parts=parts), triage=assessment)
         if state.started or not turn.replies:
@@ -120,7 +124,15 @@ class Engine:
         two messages that it carries to the next one."""
         return self.triage.assess(self.matcher.read(text.strip()), carried)
 
-    def _step(self, state: ConversationState, incoming: Incoming, now: datetime, first: bool, assessment: Assessment, staff: StaffView) -> Turn:
+    def _step(
+        self,
+        state: ConversationState,
+        incoming: Incoming,
+        now: datetime,
+        first: bool,
+        assessment: Assessment,
+        staff: StaffView,
+    ) -> Turn:
         text = (incoming.text or "").strip()
         tokens = self.matcher.normalize.tokens(text)
         if state.booking and self.booking.expired(state.booking, now):
@@ -139,7 +151,11 @@ class Engine:
                 return turn
             state = replace(state, erase_asked_at=None)
         privacy = self._privacy_command(text, tokens)
-        if privacy is not None and not (staff.has_chat or state.booking or state.emergency_at) and len(self.questions.find(text, privacy)) > 1:
+        if (
+            privacy is not None
+            and not (staff.has_chat or state.booking or state.emergency_at)
+            and len(self.questions.find(text, privacy)) > 1
+        ):
             privacy = None  # "data apa yg disimpan? trus cara hapusnya gmn": answered as several questions
         if privacy is not None and not (staff.has_chat and self._about_an_appointment(privacy, tokens)):
             return self._privacy(state, privacy, now, tokens)
@@ -149,7 +165,9 @@ class Engine:
             return self._while_staff(state, text, now, assessment, staff)
         return self._advised(self._converse(state, incoming, tokens, now, first, assessment), assessment)
 
-    def _converse(self, state, incoming: Incoming, tokens: list[str], now: datetime, first: bool, assessment: Assessment) -> Turn:
+    def _converse(
+        self, state, incoming: Incoming, tokens: list[str], now: datetime, first: bool, assessment: Assessment
+    ) -> Turn:
         """The conversation proper: the booking in progress, a numbered choice, or a question."""
         text = (incoming.text or "").strip()
         if state.booking and (tokens or self.booking.says_yes(text)):
@@ -175,7 +193,10 @@ class Engine:
                 key = "emoji_only" if text else "empty"
             return Turn((Reply(self.text(key)),), (), state, Match(Decision.FALLBACK, FALLBACK_INTENT, 0.0, reason=key))
 
-        context = state.options or (*self._follow_ups(state.last_intent), *([state.last_intent] if state.last_intent else []))
+        context = state.options or (
+            *self._follow_ups(state.last_intent),
+            *([state.last_intent] if state.last_intent else []),
+        )
         match = self.matcher.match(text, context=context)
         if match.decision is not Decision.ANSWER and assessment.level is Level.DOCTOR:
             # A symptom worth a doctor's visit, asked about in no topic the bot knows: when to
@@ -232,15 +253,24 @@ class Engine:
             return turn
         reason = assessment.note or self.text("doctor_reason_unknown")
         advice = self.text("doctor_advice").replace("{reason}", reason)
-        replies = (Reply(f"{advice}\n\n{turn.replies[0].text}"), *turn.replies[1:]) if turn.replies else (Reply(advice),)
+        replies = (
+            (Reply(f"{advice}\n\n{turn.replies[0].text}"), *turn.replies[1:]) if turn.replies else (Reply(advice),)
+        )
         state = replace(turn.state, advised=(*turn.state.advised, assessment.rule))
         return replace(turn, replies=replies, state=state)
 
     # -- answers ----------------------------------------------------------------------------
 
     def _answer(
-        self, state, match: Match, incoming: Incoming, now: datetime, salam: bool = False, first: bool = False,
-        answered: frozenset[str] = frozenset(), offer: bool = True,
+        self,
+        state,
+        match: Match,
+        incoming: Incoming,
+        now: datetime,
+        salam: bool = False,
+        first: bool = False,
+        answered: frozenset[str] = frozenset(),
+        offer: bool = True,
     ) -> Turn:
         """Answer one intent. `answered`: intents answered in this turn (not offered again as
         follow-ups); `offer`: whether the answer ends with follow-ups to pick from (only the last
@@ -281,7 +311,9 @@ class Engine:
             return f"{self.text('greeting_prefix')} {body}"
         return body
 
-    def _answer_several(self, state, questions: tuple[Question, ...], incoming: Incoming, now: datetime, salam: bool, first: bool) -> Turn:
+    def _answer_several(
+        self, state, questions: tuple[Question, ...], incoming: Incoming, now: datetime, salam: bool, first: bool
+    ) -> Turn:
         """A message that asks several things: each answered in the order asked, as its own
         WhatsApp message, at most MAX_ANSWERS; the menu after them and the flow that waits for
         the patient (a booking, an erase confirmation, a handoff) last; a last part the bot is
@@ -310,7 +342,9 @@ class Engine:
             match = question.match if index == 0 else replace(question.match, greeted=False)
             offer = index == len(ordered) - 1 and not unclear
             part = incoming if self._place(match.intent) == _FLOW else replace(incoming, text=question.text)
-            turn = self._answer(state, match, part, now, salam=salam and index == 0, first=first, answered=answered, offer=offer)
+            turn = self._answer(
+                state, match, part, now, salam=salam and index == 0, first=first, answered=answered, offer=offer
+            )
             last_start = len(replies)
             replies += turn.replies
             actions += turn.actions
@@ -323,7 +357,11 @@ class Engine:
             taken.append(question.match)
             state = turn.state
         if carried:
-            also = Reply(self.text("handoff_also").replace("{topics}", ", ".join(self.kb.intents[q.match.intent].title for q in carried)))
+            also = Reply(
+                self.text("handoff_also").replace(
+                    "{topics}", ", ".join(self.kb.intents[q.match.intent].title for q in carried)
+                )
+            )
             replies = [*replies[:last_start], also, *replies[last_start:]]
             last_start += 1
             taken[-1:-1] = [q.match for q in carried]
@@ -377,13 +415,17 @@ class Engine:
         said = match.intent if match.decision is Decision.ANSWER else None
         if said in self._practical:
             body, _ = render(self.kb.intents[said].answer, self.kb)
-            turn = Turn((Reply("\n".join((body, self.text("staff_will_reply")))),), (), replace(state, last_intent=said), match)
+            turn = Turn(
+                (Reply("\n".join((body, self.text("staff_will_reply")))),), (), replace(state, last_intent=said), match
+            )
             return self._advised(turn, assessment)
         waiting = Match(Decision.FALLBACK, match.intent, match.score, match.candidates, reason=WAITING_FOR_STAFF)
         if said in _ACKNOWLEDGED:
             texts = (self.text("staff_thanks"), *self._out_of_hours(now))
             return Turn((Reply("\n".join(texts)),), (), state, replace(waiting, decision=Decision.ANSWER, intent=said))
-        held = state.held_at is not None and not (staff.replied_at and staff.replied_at > datetime.fromisoformat(state.held_at))
+        held = state.held_at is not None and not (
+            staff.replied_at and staff.replied_at > datetime.fromisoformat(state.held_at)
+        )
         if held:
             return self._advised(Turn((), (), state, waiting), assessment)
         texts = (self.text("staff_holding"), *self._out_of_hours(now))
@@ -399,7 +441,7 @@ class Engine:
     # -- the patient's own data -------------------------------------------------------------
 
     def _privacy_command(self, text: str, tokens: list[str]) -> Match | None:
-        """"hapus data saya" / "data saya": answered even mid-booking or while staff have the chat."""
+        """ "hapus data saya" / "data saya": answered even mid-booking or while staff have the chat."""
         if not _PRIVACY_WORDS & set(tokens):
             return None
         match = self.matcher.match(text)
@@ -409,7 +451,7 @@ class Engine:
         return None
 
     def _about_an_appointment(self, match: Match, tokens: list[str]) -> bool:
-        """"hapus janji saya": an erase request about an appointment, not the patient's data."""
+        """ "hapus janji saya": an erase request about an appointment, not the patient's data."""
         return self.kb.intents[match.intent].action == "erase_request" and bool(_BOOKING_WORDS & set(tokens))
 
     def _privacy(self, state, match: Match, now: datetime, tokens: list[str] = ()) -> Turn:
@@ -417,7 +459,11 @@ class Engine:
         body, _ = render(intent.answer, self.kb)
         if self._about_an_appointment(match, tokens):
             # "hapus janji saya" is about an appointment, which staff handle: not the data.
-            return self._fallback(state, replace(match, decision=Decision.FALLBACK, intent=FALLBACK_INTENT, reason="booking_not_data"), now)
+            return self._fallback(
+                state,
+                replace(match, decision=Decision.FALLBACK, intent=FALLBACK_INTENT, reason="booking_not_data"),
+                now,
+            )
         if intent.action == "erase_request":
             asked = replace(state, erase_asked_at=now.isoformat(), options=())
             return Turn((Reply(body),), (), asked, match)

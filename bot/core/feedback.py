@@ -80,7 +80,12 @@ class Feedback:
         self._unrated = frozenset(kb.unrated_intents) | {FALLBACK_INTENT}
 
     def around(
-        self, state: ConversationState, text: str, now: datetime, assessment: Assessment, staff: StaffView,
+        self,
+        state: ConversationState,
+        text: str,
+        now: datetime,
+        assessment: Assessment,
+        staff: StaffView,
         proceed: Callable[[ConversationState], Turn],
     ) -> Turn:
         """One message: the answer to a waiting question, or the usual turn (`proceed`), which
@@ -91,7 +96,12 @@ class Feedback:
                 reason = "feedback_up" if helpful else "feedback_down"
                 reply = Reply(self.kb.texts["feedback_thanks" if helpful else "feedback_sorry"])
                 after = replace(state, feedback_on=None)
-                return Turn((reply,), (Rating(helpful, state.feedback_on),), after, Match(Decision.ANSWER, FEEDBACK_INTENT, 1.0, reason=reason))
+                return Turn(
+                    (reply,),
+                    (Rating(helpful, state.feedback_on),),
+                    after,
+                    Match(Decision.ANSWER, FEEDBACK_INTENT, 1.0, reason=reason),
+                )
             state = replace(state, feedback_on=None)  # not an answer: the question lapses
         turn = proceed(state)
         if assessment.level is Level.EMERGENCY:
@@ -101,19 +111,29 @@ class Feedback:
             return turn
         question = self.kb.texts["feedback_question"].replace("{topic}", self.kb.intents[subject].title or subject)
         replies = (*turn.replies[:-1], Reply(f"{turn.replies[-1].text}\n\n{question}"))
-        return replace(turn, replies=replies, state=replace(turn.state, feedback_at=now.isoformat(), feedback_on=subject))
+        return replace(
+            turn, replies=replies, state=replace(turn.state, feedback_at=now.isoformat(), feedback_on=subject)
+        )
 
-    def after_case(self, state: ConversationState, now: datetime, case_id: int, urgent: bool) -> tuple[ConversationState, str | None]:
+    def after_case(
+        self, state: ConversationState, now: datetime, case_id: int, urgent: bool
+    ) -> tuple[ConversationState, str | None]:
         """Staff closed a case (`state`: the state resumed after it): the question about their
         help and the state that waits for its answer, unless the case was an emergency or the
         patient was asked today."""
         if urgent or self._today(state.feedback_at, now):
             return state, None
-        return replace(state, feedback_at=now.isoformat(), feedback_on=case_subject(case_id)), self.kb.texts["feedback_question_case"]
+        return replace(state, feedback_at=now.isoformat(), feedback_on=case_subject(case_id)), self.kb.texts[
+            "feedback_question_case"
+        ]
 
     def verdict(self, text: str) -> bool | None:
         """True for 👍, False for 👎, None when the message is not an answer to the question."""
-        said = {t for t in _TOKEN.findall(_MODIFIERS.sub("", text.lower())) if not unicodedata.category(t[0]).startswith("P")}
+        said = {
+            t
+            for t in _TOKEN.findall(_MODIFIERS.sub("", text.lower()))
+            if not unicodedata.category(t[0]).startswith("P")
+        }
         if not said or not said <= self._words:
             return None
         if said & self._no:

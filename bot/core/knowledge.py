@@ -344,7 +344,11 @@ def _load(directory: Path) -> tuple[KnowledgeBase | None, Problems]:
         for intent in _read_intents(node, Reader(display(path), problems)):
             if intent.id in intents:
                 other = intents[intent.id]
-                problems.add(intent.file, intent.line, f"intent '{intent.id}' is defined twice (also at {other.file}:{other.line})")
+                problems.add(
+                    intent.file,
+                    intent.line,
+                    f"intent '{intent.id}' is defined twice (also at {other.file}:{other.line})",
+                )
             else:
                 intents[intent.id] = intent
 
@@ -399,7 +403,10 @@ def _read_intents(node, r: Reader) -> list[Intent]:
     out = []
     for item in r.sequence(top["intents"], "intents") or ():
         fields = r.mapping(
-            item, "intent", required=("id", "title", "answer"), optional=("examples", "follow_up", "action", "out_of_scope", "part_of")
+            item,
+            "intent",
+            required=("id", "title", "answer"),
+            optional=("examples", "follow_up", "action", "out_of_scope", "part_of"),
         )
         if fields is None:
             continue
@@ -414,24 +421,42 @@ def _read_intents(node, r: Reader) -> list[Intent]:
         if answer is not None:
             for name in _PLACEHOLDER.findall(answer):
                 if name not in PLACEHOLDERS:
-                    r.fail(fields["answer"], f"{what} answer: unknown placeholder {{{name}}} (known: {', '.join(PLACEHOLDERS)})")
+                    r.fail(
+                        fields["answer"],
+                        f"{what} answer: unknown placeholder {{{name}}} (known: {', '.join(PLACEHOLDERS)})",
+                    )
         examples = tuple(
-            Example(text, r.file, line) for text, line in (r.strings(fields["examples"], f"{what} examples") if "examples" in fields else [])
+            Example(text, r.file, line)
+            for text, line in (r.strings(fields["examples"], f"{what} examples") if "examples" in fields else [])
         )
-        follow_up = tuple(text for text, _ in r.strings(fields["follow_up"], f"{what} follow_up")) if "follow_up" in fields else ()
+        follow_up = (
+            tuple(text for text, _ in r.strings(fields["follow_up"], f"{what} follow_up"))
+            if "follow_up" in fields
+            else ()
+        )
         action = None
         if "action" in fields:
             action = r.string(fields["action"], f"{what} action")
             if action is not None and action not in ACTIONS:
                 r.fail(fields["action"], f"{what}: unknown action '{action}' (known: {', '.join(ACTIONS)})")
-        out_of_scope = bool(r.boolean(fields["out_of_scope"], f"{what} out_of_scope")) if "out_of_scope" in fields else False
+        out_of_scope = (
+            bool(r.boolean(fields["out_of_scope"], f"{what} out_of_scope")) if "out_of_scope" in fields else False
+        )
         part_of = r.string(fields["part_of"], f"{what} part_of") if "part_of" in fields else None
         # An intent with a broken field is still registered (its problem is already recorded),
         # so that it is not also reported as missing.
         out.append(
             Intent(
-                intent_id, (title or "").strip(), (answer or "").strip(), examples, follow_up, action, out_of_scope,
-                r.file, item.start_mark.line + 1, part_of,
+                intent_id,
+                (title or "").strip(),
+                (answer or "").strip(),
+                examples,
+                follow_up,
+                action,
+                out_of_scope,
+                r.file,
+                item.start_mark.line + 1,
+                part_of,
             )  # fmt: skip
         )
     return out
@@ -476,7 +501,9 @@ def with_taught(kb: KnowledgeBase, taught: Sequence[Taught]) -> tuple[KnowledgeB
             added.setdefault(item.intent, []).append(Example(item.text, TAUGHT_SOURCE, item.id))
     if not added:
         return kb, skipped
-    intents = {i: replace(intent, examples=intent.examples + tuple(added.get(i, ()))) for i, intent in kb.intents.items()}
+    intents = {
+        i: replace(intent, examples=intent.examples + tuple(added.get(i, ()))) for i, intent in kb.intents.items()
+    }
     return replace(kb, intents=intents), skipped
 
 
@@ -509,7 +536,32 @@ def _read_out_of_scope(node, r: Reader | None, intents: dict[str, Intent]) -> No
 def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
     if node is None:
         return None
-    keys = ("slang", "particles", "greeting_words", "thanks_words", "clitics", "option_fillers", "common_words", "negations", "negation_bridges", "negation_lists", "affirmations", "cancel_words", "change_words", "calf_words", "other_body_parts", "question_joiners", "asking_words", "not_joining", "question_starters", "request_words", "conditional_words", "feedback_yes", "feedback_no", "feedback_fillers")
+    keys = (
+        "slang",
+        "particles",
+        "greeting_words",
+        "thanks_words",
+        "clitics",
+        "option_fillers",
+        "common_words",
+        "negations",
+        "negation_bridges",
+        "negation_lists",
+        "affirmations",
+        "cancel_words",
+        "change_words",
+        "calf_words",
+        "other_body_parts",
+        "question_joiners",
+        "asking_words",
+        "not_joining",
+        "question_starters",
+        "request_words",
+        "conditional_words",
+        "feedback_yes",
+        "feedback_no",
+        "feedback_fillers",
+    )
     top = r.mapping(node, "lexicon", required=(*keys, "numbers", "phrases"))
     if top is None or any(k not in top for k in (*keys, "numbers", "phrases")):
         return None
@@ -537,7 +589,7 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
             if word in slang or word in word_lists["particles"]:
                 r.fail(slang_lines[key], f"slang '{key}' -> '{value}': '{word}' is itself slang or a particle")
     phrases: dict[str, str] = {}
-    for key_node, value_node in (top["phrases"].value if r.mapping(top.get("phrases"), "phrases") is not None else ()):
+    for key_node, value_node in top["phrases"].value if r.mapping(top.get("phrases"), "phrases") is not None else ():
         key, value = str(key_node.value).lower(), r.string(value_node, f"phrase '{key_node.value}'")
         if value is None:
             continue
@@ -548,7 +600,7 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
                 r.fail(key_node, f"phrase '{key}' -> '{value}': '{word}' is itself slang or a particle")
         phrases[key] = value.strip().lower()
     numbers: dict[str, int] = {}
-    for key_node, value_node in (top["numbers"].value if r.mapping(top.get("numbers"), "numbers") is not None else ()):
+    for key_node, value_node in top["numbers"].value if r.mapping(top.get("numbers"), "numbers") is not None else ():
         value = r.number(value_node, f"number '{key_node.value}'")
         if value is not None:
             numbers[key_node.value] = int(value)
@@ -645,8 +697,14 @@ def _read_dialogue(node, r: Reader | None):
     menu = r.mapping(top["menu"], "menu", required=("prompt", "items")) or {}
     prompt = r.string(menu["prompt"], "menu prompt") if "prompt" in menu else None
     items = [text for text, _ in r.strings(menu["items"], "menu items")] if "items" in menu else []
-    practical = [text for text, _ in r.strings(top["practical_intents"], "practical_intents")] if "practical_intents" in top else []
-    feedback_nodes = (r.mapping(top["feedback"], "feedback", optional=("not_rated", "closing")) or {}) if "feedback" in top else {}
+    practical = (
+        [text for text, _ in r.strings(top["practical_intents"], "practical_intents")]
+        if "practical_intents" in top
+        else []
+    )
+    feedback_nodes = (
+        (r.mapping(top["feedback"], "feedback", optional=("not_rated", "closing")) or {}) if "feedback" in top else {}
+    )
     feedback = {key: [text for text, _ in r.strings(value, f"feedback.{key}")] for key, value in feedback_nodes.items()}
     if any(v is None for v in texts.values()) or len(texts) != len(TEXT_KEYS):
         return None, None, None, None, {}
@@ -684,7 +742,9 @@ def _read_cutoffs(node, r: Reader) -> dict[str, float]:
     return cutoffs
 
 
-def _read_triage_rules(node, r: Reader | None) -> tuple[tuple[TriageRule, ...] | None, tuple[str, ...], tuple[str, ...]]:
+def _read_triage_rules(
+    node, r: Reader | None
+) -> tuple[tuple[TriageRule, ...] | None, tuple[str, ...], tuple[str, ...]]:
     """knowledge/triage.yaml: named term lists (`terms`, used as "$name"), the rules, and the
     terms that say a complaint has lasted (`lasting`) or is recent (`recent`)."""
     if node is None:
@@ -702,7 +762,10 @@ def _read_triage_rules(node, r: Reader | None) -> tuple[tuple[TriageRule, ...] |
             text = text.strip().lower()
             if text.startswith("$"):
                 if text[1:] not in named:
-                    r.fail(line, f"{what}: unknown term list '{text}' (known: {', '.join('$' + n for n in named) or 'none'})")
+                    r.fail(
+                        line,
+                        f"{what}: unknown term list '{text}' (known: {', '.join('$' + n for n in named) or 'none'})",
+                    )
                 out.extend(named.get(text[1:], ()))
             else:
                 out.append(text)
@@ -733,8 +796,18 @@ def _read_triage_rules(node, r: Reader | None) -> tuple[tuple[TriageRule, ...] |
             r.fail(fields["if_lasting"], f"{what}: if_lasting can only be 'doctor', on an emergency rule")
         if rule_id and all(groups) and groups and intent and level in LEVELS:
             rules.append(
-                TriageRule(rule_id, tuple(groups), level, intent.strip(), anywhere, unless, note and note.strip(),
-                           if_lasting == "doctor", r.file, item.start_mark.line + 1)  # fmt: skip
+                TriageRule(
+                    rule_id,
+                    tuple(groups),
+                    level,
+                    intent.strip(),
+                    anywhere,
+                    unless,
+                    note and note.strip(),
+                    if_lasting == "doctor",
+                    r.file,
+                    item.start_mark.line + 1,
+                )  # fmt: skip
             )
         elif rule_id and not (groups and all(groups)):
             r.fail(fields["all_of"], f"{what}: every group of all_of needs at least one term")
@@ -771,17 +844,25 @@ def _cross_check(kb: KnowledgeBase, problems: Problems, names: dict[str, str]) -
             if ref not in intents:
                 problems.add(intent.file, intent.line, f"intent '{intent.id}': follow_up names unknown intent '{ref}'")
         if intent.part_of is not None and intent.part_of not in intents:
-            problems.add(intent.file, intent.line, f"intent '{intent.id}': part_of names unknown intent '{intent.part_of}'")
+            problems.add(
+                intent.file, intent.line, f"intent '{intent.id}': part_of names unknown intent '{intent.part_of}'"
+            )
         if intent.id != FALLBACK_INTENT and len(intent.examples) < MIN_EXAMPLES:
             count = len(intent.examples)
-            problems.add(intent.file, intent.line, f"intent '{intent.id}' has {count or 'no'} example{'s' if count != 1 else ''}; the intent model needs at least {MIN_EXAMPLES}")
+            problems.add(
+                intent.file,
+                intent.line,
+                f"intent '{intent.id}' has {count or 'no'} example{'s' if count != 1 else ''}; the intent model needs at least {MIN_EXAMPLES}",
+            )
     for rule in kb.triage_rules:
         if rule.level != "emergency":
             continue
         if rule.intent not in intents:
             problems.add(rule.file, rule.line, f"triage rule '{rule.id}' names unknown intent '{rule.intent}'")
         elif not intents[rule.intent].action == "handoff_urgent":
-            problems.add(rule.file, rule.line, f"triage rule '{rule.id}': intent '{rule.intent}' must have action handoff_urgent")
+            problems.add(
+                rule.file, rule.line, f"triage rule '{rule.id}': intent '{rule.intent}' must have action handoff_urgent"
+            )
     for item in kb.menu_items:
         if item not in intents:
             problems.add(names["dialogue.yaml"], 0, f"menu names unknown intent '{item}'")
@@ -798,13 +879,19 @@ def _cross_check(kb: KnowledgeBase, problems: Problems, names: dict[str, str]) -
         for example in intent.examples:
             key = " ".join(normalize.example(example.text))
             if not key:
-                problems.add(example.file, example.line, f"intent '{intent.id}': example \"{example.text}\" is empty after normalization")
+                problems.add(
+                    example.file,
+                    example.line,
+                    f"intent '{intent.id}': example \"{example.text}\" is empty after normalization",
+                )
                 continue
             if key in seen:
                 other_intent, other = seen[key]
                 where = f"{other.file}:{other.line}"
                 if other_intent == intent.id:
-                    warnings.add(example.file, example.line, f"intent '{intent.id}': example \"{example.text}\" repeats {where}")
+                    warnings.add(
+                        example.file, example.line, f"intent '{intent.id}': example \"{example.text}\" repeats {where}"
+                    )
                 else:
                     problems.add(
                         example.file,
@@ -815,5 +902,9 @@ def _cross_check(kb: KnowledgeBase, problems: Problems, names: dict[str, str]) -
                 seen[key] = (intent.id, example)
 
     if kb.clinic.example_values:
-        warnings.add(names["clinic.yaml"], 0, "clinic facts are still the shipped EXAMPLE values: edit them and set example_values: false (outside dev mode the server refuses to start)")
+        warnings.add(
+            names["clinic.yaml"],
+            0,
+            "clinic facts are still the shipped EXAMPLE values: edit them and set example_values: false (outside dev mode the server refuses to start)",
+        )
     return list(warnings)

@@ -275,7 +275,11 @@ class Matcher:
         sure = top_score >= cutoffs[top]
         # Two close intents are asked about only while the runner-up is unsure itself: when the
         # model is sure of both, the patient asked about both, and the first is answered.
-        close = (runner_up >= s.clarify_threshold) & (top_score - runner_up < s.clarify_margin) & (runner_up < cutoffs[second])
+        close = (
+            (runner_up >= s.clarify_threshold)
+            & (top_score - runner_up < s.clarify_margin)
+            & (runner_up < cutoffs[second])
+        )
         # Each rule applies only where no earlier rule in this list did: written last-first.
         steps = (
             (top_score >= s.clarify_threshold, CLARIFY, _R_LOW),
@@ -305,5 +309,3 @@ class Matcher:
         query = " ".join(self.normalize.tokens(text))
         found = process.extractOne(query, examples, scorer=fuzz.token_set_ratio, processor=self.normalize)
         return (found[0], float(found[1])) if found else None
-
-

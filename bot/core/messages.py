@@ -252,7 +252,9 @@ class ConversationState:
             misses=int(data.get("misses", 0)),
             booking=BookingDraft.from_dict(data.get("booking")),
             erase_asked_at=data.get("erase_asked_at"),
-            danger_parts=tuple((str(rule), tuple(int(i) for i in groups)) for rule, groups in (data.get("danger_parts") or {}).items()),
+            danger_parts=tuple(
+                (str(rule), tuple(int(i) for i in groups)) for rule, groups in (data.get("danger_parts") or {}).items()
+            ),
             emergency_at=data.get("emergency_at"),
             held_at=data.get("held_at"),
             advised=tuple(data.get("advised", ())),

@@ -41,7 +41,9 @@ class Normalizer:
     rejects lexicons whose replacements are themselves slang keys or particles).
     """
 
-    def __init__(self, slang: Mapping[str, str], particles: frozenset[str] | set[str], phrases: Mapping[str, str] | None = None):
+    def __init__(
+        self, slang: Mapping[str, str], particles: frozenset[str] | set[str], phrases: Mapping[str, str] | None = None
+    ):
         self._slang = {key: tuple(value.split()) for key, value in slang.items()}
         self._particles = frozenset(particles)
         self._words: dict[str, tuple[str, ...]] = {}

@@ -64,7 +64,10 @@ class QuestionFinder:
         self._starts = re.compile(rf"(?:{'|'.join(starters)})(?![a-z0-9])", re.IGNORECASE) if starters else None
         words = sorted((re.escape(j) for j in lexicon.question_joiners), key=len, reverse=True)
         # ... but not in the phrases that only look like one ("kedutan terus menerus").
-        phrases = "|".join(re.escape(p) + r"(?![a-z0-9])" for p in sorted(lexicon.not_joining, key=len, reverse=True)) or "(?!)"
+        phrases = (
+            "|".join(re.escape(p) + r"(?![a-z0-9])" for p in sorted(lexicon.not_joining, key=len, reverse=True))
+            or "(?!)"
+        )
         joined = rf"(?<![a-z0-9])(?!{phrases})(?=(?:{'|'.join(words)})(?![a-z0-9]))" if words else r"(?!)"
         self._cut = re.compile(rf"{_BOUNDARY}|{joined}", re.IGNORECASE)
 
@@ -83,7 +86,9 @@ class QuestionFinder:
             if piece:
                 pieces.append((piece + ("?" if "?" in found.group(0) else ""), joined or "?" in found.group(0), listed))
             joined = found.start() == found.end()  # cut before a joining word: the next piece starts with it
-            listed = (joined and bool(_PUNCTUATION_BEFORE.search(text[: found.start()]))) or _is_list_cut(found.group(0))
+            listed = (joined and bool(_PUNCTUATION_BEFORE.search(text[: found.start()]))) or _is_list_cut(
+                found.group(0)
+            )
             if listed and pieces and not joined:
                 pieces[-1] = (*pieces[-1][:2], True)  # the piece before a line break or "+" is an item too
             start = found.end()
@@ -133,7 +138,11 @@ class QuestionFinder:
             # Beside a booking request, what only requests is its detail ("mau daftar, mau
             # akupuntur ya"); what asks (with "?", or a word like berapa) or stands in a list of
             # things asked is a question too.
-            questions = [q for q in questions if self.matcher.kb.intents[q.match.intent].action or q.listed or self._asks(q.text, requests=False)]
+            questions = [
+                q
+                for q in questions
+                if self.matcher.kb.intents[q.match.intent].action or q.listed or self._asks(q.text, requests=False)
+            ]
         # An unsure last part is asked about only when it has a word that asks ("terus betis saya
         # gimana?"), not for a "?" alone ("brp kalau 5 sesi?").
         asks = not self._questioning.isdisjoint(self.matcher.normalize.tokens(pending))
@@ -152,7 +161,9 @@ class QuestionFinder:
         that ask)."""
         tokens = self.matcher.normalize.tokens(text)
         conditional = bool(tokens) and tokens[0] in self._conditional  # "kalau 5 sesi?" belongs to the question before
-        if (text.rstrip().endswith("?") and not conditional) or (self._starts is not None and self._starts.match(text.lstrip())):
+        if (text.rstrip().endswith("?") and not conditional) or (
+            self._starts is not None and self._starts.match(text.lstrip())
+        ):
             return True
         words = self._asking if requests else self._questioning
         return (bool(tokens) and tokens[-1] == _YES_NO) or not words.isdisjoint(tokens)

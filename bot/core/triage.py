@@ -117,7 +117,13 @@ class Rules:
         # on words of one or two letters: "die" is no "di" + "e").
         self._stems = {word + clitic: word for word in stemmed for clitic in lexicon.clitics if len(word) > 2}
 
-    def find(self, sentences: Sequence[Sequence[str]], clauses: Sequence[Sequence[str]], resolved: Mapping[str, tuple[Token, ...]], words: Sequence[str]) -> tuple[str, ...]:
+    def find(
+        self,
+        sentences: Sequence[Sequence[str]],
+        clauses: Sequence[Sequence[str]],
+        resolved: Mapping[str, tuple[Token, ...]],
+        words: Sequence[str],
+    ) -> tuple[str, ...]:
         """Rules present within one clause, or with their words right next to each other, or,
         for the rules marked `anywhere`, anywhere in the message; none cancelled by an affirmed
         `unless` term beside them (in the clause or the ones next to it in its sentence; for
@@ -137,12 +143,19 @@ class Rules:
             if index in denied:
                 continue
             clause_words = words_of(resolved, clause, typos=False)
-            near = [word for j in (position - 1, position, position + 1) if 0 <= j < len(clauses) and sentence_of[j] == index for word in clauses[j]]
+            near = [
+                word
+                for j in (position - 1, position, position + 1)
+                if 0 <= j < len(clauses) and sentence_of[j] == index
+                for word in clauses[j]
+            ]
             for rule, _ in self._hits(clause_words, _SPAN):
                 beside = (sequence, typed) if rule in self._anywhere else (words_of(resolved, near, typos=False), near)
                 if not self._cancelled(rule, *beside):
                     found.append(rule)
-        found += [rule for rule, _ in scattered if rule in self._anywhere and not self._cancelled(rule, sequence, typed)]
+        found += [
+            rule for rule, _ in scattered if rule in self._anywhere and not self._cancelled(rule, sequence, typed)
+        ]
         for rule, (start, end) in self._hits(sequence, _SPAN_ACROSS_CLAUSES):
             if not self._cancelled(rule, sequence[max(start - _SPAN, 0) : end + _SPAN + 1], typed):
                 found.append(rule)
@@ -156,7 +169,12 @@ class Rules:
         for index in range(len(sentences) - 1):
             named = words_of(resolved, sentences[index], typos=False)
             answer = words_of(resolved, sentences[index + 1], typos=False)
-            if 0 < len(named) <= _ECHO_WORDS and answer and answer[0] in self._negations and not self._hits(answer[:_ECHO_WORDS], _SPAN):
+            if (
+                0 < len(named) <= _ECHO_WORDS
+                and answer
+                and answer[0] in self._negations
+                and not self._hits(answer[:_ECHO_WORDS], _SPAN)
+            ):
                 denied.add(index)
         return denied
 
@@ -218,7 +236,9 @@ class Rules:
         """Whether these words tell, affirmed, that a complaint has lasted weeks or came slowly,
         and nothing in them that it is recent ("dari kemarin", "tiba tiba")."""
         words, positions = self._positions(sequence)
-        return bool(self._term_places(words, positions, self._lasting)) and not self._term_places(words, positions, self._recent)
+        return bool(self._term_places(words, positions, self._lasting)) and not self._term_places(
+            words, positions, self._recent
+        )
 
     def _cancelled(self, rule_id: str, *readings: Sequence[str]) -> bool:
         """Whether an `unless` term of the rule stands, affirmed, in these words: the repaired
@@ -280,7 +300,11 @@ class Rules:
                 return all(w in self._bridges for w in words[before + 1 : index])
         if index >= 2 and words[index - 1] in self._lists:
             # The sign that ends right before "atau", denied itself.
-            signs = (start for start in range(max(index - 1 - self._longest, 0), index - 1) if tuple(words[start : index - 1]) in self._signs)
+            signs = (
+                start
+                for start in range(max(index - 1 - self._longest, 0), index - 1)
+                if tuple(words[start : index - 1]) in self._signs
+            )
             return any(self._negated_at(words, start) for start in signs)
         return False
 
@@ -331,7 +355,9 @@ class Triage:
         level = Level.of(rule.level)
         slow = level is Level.DOCTOR or rule.slow_is_doctor
         lasting = slow and self.rules.lasting(sequence)
-        return Assessment(level, rule.id, rule.intent if level is Level.EMERGENCY else None, rule.note, 1.0, lasting), parts
+        return Assessment(
+            level, rule.id, rule.intent if level is Level.EMERGENCY else None, rule.note, 1.0, lasting
+        ), parts
 
     def confidences(self, reading: Reading) -> dict[str, float]:
         """The second net's confidence (0..1) in each of its classes for this message."""
@@ -394,7 +420,6 @@ def _tightest(places: Sequence[Sequence[tuple[int, int]]]) -> tuple[int, int]:
             if best is None or end - first < best[1] - best[0]:
                 best = (first, end)
     return best
-
 
 
 def _sentence_of(clauses: Sequence[Sequence[str]], sentences: Sequence[Sequence[str]]) -> list[int]:

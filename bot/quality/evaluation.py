@@ -140,7 +140,11 @@ def load_labelled(path: str | Path) -> list[Labelled]:
         else:
             reader.fail(item, "labelled message: missing key 'intent'")
             return None
-        return Labelled(text, labels[0], item.start_mark.line + 1, tuple(labels[1:])) if text is not None and labels else None
+        return (
+            Labelled(text, labels[0], item.start_mark.line + 1, tuple(labels[1:]))
+            if text is not None and labels
+            else None
+        )
 
     return _read_items(path, "labelled message", ("text",), ("intent", "also", "intents", "why"), build)
 
@@ -248,7 +252,11 @@ def run(engine: Engine, items: list[Labelled]) -> list[Result]:
             (intent,) if decision == Decision.ANSWER.value else ()
         )
         covered = tuple(sorted(engine.kb.topics(answered)))
-        results.append(Result(item.text, item.intent, intent, decision, match.score, candidates, item.also, triage, answered, covered))
+        results.append(
+            Result(
+                item.text, item.intent, intent, decision, match.score, candidates, item.also, triage, answered, covered
+            )
+        )
     return results
 
 
@@ -295,7 +303,9 @@ def summarize(results: list[Result]) -> dict:
         "wrong_answer_rate": round(answered_wrong / total, 4),
         "clarify_rate": round(sum(r.decision == "clarify" for r in results) / total, 4),
         "fallback_rate": round(sum(r.decision == "fallback" for r in results) / total, 4),
-        "red_flag_recall": round(sum(r.outcome == RED_FLAG for r in red_flags) / len(red_flags), 4) if red_flags else None,
+        "red_flag_recall": round(sum(r.outcome == RED_FLAG for r in red_flags) / len(red_flags), 4)
+        if red_flags
+        else None,
         "out_of_scope_handled": round(sum(r.outcome == FALLBACK_INTENT for r in out_of_scope) / len(out_of_scope), 4)
         if out_of_scope
         else None,
@@ -392,7 +402,10 @@ class Baseline:
         self._normalize = kb.normalizer()
         texts = [(e.text, i.id) for i in kb.intents.values() for e in i.examples]
         self.pipeline = make_pipeline(
-            make_union(TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5)), TfidfVectorizer(analyzer="word", ngram_range=(1, 2))),
+            make_union(
+                TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5)),
+                TfidfVectorizer(analyzer="word", ngram_range=(1, 2)),
+            ),
             LogisticRegression(C=10, max_iter=2000),
         )
         self.pipeline.fit([self._doc(text) for text, _ in texts], [label for _, label in texts])
@@ -419,7 +432,19 @@ class Baseline:
             sure = row[top] >= cut and classes[top] != FALLBACK_INTENT
             intent, decision = (str(classes[top]), "answer") if sure else (FALLBACK_INTENT, "fallback")
             answered = (intent,) if decision == "answer" else ()
-            results.append(Result(item.text, item.intent, intent, decision, float(row[top]), (), item.also, answered=answered, covered=answered))
+            results.append(
+                Result(
+                    item.text,
+                    item.intent,
+                    intent,
+                    decision,
+                    float(row[top]),
+                    (),
+                    item.also,
+                    answered=answered,
+                    covered=answered,
+                )
+            )
         return results
 
     def run(self, items: list[Labelled]) -> list[Result]:
@@ -428,6 +453,7 @@ class Baseline:
 
 def format_comparison(name: str, columns: dict[str, dict]) -> str:
     """Figures of several systems on one set, side by side."""
+
     def pct(value):
         return "     -" if value is None else f"{value * 100:5.1f}%"
 

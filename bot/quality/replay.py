@@ -50,7 +50,14 @@ DEFAULT_NOW = "2026-11-25 10:00"
 EVENTS = ("case_closed", "staff_replied")
 # Moments (Jakarta) a fixture without a fixed clock must behave the same at, to be replayable
 # live at any time: open and closed hours, Saturday afternoon, Sunday night, a year's end.
-PROBE_CLOCKS = ("2026-11-25 10:00", "2026-11-28 13:30", "2026-11-29 22:00", "2026-11-30 08:00", "2027-02-05 17:59", "2026-12-31 23:50")
+PROBE_CLOCKS = (
+    "2026-11-25 10:00",
+    "2026-11-28 13:30",
+    "2026-11-29 22:00",
+    "2026-11-30 08:00",
+    "2027-02-05 17:59",
+    "2026-12-31 23:50",
+)
 # What a live webhook response cannot show, and what it shows only in its X-Klinik-* headers.
 NOT_LIVE = frozenset({"booking", "answered"})
 HEADER_KEYS = frozenset({"intent", "decision", "reason", "actions", "paused", "booking_step"})
@@ -147,7 +154,9 @@ def load_fixture(path: Path) -> Fixture:
             default_at = _moment(reader, top["now"]) if "now" in top else _parse_moment(DEFAULT_NOW)
             fixture_clock = "now" in top
             for item in reader.sequence(top.get("turns"), "turns") if "turns" in top else ():
-                fields = reader.mapping(item, "turn", optional=("user", "expect", "media", "profile_name", "at", "event"))
+                fields = reader.mapping(
+                    item, "turn", optional=("user", "expect", "media", "profile_name", "at", "event")
+                )
                 if fields is None:
                     continue
                 if ("user" in fields) == ("event" in fields):
@@ -298,7 +307,8 @@ def engine_conversation(engine) -> Conversation:
             paused=staff.has_chat,
             booking_step=state.booking.step if state.booking else None,
             booking=booking,
-            answered=tuple(m.intent for m in result.questions if m.decision.value == "answer") or ((match.intent,) if match and match.decision.value == "answer" else ()),
+            answered=tuple(m.intent for m in result.questions if m.decision.value == "answer")
+            or ((match.intent,) if match and match.decision.value == "answer" else ()),
         )
 
     return play
@@ -307,7 +317,14 @@ def engine_conversation(engine) -> Conversation:
 def webhook_conversation(client, sender: str) -> Conversation:
     """Play turns as patient `sender` against a running webhook (a WebhookClient, which signs
     each request). Sees the TwiML replies and the X-Klinik-* headers, nothing else."""
-    from bot.headers import ACTIONS_HEADER, BOOKING_STEP_HEADER, DECISION_HEADER, INTENT_HEADER, PAUSED_HEADER, REASON_HEADER
+    from bot.headers import (
+        ACTIONS_HEADER,
+        BOOKING_STEP_HEADER,
+        DECISION_HEADER,
+        INTENT_HEADER,
+        PAUSED_HEADER,
+        REASON_HEADER,
+    )
     from bot.quality.webhook_client import media_fields
 
     profile_name = None
@@ -322,7 +339,9 @@ def webhook_conversation(client, sender: str) -> Conversation:
         reply = client.send(sender, turn.user, profile_name=profile_name, **media_fields(turn.media))
         if reply.status != 200:
             hint = " (is TWILIO_AUTH_TOKEN the server's, and the URL exactly the one it checks signatures against?)"
-            return dataclasses.replace(NOTHING, error=f"HTTP {reply.status} from the webhook" + (hint if reply.status == 403 else ""))
+            return dataclasses.replace(
+                NOTHING, error=f"HTTP {reply.status} from the webhook" + (hint if reply.status == 403 else "")
+            )
         headers = {key.lower(): value for key, value in reply.headers.items()}
         if DECISION_HEADER.lower() not in headers:
             return Observed(reply.messages, None, None, None, (), unobserved=NOT_LIVE | HEADER_KEYS)

@@ -100,7 +100,9 @@ def _rank(trial: Trial) -> tuple:
     return trial.feasible, round(trial.utility, 6)
 
 
-def tune(kb: KnowledgeBase, sets: dict[str, list[Labelled]], models: ModelSource | None = None, progress=None) -> list[Trial]:
+def tune(
+    kb: KnowledgeBase, sets: dict[str, list[Labelled]], models: ModelSource | None = None, progress=None
+) -> list[Trial]:
     """Trials of every C and threshold combination, best first (feasible ones, by utility),
     the best one refined with per-intent cutoffs. `sets`: labelled messages by set name; a
     set whose name starts with "hard" is held to the wrong-answer limit of hard messages."""
@@ -115,7 +117,10 @@ def tune(kb: KnowledgeBase, sets: dict[str, list[Labelled]], models: ModelSource
         scorer = scorers[c] = _Scorer(Matcher(replace(kb, settings=base), models, first.rules), triage, items, kinds)
         for answer, margin, gap in itertools.product(*THRESHOLD_GRID.values()):
             settings = replace(
-                base, answer_threshold=float(answer), clarify_margin=margin, clarify_threshold=round(float(answer) - gap, 3)
+                base,
+                answer_threshold=float(answer),
+                clarify_margin=margin,
+                clarify_threshold=round(float(answer) - gap, 3),
             )
             trials.append(scorer.trial(settings))
         if progress:
@@ -136,7 +141,10 @@ def _refine_cutoffs(scorer: _Scorer, best: Trial, count: int) -> Trial:
     for intent_id in scorer.matcher.intent_ids:
         if intent_id == FALLBACK_INTENT:
             continue
-        options = [scorer.trial(replace(best.settings, cutoffs={**best.settings.cutoffs, intent_id: float(c)})) for c in CUTOFF_GRID]
+        options = [
+            scorer.trial(replace(best.settings, cutoffs={**best.settings.cutoffs, intent_id: float(c)}))
+            for c in CUTOFF_GRID
+        ]
         option = max(options, key=_rank)
         if option.feasible >= best.feasible and option.utility - best.utility >= MIN_CUTOFF_GAIN / count:
             best = option
@@ -170,7 +178,10 @@ def write_settings(path: Path, settings: MatcherSettings, keys: tuple[str, ...] 
     """Put tuned values into knowledge/matcher.yaml, keeping its comments and other keys."""
     text = path.read_text(encoding="utf-8")
     cutoffs = "{" + ", ".join(f"{k}: {v:g}" for k, v in sorted(settings.cutoffs.items())) + "}"
-    values = {**{k: f"{getattr(settings, k):g}" for k in keys if k != "cutoffs"}, **({"cutoffs": cutoffs} if "cutoffs" in keys else {})}
+    values = {
+        **{k: f"{getattr(settings, k):g}" for k in keys if k != "cutoffs"},
+        **({"cutoffs": cutoffs} if "cutoffs" in keys else {}),
+    }
     for key, value in values.items():
         line = re.compile(rf"^{key}:[ \t]*(\{{[^}}\n]*\}}|[^ \t#\n]+)[ \t]*(?=#|$)", re.MULTILINE)
         if line.search(text):
@@ -206,7 +217,9 @@ class TriageTrial:
         return self.feasible, self.emergency_recall, self.doctor_recall, -self.false_alarms, -self.none_as_doctor
 
 
-def tune_triage(kb: KnowledgeBase, levelled: list[tuple[str, str]], models: ModelSource | None = None) -> list[TriageTrial]:
+def tune_triage(
+    kb: KnowledgeBase, levelled: list[tuple[str, str]], models: ModelSource | None = None
+) -> list[TriageTrial]:
     """Every C of the triage model and pair of its thresholds, best first: among those that keep
     false alarms ≤ 1 % and harmless messages sent to a doctor ≤ 5 %, the highest emergency
     recall, then doctor recall. `levelled`: (text, level) pairs."""
@@ -214,14 +227,18 @@ def tune_triage(kb: KnowledgeBase, levelled: list[tuple[str, str]], models: Mode
     trials = []
     for c in TRIAGE_C_GRID:
         base = replace(kb.settings, triage_c=c)
-        triage = Triage(replace(kb, settings=base), matcher.rules, models or IN_MEMORY, matcher.normalize, matcher.training)
+        triage = Triage(
+            replace(kb, settings=base), matcher.rules, models or IN_MEMORY, matcher.normalize, matcher.training
+        )
         rows = []
         for text, level in levelled:
             reading = matcher.read(text)
             rows.append((level, triage.by_rules(reading)[0], triage.confidences(reading)))
         for emergency, doctor in itertools.product(TRIAGE_GRID, TRIAGE_GRID):
             settings = replace(base, emergency_threshold=float(emergency), doctor_threshold=float(doctor))
-            outcomes = [(level, triage.decide(rules, confidences, settings).level) for level, rules, confidences in rows]
+            outcomes = [
+                (level, triage.decide(rules, confidences, settings).level) for level, rules, confidences in rows
+            ]
             trials.append(TriageTrial(settings, *_triage_rates(outcomes)))
     trials.sort(key=TriageTrial.rank, reverse=True)
     return trials

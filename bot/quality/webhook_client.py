@@ -70,7 +70,10 @@ class WebhookClient:
 
     def post(self, form: dict[str, str], url: str | None = None, signature: str | None = None) -> WebhookReply:
         url = url or self.url
-        headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8", **self.signature_header(url, form, signature)}
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+            **self.signature_header(url, form, signature),
+        }
         request = Request(url, data=urlencode(form).encode("utf-8"), headers=headers, method="POST")
         try:
             with urlopen(request, timeout=self.timeout) as response:
@@ -79,7 +82,9 @@ class WebhookClient:
         except HTTPError as error:
             return WebhookReply(error.code, (), error.read().decode("utf-8", "replace"), dict(error.headers.items()))
 
-    def send(self, sender: str, text: str, profile_name: str | None = None, sid: str | None = None, **extra: str) -> WebhookReply:
+    def send(
+        self, sender: str, text: str, profile_name: str | None = None, sid: str | None = None, **extra: str
+    ) -> WebhookReply:
         """One WhatsApp message from `sender` ('whatsapp:+62...'), as Twilio would deliver it."""
         form = {
             "MessageSid": sid or f"SM{uuid.uuid4().hex}",

@@ -79,7 +79,9 @@ class Accounts:
             with self.sessions.begin() as session:
                 if session.execute(select(StaffUser.id).where(func.lower(StaffUser.name) == name.lower())).first():
                     raise AccountError(f"staff member {name!r} already exists")
-                session.add(StaffUser(name=name, password_hash=generate_password_hash(password), created_at=self.clock()))
+                session.add(
+                    StaffUser(name=name, password_hash=generate_password_hash(password), created_at=self.clock())
+                )
         except IntegrityError:
             raise AccountError(f"staff member {name!r} already exists") from None
 
@@ -161,8 +163,12 @@ class Accounts:
         )
         ends = []
         for where, limit in limits:
-            failed = select(LoginAttempt.at).where(*where, LoginAttempt.succeeded.is_(False), LoginAttempt.at > now - FAILURE_WINDOW)
-            oldest_that_counts = session.execute(failed.order_by(LoginAttempt.at.desc()).offset(limit - 1).limit(1)).scalar()
+            failed = select(LoginAttempt.at).where(
+                *where, LoginAttempt.succeeded.is_(False), LoginAttempt.at > now - FAILURE_WINDOW
+            )
+            oldest_that_counts = session.execute(
+                failed.order_by(LoginAttempt.at.desc()).offset(limit - 1).limit(1)
+            ).scalar()
             if oldest_that_counts is not None:
                 ends.append(oldest_that_counts + FAILURE_WINDOW)
         return max(ends, default=None)

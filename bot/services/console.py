@@ -66,7 +66,13 @@ class Templates:
 
 
 class Console:
-    def __init__(self, sessions: sessionmaker[Session], engines: LiveEngine, templates: Templates = Templates(), clock=storage.utcnow):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        engines: LiveEngine,
+        templates: Templates = Templates(),
+        clock=storage.utcnow,
+    ):
         self.sessions = sessions
         # The queue and the periodic refreshes only read: on SQLite they then never wait for,
         # or hold up, the webhook's writes.
@@ -92,7 +98,9 @@ class Console:
         elif view in ("open", "closed"):
             query = query.where(HandoffCase.status == (CASE_OPEN if view == "open" else CASE_CLOSED))
         if view in ("all", "closed"):
-            query = query.order_by((HandoffCase.status == CASE_OPEN).desc(), urgent_first, HandoffCase.opened_at.desc()).limit(200)
+            query = query.order_by(
+                (HandoffCase.status == CASE_OPEN).desc(), urgent_first, HandoffCase.opened_at.desc()
+            ).limit(200)
         else:
             query = query.order_by(urgent_first, HandoffCase.opened_at, HandoffCase.id)
         with self.read_sessions() as session:
@@ -102,13 +110,15 @@ class Console:
         """A case with its booking and the whole transcript, oldest first. A `viewer` is
         recorded in the audit log (the page and the API; not the periodic refreshes)."""
         now = self.clock()
-        with (self.sessions.begin() if viewer else self.read_sessions()) as session:
+        with self.sessions.begin() if viewer else self.read_sessions() as session:
             case, conversation = self._load(session, case_id)
             if viewer:
                 privacy.audit(session, viewer, "view_transcript", conversation.id, now, case=case_id)
             row = self._case_row(session, case, conversation, now)
             messages = session.execute(
-                select(Message).where(Message.conversation_id == conversation.id).order_by(Message.created_at, Message.id)
+                select(Message)
+                .where(Message.conversation_id == conversation.id)
+                .order_by(Message.created_at, Message.id)
             ).scalars()
             row["messages"] = [self._with_reason(message_dict(m)) for m in messages]
             row["window_open"] = self._window_open(conversation, now)
@@ -149,7 +159,9 @@ class Console:
     def _load(self, session: Session, case_id: int, lock: bool = False) -> tuple[HandoffCase, Conversation]:
         """The case and its conversation; with `lock`, both locked (conversation first, as the
         inbox does, so the two never deadlock)."""
-        conversation_id = session.execute(select(HandoffCase.conversation_id).where(HandoffCase.id == case_id)).scalar_one_or_none()
+        conversation_id = session.execute(
+            select(HandoffCase.conversation_id).where(HandoffCase.id == case_id)
+        ).scalar_one_or_none()
         if conversation_id is None:
             raise ConsoleError("not_found")
         conversation = session.get(Conversation, conversation_id, with_for_update=lock)
@@ -205,7 +217,16 @@ class Console:
             engine = self.engines.current()
             name = " ".join((conversation.profile_name or "").split()) or engine.text("staff_template_no_name")
             body = engine.text("staff_template_reply").replace("{name}", name)
-            return self._send(session, case, conversation, body, me, now, content_sid=self.templates.reply_content_sid, variables={"1": name})
+            return self._send(
+                session,
+                case,
+                conversation,
+                body,
+                me,
+                now,
+                content_sid=self.templates.reply_content_sid,
+                variables={"1": name},
+            )
 
     def decide_booking(self, case_id: int, me: str, confirm: bool, note: str = "") -> int | None:
         """Confirm or reject the booking request; the patient is told in the same transaction.
@@ -239,6 +260,7 @@ class Console:
     def close(self, case_id: int, me: str) -> None:
         """Close the case (the bot resumes). Not someone else's case, and not with a booking
         request still undecided: the patient would never hear back."""
+
         def allowed(session: Session, case: HandoffCase) -> None:
             if case.claimed_by and case.claimed_by != me:
                 raise ConsoleError("claimed_by_other", by=case.claimed_by)
@@ -273,8 +295,19 @@ class Console:
 
     def audit_log(self, limit: int = 200) -> list[dict]:
         with self.read_sessions() as session:
-            entries = session.execute(select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)).scalars()
-            return [{"at": e.at.isoformat(), "actor": e.actor, "action": e.action, "conversation_id": e.conversation_id, "detail": e.detail} for e in entries]
+            entries = session.execute(
+                select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)
+            ).scalars()
+            return [
+                {
+                    "at": e.at.isoformat(),
+                    "actor": e.actor,
+                    "action": e.action,
+                    "conversation_id": e.conversation_id,
+                    "detail": e.detail,
+                }
+                for e in entries
+            ]
 
     def _own(self, session: Session, case_id: int, me: str, now: datetime) -> tuple[HandoffCase, Conversation]:
         """Lock the case for an action by `me`: it must be open and not someone else's."""
@@ -292,7 +325,9 @@ class Console:
         if state.erase_asked_at:
             # Staff wrote since: the patient's next "ya" answers staff, not the erase question.
             conversation.state = replace(state, erase_asked_at=None).to_dict()
-        message = send_to_patient(session, case, conversation, body, now, staff=me, content_sid=content_sid, variables=variables)
+        message = send_to_patient(
+            session, case, conversation, body, now, staff=me, content_sid=content_sid, variables=variables
+        )
         tally = insights.Tally()
         tally.add(now, insights.MESSAGES, insights.STAFF)
         if case.first_reply_at is None:

@@ -65,7 +65,9 @@ class HandoffDesk:
     def engine(self) -> Engine:
         return self.engines.current()
 
-    def hand_over(self, session: Session, conversation: Conversation, handoff: Handoff, now: datetime, tally: insights.Tally) -> HandoffCase:
+    def hand_over(
+        self, session: Session, conversation: Conversation, handoff: Handoff, now: datetime, tally: insights.Tally
+    ) -> HandoffCase:
         """Open a case (with its booking request) and queue the staff alerts. With a case
         already open, an urgent handoff escalates it and alerts again; anything else only adds
         to it. The report's counts go to `tally`."""
@@ -101,20 +103,28 @@ class HandoffDesk:
         session.flush()
         tally.add(now, insights.CASE_OPENED, case.reason)
         self._queue_alerts(session, conversation, case, handoff, now)
-        log.info("handoff", extra={"fields": {"case": case.id, "reason": case.reason, "from": mask_phone(conversation.wa_id)}})
+        log.info(
+            "handoff",
+            extra={"fields": {"case": case.id, "reason": case.reason, "from": mask_phone(conversation.wa_id)}},
+        )
         return case
 
-    def _queue_alerts(self, session: Session, conversation: Conversation, case: HandoffCase, handoff: Handoff, now: datetime) -> None:
+    def _queue_alerts(
+        self, session: Session, conversation: Conversation, case: HandoffCase, handoff: Handoff, now: datetime
+    ) -> None:
         if not self.staff.numbers:
             case.alert_status = ALERT_NONE
-            log.warning("no STAFF_WHATSAPP_NUMBERS: case is only in the staff console", extra={"fields": {"case": case.id}})
+            log.warning(
+                "no STAFF_WHATSAPP_NUMBERS: case is only in the staff console", extra={"fields": {"case": case.id}}
+            )
             return
         case.alert_status = ALERT_PENDING
         values = self._alert_values(session, conversation, case, handoff)
         body = fill(self.engine.text("staff_alert"), values)
         # WhatsApp template variables may hold no newline, tab or run of spaces (Twilio 21656).
         variables = {
-            str(n): " ".join(values[key].split()) for n, key in enumerate(("case", "reason", "patient", "details", "link"), start=1)
+            str(n): " ".join(values[key].split())
+            for n, key in enumerate(("case", "reason", "patient", "details", "link"), start=1)
         }
         for number in self.staff.numbers:
             session.add(
@@ -164,7 +174,11 @@ class HandoffDesk:
 
 
 def close_case(
-    sessions: sessionmaker[Session], case_id: int, now: datetime, by: str | None = None, check: Callable | None = None,
+    sessions: sessionmaker[Session],
+    case_id: int,
+    now: datetime,
+    by: str | None = None,
+    check: Callable | None = None,
     engine: Engine | None = None,
 ) -> bool:
     """Staff are done: close the case and let the bot talk to the patient again. `check(session,
@@ -174,7 +188,9 @@ def close_case(
     open."""
     with sessions.begin() as session:
         # The inbox locks the conversation and then its case: take them in the same order.
-        conversation_id = session.execute(select(HandoffCase.conversation_id).where(HandoffCase.id == case_id)).scalar_one_or_none()
+        conversation_id = session.execute(
+            select(HandoffCase.conversation_id).where(HandoffCase.id == case_id)
+        ).scalar_one_or_none()
         if conversation_id is None:
             return False
         conversation = session.get(Conversation, conversation_id, with_for_update=True)
@@ -191,7 +207,9 @@ def close_case(
         tally = insights.Tally()
         tally.add(now, insights.CASE_CLOSED, case.reason)
         if engine is not None and window_open(conversation, now):
-            state, question = engine.feedback.after_case(state, now, case.id, urgent=case.reason == HandoffReason.URGENT.value)
+            state, question = engine.feedback.after_case(
+                state, now, case.id, urgent=case.reason == HandoffReason.URGENT.value
+            )
             if question:
                 send_to_patient(session, case, conversation, question, now)
                 tally.add(now, insights.MESSAGES, insights.BOT)
@@ -210,8 +228,14 @@ def window_open(conversation: Conversation, now: datetime) -> bool:
 
 
 def send_to_patient(
-    session: Session, case: HandoffCase, conversation: Conversation, body: str, now: datetime, staff: str | None = None,
-    content_sid: str | None = None, variables: dict | None = None,
+    session: Session,
+    case: HandoffCase,
+    conversation: Conversation,
+    body: str,
+    now: datetime,
+    staff: str | None = None,
+    content_sid: str | None = None,
+    variables: dict | None = None,
 ) -> Message:
     """A message to the patient about a case: stored, and queued in the outbox in the same
     transaction (the worker sends it through Twilio); from staff, or from the bot."""
@@ -239,7 +263,9 @@ def sweep_expired_bookings(sessions: sessionmaker[Session], now: datetime) -> in
     """Forget unfinished bookings past their expiry, so no stale state stays behind."""
     cleared = 0
     with sessions.begin() as session:
-        query = select(Conversation).where(Conversation.booking_expires_at.is_not(None), Conversation.booking_expires_at < now)
+        query = select(Conversation).where(
+            Conversation.booking_expires_at.is_not(None), Conversation.booking_expires_at < now
+        )
         for conversation in session.execute(query.with_for_update(skip_locked=True)).scalars():
             state = ConversationState.from_dict(conversation.state)
             conversation.state = dataclasses.replace(state, booking=None).to_dict()
@@ -253,7 +279,11 @@ def sweep_expired_bookings(sessions: sessionmaker[Session], now: datetime) -> in
 def refresh_alert_status(session: Session, case: HandoffCase) -> None:
     """A case's alert is sent if any staff member's alert went out and did not fail, pending
     while any may still go, and failed only when every one failed."""
-    items = list(session.execute(select(OutboxItem).where(OutboxItem.case_id == case.id, OutboxItem.kind == STAFF_ALERT)).scalars())
+    items = list(
+        session.execute(
+            select(OutboxItem).where(OutboxItem.case_id == case.id, OutboxItem.kind == STAFF_ALERT)
+        ).scalars()
+    )
     if not items:
         return
     if any(i.status == OUTBOX_SENT and i.delivery_status not in storage.FINAL_FAILURES for i in items):

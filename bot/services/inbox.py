@@ -34,7 +34,16 @@ from bot.store.storage import (
 )
 from bot.core.dialogue import Engine
 from bot.services import insights, metrics, privacy
-from bot.core.messages import ConversationState, EraseData, Handoff, Incoming, Match, Rating, ReportData, describe_action
+from bot.core.messages import (
+    ConversationState,
+    EraseData,
+    Handoff,
+    Incoming,
+    Match,
+    Rating,
+    ReportData,
+    describe_action,
+)
 from bot.services.handoff import HandoffDesk, StaffSettings, refresh_alert_status
 from bot.services.live import LiveEngine, live
 from bot.core.render import fill, split_text
@@ -130,9 +139,13 @@ class Inbox:
             except OperationalError as error:
                 if attempt == _ATTEMPTS or getattr(error.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES:
                     raise  # the database is unavailable: 503, and Twilio may retry
-                log.warning("transaction retried", extra={"fields": {"sid": inbound.sid, "sqlstate": error.orig.sqlstate}})
+                log.warning(
+                    "transaction retried", extra={"fields": {"sid": inbound.sid, "sqlstate": error.orig.sqlstate}}
+                )
             except Exception:  # noqa: BLE001 - never lose the message, never show a traceback
-                log.exception("processing failed; message stored with an apology", extra={"fields": {"sid": inbound.sid}})
+                log.exception(
+                    "processing failed; message stored with an apology", extra={"fields": {"sid": inbound.sid}}
+                )
                 outcome = self._store_failed(inbound)
                 break
         if ERASED in outcome.actions and not outcome.duplicate:
@@ -201,7 +214,12 @@ class Inbox:
                 match, actions = turn.match, turn.actions
                 triage = turn.triage.level.label if turn.triage is not None else None
                 if match is not None:
-                    message.update(intent=match.intent, decision=match.decision.value, score=round(match.score, 4), reason=match.reason)
+                    message.update(
+                        intent=match.intent,
+                        decision=match.decision.value,
+                        score=round(match.score, 4),
+                        reason=match.reason,
+                    )
                 message["actions"] = [describe_action(a) for a in actions] or None
                 texts = [reply.text for reply in turn.replies]
 
@@ -265,14 +283,22 @@ class Inbox:
             return _stored_outcome(session, existing)
 
     def record_status(
-        self, *, message_sid: str, status: str, error_code: str | None, outbound_id: int | None = None, outbox_id: int | None = None
+        self,
+        *,
+        message_sid: str,
+        status: str,
+        error_code: str | None,
+        outbound_id: int | None = None,
+        outbox_id: int | None = None,
     ) -> bool:
         """A delivery status callback. Returns False when the message is unknown."""
         now = self.clock()
         with self.sessions.begin() as session:
             item = session.get(OutboxItem, outbox_id, with_for_update=True) if outbox_id is not None else None
             if item is None and message_sid:
-                item = session.execute(select(OutboxItem).where(OutboxItem.twilio_sid == message_sid)).scalar_one_or_none()
+                item = session.execute(
+                    select(OutboxItem).where(OutboxItem.twilio_sid == message_sid)
+                ).scalar_one_or_none()
             message = None
             if outbound_id is not None:
                 message = session.get(Message, outbound_id, with_for_update=True)
@@ -295,7 +321,9 @@ class Inbox:
                 if message.twilio_sid is None and message_sid:
                     message.twilio_sid = message_sid
                 changed = storage.update_status(session, message, status, error_code, now)
-        log.info("status", extra={"fields": {"sid": message_sid, "status": status, "error": error_code, "changed": changed}})
+        log.info(
+            "status", extra={"fields": {"sid": message_sid, "status": status, "error": error_code, "changed": changed}}
+        )
         return True
 
 
@@ -343,7 +371,9 @@ def _open(session: Session, inbound: InboundMessage, now) -> Outcome | tuple:
     return conversation, message
 
 
-def _store_replies(session: Session, conversation_id: int, message_id: int, texts: list[str], now) -> tuple[StoredReply, ...]:
+def _store_replies(
+    session: Session, conversation_id: int, message_id: int, texts: list[str], now
+) -> tuple[StoredReply, ...]:
     rows = [
         {
             "conversation_id": conversation_id,

@@ -20,7 +20,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.store import storage
-from bot.store.storage import INBOUND, PROCESSING_FAILED, RATE_NOTICE, RATE_SILENCED, DailyCount, FeedbackAnswer, HandoffCase, Message
+from bot.store.storage import (
+    INBOUND,
+    PROCESSING_FAILED,
+    RATE_NOTICE,
+    RATE_SILENCED,
+    DailyCount,
+    FeedbackAnswer,
+    HandoffCase,
+    Message,
+)
 from bot.core import dates, feedback
 from bot.core.dialogue import WAITING_FOR_STAFF
 from bot.core.messages import ConversationState, Decision, Handoff, Rating, StartBooking, Turn
@@ -127,10 +136,17 @@ def _booking_cancelled(before: ConversationState, turn: Turn) -> bool:
     """The patient called off the booking conversation ("batal"): a booking step ended it
     without sending it to staff."""
     stepped = turn.match is not None and turn.match.reason.startswith("booking:")
-    return before.booking is not None and turn.state.booking is None and stepped and not any(isinstance(a, Handoff) for a in turn.actions)
+    return (
+        before.booking is not None
+        and turn.state.booking is None
+        and stepped
+        and not any(isinstance(a, Handoff) for a in turn.actions)
+    )
 
 
-def record_rating(session: Session, tally: Tally, conversation_id: int, message_id: int, rating: Rating, now: datetime) -> FeedbackAnswer:
+def record_rating(
+    session: Session, tally: Tally, conversation_id: int, message_id: int, rating: Rating, now: datetime
+) -> FeedbackAnswer:
     """Store a patient's answer to the satisfaction question, linked to the topic and the
     patient's message whose answer was rated (the latest before it on that topic, else the one
     just before), or to the case; and count it."""
@@ -138,8 +154,12 @@ def record_rating(session: Session, tally: Tally, conversation_id: int, message_
     case = session.get(HandoffCase, case_id) if case_id is not None else None
     rated = None
     if case_id is None:
-        earlier = select(Message.id).where(Message.conversation_id == conversation_id, Message.direction == INBOUND, Message.id < message_id)
-        rated = session.execute(earlier.where(Message.intent == rating.subject).order_by(Message.id.desc()).limit(1)).scalar()
+        earlier = select(Message.id).where(
+            Message.conversation_id == conversation_id, Message.direction == INBOUND, Message.id < message_id
+        )
+        rated = session.execute(
+            earlier.where(Message.intent == rating.subject).order_by(Message.id.desc()).limit(1)
+        ).scalar()
         rated = rated or session.execute(earlier.order_by(Message.id.desc()).limit(1)).scalar()
     answer = FeedbackAnswer(
         conversation_id=conversation_id,
@@ -221,7 +241,9 @@ class Insights:
     def report(self, period: Period) -> dict:
         with self.read_sessions() as session:
             rows = session.execute(
-                select(DailyCount.day, DailyCount.metric, DailyCount.label, DailyCount.count).where(DailyCount.day.between(period.start, period.end))
+                select(DailyCount.day, DailyCount.metric, DailyCount.label, DailyCount.count).where(
+                    DailyCount.day.between(period.start, period.end)
+                )
             ).all()
         totals: defaultdict[str, Counter[str]] = defaultdict(Counter)
         per_day: Counter[tuple[date, str]] = Counter()
@@ -252,7 +274,10 @@ class Insights:
 
     @staticmethod
     def _messages(period: Period, per_day: Counter, totals: Counter) -> dict:
-        days = [{"day": day.isoformat(), **{who: per_day[(day, who)] for who in (PATIENT, BOT, STAFF)}} for day in period.days]
+        days = [
+            {"day": day.isoformat(), **{who: per_day[(day, who)] for who in (PATIENT, BOT, STAFF)}}
+            for day in period.days
+        ]
         return {"per_day": days, "total": {who: totals[who] for who in (PATIENT, BOT, STAFF)}}
 
     @staticmethod
@@ -280,7 +305,9 @@ class Insights:
 
     @staticmethod
     def _satisfaction(kb, asked: Counter, helpful: Counter, not_helpful: Counter) -> list[dict]:
-        subjects = sorted(set(asked) | set(helpful) | set(not_helpful), key=lambda s: (-(helpful[s] + not_helpful[s]), -asked[s], s))
+        subjects = sorted(
+            set(asked) | set(helpful) | set(not_helpful), key=lambda s: (-(helpful[s] + not_helpful[s]), -asked[s], s)
+        )
         return [
             {
                 "subject": subject,

@@ -32,7 +32,9 @@ _GROUP_SIMILARITY = 70
 _MAX_SCAN = 2000
 _MISSED = ("fallback", "clarify")
 # Messages whose answer the patient rated 👎.
-_RATED_DOWN = select(FeedbackAnswer.rated_message_id).where(FeedbackAnswer.helpful.is_(False), FeedbackAnswer.rated_message_id.is_not(None))
+_RATED_DOWN = select(FeedbackAnswer.rated_message_id).where(
+    FeedbackAnswer.helpful.is_(False), FeedbackAnswer.rated_message_id.is_not(None)
+)
 
 
 class LearningError(Exception):
@@ -62,7 +64,9 @@ class Teacher:
         )
         rated_down = Message.id.in_(_RATED_DOWN)
         query = select(Message, next_reason, rated_down).where(
-            Message.direction == INBOUND, Message.decision.in_(_MISSED) | rated_down, Message.id.not_in(select(Review.message_id))
+            Message.direction == INBOUND,
+            Message.decision.in_(_MISSED) | rated_down,
+            Message.id.not_in(select(Review.message_id)),
         )
         if since is not None:
             query = query.where(Message.created_at >= since)
@@ -70,7 +74,11 @@ class Teacher:
             query = query.where(Message.created_at < until)
         with self.read_sessions() as session:
             rows = session.execute(query.order_by(Message.created_at.desc(), Message.id.desc()).limit(_MAX_SCAN)).all()
-            pending = [(message, down) for message, following, down in rows if (down and message.body) or _unresolved(message, following)]
+            pending = [
+                (message, down)
+                for message, following, down in rows
+                if (down and message.body) or _unresolved(message, following)
+            ]
         matcher = self.engines.current().matcher
         groups: list[dict] = []
         for message, down in pending:
@@ -87,7 +95,11 @@ class Teacher:
                 groups.append({"key": key, "messages": [item]})
         groups.sort(key=lambda g: len(g["messages"]), reverse=True)
         return [
-            {"size": len(g["messages"]), "messages": g["messages"], "suggested": _suggestions(matcher, g["messages"][0]["text"])}
+            {
+                "size": len(g["messages"]),
+                "messages": g["messages"],
+                "suggested": _suggestions(matcher, g["messages"][0]["text"]),
+            }
             for g in groups
         ]
 
@@ -127,7 +139,10 @@ class Teacher:
 
     def _reviewable(self, session: Session, message_id: int) -> Message:
         message = session.get(Message, message_id)
-        rated_down = message is not None and session.execute(_RATED_DOWN.where(FeedbackAnswer.rated_message_id == message_id)).first()
+        rated_down = (
+            message is not None
+            and session.execute(_RATED_DOWN.where(FeedbackAnswer.rated_message_id == message_id)).first()
+        )
         if message is None or message.direction != INBOUND or not (message.decision in _MISSED or rated_down):
             raise LearningError("not_found")
         if session.execute(select(Review.id).where(Review.message_id == message_id)).first():
@@ -146,7 +161,9 @@ def _once():
 
 def _taught(session: Session) -> list[knowledge.Taught]:
     """Every example staff taught, oldest first."""
-    rows = session.execute(select(LearnedExample.id, LearnedExample.intent, LearnedExample.text).order_by(LearnedExample.id))
+    rows = session.execute(
+        select(LearnedExample.id, LearnedExample.intent, LearnedExample.text).order_by(LearnedExample.id)
+    )
     return [knowledge.Taught(*row) for row in rows]
 
 

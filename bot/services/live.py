@@ -81,7 +81,10 @@ class LiveEngine:
                 engine = self.build(self._load())
             except KnowledgeError as error:
                 self.last_error = error.report()
-                log.error("knowledge base invalid; still serving the previous one", extra={"fields": {"problems": len(error.problems)}})
+                log.error(
+                    "knowledge base invalid; still serving the previous one",
+                    extra={"fields": {"problems": len(error.problems)}},
+                )
                 return False
             except Exception as error:  # a model that failed to train: the last good one answers
                 self.last_error = f"the intent model could not be built: {error}"

@@ -15,7 +15,14 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_PLAIN_0_0_4,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
@@ -23,7 +30,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.store import storage
-from bot.store.storage import CASE_OPEN, OUTBOX_FAILED, OUTBOX_PENDING, OUTBOX_SENDING, PATIENT_MESSAGE, STAFF_ALERT, HandoffCase, OutboxItem
+from bot.store.storage import (
+    CASE_OPEN,
+    OUTBOX_FAILED,
+    OUTBOX_PENDING,
+    OUTBOX_SENDING,
+    PATIENT_MESSAGE,
+    STAFF_ALERT,
+    HandoffCase,
+    OutboxItem,
+)
 from bot.core.messages import HandoffReason
 
 # The text format generate_latest writes, as prometheus_client's own server labels it.
@@ -107,21 +123,47 @@ class DatabaseCollector:
 
     def _read(self, now: datetime) -> list[GaugeMetricFamily]:
         with self.sessions() as session:
-            outbox = dict.fromkeys(((kind, status) for kind in OUTBOX_KINDS for status in (OUTBOX_PENDING, OUTBOX_SENDING, OUTBOX_FAILED)), 0)
-            counted = select(OutboxItem.kind, OutboxItem.status, func.count()).where(OutboxItem.status.in_((OUTBOX_PENDING, OUTBOX_SENDING, OUTBOX_FAILED)))
+            outbox = dict.fromkeys(
+                ((kind, status) for kind in OUTBOX_KINDS for status in (OUTBOX_PENDING, OUTBOX_SENDING, OUTBOX_FAILED)),
+                0,
+            )
+            counted = select(OutboxItem.kind, OutboxItem.status, func.count()).where(
+                OutboxItem.status.in_((OUTBOX_PENDING, OUTBOX_SENDING, OUTBOX_FAILED))
+            )
             for kind, status, count in session.execute(counted.group_by(OutboxItem.kind, OutboxItem.status)):
                 outbox[kind, status] = count
-            oldest = session.execute(select(func.min(OutboxItem.created_at)).where(OutboxItem.status.in_((OUTBOX_PENDING, OUTBOX_SENDING)))).scalar()
+            oldest = session.execute(
+                select(func.min(OutboxItem.created_at)).where(OutboxItem.status.in_((OUTBOX_PENDING, OUTBOX_SENDING)))
+            ).scalar()
             cases = dict.fromkeys((reason.value for reason in HandoffReason), 0)
-            cases.update(session.execute(select(HandoffCase.reason, func.count()).where(HandoffCase.status == CASE_OPEN).group_by(HandoffCase.reason)).all())
-        backlog = GaugeMetricFamily("klinik_outbox_backlog", "Outbox messages waiting to be sent (pending or being sent), by kind", labels=["kind"])
-        failed = GaugeMetricFamily("klinik_outbox_failed", "Outbox messages the worker gave up on (shown on their case), by kind", labels=["kind"])
+            cases.update(
+                session.execute(
+                    select(HandoffCase.reason, func.count())
+                    .where(HandoffCase.status == CASE_OPEN)
+                    .group_by(HandoffCase.reason)
+                ).all()
+            )
+        backlog = GaugeMetricFamily(
+            "klinik_outbox_backlog",
+            "Outbox messages waiting to be sent (pending or being sent), by kind",
+            labels=["kind"],
+        )
+        failed = GaugeMetricFamily(
+            "klinik_outbox_failed",
+            "Outbox messages the worker gave up on (shown on their case), by kind",
+            labels=["kind"],
+        )
         for kind in OUTBOX_KINDS:
             backlog.add_metric([kind], outbox[kind, OUTBOX_PENDING] + outbox[kind, OUTBOX_SENDING])
             failed.add_metric([kind], outbox[kind, OUTBOX_FAILED])
-        age = GaugeMetricFamily("klinik_outbox_oldest_waiting_seconds", "Age of the oldest outbox message waiting to be sent (0: none waits)")
+        age = GaugeMetricFamily(
+            "klinik_outbox_oldest_waiting_seconds",
+            "Age of the oldest outbox message waiting to be sent (0: none waits)",
+        )
         age.add_metric([], (now - oldest).total_seconds() if oldest else 0.0)
-        open_cases = GaugeMetricFamily("klinik_cases_open", "Open handoff cases (staff have the chat), by reason", labels=["reason"])
+        open_cases = GaugeMetricFamily(
+            "klinik_cases_open", "Open handoff cases (staff have the chat), by reason", labels=["reason"]
+        )
         for reason, count in cases.items():
             open_cases.add_metric([reason], count)
         return [backlog, failed, age, open_cases]

@@ -92,7 +92,11 @@ class OutboxWorker:
                 break
             tried += 1
             item_id, token, to, body, content_sid, variables = claimed
-            callback = f"{self.status_callback_base}/webhook/status?{urlencode({'outbox': item_id})}" if self.status_callback_base else None
+            callback = (
+                f"{self.status_callback_base}/webhook/status?{urlencode({'outbox': item_id})}"
+                if self.status_callback_base
+                else None
+            )
             try:
                 sent = self.sender.send(to, body, content_sid, variables, callback)
             except SendError as error:
@@ -183,7 +187,9 @@ class OutboxWorker:
         level = logging.ERROR if gave_up else logging.WARNING
         log.log(level, "send failed", extra={"fields": {"outbox": item_id, "error": error[:200], "gave_up": gave_up}})
 
-    def run_forever(self, stop: threading.Event, poll_interval: float = 1.0, housekeeping: Callable[[], object] | None = None) -> None:
+    def run_forever(
+        self, stop: threading.Event, poll_interval: float = 1.0, housekeeping: Callable[[], object] | None = None
+    ) -> None:
         """Poll until `stop` is set; `housekeeping` (e.g. expiring bookings) runs every poll."""
         while not stop.is_set():
             try:

@@ -40,7 +40,9 @@ SYSTEM = "system"
 
 
 def audit(session: Session, actor: str, action: str, conversation_id: int | None, now: datetime, **detail) -> None:
-    session.add(AuditEntry(at=now, actor=actor[:80], action=action, conversation_id=conversation_id, detail=detail or None))
+    session.add(
+        AuditEntry(at=now, actor=actor[:80], action=action, conversation_id=conversation_id, detail=detail or None)
+    )
 
 
 # The placeholders of the "data saya" reply, as a chat without storage fills them.
@@ -52,20 +54,40 @@ def summary_values(session: Session, conversation: Conversation, retention_days:
     messages, first = session.execute(
         select(func.count(Message.id), func.min(Message.created_at)).where(Message.conversation_id == conversation.id)
     ).one()
-    bookings = session.execute(select(func.count(Booking.id)).where(Booking.conversation_id == conversation.id)).scalar_one()
-    cases = session.execute(select(func.count(HandoffCase.id)).where(HandoffCase.conversation_id == conversation.id)).scalar_one()
+    bookings = session.execute(
+        select(func.count(Booking.id)).where(Booking.conversation_id == conversation.id)
+    ).scalar_one()
+    cases = session.execute(
+        select(func.count(HandoffCase.id)).where(HandoffCase.conversation_id == conversation.id)
+    ).scalar_one()
     since = dates.describe_day(first) if first else "-"
-    return {"messages": str(messages), "since": since, "bookings": str(bookings), "cases": str(cases), "retention_days": str(retention_days)}
+    return {
+        "messages": str(messages),
+        "since": since,
+        "bookings": str(bookings),
+        "cases": str(cases),
+        "retention_days": str(retention_days),
+    }
 
 
 def export(session: Session, conversation: Conversation) -> dict:
     """Everything stored about one patient, as JSON-ready data (a subject access request)."""
-    messages = session.execute(select(Message).where(Message.conversation_id == conversation.id).order_by(Message.created_at, Message.id)).scalars()
-    bookings = session.execute(select(Booking).where(Booking.conversation_id == conversation.id).order_by(Booking.id)).scalars()
-    cases = session.execute(select(HandoffCase).where(HandoffCase.conversation_id == conversation.id).order_by(HandoffCase.id)).scalars()
+    messages = session.execute(
+        select(Message).where(Message.conversation_id == conversation.id).order_by(Message.created_at, Message.id)
+    ).scalars()
+    bookings = session.execute(
+        select(Booking).where(Booking.conversation_id == conversation.id).order_by(Booking.id)
+    ).scalars()
+    cases = session.execute(
+        select(HandoffCase).where(HandoffCase.conversation_id == conversation.id).order_by(HandoffCase.id)
+    ).scalars()
     yours = select(Message.id).where(Message.conversation_id == conversation.id)
-    taught = session.execute(select(LearnedExample).where(LearnedExample.message_id.in_(yours)).order_by(LearnedExample.id)).scalars()
-    ratings = session.execute(select(FeedbackAnswer).where(FeedbackAnswer.conversation_id == conversation.id).order_by(FeedbackAnswer.id)).scalars()
+    taught = session.execute(
+        select(LearnedExample).where(LearnedExample.message_id.in_(yours)).order_by(LearnedExample.id)
+    ).scalars()
+    ratings = session.execute(
+        select(FeedbackAnswer).where(FeedbackAnswer.conversation_id == conversation.id).order_by(FeedbackAnswer.id)
+    ).scalars()
     return {
         "patient": {
             "whatsapp": conversation.wa_id,
@@ -87,19 +109,35 @@ def export(session: Session, conversation: Conversation) -> dict:
             for m in messages
         ],
         "bookings": [
-            {"name": b.name, "complaint": b.complaint, "start_at": _iso(b.start_at), "status": b.status, "created_at": _iso(b.created_at)}
+            {
+                "name": b.name,
+                "complaint": b.complaint,
+                "start_at": _iso(b.start_at),
+                "status": b.status,
+                "created_at": _iso(b.created_at),
+            }
             for b in bookings
         ],
         "handoff_cases": [
-            {"reason": c.reason, "status": c.status, "opened_at": _iso(c.opened_at), "closed_at": _iso(c.closed_at)} for c in cases
+            {"reason": c.reason, "status": c.status, "opened_at": _iso(c.opened_at), "closed_at": _iso(c.closed_at)}
+            for c in cases
         ],
         "taught_examples": [{"text": t.text, "intent": t.intent, "at": _iso(t.at)} for t in taught],
-        "satisfaction_answers": [{"helpful": r.helpful, "topic": r.intent, "case": r.case_id, "at": _iso(r.at)} for r in ratings],
+        "satisfaction_answers": [
+            {"helpful": r.helpful, "topic": r.intent, "case": r.case_id, "at": _iso(r.at)} for r in ratings
+        ],
         "state": conversation.state,
     }
 
 
-def erase(session: Session, conversation: Conversation, now: datetime, actor: str, withdrawn_summary: str, keep: Message | None = None) -> None:
+def erase(
+    session: Session,
+    conversation: Conversation,
+    now: datetime,
+    actor: str,
+    withdrawn_summary: str,
+    keep: Message | None = None,
+) -> None:
     """Erase one patient's data, inside the caller's transaction (the conversation row locked).
 
     `keep` is the patient's own "ya hapus" message: it stays, emptied, with its reply, so that
@@ -110,7 +148,9 @@ def erase(session: Session, conversation: Conversation, now: datetime, actor: st
         kept = [keep.id, *session.execute(select(Message.id).where(Message.in_reply_to_id == keep.id)).scalars()]
         keep.body, keep.media, keep.latitude, keep.longitude = "", None, None, None
         keep.location_label = keep.button_payload = keep.button_text = None
-    case_ids = list(session.execute(select(HandoffCase.id).where(HandoffCase.conversation_id == conversation_id)).scalars())
+    case_ids = list(
+        session.execute(select(HandoffCase.id).where(HandoffCase.conversation_id == conversation_id)).scalars()
+    )
     session.execute(
         delete(OutboxItem).where(
             or_(
@@ -124,11 +164,17 @@ def erase(session: Session, conversation: Conversation, now: datetime, actor: st
         .where(HandoffCase.conversation_id == conversation_id, HandoffCase.status == CASE_OPEN)
         .values(status=CASE_CLOSED, closed_at=now)
     ).rowcount
-    session.execute(update(HandoffCase).where(HandoffCase.conversation_id == conversation_id).values(summary=withdrawn_summary, booking_id=None))
+    session.execute(
+        update(HandoffCase)
+        .where(HandoffCase.conversation_id == conversation_id)
+        .values(summary=withdrawn_summary, booking_id=None)
+    )
     session.execute(delete(Booking).where(Booking.conversation_id == conversation_id))
     # Phrasings staff taught the bot from this patient's messages are the patient's words too.
     taught = session.execute(
-        delete(LearnedExample).where(LearnedExample.message_id.in_(select(Message.id).where(Message.conversation_id == conversation_id)))
+        delete(LearnedExample).where(
+            LearnedExample.message_id.in_(select(Message.id).where(Message.conversation_id == conversation_id))
+        )
     ).rowcount
     erased = session.execute(
         delete(Message).where(Message.conversation_id == conversation_id, Message.id.not_in(kept) if kept else true())
@@ -140,8 +186,12 @@ def erase(session: Session, conversation: Conversation, now: datetime, actor: st
     conversation.last_inbound_at = None
     conversation.erased_at = now
     conversation.updated_at = now
-    audit(session, actor, "erase", conversation_id, now, messages=erased, cases_closed=open_cases, taught_examples=taught)
-    log.info("patient data erased", extra={"fields": {"conversation": conversation_id, "by": actor, "messages": erased}})
+    audit(
+        session, actor, "erase", conversation_id, now, messages=erased, cases_closed=open_cases, taught_examples=taught
+    )
+    log.info(
+        "patient data erased", extra={"fields": {"conversation": conversation_id, "by": actor, "messages": erased}}
+    )
 
 
 @dataclass(frozen=True)
@@ -172,7 +222,9 @@ def purge(sessions: sessionmaker[Session], cutoff: datetime, now: datetime) -> P
         session.execute(delete(Message).where(*old).execution_options(synchronize_session=False))
         old_cases = select(HandoffCase.id).where(HandoffCase.status == CASE_CLOSED, HandoffCase.closed_at < cutoff)
         session.execute(delete(OutboxItem).where(OutboxItem.case_id.in_(old_cases)))
-        cases = session.execute(delete(HandoffCase).where(HandoffCase.id.in_(old_cases)).execution_options(synchronize_session=False)).rowcount
+        cases = session.execute(
+            delete(HandoffCase).where(HandoffCase.id.in_(old_cases)).execution_options(synchronize_session=False)
+        ).rowcount
         still_referenced = select(HandoffCase.booking_id).where(HandoffCase.booking_id.is_not(None))
         bookings = session.execute(
             delete(Booking)
@@ -186,11 +238,27 @@ def purge(sessions: sessionmaker[Session], cutoff: datetime, now: datetime) -> P
             .where(~select(HandoffCase.id).where(HandoffCase.conversation_id == Conversation.id).exists())
             .where(~select(Booking.id).where(Booking.conversation_id == Conversation.id).exists())
         )
-        conversations = session.execute(delete(Conversation).where(Conversation.id.in_(empty)).execution_options(synchronize_session=False)).rowcount
+        conversations = session.execute(
+            delete(Conversation).where(Conversation.id.in_(empty)).execution_options(synchronize_session=False)
+        ).rowcount
         report = PurgeReport(cutoff, messages, bookings, cases, conversations)
-        audit(session, SYSTEM, "purge", None, now, cutoff=cutoff.isoformat(), messages=messages, bookings=bookings, cases=cases, conversations=conversations)
+        audit(
+            session,
+            SYSTEM,
+            "purge",
+            None,
+            now,
+            cutoff=cutoff.isoformat(),
+            messages=messages,
+            bookings=bookings,
+            cases=cases,
+            conversations=conversations,
+        )
     storage.scrub(sessions)
-    log.info("purge", extra={"fields": {"messages": messages, "bookings": bookings, "cases": cases, "conversations": conversations}})
+    log.info(
+        "purge",
+        extra={"fields": {"messages": messages, "bookings": bookings, "cases": cases, "conversations": conversations}},
+    )
     return report
 
 

@@ -67,7 +67,9 @@ class Recording:
 def message_view(message: Message) -> dict:
     """A stored message for the chat view: the console's shape plus what the bot understood."""
     view = message_dict(message)
-    view.update(reply_to=message.in_reply_to_id, score=message.score, reason=message.reason, actions=message.actions or [])
+    view.update(
+        reply_to=message.in_reply_to_id, score=message.score, reason=message.reason, actions=message.actions or []
+    )
     return view
 
 
@@ -82,7 +84,10 @@ class Simulator:
         if prefix:
             query = query.where(Conversation.wa_id.startswith(f"whatsapp:{prefix}"))
         with self.sessions() as session:
-            return [{"number": c.wa_id.removeprefix("whatsapp:"), "name": c.profile_name or ""} for c in session.execute(query).scalars()]
+            return [
+                {"number": c.wa_id.removeprefix("whatsapp:"), "name": c.profile_name or ""}
+                for c in session.execute(query).scalars()
+            ]
 
     def messages(self, wa_id: str, after: int = 0) -> list[dict]:
         """Every stored message of the patient's conversation with an id above `after`."""
@@ -144,12 +149,16 @@ class Simulator:
                 raise SimulatorError("not_found")
             messages = list(
                 session.execute(
-                    select(Message).where(Message.conversation_id == conversation.id).order_by(Message.created_at, Message.id)
+                    select(Message)
+                    .where(Message.conversation_id == conversation.id)
+                    .order_by(Message.created_at, Message.id)
                 ).scalars()
             )
             closings = list(
                 session.execute(
-                    select(HandoffCase.closed_at).where(HandoffCase.conversation_id == conversation.id, HandoffCase.closed_at.is_not(None))
+                    select(HandoffCase.closed_at).where(
+                        HandoffCase.conversation_id == conversation.id, HandoffCase.closed_at.is_not(None)
+                    )
                 ).scalars()
             )
             profile_name = conversation.profile_name
@@ -169,7 +178,9 @@ class Simulator:
                 drafts.append({"event": "case_closed", "comments": comments})
                 comments, played = [], played + 1
             elif message.direction == OUTBOUND and message.in_reply_to_id is None:
-                comments.append(f"{'staff ' + message.staff_name if message.staff_name else 'sent'}: {message.body[:120]}")
+                comments.append(
+                    f"{'staff ' + message.staff_name if message.staff_name else 'sent'}: {message.body[:120]}"
+                )
             elif message.direction == INBOUND:
                 draft = {"user": message.body or message.button_text or "", "comments": comments}
                 if message.media:
@@ -223,7 +234,9 @@ def _expectations(number: int, message: Message, replies: list[str], others: str
         snippet = choose_snippet(replies, others, ["\n".join(o.replies).lower() for _, o in probes])
         if snippet is None:
             clock, observed = next(((c, o) for c, o in probes if list(o.replies) != replies), probes[0])
-            notes.append(Note(number, "contains", repr(replies[0][:80]), repr(" | ".join(observed.replies)[:80]), clock))
+            notes.append(
+                Note(number, "contains", repr(replies[0][:80]), repr(" | ".join(observed.replies)[:80]), clock)
+            )
         else:
             expect["contains"] = [snippet]
     return expect, notes

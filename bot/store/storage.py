@@ -52,7 +52,12 @@ INBOUND, OUTBOUND = "in", "out"
 STATUS_RANK = {"accepted": 0, "queued": 1, "sending": 2, "sent": 3, "delivered": 4, "read": 5}
 FINAL_FAILURES = {"failed", "undelivered"}
 CASE_OPEN, CASE_CLOSED = "open", "closed"
-BOOKING_REQUESTED, BOOKING_CONFIRMED, BOOKING_REJECTED, BOOKING_CANCELLED = "requested", "confirmed", "rejected", "cancelled"
+BOOKING_REQUESTED, BOOKING_CONFIRMED, BOOKING_REJECTED, BOOKING_CANCELLED = (
+    "requested",
+    "confirmed",
+    "rejected",
+    "cancelled",
+)
 ALERT_PENDING, ALERT_SENT, ALERT_FAILED, ALERT_NONE = "pending", "sent", "failed", "none"
 OUTBOX_PENDING, OUTBOX_SENDING, OUTBOX_SENT, OUTBOX_FAILED = "pending", "sending", "sent", "failed"
 STAFF_ALERT, PATIENT_MESSAGE = "staff_alert", "patient_message"
@@ -512,13 +517,17 @@ def _upsert(dialect: str):
     return statement
 
 
-def lock_conversation(session: Session, wa_id: str, now: datetime, profile_name: str | None = None) -> LockedConversation:
+def lock_conversation(
+    session: Session, wa_id: str, now: datetime, profile_name: str | None = None
+) -> LockedConversation:
     """The patient's conversation, created if new, stamped with this inbound message and
     locked for this transaction, in one statement (an upsert locks the row it updates).
 
     Concurrent messages of one patient therefore take turns: a duplicate delivery waits for
     the original to commit and then finds it stored."""
-    row = session.execute(_upsert(session.bind.dialect.name), {"wa_id": wa_id, "profile_name": profile_name, "now": now}).one()
+    row = session.execute(
+        _upsert(session.bind.dialect.name), {"wa_id": wa_id, "profile_name": profile_name, "now": now}
+    ).one()
     return LockedConversation(*row)
 
 
@@ -556,7 +565,11 @@ def add_counts(session: Session, counts: Mapping[tuple[date, str, str], int]) ->
         statement = _ADD_COUNTS[dialect] = statement.on_conflict_do_update(
             index_elements=["day", "metric", "label"], set_={"count": _daily_counts.c.count + statement.excluded.count}
         )
-    rows = [{"day": day, "metric": metric, "label": label, "count": n} for (day, metric, label), n in sorted(counts.items()) if n]
+    rows = [
+        {"day": day, "metric": metric, "label": label, "count": n}
+        for (day, metric, label), n in sorted(counts.items())
+        if n
+    ]
     if rows:
         session.execute(statement, rows)
 

@@ -43,7 +43,9 @@ def create_app(config: Config | None = None) -> Flask:
     app = Flask(__name__, root_path=str(BOT_DIR))
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     if config.trusted_proxies:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies, x_host=config.trusted_proxies)
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies, x_host=config.trusted_proxies
+        )
 
     database = storage.make_engine(config.database_url)
     _prepare_database(config, database)
@@ -121,5 +123,7 @@ def _prepare_database(config: Config, database) -> None:
         log.error("database unreachable at start; /readyz will say so")
         return
     if current != migrate.head_revision():
-        log.error("database schema is not current: run `python -m bot db upgrade`",
-                  extra={"fields": {"current": current, "head": migrate.head_revision()}})
+        log.error(
+            "database schema is not current: run `python -m bot db upgrade`",
+            extra={"fields": {"current": current, "head": migrate.head_revision()}},
+        )

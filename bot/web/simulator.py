@@ -25,7 +25,9 @@ from bot.store import storage
 from bot.web.staff import csrf, logged_in_staff
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")
-TEXTS = yaml.safe_load((Path(__file__).resolve().parent.parent / "templates" / "simulator" / "texts.yaml").read_text(encoding="utf-8"))
+TEXTS = yaml.safe_load(
+    (Path(__file__).resolve().parent.parent / "templates" / "simulator" / "texts.yaml").read_text(encoding="utf-8")
+)
 # What the fake attachments claim to be (WhatsApp sends voice notes as Opus in Ogg).
 MEDIA_TYPES = {"image": "image/jpeg", "voice": "audio/ogg"}
 MAX_TEXT = 4096
@@ -168,7 +170,9 @@ def fixture():
     written = None
     if body.get("path"):
         written = _write(str(body["path"]), recording.yaml)
-    return jsonify(yaml=recording.yaml, turns=recording.turns, notes=[n.as_dict() for n in recording.notes], written=written)
+    return jsonify(
+        yaml=recording.yaml, turns=recording.turns, notes=[n.as_dict() for n in recording.notes], written=written
+    )
 
 
 def _write(relative: str, text: str) -> str:

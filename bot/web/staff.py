@@ -18,7 +18,20 @@ from functools import wraps
 from pathlib import Path
 
 import yaml
-from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from bot.services.accounts import Accounts
@@ -33,7 +46,9 @@ log = logging.getLogger("klinik.staff")
 pages = Blueprint("staff", __name__, url_prefix="/staff")
 api = Blueprint("staff_api", __name__, url_prefix="/staff/api")
 csrf = CSRFProtect()
-TEXTS = yaml.safe_load((Path(__file__).resolve().parent.parent / "templates" / "staff" / "texts.yaml").read_text(encoding="utf-8"))
+TEXTS = yaml.safe_load(
+    (Path(__file__).resolve().parent.parent / "templates" / "staff" / "texts.yaml").read_text(encoding="utf-8")
+)
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
@@ -42,7 +57,9 @@ _SECRET_FILE = ROOT / "instance" / "secret_key"
 SESSION_HOURS = 12  # absolute: a login lasts a working day, however active the tab
 
 
-def init_app(app: Flask, config: Config, console: Console, teacher: Teacher, accounts: Accounts, insights: Insights) -> None:
+def init_app(
+    app: Flask, config: Config, console: Console, teacher: Teacher, accounts: Accounts, insights: Insights
+) -> None:
     app.extensions["klinik_console"] = console
     app.extensions["klinik_teacher"] = teacher
     app.extensions["klinik_accounts"] = accounts
@@ -186,7 +203,9 @@ def login():
         result = _accounts().login(name, password, request.remote_addr or "-")
         if result.throttled:
             seconds = max(math.ceil((result.locked_until - _accounts().clock()).total_seconds()), 1)
-            error = _error_text("throttled", {"time": _jakarta(result.locked_until, "time"), "minutes": math.ceil(seconds / 60)})
+            error = _error_text(
+                "throttled", {"time": _jakarta(result.locked_until, "time"), "minutes": math.ceil(seconds / 60)}
+            )
             return render_template("staff/login.html", error=error), 429, {"Retry-After": str(seconds)}
         if result.name is not None:
             session.clear()
@@ -194,7 +213,9 @@ def login():
             session.update(staff=result.name, v=result.session_version, since=int(time.time()))
             log.info("staff login", extra={"fields": {"staff": result.name}})
             target = request.args.get("next") or ""
-            return redirect(target if target.startswith("/staff") and not target.startswith("//") else url_for("staff.queue"))
+            return redirect(
+                target if target.startswith("/staff") and not target.startswith("//") else url_for("staff.queue")
+            )
         log.warning("staff login failed", extra={"fields": {"address": request.remote_addr}})
         error, status = _error_text("bad_login"), 401
     return render_template("staff/login.html", error=error), status
@@ -359,7 +380,11 @@ def report():
     today = _insights().period().end
     presets = [(days, (today - timedelta(days=days - 1)).isoformat(), today.isoformat()) for days in REPORT_PRESETS]
     return render_template(
-        "staff/report.html", report=data, sections=staff_report.sections(data, TEXTS), error=error, presets=presets,
+        "staff/report.html",
+        report=data,
+        sections=staff_report.sections(data, TEXTS),
+        error=error,
+        presets=presets,
         subject_title=lambda item: staff_report.subject_title(item, TEXTS),
     )
 
@@ -369,7 +394,9 @@ def report_csv():
     try:
         period = _insights().period(request.args.get("from"), request.args.get("to"))
     except ReportError as refused:
-        return render_template("staff/message.html", title=TEXTS["report"]["title"], message=_error_text(refused.code)), 400
+        return render_template(
+            "staff/message.html", title=TEXTS["report"]["title"], message=_error_text(refused.code)
+        ), 400
     return _csv(_insights().report(period))
 
 
@@ -397,10 +424,14 @@ def _bearer(view):
         try:
             return view(*args, **kwargs)
         except ConsoleError as error:
-            return jsonify(error=error.code, message=_error_text(error.code, error.details), **error.details), error.http_status
+            return jsonify(
+                error=error.code, message=_error_text(error.code, error.details), **error.details
+            ), error.http_status
         except LearningError as error:
             status = 404 if error.code == "not_found" else 409 if error.code == "already_reviewed" else 400
-            return jsonify(error=error.code, message=_error_text(f"learn_{error.code}"), detail=error.detail or None), status
+            return jsonify(
+                error=error.code, message=_error_text(f"learn_{error.code}"), detail=error.detail or None
+            ), status
         except ReportError as error:
             return jsonify(error=error.code, message=_error_text(error.code)), 400
 

@@ -60,11 +60,16 @@ def sections(report: dict, texts: dict) -> dict[str, Section]:
     return {
         section.key: section
         for section in (
-            Section("messages_per_day", tuple(Row(w, who[w], day[w], day["day"]) for day in report["messages"]["per_day"] for w in who)),
+            Section(
+                "messages_per_day",
+                tuple(Row(w, who[w], day[w], day["day"]) for day in report["messages"]["per_day"] for w in who),
+            ),
             Section("messages", rows((w, who[w], report["messages"]["total"][w]) for w in who)),
             Section("intents", rows((i["intent"], i["title"], i["count"]) for i in report["intents"])),
             Section("outcomes", rows((k, t["outcomes"][k], n) for k, n in outcomes["counts"].items())),
-            Section("outcome_rates", rows((k, t["outcomes"][k], percent(r)) for k, r in outcomes["rates"].items()), PERCENT),
+            Section(
+                "outcome_rates", rows((k, t["outcomes"][k], percent(r)) for k, r in outcomes["rates"].items()), PERCENT
+            ),
             Section("outcomes_other", rows((k, t["outcomes"].get(k, k), n) for k, n in outcomes["other"].items())),
             Section("triage", rows((k, t["triage"][k], report["triage"][k]) for k in t["triage"])),
             Section("danger_signs", rows((s["rule"], s["rule"], s["count"]) for s in report["triage"]["danger_signs"])),
@@ -72,10 +77,22 @@ def sections(report: dict, texts: dict) -> dict[str, Section]:
             Section("cases_opened", rows((r, texts["reasons"][r], cases["opened"][r]) for r in CASE_REASONS)),
             Section("cases_closed", rows([("total", t["total"], cases["closed"])])),
             Section("first_staff_reply", rows((k, t["first_reply"][k], first[k]) for k in t["first_reply"]), SECONDS),
-            Section("satisfaction_asked", rows((s["subject"], subject_title(s, texts), s["asked"]) for s in satisfaction)),
-            Section("satisfaction_helpful", rows((s["subject"], subject_title(s, texts), s["helpful"]) for s in satisfaction)),
-            Section("satisfaction_not_helpful", rows((s["subject"], subject_title(s, texts), s["not_helpful"]) for s in satisfaction)),
-            Section("satisfaction_share", rows((s["subject"], subject_title(s, texts), percent(s["share_helpful"])) for s in satisfaction), PERCENT),
+            Section(
+                "satisfaction_asked", rows((s["subject"], subject_title(s, texts), s["asked"]) for s in satisfaction)
+            ),
+            Section(
+                "satisfaction_helpful",
+                rows((s["subject"], subject_title(s, texts), s["helpful"]) for s in satisfaction),
+            ),
+            Section(
+                "satisfaction_not_helpful",
+                rows((s["subject"], subject_title(s, texts), s["not_helpful"]) for s in satisfaction),
+            ),
+            Section(
+                "satisfaction_share",
+                rows((s["subject"], subject_title(s, texts), percent(s["share_helpful"])) for s in satisfaction),
+                PERCENT,
+            ),
         )
     }
 

@@ -6,7 +6,12 @@ import logging
 from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, abort, current_app, request
-from twilio.request_validator import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
+from twilio.request_validator import (
+    SIGNATURE_HEADER,
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+    get_signature_algorithm,
+)
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.config import Config
@@ -70,8 +75,13 @@ def _check_signature() -> None:
     if not signature or not validator.validate(signed_url(), request.form, signature, algorithm):
         log.warning(
             "webhook refused: bad signature",
-            extra={"fields": {"path": request.path, "signature": "missing" if not signature else "invalid",
-                              "from": mask_phone(request.form.get("From"))}},
+            extra={
+                "fields": {
+                    "path": request.path,
+                    "signature": "missing" if not signature else "invalid",
+                    "from": mask_phone(request.form.get("From")),
+                }
+            },
         )
         abort(403)
 

@@ -55,8 +55,10 @@ def upgrade() -> None:
         sa.Column("status_at", UTCDateTime(), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["conversation_id"], ["conversations.id"],
-            name=op.f("fk_messages_conversation_id_conversations"), ondelete="CASCADE",
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_messages_conversation_id_conversations"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
             ["in_reply_to_id"], ["messages.id"], name=op.f("fk_messages_in_reply_to_id_messages"), ondelete="CASCADE"

@@ -32,7 +32,10 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["conversation_id"], ["conversations.id"], name=op.f("fk_bookings_conversation_id_conversations"), ondelete="CASCADE"
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_bookings_conversation_id_conversations"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_bookings")),
     )
@@ -49,9 +52,14 @@ def upgrade() -> None:
         sa.Column("claimed_by", sa.String(length=80), nullable=True),
         sa.Column("opened_at", UTCDateTime(), nullable=False),
         sa.Column("closed_at", UTCDateTime(), nullable=True),
-        sa.ForeignKeyConstraint(["booking_id"], ["bookings.id"], name=op.f("fk_handoff_cases_booking_id_bookings"), ondelete="SET NULL"),
         sa.ForeignKeyConstraint(
-            ["conversation_id"], ["conversations.id"], name=op.f("fk_handoff_cases_conversation_id_conversations"), ondelete="CASCADE"
+            ["booking_id"], ["bookings.id"], name=op.f("fk_handoff_cases_booking_id_bookings"), ondelete="SET NULL"
+        ),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_handoff_cases_conversation_id_conversations"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_handoff_cases")),
     )
@@ -84,8 +92,12 @@ def upgrade() -> None:
         sa.Column("error_code", sa.String(length=16), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("sent_at", UTCDateTime(), nullable=True),
-        sa.ForeignKeyConstraint(["case_id"], ["handoff_cases.id"], name=op.f("fk_outbox_case_id_handoff_cases"), ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["message_id"], ["messages.id"], name=op.f("fk_outbox_message_id_messages"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["handoff_cases.id"], name=op.f("fk_outbox_case_id_handoff_cases"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["message_id"], ["messages.id"], name=op.f("fk_outbox_message_id_messages"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
         sa.UniqueConstraint("twilio_sid", name=op.f("uq_outbox_twilio_sid")),
     )

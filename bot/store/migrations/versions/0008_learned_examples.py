@@ -25,7 +25,9 @@ def upgrade() -> None:
         sa.Column("message_id", sa.Integer(), nullable=False),
         sa.Column("by", sa.String(length=80), nullable=False),
         sa.Column("at", UTCDateTime(), nullable=False),
-        sa.ForeignKeyConstraint(["message_id"], ["messages.id"], name="fk_learned_examples_message_id_messages", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["message_id"], ["messages.id"], name="fk_learned_examples_message_id_messages", ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_learned_examples"),
         sqlite_autoincrement=True,
     )

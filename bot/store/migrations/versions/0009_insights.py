@@ -44,7 +44,12 @@ _cases = sa.table(
     sa.column("closed_at", UTCDateTime()),
     sa.column("first_reply_at", UTCDateTime()),
 )
-_bookings = sa.table("bookings", sa.column("status", sa.String), sa.column("created_at", UTCDateTime()), sa.column("updated_at", UTCDateTime()))
+_bookings = sa.table(
+    "bookings",
+    sa.column("status", sa.String),
+    sa.column("created_at", UTCDateTime()),
+    sa.column("updated_at", UTCDateTime()),
+)
 _DECIDED = ("confirmed", "rejected", "cancelled")
 
 
@@ -70,20 +75,36 @@ def upgrade() -> None:
         sa.Column("helpful", sa.Boolean(), nullable=False),
         sa.Column("at", UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["conversation_id"], ["conversations.id"], name="fk_feedback_answers_conversation_id_conversations", ondelete="CASCADE"
+            ["conversation_id"],
+            ["conversations.id"],
+            name="fk_feedback_answers_conversation_id_conversations",
+            ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(["message_id"], ["messages.id"], name="fk_feedback_answers_message_id_messages", ondelete="CASCADE"),
         sa.ForeignKeyConstraint(
-            ["rated_message_id"], ["messages.id"], name="fk_feedback_answers_rated_message_id_messages", ondelete="SET NULL"
+            ["message_id"], ["messages.id"], name="fk_feedback_answers_message_id_messages", ondelete="CASCADE"
         ),
-        sa.ForeignKeyConstraint(["case_id"], ["handoff_cases.id"], name="fk_feedback_answers_case_id_handoff_cases", ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(
+            ["rated_message_id"],
+            ["messages.id"],
+            name="fk_feedback_answers_rated_message_id_messages",
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["handoff_cases.id"], name="fk_feedback_answers_case_id_handoff_cases", ondelete="SET NULL"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_feedback_answers"),
         sa.UniqueConstraint("message_id", name="uq_feedback_answers_message_id"),
     )
     op.create_index("ix_feedback_answers_conversation_id", "feedback_answers", ["conversation_id"])
     op.create_index("ix_feedback_answers_rated_message_id", "feedback_answers", ["rated_message_id"])
     counts = _stored_counts(op.get_bind())
-    op.bulk_insert(daily_counts, [{"day": day, "metric": metric, "label": label, "count": n} for (day, metric, label), n in sorted(counts.items())])
+    op.bulk_insert(
+        daily_counts,
+        [
+            {"day": day, "metric": metric, "label": label, "count": n}
+            for (day, metric, label), n in sorted(counts.items())
+        ],
+    )
 
 
 def _stored_counts(bind) -> Counter:
@@ -106,11 +127,15 @@ def _stored_counts(bind) -> Counter:
             tally.add(at, insights.DANGER_SIGN, reason.removeprefix("triage:"))
         if "start_booking" in (actions or ()):
             tally.add(at, insights.BOOKING, "started")
-    for status, created_at, updated_at in bind.execute(sa.select(_bookings.c.status, _bookings.c.created_at, _bookings.c.updated_at)):
+    for status, created_at, updated_at in bind.execute(
+        sa.select(_bookings.c.status, _bookings.c.created_at, _bookings.c.updated_at)
+    ):
         tally.add(created_at, insights.BOOKING, "requested")
         if status in _DECIDED:
             tally.add(updated_at, insights.BOOKING, status)
-    cases = bind.execute(sa.select(_cases.c.id, _cases.c.conversation_id, _cases.c.reason, _cases.c.opened_at, _cases.c.closed_at)).all()
+    cases = bind.execute(
+        sa.select(_cases.c.id, _cases.c.conversation_id, _cases.c.reason, _cases.c.opened_at, _cases.c.closed_at)
+    ).all()
     for case_id, conversation_id, reason, opened_at, closed_at in cases:
         tally.add(opened_at, insights.CASE_OPENED, reason)
         if closed_at is not None:
