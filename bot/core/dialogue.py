@@ -57,7 +57,6 @@ WAITING_FOR_STAFF = "waiting_for_staff"
 # (or until staff close the case).
 EMERGENCY_FOLLOW_UP = timedelta(hours=12)
 # The answer to a doctor-level message that asks about no topic the bot knows.
-DOCTOR_INTENT = "when_to_worry"
 # Said while staff have the chat or after an emergency: acknowledged, not answered as a topic.
 _ACKNOWLEDGED = frozenset({"thanks", "goodbye", "greeting"})
 DEFAULT_BOOKING_EXPIRY = timedelta(hours=2)
@@ -199,9 +198,11 @@ class Engine:
         )
         match = self.matcher.match(text, context=context)
         if match.decision is not Decision.ANSWER and assessment.level is Level.DOCTOR:
-            # A symptom worth a doctor's visit, asked about in no topic the bot knows: when to
-            # see a doctor is the answer that fits.
-            match = Match(Decision.ANSWER, DOCTOR_INTENT, match.score, match.candidates, reason="triage_doctor")
+            # A complaint worth a doctor's visit in no topic the bot knows ("tensi sy 160/100"):
+            # the advice (added by _advised) and what the clinic can do; not a miss, and not the
+            # answer about twitching.
+            reason = Match(Decision.FALLBACK, FALLBACK_INTENT, match.score, match.candidates, reason="triage_doctor")
+            return Turn((Reply(self.text("doctor_only")),), (), replace(state, options=()), reason)
         questions = self.questions.find(text, match)
         flows = [q.match.intent for q in questions if self._place(q.match.intent) == _FLOW]
         if len(flows) > 1 and not any(self.kb.intents[i].action == _TO_STAFF for i in flows):

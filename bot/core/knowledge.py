@@ -10,6 +10,7 @@ import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from dataclasses import fields as fields_of
 from pathlib import Path
 
 import yaml
@@ -50,7 +51,7 @@ TEXT_KEYS = (
     "booking_outside_hours", "booking_confirm", "booking_ask_change", "booking_sent", "booking_cancelled",
     "booking_resume", "staff_holding", "staff_thanks", "staff_will_reply", "out_of_hours",
     "emergency_again", "crisis_again", "emergency_not_clinic", "emergency_thanks", "doctor_advice", "doctor_reason_unknown",
-    "staff_alert", "staff_reason_booking", "staff_reason_human_agent", "staff_reason_urgent", "staff_booking_details",
+    "doctor_only", "staff_alert", "staff_reason_booking", "staff_reason_human_agent", "staff_reason_urgent", "staff_booking_details",
     "staff_last_messages", "staff_booking_confirmed", "staff_booking_rejected", "staff_note", "staff_template_reply",
     "erase_done", "erase_cancelled", "erase_unclear", "data_summary", "erased_by_staff_case", "staff_template_no_name",
     "feedback_question", "feedback_question_case", "feedback_thanks", "feedback_sorry",
@@ -119,8 +120,29 @@ class TriageRule:
     note: str | None = None
     # An emergency sign that, told as lasting weeks, may be a doctor's matter (`if_lasting: doctor`).
     slow_is_doctor: bool = False
+    # A sign people also use as a figure of speech ("sesek", "mau pecah"): not counted in jest.
+    figurative: bool = False
     file: str = ""
     line: int = 0
+
+
+@dataclass(frozen=True)
+class TriageWords:
+    """The word lists of knowledge/triage.yaml that tell how a sign is told, not what it is."""
+
+    # A complaint has lasted weeks or came slowly; it is recent.
+    lasting: tuple[str, ...] = ()
+    recent: tuple[str, ...] = ()
+    # A sign in the same clause is asked about, not reported ("kalau ada orang kejang"), unless
+    # it is happening now.
+    hypothetical: tuple[str, ...] = ()
+    now: tuple[str, ...] = ()
+    # A doctor has seen the complaint, it is getting better, and nothing is worse or new.
+    seen_by_doctor: tuple[str, ...] = ()
+    better: tuple[str, ...] = ()
+    worse: tuple[str, ...] = ()
+    # Laughter ("wkwk": also "wkwkwk") and emoji that tell a message is a joke.
+    joking: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -212,10 +234,7 @@ class KnowledgeBase:
     intents: dict[str, Intent]
     lexicon: Lexicon
     triage_rules: tuple[TriageRule, ...]
-    # Words that say a complaint has lasted weeks or came slowly, and words that say it is
-    # recent (triage.yaml `lasting`, `recent`).
-    triage_lasting: tuple[str, ...]
-    triage_recent: tuple[str, ...]
+    triage_words: TriageWords
     # Labelled messages (emergency, doctor, none) the triage model learns from.
     triage_examples: tuple[tuple[str, str], ...]
     clinic: ClinicFacts
@@ -330,7 +349,7 @@ def _load(directory: Path) -> tuple[KnowledgeBase | None, Problems]:
     clinic = _read_clinic(*root("clinic.yaml"))
     texts, menu_prompt, menu_items, practical, feedback = _read_dialogue(*root("dialogue.yaml"))
     settings = _read_settings(*root("matcher.yaml"))
-    triage_rules, triage_lasting, triage_recent = _read_triage_rules(*root("triage.yaml"))
+    triage_rules, triage_words = _read_triage_rules(*root("triage.yaml"))
     triage_examples = _read_triage_examples(*root("triage_examples.yaml"))
 
     intent_files = sorted((directory / "intents").glob("*.yaml"))
@@ -370,8 +389,7 @@ def _load(directory: Path) -> tuple[KnowledgeBase | None, Problems]:
         intents=intents,
         lexicon=lexicon,
         triage_rules=triage_rules,
-        triage_lasting=triage_lasting,
-        triage_recent=triage_recent,
+        triage_words=triage_words,
         triage_examples=triage_examples,
         clinic=clinic,
         texts=texts,
@@ -742,16 +760,15 @@ def _read_cutoffs(node, r: Reader) -> dict[str, float]:
     return cutoffs
 
 
-def _read_triage_rules(
-    node, r: Reader | None
-) -> tuple[tuple[TriageRule, ...] | None, tuple[str, ...], tuple[str, ...]]:
+def _read_triage_rules(node, r: Reader | None) -> tuple[tuple[TriageRule, ...] | None, TriageWords]:
     """knowledge/triage.yaml: named term lists (`terms`, used as "$name"), the rules, and the
-    terms that say a complaint has lasted (`lasting`) or is recent (`recent`)."""
+    word lists of TriageWords (`lasting`, `recent`, `hypothetical`, `joking`...)."""
+    word_lists = [f.name for f in fields_of(TriageWords)]
     if node is None:
-        return None, (), ()
-    top = r.mapping(node, "triage rules", required=("signs",), optional=("terms", "lasting", "recent"))
+        return None, TriageWords()
+    top = r.mapping(node, "triage rules", required=("signs",), optional=("terms", *word_lists))
     if not top or "signs" not in top:
-        return None, (), ()
+        return None, TriageWords()
     named = {}
     for name, value in (r.mapping(top["terms"], "terms") or {}).items() if "terms" in top else ():
         named[name] = tuple(text.strip().lower() for text, _ in r.strings(value, f"terms.{name}"))
@@ -773,7 +790,7 @@ def _read_triage_rules(
 
     rules = []
     seen: set[str] = set()
-    optional = ("level", "intent", "anywhere", "unless", "note", "if_lasting")
+    optional = ("level", "intent", "anywhere", "unless", "note", "if_lasting", "figurative")
     for item in r.sequence(top["signs"], "signs") or ():
         fields = r.mapping(item, "triage rule", required=("id", "all_of"), optional=optional)
         if not fields or "id" not in fields or "all_of" not in fields:
@@ -789,6 +806,7 @@ def _read_triage_rules(
             r.fail(fields["level"], f"{what}: unknown level '{level}' (known: {', '.join(LEVELS)})")
         intent = r.string(fields["intent"], f"{what} intent") if "intent" in fields else "red_flag"
         anywhere = bool(r.boolean(fields["anywhere"], f"{what} anywhere")) if "anywhere" in fields else False
+        figurative = bool(r.boolean(fields["figurative"], f"{what} figurative")) if "figurative" in fields else False
         unless = terms_of(fields["unless"], f"{what} unless") if "unless" in fields else ()
         note = r.string(fields["note"], f"{what} note") if "note" in fields else None
         if_lasting = r.string(fields["if_lasting"], f"{what} if_lasting") if "if_lasting" in fields else None
@@ -805,15 +823,15 @@ def _read_triage_rules(
                     unless,
                     note and note.strip(),
                     if_lasting == "doctor",
+                    figurative,
                     r.file,
                     item.start_mark.line + 1,
                 )  # fmt: skip
             )
         elif rule_id and not (groups and all(groups)):
             r.fail(fields["all_of"], f"{what}: every group of all_of needs at least one term")
-    lasting = terms_of(top["lasting"], "lasting") if "lasting" in top else ()
-    recent = terms_of(top["recent"], "recent") if "recent" in top else ()
-    return tuple(rules), lasting, recent
+    words = TriageWords(**{name: terms_of(top[name], name) for name in word_lists if name in top})
+    return tuple(rules), words
 
 
 def _read_triage_examples(node, r: Reader | None) -> tuple[tuple[str, str], ...] | None:

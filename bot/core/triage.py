@@ -11,6 +11,7 @@ tells staff it did); it never lowers what a rule found.
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -90,16 +91,30 @@ class Rules:
         ordered = sorted(kb.triage_rules, key=lambda rule: -Level.of(rule.level))
         self._terms = [(rule.id, [compile_terms(group) for group in rule.groups]) for rule in ordered]
         self._unless = {rule.id: compile_terms(rule.unless) for rule in ordered if rule.unless}
-        self._lasting = compile_terms(kb.triage_lasting)
-        self._recent = compile_terms(kb.triage_recent)
+        said = kb.triage_words
+        self._said = {name: compile_terms(getattr(said, name)) for name in _TOLD}
         self._anywhere = {rule.id for rule in ordered if rule.anywhere}
+        # Rules a hypothetical does not cancel: "herbal apa yang bisa bikin ga bangun lagi" asks
+        # for a way to die.
+        self._always_reported = self._anywhere | {rule.id for rule in ordered if rule.intent == CRISIS}
         self._group_counts = {rule.id: len(rule.groups) for rule in ordered}
         # Words of the rules: typo repair never corrects them into anything else, and the rules
         # never count a word corrected into one ("menyusui" is not "menyusut"): misspellings
         # people really type ("lumpu", "sadarkn") are slang in the lexicon.
         self.vocabulary = frozenset(w for _, groups in self._terms for group in groups for term in group for w in term)
         stemmed = self.vocabulary | {w for terms in self._unless.values() for term in terms for w in term}
-        self._lookup = stemmed | {w for terms in (self._lasting, self._recent) for term in terms for w in term}
+        # "rasanya" in "mati rasanya", "dadaku" in "dadaku sesak": a clitic on a symptom word (not
+        # on words of one or two letters: "die" is no "di" + "e"). Messages and terms are read
+        # alike: the term "ubun ubunnya" is "ubun ubun".
+        self._stems = {word + clitic: word for word in stemmed for clitic in lexicon.clitics if len(word) > 2}
+
+        def stem(terms: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+            return list(dict.fromkeys(tuple(self._stems.get(w, w) for w in term) for term in terms))
+
+        self._terms = [(rule_id, [stem(group) for group in groups]) for rule_id, groups in self._terms]
+        self._unless = {rule_id: stem(terms) for rule_id, terms in self._unless.items()}
+        self._said = {name: stem(terms) for name, terms in self._said.items()}
+        self._lookup = stemmed | {w for terms in self._said.values() for term in terms for w in term}
         # Per rule, the first words of each group's terms: a rule missing one is skipped at once.
         self._firsts = [[frozenset(term[0] for term in group) for group in groups] for _, groups in self._terms]
         # Symptoms a patient can deny ("ga sesak kok", "tidak nyeri dada"): the emergency rules'
@@ -113,51 +128,76 @@ class Rules:
         self._terms_by_first: dict[str, set[tuple[str, ...]]] = {}
         for term in deniable:
             self._terms_by_first.setdefault(term[0], set()).add(term)
-        # "rasanya" in "mati rasanya", "dadaku" in "dadaku sesak": a clitic on a symptom word (not
-        # on words of one or two letters: "die" is no "di" + "e").
-        self._stems = {word + clitic: word for word in stemmed for clitic in lexicon.clitics if len(word) > 2}
 
     def find(
         self,
         sentences: Sequence[Sequence[str]],
         clauses: Sequence[Sequence[str]],
         resolved: Mapping[str, tuple[Token, ...]],
-        words: Sequence[str],
     ) -> tuple[str, ...]:
         """Rules present within one clause, or with their words right next to each other, or,
         for the rules marked `anywhere`, anywhere in the message; none cancelled by an affirmed
-        `unless` term beside them (in the clause or the ones next to it in its sentence; for
-        `anywhere` rules, in the message): "naik tangga 6 lantai, ngos2an" is breathless from
-        exertion."""
+        `unless` term beside them: in the clause or the ones next to it in its sentence ("naik
+        tangga 6 lantai, ngos2an" is breathless from exertion); for `anywhere` rules, see
+        beside_anywhere."""
         denied = self._echo_denied(sentences, resolved)
-        if denied:
-            words = [word for index, sentence in enumerate(sentences) if index not in denied for word in sentence]
-        sequence = words_of(resolved, words, typos=False)
+        kept = [(clause, s) for clause, s in zip(clauses, _sentence_of(clauses, sentences)) if s not in denied]
+        # The words of the message, and where each clause lies in them; a sentence end between
+        # a negation and a sign ("pinggang sakit? bukan. betis kiri bengkak") denies nothing.
+        sequence: list[str] = []
+        places: list[tuple[int, int]] = []
+        for number, (clause, s) in enumerate(kept):
+            if number and kept[number - 1][1] != s:
+                sequence.append(_SENTENCE_END)
+            places.append((len(sequence), len(sequence) + len(words_of(resolved, clause, typos=False))))
+            sequence.extend(words_of(resolved, clause, typos=False))
         scattered = self._hits(sequence, len(sequence))
         if not scattered:
             return ()  # not even scattered over the message: no clause can have one
+
+        def clauses_over(start: int, end: int, widen: int = 0) -> tuple[list[str], list[str]]:
+            """The repaired and the typed words of the clauses that words start..end touch, and
+            of `widen` clauses more on each side."""
+            touched = [n for n, (first, stop) in enumerate(places) if first <= end and stop > start]
+            if touched and widen:
+                touched = list(range(max(touched[0] - widen, 0), min(touched[-1] + widen + 1, len(places))))
+            return [w for n in touched for w in sequence[slice(*places[n])]], [w for n in touched for w in kept[n][0]]
+
+        message = (sequence, [w for clause, _ in kept for w in clause])
+
+        def beside_anywhere(rule: str, start: int, end: int) -> tuple[list[str], list[str]]:
+            """Where an `anywhere` rule's unless terms count: an emergency's in the clauses its
+            words stand in and the one before and after ("betis bengkak merah. kayaknya digigit
+            nyamuk"), not in a question further on; a doctor's in the message ("kemarin
+            kepleset, lutut memar ... ga kebentur kepala")."""
+            return message if self.by_id[rule].level == "doctor" else clauses_over(start, end, widen=1)
+
         found = []
-        typed = list(words)
-        sentence_of = _sentence_of(clauses, sentences)
-        for position, (clause, index) in enumerate(zip(clauses, sentence_of)):
-            if index in denied:
-                continue
-            clause_words = words_of(resolved, clause, typos=False)
+        for number, (clause, s) in enumerate(kept):
+            clause_words = sequence[slice(*places[number])]
             near = [
-                word
-                for j in (position - 1, position, position + 1)
-                if 0 <= j < len(clauses) and sentence_of[j] == index
-                for word in clauses[j]
+                w
+                for j in (number - 1, number, number + 1)
+                if 0 <= j < len(kept) and kept[j][1] == s
+                for w in kept[j][0]
             ]
-            for rule, _ in self._hits(clause_words, _SPAN):
-                beside = (sequence, typed) if rule in self._anywhere else (words_of(resolved, near, typos=False), near)
-                if not self._cancelled(rule, *beside):
+            asked = self._asked(clause_words)
+            for rule, (start, end) in self._hits(clause_words, _SPAN):
+                if rule in self._anywhere:
+                    beside = beside_anywhere(rule, places[number][0] + start, places[number][0] + end)
+                else:
+                    beside = (words_of(resolved, near, typos=False), near)
+                if not (asked and rule not in self._always_reported) and not self._cancelled(rule, *beside):
                     found.append(rule)
         found += [
-            rule for rule, _ in scattered if rule in self._anywhere and not self._cancelled(rule, sequence, typed)
+            rule
+            for rule, (start, end) in scattered
+            if rule in self._anywhere and not self._cancelled(rule, *beside_anywhere(rule, start, end))
         ]
         for rule, (start, end) in self._hits(sequence, _SPAN_ACROSS_CLAUSES):
-            if not self._cancelled(rule, sequence[max(start - _SPAN, 0) : end + _SPAN + 1], typed):
+            around = sequence[max(start - _SPAN, 0) : end + _SPAN + 1]
+            asked = rule not in self._always_reported and self._asked(sequence[max(start - _SPAN, 0) : end + 1])
+            if not asked and not self._cancelled(rule, around, clauses_over(start - _SPAN, end + _SPAN)[1]):
                 found.append(rule)
         order = {rule: index for index, (rule, _) in enumerate(self._terms)}
         return tuple(sorted(dict.fromkeys(found), key=order.__getitem__))
@@ -232,13 +272,33 @@ class Rules:
                 dropped.update(range(max(start, 0), end))
         return dropped
 
+    def _asked(self, clause: Sequence[str]) -> bool:
+        """Whether these words ask about a sign rather than report one: "kalau ada orang digigit
+        ular", "akupuntur bisa bikin lumpuh?" (triage.yaml `hypothetical`), with nothing in them
+        that says it is happening now ("kalau orang tua saya barusan pingsan" is a report)."""
+        return self._told(clause, "hypothetical") and not self._told(clause, "now")
+
+    def settled(self, sequence: Sequence[str]) -> bool:
+        """Whether these words tell that a doctor has seen the complaint and it is getting better,
+        and nothing that it is worse or new ("udah ke dokter, katanya otot, skrg mendingan")."""
+        return (
+            self._told(sequence, "seen_by_doctor")
+            and self._told(sequence, "better")
+            and not self._told(sequence, "worse")
+        )
+
+    def _told(self, words: Sequence[str], name: str) -> bool:
+        """Whether a term of the triage.yaml word list `name` stands, affirmed, in these words."""
+        terms = self._said[name]
+        if not terms:
+            return False
+        words, positions = self._positions(words)
+        return bool(self._term_places(words, positions, terms))
+
     def lasting(self, sequence: Sequence[str]) -> bool:
         """Whether these words tell, affirmed, that a complaint has lasted weeks or came slowly,
         and nothing in them that it is recent ("dari kemarin", "tiba tiba")."""
-        words, positions = self._positions(sequence)
-        return bool(self._term_places(words, positions, self._lasting)) and not self._term_places(
-            words, positions, self._recent
-        )
+        return self._told(sequence, "lasting") and not self._told(sequence, "recent")
 
     def _cancelled(self, rule_id: str, *readings: Sequence[str]) -> bool:
         """Whether an `unless` term of the rule stands, affirmed, in these words: the repaired
@@ -290,23 +350,21 @@ class Rules:
 
     def _negated_at(self, words: list[str], index: int) -> bool:
         """A negation before `index`, with at most two bridge words between ("tidak ada sesak",
-        "belum pernah pingsan", "tidak sampai sesak"), or a denied sign listed before it ("ga
-        ada sesak atau nyeri dada": "nyeri dada" is denied too)."""
+        "belum pernah pingsan", "tidak sampai sesak"), or a denied sign listed right before it
+        ("ga ada sesak atau nyeri dada", "ga sesak nyeri dada": "nyeri dada" is denied too)."""
         for gap in range(0, _NEGATION_BRIDGE + 1):
             before = index - 1 - gap
             if before < 0:
-                return False
+                break
             if words[before] in self._negations:
-                return all(w in self._bridges for w in words[before + 1 : index])
-        if index >= 2 and words[index - 1] in self._lists:
-            # The sign that ends right before "atau", denied itself.
-            signs = (
-                start
-                for start in range(max(index - 1 - self._longest, 0), index - 1)
-                if tuple(words[start : index - 1]) in self._signs
-            )
-            return any(self._negated_at(words, start) for start in signs)
-        return False
+                if all(w in self._bridges for w in words[before + 1 : index]):
+                    return True
+                break
+        # The sign that ends right before, with "atau" between or nothing ("ga ada lemah/pelo"),
+        # denied itself.
+        end = index - 1 if index >= 2 and words[index - 1] in self._lists else index
+        signs = (start for start in range(max(end - self._longest, 0), end) if tuple(words[start:end]) in self._signs)
+        return any(self._negated_at(words, start) for start in signs)
 
 
 class Triage:
@@ -318,6 +376,7 @@ class Triage:
         "none")."""
         self.kb, self.rules = kb, rules
         self.settings = kb.settings
+        self._joking = _joking_pattern(kb.triage_words.joking)
         labels, docs = [], []
         for level, text in kb.triage_examples:
             tokens = normalize.example(text)
@@ -343,12 +402,13 @@ class Triage:
 
     def by_rules(self, reading: Reading, carried: Parts = ()) -> tuple[Assessment, Parts]:
         """The rules' verdict alone (the highest level of the rules found), and the parts."""
-        found = list(self.rules.find(reading.sentences, reading.clauses, reading.resolved, reading.words))
+        found = list(self.rules.find(reading.sentences, reading.clauses, reading.resolved))
         sequence = words_of(reading.resolved, reading.words, typos=False)
         parts = self.rules.parts_in(sequence)
         completed = self.rules.completed(parts, carried)
         if completed is not None:
             found.append(completed)
+        found = [rule for rule in found if self._counts(self.rules.by_id[rule], reading, sequence)]
         if not found:
             return NONE, parts
         rule = max((self.rules.by_id[r] for r in found), key=lambda r: Level.of(r.level))
@@ -359,11 +419,34 @@ class Triage:
             level, rule.id, rule.intent if level is Level.EMERGENCY else None, rule.note, 1.0, lasting
         ), parts
 
+    def _counts(self, rule: TriageRule, reading: Reading, sequence: Sequence[str]) -> bool:
+        """Whether a rule found counts as the message tells it: not a figure of speech in a joke
+        ("kepala gw mau pecah wkwk"), not an emergency a doctor has seen that is getting better.
+        Thoughts of suicide always count."""
+        if rule.intent == CRISIS:
+            return True
+        if rule.figurative and self.joking(reading):
+            return False
+        return rule.level != "emergency" or not self.rules.settled(sequence)
+
+    def joking(self, reading: Reading) -> bool:
+        """Whether the message laughs (triage.yaml `joking`): "kepala gw mau pecah wkwk"."""
+        return self._joking is not None and self._joking.search(reading.text.lower()) is not None
+
     def confidences(self, reading: Reading) -> dict[str, float]:
-        """The second net's confidence (0..1) in each of its classes for this message."""
+        """The second net's confidence (0..1) in each of its classes for this message, as the
+        message tells it."""
         doc = Doc.of(reading.text, words_of(reading.resolved, reading.words), self.settings.max_tokens)
         confidence = 1.0 / (1.0 + np.exp(-2.0 * self.model.margins(doc)))
-        return {label: float(confidence[index]) for label, index in self._classes.items()}
+        confidences = {label: float(confidence[index]) for label, index in self._classes.items()}
+        # As the message tells it: a doctor has seen it and it is getting better (only thoughts
+        # of suicide may still raise it), or a joke (no alarm of a bodily sign: "kaki gw kaya
+        # mati rasa 😂").
+        if self.rules.settled(words_of(reading.resolved, reading.words, typos=False)):
+            return {label: value if label == "crisis" else 0.0 for label, value in confidences.items()}
+        if self.joking(reading):
+            confidences["emergency"] = 0.0
+        return confidences
 
     def decide(self, by_rules: Assessment, confidences: Mapping[str, float], settings=None) -> Assessment:
         """The rules' verdict, raised by the second net where it is confident: to an emergency
@@ -392,6 +475,25 @@ class Triage:
 
 # A sign repeated as a question before "engga kok" is at most this many words long.
 _ECHO_WORDS = 3
+# The word lists of TriageWords the rules look for ("joking" is read from the raw text).
+_TOLD = ("lasting", "recent", "hypothetical", "now", "seen_by_doctor", "better", "worse")
+# Stands between two sentences in the words of a whole message: no negation reaches across it.
+_SENTENCE_END = "."
+
+
+def _joking_pattern(marks: Sequence[str]) -> re.Pattern[str] | None:
+    """A pattern for the laughter and emoji of triage.yaml `joking`: a word of letters matches
+    as a whole word and also stretched by its first two letters ("wkwk": "wkwkwk", "wkwkwkw");
+    anything else (an emoji) matches anywhere."""
+    if not marks:
+        return None
+    parts = []
+    for mark in marks:
+        if mark.isalpha():
+            parts.append(rf"\b{re.escape(mark)}(?:{re.escape(mark[:2])})*[a-z]?\b")
+        else:
+            parts.append(re.escape(mark))
+    return re.compile("|".join(parts))
 
 
 def _tightest(places: Sequence[Sequence[tuple[int, int]]]) -> tuple[int, int]:
