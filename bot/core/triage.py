@@ -5,7 +5,7 @@ Three levels: `emergency` (go to the IGD / call 119 now; staff alerted as urgent
 `none`. Safety is rule-first: the rules of knowledge/triage.yaml decide, with the modifiers that
 matter (negation, the past, exertion, figures of speech: their `unless` terms). A second net, a
 small classifier trained on knowledge/triage_examples.yaml, may raise a message's level (and
-tells staff it did); it never lowers what a rule found.
+tells staff it did); it lowers only a rule's emergency told as lasting weeks.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ class Rules:
         self._anywhere = {rule.id for rule in ordered if rule.anywhere}
         # Rules a hypothetical does not cancel: "herbal apa yang bisa bikin ga bangun lagi" asks
         # for a way to die.
-        self._always_reported = self._anywhere | {rule.id for rule in ordered if rule.intent == CRISIS}
+        self._always_reported = {rule.id for rule in ordered if rule.intent == CRISIS}
         self._group_counts = {rule.id: len(rule.groups) for rule in ordered}
         # Words of the rules: typo repair never corrects them into anything else, and the rules
         # never count a word corrected into one ("menyusui" is not "menyusut"): misspellings
@@ -189,11 +189,11 @@ class Rules:
                     beside = (words_of(resolved, near, typos=False), near)
                 if not (asked and rule not in self._always_reported) and not self._cancelled(rule, *beside):
                     found.append(rule)
-        found += [
-            rule
-            for rule, (start, end) in scattered
-            if rule in self._anywhere and not self._cancelled(rule, *beside_anywhere(rule, start, end))
-        ]
+        for rule, (start, end) in scattered:
+            if rule in self._anywhere:
+                asked = rule not in self._always_reported and self._asked(clauses_over(start, end)[0])
+                if not asked and not self._cancelled(rule, *beside_anywhere(rule, start, end)):
+                    found.append(rule)
         for rule, (start, end) in self._hits(sequence, _SPAN_ACROSS_CLAUSES):
             around = sequence[max(start - _SPAN, 0) : end + _SPAN + 1]
             asked = rule not in self._always_reported and self._asked(sequence[max(start - _SPAN, 0) : end + 1])
