@@ -112,7 +112,7 @@ def test_evaluation_counts_clarify_as_not_answered(engine):
 def test_the_triage_sets_are_large_and_apart():
     held_out, *tuning = (
         evaluation.load_triage(EVAL / f"{name}.yaml")
-        for name in ("triage", *(f"triage_dev{n}" for n in ("", 2, 3, 4, 5, 6, 7, 8, 9)))
+        for name in ("triage", *(f"triage_dev{n}" for n in ("", 2, 3, 4, 5, 6, 7, 8, 9, 10)))
     )
     counts = {level: sum(item.level == level for item in held_out) for level in evaluation.TRIAGE_LEVELS}
     assert counts["emergency"] >= 50 and counts["doctor"] >= 40 and counts["none"] >= 60
@@ -120,7 +120,9 @@ def test_the_triage_sets_are_large_and_apart():
     assert not seen & {item.text.lower() for items in tuning for item in items}
 
 
-@pytest.mark.parametrize("name", ["triage_dev", "triage_dev2", "triage_dev3", "triage_dev4", "triage_dev8"])
+@pytest.mark.parametrize(
+    "name", ["triage_dev", "triage_dev2", "triage_dev3", "triage_dev4", "triage_dev8", "triage_dev9"]
+)
 def test_the_triage_tuning_sets_meet_the_targets(engine, name):
     summary = evaluation.summarize_triage(evaluation.run_triage(engine, evaluation.load_triage(EVAL / f"{name}.yaml")))
     assert evaluation.target_failures(summary, evaluation.TRIAGE_TARGETS) == [], summary
@@ -143,6 +145,6 @@ def test_two_question_messages_get_every_answer_and_one_question_messages_one(en
     this guards what has been reached (docs/UNDERSTANDING.md) until it does; and one-question
     messages almost never get a second answer."""
     held_out = evaluation.summarize(evaluation.run(engine, evaluation.load_labelled(EVAL / "two_questions.yaml")))
-    assert held_out["all_answered"] >= 0.62 and held_out["none_answered"] <= 0.02, held_out
+    assert held_out["all_answered"] >= 0.85 and held_out["none_answered"] <= 0.02, held_out
     single = evaluation.summarize(evaluation.run(engine, evaluation.load_labelled(EVAL / "heldout.yaml")))
     assert single["extra_answers"] <= 0.01, single

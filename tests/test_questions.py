@@ -26,6 +26,9 @@ def answered(turn) -> list[str]:
         ("halo kak, kopi bikin betis kedutan ga? sama biar ga kambuh gimana ya", ["cause_caffeine", "prevention"]),
         # A part listed after a comma with a joining word asks what the part before asked.
         ("tolong kasih tau jam buka hari minggu, sama harga bekam", ["clinic_info", "pricing"]),
+        # Two questions typed with nothing between them.
+        ("brp tarif akupunktur skrg terapisnya bisa dateng ke rumah gak", ["pricing", "home_visit"]),
+        ("kedutan otot tuh sebenernya apaan sih mau daftar buat sabtu besok bisa", ["about_twitching", "booking"]),
     ],
 )
 def test_each_question_is_found_in_the_order_asked(engine, text, intents):
@@ -40,6 +43,9 @@ def test_each_question_is_found_in_the_order_asked(engine, text, intents):
         "betis saya kedutan, kenapa ya?",  # a story and its question are one question
         "halo kak, harga akupuntur berapa? makasih",  # a greeting and thanks are not questions
         "saya mau konsultasi langsung sama sinshe lewat chat",  # "sama" here is "with"
+        # No cut where one reading is surer as a whole, nor after a word that waits for more.
+        "hormon stres bs bikin kontraksi otot betis?",
+        "kalsium rendah bs bikin otot kedut?",
     ],
 )
 def test_one_question_stays_one(engine, text):

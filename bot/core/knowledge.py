@@ -60,7 +60,7 @@ TEXT_KEYS = (
 MATCHER_KEYS = (
     "answer_threshold", "clarify_threshold", "clarify_margin", "context_bonus", "context_max_tokens", "typo_cutoff",
     "max_tokens", "c", "cutoffs", "triage_c", "emergency_threshold", "doctor_threshold", "lasting_threshold",
-    "question_floor", "question_marked_floor",
+    "question_floor", "question_marked_floor", "question_run_on_floor",
 )  # fmt: skip
 
 
@@ -170,6 +170,8 @@ class Lexicon:
     question_starters: frozenset[str]
     request_words: frozenset[str]
     conditional_words: frozenset[str]
+    # A part of a message that ends with one of these is unfinished ("bisa bikin | kedutan?").
+    unfinished_words: frozenset[str]
     # Answers to the satisfaction question (bot.core.feedback).
     feedback_yes: frozenset[str]
     feedback_no: frozenset[str]
@@ -225,6 +227,7 @@ class MatcherSettings:
     # the model is this sure of it alone (less when it is marked by "?" or a joining word).
     question_floor: float = 0.5
     question_marked_floor: float = 0.5
+    question_run_on_floor: float = 0.6
     # Per intent, an answer cutoff that replaces answer_threshold (where tuning found one better).
     cutoffs: Mapping[str, float] = field(default_factory=dict)
 
@@ -576,6 +579,7 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         "question_starters",
         "request_words",
         "conditional_words",
+        "unfinished_words",
         "feedback_yes",
         "feedback_no",
         "feedback_fillers",
@@ -646,6 +650,7 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         question_starters=word_lists["question_starters"],
         request_words=word_lists["request_words"],
         conditional_words=word_lists["conditional_words"],
+        unfinished_words=word_lists["unfinished_words"],
         feedback_yes=word_lists["feedback_yes"],
         feedback_no=word_lists["feedback_no"],
         feedback_fillers=word_lists["feedback_fillers"],

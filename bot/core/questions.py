@@ -28,6 +28,12 @@ _YES_NO = "tidak"
 _PUNCTUATION_BEFORE = re.compile(r"[.,;]\s*$")
 # Pieces read at most (a 5,000-character message is not read as hundreds of questions).
 _MAX_PIECES = 12
+# Two questions run together are looked for in messages of this many words (each half at least
+# the shortest): a cut is tried between every two words, two readings each.
+_RUN_ON_SHORTEST = 3
+_RUN_ON_LONGEST = 30
+# A half this sure is a question of its own beside a half that asks what the whole message asks.
+_RUN_ON_SURE = 0.85
 # Sentence and clause ends, and list numbers ("1." "2)": one digit, not "jam 3." or "tanggal 8.").
 _BOUNDARY = (
     r"[!?;\n]+|(?<!\d)[.,]+|[.,]+(?!\d)|\s[+&]\s?|(?<=[a-z])[+&](?=\s?[a-z])"
@@ -53,6 +59,8 @@ class QuestionFinder:
         self.piece_floor = settings.question_floor
         # A piece marked as a question ("...?", "terus ...") needs less.
         self.marked_floor = settings.question_marked_floor
+        # Each half of two questions typed with nothing between them needs this.
+        self.run_on_floor = settings.question_run_on_floor
         # A piece that is not marked ("...?", "terus ...") must ask something itself: "kedutan"
         # or "kemarin main futsal" is the story around a question.
         lexicon = matcher.kb.lexicon
@@ -60,6 +68,7 @@ class QuestionFinder:
         # ... of them, the words that ask rather than only request (berapa, not mau).
         self._questioning = lexicon.asking_words - lexicon.request_words
         self._conditional = lexicon.conditional_words
+        self._unfinished = lexicon.unfinished_words
         starters = sorted((re.escape(w) for w in lexicon.question_starters), key=len, reverse=True)
         self._starts = re.compile(rf"(?:{'|'.join(starters)})(?![a-z0-9])", re.IGNORECASE) if starters else None
         words = sorted((re.escape(j) for j in lexicon.question_joiners), key=len, reverse=True)
@@ -103,7 +112,7 @@ class QuestionFinder:
         broad question and a narrower one of it; else just the whole message."""
         pieces = self._marked_pieces(text)
         if len(pieces) < 2:
-            return (Question(text, whole),)
+            return self._run_on(text, whole) or (Question(text, whole),)
         if len(pieces) > _MAX_PIECES:
             # A long story before the questions: read its start as one piece, the questions
             # at its end one by one.
@@ -151,8 +160,35 @@ class QuestionFinder:
             # "Kenapa kedutan? Apa karena stres?": the narrower question answers both.
             return (replace(questions[0], text=text),)
         if len(questions) + (unclear is not None) < 2 or not questions or not self._agrees(whole, questions):
-            return (Question(text, whole),)
+            return self._run_on(text, whole) or (Question(text, whole),)
         return (*questions, *([unclear] if unclear else ()))
+
+    def _run_on(self, text: str, whole: Match) -> tuple[Question, ...] | None:
+        """Two questions typed with nothing between them ("brp tarif akupunktur terapisnya bisa
+        dateng ke rumah gak"): the cut between two words where both halves ask, are questions of
+        different topics, and the model is surest of the less sure half: at least run_on_floor,
+        and surer than of the whole message ("kekurangan nutrisi bisa | jd penyebab kedutan?"
+        reads surer as one), unless one half asks what the whole message is read as and the
+        other is a sure question of its own (run_on_sure). None when there is no such cut, or
+        it loses the whole message's clear answer."""
+        words = text.split()
+        if not 2 * _RUN_ON_SHORTEST <= len(words) <= _RUN_ON_LONGEST:
+            return None
+        best, surest = None, self.run_on_floor
+        for cut in range(_RUN_ON_SHORTEST, len(words) - _RUN_ON_SHORTEST + 1):
+            left, right = " ".join(words[:cut]), " ".join(words[cut:])
+            ending = self.matcher.normalize.tokens(left)[-1:]
+            if not (self._asks(left) and self._asks(right)) or self._unfinished.issuperset(ending):
+                continue
+            first, second = _named(self.matcher.match(left)), _named(self.matcher.match(right))
+            if not (_is_question(first) and _is_question(second)) or first.intent == second.intent:
+                continue
+            less = min(first.score, second.score)
+            beside_whole = whole.intent in (first.intent, second.intent) and less >= _RUN_ON_SURE
+            if less > surest and (less > whole.score or beside_whole):
+                best, surest = (Question(left, first), Question(right, second)), min(first.score, second.score)
+        questions = self._narrowest(list(best or ()))
+        return tuple(questions) if len(questions) == 2 and self._agrees(whole, questions) else None
 
     def _asks(self, text: str, requests: bool = True) -> bool:
         """Whether a piece asks or requests: it ends with "?" or "ga" ("kopi bikin kedutan ga"),
