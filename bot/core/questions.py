@@ -124,7 +124,7 @@ class QuestionFinder:
             current = f"{pending} {piece}".strip()
             # A part listed with a joining word after a comma, on its own line or after "+" asks
             # what the others ask ("tolong kasih tau jam buka, sama harga terapinya").
-            if not self._asks(piece) and not (listed and not pending):
+            if not self._asks(piece, first=not found) and not (listed and not pending):
                 if found and not pending and self.matcher.match(piece).intent == found[-1].match.intent:
                     # "mau ngomong | sama admin": the rest of the question before, not a story
                     # to read with the next one.
@@ -190,13 +190,14 @@ class QuestionFinder:
         questions = self._narrowest(list(best or ()))
         return tuple(questions) if len(questions) == 2 and self._agrees(whole, questions) else None
 
-    def _asks(self, text: str, requests: bool = True) -> bool:
+    def _asks(self, text: str, requests: bool = True, first: bool = False) -> bool:
         """Whether a piece asks or requests: it ends with "?" or "ga" ("kopi bikin kedutan ga"),
         starts with a word that starts a new question (sekalian, oiya, btw...), or has an
         asking word (apa, berapa, bisa, mau, tolong...; with `requests` False, only the words
-        that ask)."""
+        that ask). A piece starting with "kalau" belongs to the question before ("harga brp? kalau
+        5 sesi?"), unless it is the `first` one ("kalau kurang magnesium bikin kedutan ya?")."""
         tokens = self.matcher.normalize.tokens(text)
-        conditional = bool(tokens) and tokens[0] in self._conditional  # "kalau 5 sesi?" belongs to the question before
+        conditional = bool(tokens) and tokens[0] in self._conditional and not first
         if (text.rstrip().endswith("?") and not conditional) or (
             self._starts is not None and self._starts.match(text.lstrip())
         ):
