@@ -292,3 +292,44 @@ def test_review_file_is_required_and_checked(kb_copy):
     edit(path, "dose_units:", "dose_unit:")
     found = "\n".join(problems_of(kb_copy))
     assert "knowledge/review.yaml" in found and "unknown key 'dose_unit'" in found
+
+
+@pytest.mark.parametrize(
+    "intent, words",
+    [
+        ("cause_electrolyte", ["ginjal", "kalium"]),
+        ("prevention", ["ginjal", "kalium"]),
+        ("herbs_with_medicines", ["pengencer darah", "perdarahan", "jangan menghentikan"]),
+        ("acupuncture_conditions", ["pembekuan darah", "pengencer darah"]),
+        ("pregnancy_breastfeeding", ["hamil", "menyusui", "tanpa persetujuan"]),
+        ("pacemaker_implants", ["elektro-akupunktur", "pacu jantung"]),
+    ],
+)
+def test_the_caveats_where_advice_can_hurt_stay_in_their_answers(kb, intent, words):
+    """docs/KNOWLEDGE-REVIEW.md: potassium and kidney disease, herbs and blood thinners,
+    acupuncture and bleeding disorders, pregnancy, electro-acupuncture and pacemakers."""
+    answer = kb.intents[intent].answer.lower()
+    assert all(word in answer for word in words), [w for w in words if w not in answer]
+
+
+@pytest.mark.parametrize(
+    "intent",
+    [
+        "herbs_with_medicines",
+        "acupuncture_conditions",
+        "pacemaker_implants",
+        "pregnancy_breastfeeding",
+        "children_treatment",
+    ],
+)
+def test_what_depends_on_the_patient_goes_to_the_practitioner_and_the_doctor(kb, intent):
+    answer = kb.intents[intent].answer.lower()
+    assert "terapis" in answer and "dokter" in answer
+
+
+def test_the_answers_about_the_care_are_whatsapp_sized(kb):
+    from bot.core.render import render
+
+    care = [i for i in kb.intents.values() if i.file.endswith("care.yaml")]
+    sizes = {i.id: len(render(i.answer, kb)[0]) for i in care}
+    assert len(care) == 17 and max(sizes.values()) <= 650, sizes
