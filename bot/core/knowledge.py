@@ -16,6 +16,7 @@ import yaml
 
 from .messages import FALLBACK_INTENT
 from .normalize import Normalizer
+from .review import read_review, review_answers
 from .yamlschema import Problem, Problems, Reader, compose
 
 # Intent ids that the tests, fixtures and reports rely on. A KB may add more, never fewer.
@@ -341,7 +342,7 @@ def _load(directory: Path) -> tuple[KnowledgeBase | None, Problems]:
     settings = _read_settings(*root("matcher.yaml"))
     triage_rules, triage_lasting, triage_recent = _read_triage_rules(*root("triage.yaml"))
     triage_examples = _read_triage_examples(*root("triage_examples.yaml"))
-    review = _read_review(*root("review.yaml"))
+    review = read_review(*root("review.yaml"))
 
     intent_files = sorted((directory / "intents").glob("*.yaml"))
     if not intent_files:
@@ -396,7 +397,7 @@ def _load(directory: Path) -> tuple[KnowledgeBase | None, Problems]:
         # Intents of an unreadable file would all look missing: report the syntax error alone.
         return kb, problems
     names = {name: display(directory / name) for name in ("intents", "dialogue.yaml", "clinic.yaml")}
-    warnings = _cross_check(kb, problems, names) + review_answers(intents, review, lexicon.numbers)
+    warnings = _cross_check(kb, problems, names) + review_answers(intents.values(), review, lexicon.numbers)
     return _with_warnings(kb, warnings), problems
 
 
@@ -478,49 +479,6 @@ def _text_line(node) -> int:
     if node is None:
         return 0
     return node.start_mark.line + 1 + (1 if getattr(node, "style", None) in ("|", ">") else 0)
-
-
-@dataclass(frozen=True)
-class Review:
-    """knowledge/review.yaml: what `kb check` warns about in an answer (docs/KNOWLEDGE-REVIEW.md)."""
-
-    cure_promises: tuple[str, ...]
-    dose_units: tuple[str, ...]
-    dose_frequencies: tuple[str, ...]
-
-
-def _read_review(node, r: Reader | None) -> Review | None:
-    if node is None:
-        return None
-    keys = ("cure_promises", "dose_units", "dose_frequencies")
-    top = r.mapping(node, "review", required=keys) or {}
-    lists = {k: tuple(text.lower().strip() for text, _ in r.strings(top[k], k)) for k in keys if k in top}
-    return Review(**lists) if len(lists) == len(keys) else None
-
-
-def _phrases(words) -> str:
-    return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
-
-
-def review_answers(intents: Mapping[str, Intent], review: Review, numbers: Mapping[str, int]) -> list[Problem]:
-    """Warnings for answer lines that promise a cure or name a dose (a number with a unit or a
-    "times a day"), each at its file and line."""
-    cure = re.compile(rf"(?<!\w)({_phrases(review.cure_promises)})(?!\w)", re.IGNORECASE)
-    amount = rf"(?:\d+(?:[.,/]\d+)?|{_phrases(numbers)}|se(?=kali))"
-    dose = re.compile(
-        rf"(?<!\w){amount}\s*(?:-|–|sampai|hingga)?\s*{amount}?\s*"
-        rf"(?:(?:{_phrases(review.dose_units)})(?!\w)|(?:x|kali)\s*(?:{_phrases(review.dose_frequencies)})(?!\w))",
-        re.IGNORECASE,
-    )
-    warnings = []
-    for intent in intents.values():
-        for offset, line in enumerate(intent.answer.splitlines()):
-            where = (intent.file, intent.answer_line + offset)
-            for found in cure.finditer(line):
-                warnings.append(Problem(*where, f"intent '{intent.id}' answer promises a cure: '{found.group(0)}'"))
-            for found in dose.finditer(line):
-                warnings.append(Problem(*where, f"intent '{intent.id}' answer names a dose: '{found.group(0)}'"))
-    return warnings
 
 
 @dataclass(frozen=True)
