@@ -221,6 +221,13 @@ def test_care_facts_fill_answers_and_an_unknown_one_is_never_guessed(kb):
     assert text.endswith(kb.texts["missing_fact_offer"])
 
 
+def test_example_care_facts_are_named_for_the_clinic_to_replace(kb_copy):
+    path = kb_copy / "clinic.yaml"
+    found = [str(p) for p in knowledge.example_values(kb_copy)]
+    assert f"knowledge/clinic.yaml:{line_of(path, 'session_length:')}: care.session_length: " in "\n".join(found)
+    assert not any("care.bpjs" in p for p in found)  # null: unknown, not an example
+
+
 def test_an_unknown_care_fact_is_reported_at_its_line(kb_copy):
     path = kb_copy / "clinic.yaml"
     edit(path, "  bpjs: null\n", "  bpjs: null\n  bpjs_number: null\n")
