@@ -31,6 +31,21 @@ def test_kb_check_passes_on_the_shipped_knowledge():
     assert "EXAMPLE values" in result.stdout
 
 
+def test_kb_check_warns_at_the_line_of_an_answer_that_promises_a_cure(kb_copy):
+    path = kb_copy / "intents" / "care.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace("      Terasa nyeri tajam", "      Pasti sembuh. Terasa nyeri tajam", 1), encoding="utf-8"
+    )
+    line = next(n for n, t in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if "Pasti sembuh." in t)
+    result = bot("kb", "check", knowledge=kb_copy)
+    assert result.returncode == 0, result.stderr
+    expected = (
+        f"warning: knowledge/intents/care.yaml:{line}: intent 'acupuncture_pain' answer promises a cure: 'Pasti sembuh'"
+    )
+    assert expected in result.stdout
+
+
 def test_kb_check_reports_file_and_line_without_a_traceback(kb_copy):
     path = kb_copy / "intents" / "calf.yaml"
     path.write_text(path.read_text().replace("    title: Kram betis\n", "    title: Kram betis\n    titel: x\n"))

@@ -24,7 +24,7 @@ def test_sets_are_large_and_cover_every_intent(labelled):
     assert len(everything) >= 400
     assert sum(item.intent == "fallback" for item in everything) >= 60
     for name, items in labelled.items():
-        assert {item.intent for item in items} == set(REQUIRED_INTENTS), name
+        assert set(REQUIRED_INTENTS) <= {item.intent for item in items}, name
 
 
 def test_no_message_is_in_two_splits(labelled):

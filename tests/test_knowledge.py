@@ -204,3 +204,139 @@ def test_taught_examples_that_could_not_be_read_are_read_again_once_the_database
     (kb_copy / "intents" / "calf.yaml").touch()
     engines.refresh()
     assert engines.current().matcher.match("rutin yoga ngaruh ga").intent == "prevention"
+
+
+# -- clinic facts about the care, and the review warnings (issue 19) ----------------------------
+
+
+def test_care_facts_fill_answers_and_an_unknown_one_is_never_guessed(kb):
+    from bot.core.render import render
+
+    text, missing = render(kb.intents["session_length"].answer, kb)
+    assert kb.clinic.care["session_length"] in text and not missing
+    assert kb.clinic.care["herbs_halal"] is None
+    text, missing = render(kb.intents["herbal_halal_bpom"].answer, kb)
+    assert missing
+    assert "Sertifikat halal: staf kami akan menginformasikannya" in text
+    assert text.endswith(kb.texts["missing_fact_offer"])
+
+
+def test_example_care_facts_are_named_for_the_clinic_to_replace(kb_copy):
+    path = kb_copy / "clinic.yaml"
+    found = [str(p) for p in knowledge.example_values(kb_copy)]
+    assert f"knowledge/clinic.yaml:{line_of(path, 'session_length:')}: care.session_length: " in "\n".join(found)
+    assert not any("care.bpjs" in p for p in found)  # null: unknown, not an example
+
+
+def test_an_unknown_care_fact_is_reported_at_its_line(kb_copy):
+    path = kb_copy / "clinic.yaml"
+    edit(path, "  bpjs: null\n", "  bpjs: null\n  bpjs_number: null\n")
+    (problem,) = problems_of(kb_copy)
+    assert problem.startswith(f"knowledge/clinic.yaml:{line_of(path, 'bpjs_number')}: care: unknown key 'bpjs_number'")
+
+
+def review_warnings(directory):
+    errors, warnings = knowledge.check(directory)
+    assert not errors
+    return [str(w) for w in warnings if "answer promises a cure" in str(w) or "answer names a dose" in str(w)]
+
+
+def test_shipped_answers_promise_no_cure_and_name_no_dose(kb_copy):
+    assert review_warnings(kb_copy) == []
+
+
+def test_answers_that_promise_a_cure_or_name_a_dose_are_warned_at_their_line(kb_copy):
+    path = kb_copy / "intents" / "care.yaml"
+    edit(
+        path,
+        "      Terasa nyeri tajam saat terapi?",
+        "      Dijamin 100% pasti sembuh! Terasa nyeri tajam saat terapi?",
+    )
+    edit(
+        path,
+        "      • jangan menambah, mengurangi,",
+        "      • minum 2 kapsul 3x sehari, atau dua sendok\n      • jangan menambah, mengurangi,",
+    )
+    edit(path, "      Sedang minum obat dokter, hamil,", "      Cukup sekali sehari. Sedang minum obat dokter, hamil,")
+    cure, dose = line_of(path, "Dijamin 100%"), line_of(path, "minum 2 kapsul")
+    sekali = line_of(path, "Cukup sekali sehari")
+    assert review_warnings(kb_copy) == [
+        f"knowledge/intents/care.yaml:{cure}: intent 'acupuncture_pain' answer promises a cure: '100%'",
+        f"knowledge/intents/care.yaml:{cure}: intent 'acupuncture_pain' answer promises a cure: 'pasti sembuh'",
+        f"knowledge/intents/care.yaml:{dose}: intent 'herbal_use' answer names a dose: '2 kapsul'",
+        f"knowledge/intents/care.yaml:{dose}: intent 'herbal_use' answer names a dose: '3x sehari'",
+        f"knowledge/intents/care.yaml:{dose}: intent 'herbal_use' answer names a dose: 'dua sendok'",
+        f"knowledge/intents/care.yaml:{sekali}: intent 'herbal_use' answer names a dose: 'sekali sehari'",
+    ]
+
+
+def test_numbers_that_are_not_doses_and_negated_words_pass(kb_copy):
+    path = kb_copy / "intents" / "care.yaml"
+    edit(
+        path,
+        "      Terasa nyeri tajam saat terapi?",
+        "      Telepon 119, tunggu 20–30 menit, 2 sesi seminggu. Terasa nyeri tajam saat terapi?",
+    )
+    assert review_warnings(kb_copy) == []
+
+
+def test_the_review_word_lists_live_in_the_knowledge_base(kb_copy):
+    edit(kb_copy / "review.yaml", "  - mujarab\n", "  - mujarab\n  - cespleng\n")
+    edit(kb_copy / "review.yaml", "  - drops\n", "  - drops\n  - menit\n")
+    warnings = review_warnings(kb_copy)
+    assert any("answer names a dose: '20–30 menit'" in w for w in warnings), warnings
+    path = kb_copy / "intents" / "care.yaml"
+    edit(path, "      Terasa nyeri tajam saat terapi?", "      Cespleng! Terasa nyeri tajam saat terapi?")
+    line = line_of(path, "Cespleng!")
+    assert (
+        f"knowledge/intents/care.yaml:{line}: intent 'acupuncture_pain' answer promises a cure: 'Cespleng'"
+        in review_warnings(kb_copy)
+    )
+
+
+def test_review_file_is_required_and_checked(kb_copy):
+    path = kb_copy / "review.yaml"
+    edit(path, "dose_units:", "dose_unit:")
+    found = "\n".join(problems_of(kb_copy))
+    assert "knowledge/review.yaml" in found and "unknown key 'dose_unit'" in found
+
+
+@pytest.mark.parametrize(
+    "intent, words",
+    [
+        ("cause_electrolyte", ["ginjal", "kalium"]),
+        ("prevention", ["ginjal", "kalium"]),
+        ("herbs_with_medicines", ["pengencer darah", "perdarahan", "jangan menghentikan"]),
+        ("acupuncture_conditions", ["pembekuan darah", "pengencer darah"]),
+        ("pregnancy_breastfeeding", ["hamil", "menyusui", "tanpa persetujuan"]),
+        ("pacemaker_implants", ["elektro-akupunktur", "pacu jantung"]),
+    ],
+)
+def test_the_caveats_where_advice_can_hurt_stay_in_their_answers(kb, intent, words):
+    """docs/KNOWLEDGE-REVIEW.md: potassium and kidney disease, herbs and blood thinners,
+    acupuncture and bleeding disorders, pregnancy, electro-acupuncture and pacemakers."""
+    answer = kb.intents[intent].answer.lower()
+    assert all(word in answer for word in words), [w for w in words if w not in answer]
+
+
+@pytest.mark.parametrize(
+    "intent",
+    [
+        "herbs_with_medicines",
+        "acupuncture_conditions",
+        "pacemaker_implants",
+        "pregnancy_breastfeeding",
+        "children_treatment",
+    ],
+)
+def test_what_depends_on_the_patient_goes_to_the_practitioner_and_the_doctor(kb, intent):
+    answer = kb.intents[intent].answer.lower()
+    assert "terapis" in answer and "dokter" in answer
+
+
+def test_the_answers_about_the_care_are_whatsapp_sized(kb):
+    from bot.core.render import render
+
+    care = [i for i in kb.intents.values() if i.file.endswith("care.yaml")]
+    sizes = {i.id: len(render(i.answer, kb)[0]) for i in care}
+    assert len(care) == 17 and max(sizes.values()) <= 650, sizes

@@ -23,7 +23,7 @@ EVAL = Path(__file__).parent / "eval"
         ("harga akupunktur brp", "pricing"),
         ("betis keram tiap malem", "calf_cramp"),
         ("betis pegel bgt", "calf_pain"),
-        ("akupunktur sakit ga", "tcm_treatment"),
+        ("akupunktur sakit ga", "acupuncture_pain"),
         ("makasih kak", "thanks"),
     ],
 )

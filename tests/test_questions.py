@@ -22,7 +22,7 @@ def answered(turn) -> list[str]:
     "text, intents",
     [
         ("harga akupuntur berapa? terus alamatnya di mana?", ["pricing", "clinic_info"]),
-        ("1. buka jam brp\n2. bisa bpjs ga", ["clinic_info", "pricing"]),
+        ("1. buka jam brp\n2. bisa bpjs ga", ["clinic_info", "insurance_bpjs"]),
         ("halo kak, kopi bikin betis kedutan ga? sama biar ga kambuh gimana ya", ["cause_caffeine", "prevention"]),
         # A part listed after a comma with a joining word asks what the part before asked.
         ("tolong kasih tau jam buka hari minggu, sama harga bekam", ["clinic_info", "pricing"]),

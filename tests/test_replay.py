@@ -40,6 +40,16 @@ def test_fixtures_cover_every_intent_and_dialogue_feature():
     assert {"handoff:urgent", "handoff:human_agent", "start_booking"} <= actions
 
 
+def test_every_intent_about_the_care_has_a_fixture_with_a_follow_up(kb):
+    """Issue 19: each intent of knowledge/intents/care.yaml is answered, then asked further."""
+    care = {i.id for i in kb.intents.values() if i.file.endswith("care.yaml")}
+    followed = set()
+    for path in FIXTURE_FILES:
+        turns = replay.load_fixture(path).turns
+        followed |= {turn.expect.get("intent") for turn in turns[:-1]}
+    assert len(care) == 17 and care <= followed, care - followed
+
+
 def test_checker_reports_each_kind_of_mismatch():
     observed = replay.Observed(("Halo! Ada yang bisa dibantu?",), "greeting", "answer", "fuzzy", ("handoff:urgent",))
     expect = {

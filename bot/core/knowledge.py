@@ -17,6 +17,7 @@ import yaml
 
 from .messages import FALLBACK_INTENT
 from .normalize import Normalizer
+from .review import read_review, review_answers
 from .yamlschema import Problem, Problems, Reader, compose
 
 # Intent ids that the tests, fixtures and reports rely on. A KB may add more, never fewer.
@@ -34,10 +35,15 @@ ACTIONS = ("start_booking", "handoff_human", "handoff_urgent", "erase_request", 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 WEEKDAY_NAMES_ID = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
 
+# Facts about the care itself, in the `care:` block of knowledge/clinic.yaml; each is also a placeholder.
+CARE_FACTS = (
+    "session_length", "needles", "therapies", "herb_forms", "herbs_halal", "herbs_bpom", "bpjs", "receipt",
+    "practitioners", "female_therapist", "doctor_on_site", "children",
+)  # fmt: skip
 # Placeholders an answer may use; each is filled from knowledge/clinic.yaml.
 PLACEHOLDERS = (
     "clinic_name", "address", "maps_url", "hours", "phone", "whatsapp", "website", "prices", "payment_methods",
-    "insurance", "parking", "home_visit",
+    "insurance", "parking", "home_visit", *CARE_FACTS,
 )  # fmt: skip
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
@@ -98,6 +104,8 @@ class Intent:
     # A broader intent whose answer this one narrows (cause_caffeine of causes): asked together
     # in one message, only the narrower one is answered.
     part_of: str | None = None
+    # The line of the answer's first line of text (for warnings about a line of the answer).
+    answer_line: int = 0
 
 
 LEVELS = ("emergency", "doctor")
@@ -201,6 +209,8 @@ class ClinicFacts:
     insurance: str | None = None
     parking: str | None = None
     home_visit: str | None = None
+    # CARE_FACTS by name; a fact left out or null is unknown.
+    care: Mapping[str, str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -354,6 +364,7 @@ def _load(directory: Path) -> tuple[KnowledgeBase | None, Problems]:
     settings = _read_settings(*root("matcher.yaml"))
     triage_rules, triage_words = _read_triage_rules(*root("triage.yaml"))
     triage_examples = _read_triage_examples(*root("triage_examples.yaml"))
+    review = read_review(*root("review.yaml"))
 
     intent_files = sorted((directory / "intents").glob("*.yaml"))
     if not intent_files:
@@ -385,7 +396,7 @@ def _load(directory: Path) -> tuple[KnowledgeBase | None, Problems]:
         _read_out_of_scope(node, reader, intents)
     unreadable = unreadable or node is None
 
-    if None in (lexicon, clinic, texts, settings, triage_rules, triage_examples):
+    if None in (lexicon, clinic, texts, settings, triage_rules, triage_examples, review):
         return None, problems
 
     kb = KnowledgeBase(
@@ -407,7 +418,7 @@ def _load(directory: Path) -> tuple[KnowledgeBase | None, Problems]:
         # Intents of an unreadable file would all look missing: report the syntax error alone.
         return kb, problems
     names = {name: display(directory / name) for name in ("intents", "dialogue.yaml", "clinic.yaml")}
-    warnings = _cross_check(kb, problems, names)
+    warnings = _cross_check(kb, problems, names) + review_answers(intents.values(), review, lexicon.numbers)
     return _with_warnings(kb, warnings), problems
 
 
@@ -478,9 +489,17 @@ def _read_intents(node, r: Reader) -> list[Intent]:
                 r.file,
                 item.start_mark.line + 1,
                 part_of,
+                _text_line(fields.get("answer")),
             )  # fmt: skip
         )
     return out
+
+
+def _text_line(node) -> int:
+    """The line (1-based) of a scalar's first line of text: the line after a `|` or `>`."""
+    if node is None:
+        return 0
+    return node.start_mark.line + 1 + (1 if getattr(node, "style", None) in ("|", ">") else 0)
 
 
 @dataclass(frozen=True)
@@ -662,7 +681,7 @@ def _read_clinic(node, r: Reader | None) -> ClinicFacts | None:
         return None
     optional = (
         "address", "maps_url", "phone", "whatsapp", "website", "opening_hours", "prices", "payment_methods", "insurance",
-        "parking", "home_visit",
+        "parking", "home_visit", "care",
     )  # fmt: skip
     top = r.mapping(node, "clinic", required=("name", "example_values"), optional=optional)
     if top is None or "name" not in top or "example_values" not in top:
@@ -690,6 +709,9 @@ def _read_clinic(node, r: Reader | None) -> ClinicFacts | None:
                 label, price = r.string(entry["item"], "price item"), r.string(entry["price"], "price")
                 if label and price:
                     prices.append((label.strip(), price.strip()))
+    care_node = top.get("care")
+    care_nodes = {} if care_node is None or _is_null(care_node) else r.mapping(care_node, "care", optional=CARE_FACTS)
+    care = {key: r.optional_string(value, f"care.{key}") for key, value in (care_nodes or {}).items()}
     if name is None or example_values is None:
         return None
     return ClinicFacts(
@@ -706,6 +728,7 @@ def _read_clinic(node, r: Reader | None) -> ClinicFacts | None:
         insurance=r.optional_string(top.get("insurance"), "insurance"),
         parking=r.optional_string(top.get("parking"), "parking"),
         home_visit=r.optional_string(top.get("home_visit"), "home_visit"),
+        care=care,
     )
 
 

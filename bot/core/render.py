@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from .knowledge import PLACEHOLDERS, WEEKDAY_NAMES_ID, WEEKDAYS, ClinicFacts, KnowledgeBase
+from .knowledge import CARE_FACTS, PLACEHOLDERS, WEEKDAY_NAMES_ID, WEEKDAYS, ClinicFacts, KnowledgeBase
 
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 # Nice-to-have facts: when unknown their line is simply left out.
@@ -27,6 +27,7 @@ def clinic_values(clinic: ClinicFacts, closed_word: str) -> dict[str, str | None
         "insurance": clinic.insurance,
         "parking": clinic.parking,
         "home_visit": clinic.home_visit,
+        **{name: clinic.care.get(name) for name in CARE_FACTS},
     }
 
 
