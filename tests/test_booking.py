@@ -111,7 +111,8 @@ def test_a_field_and_its_new_value_at_the_summary_change_it_at_once(engine):
         assert f"Nama: {name}" in step.texts[0]
     step = engine.booking.step(draft, "ganti keluhan jadi kram tiap malam", NOW)
     assert (step.draft.step, step.draft.complaint) == ("confirm", "kram tiap malam")
-    assert engine.booking.step(draft, "namanya siapa?", NOW).draft.name == "Rina"  # a question, not a name
+    asked = engine.booking.step(draft, "namanya siapa?", NOW)  # a question (here: who treats), not a name
+    assert (asked.draft or draft).name == "Rina"
 
 
 def test_a_name_given_for_someone_else_is_the_name_alone():

@@ -457,6 +457,9 @@ def test_look_alikes_the_false_alarm_hunt_found_raise_no_alarm(engine, text):
         ("misal ada pasien kejang di klinik, SOP-nya apa?", Level.NONE),
         ("gimana kalau suatu saat betis tiba2 bengkak dan merah sebelah, harus ke mana?", Level.NONE),
         ("sejak kaki sakit sy sedih terus, susah tidur sebulan. ga ada niat nyakitin diri kok", Level.DOCTOR),
+        ("kalo betis bengkak sebelah itu bahaya ya? nanya aja, kaki sy sih gapapa", Level.NONE),
+        ("nanya aja, betis kiri sy bengkak merah sebelah dari kemarin", Level.EMERGENCY),
+        ("suami peminum, lg berhenti minum 2 hari, kaki gemeteran, ngeliat yang aneh2 di tembok", Level.EMERGENCY),
         # Doctor-level signs of general medicine; a bruise with a cause is none.
         ("udah 3 minggu batuk ga sembuh, keringat malam", Level.DOCTOR),
         ("tahi lalat di betis berubah bentuk dan makin gelap", Level.DOCTOR),

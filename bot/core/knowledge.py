@@ -145,6 +145,8 @@ class TriageWords:
     # it is happening now.
     hypothetical: tuple[str, ...] = ()
     now: tuple[str, ...] = ()
+    # The message says nobody has the sign: it is only asked about ("nanya aja, semua sehat").
+    just_asking: tuple[str, ...] = ()
     # A doctor has seen the complaint, it is getting better, and nothing is worse or new.
     seen_by_doctor: tuple[str, ...] = ()
     better: tuple[str, ...] = ()

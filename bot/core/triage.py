@@ -287,6 +287,13 @@ class Rules:
             and not self._told(sequence, "worse")
         )
 
+    def only_asked(self, sequence: Sequence[str]) -> bool:
+        """Whether these words say nobody has the sign, it is only asked about ("nanya aja, kaki
+        sy sih gapapa"), and nothing that it is happening now or lately."""
+        return self._told(sequence, "just_asking") and not (
+            self._told(sequence, "now") or self._told(sequence, "recent")
+        )
+
     def _told(self, words: Sequence[str], name: str) -> bool:
         """Whether a term of the triage.yaml word list `name` stands, affirmed, in these words."""
         terms = self._said[name]
@@ -421,13 +428,13 @@ class Triage:
 
     def _counts(self, rule: TriageRule, reading: Reading, sequence: Sequence[str]) -> bool:
         """Whether a rule found counts as the message tells it: not a figure of speech in a joke
-        ("kepala gw mau pecah wkwk"), not an emergency a doctor has seen that is getting better.
-        Thoughts of suicide always count."""
+        ("kepala gw mau pecah wkwk"), not an emergency a doctor has seen that is getting better
+        or one only asked about. Thoughts of suicide always count."""
         if rule.intent == CRISIS:
             return True
         if rule.figurative and self.joking(reading):
             return False
-        return rule.level != "emergency" or not self.rules.settled(sequence)
+        return rule.level != "emergency" or not (self.rules.settled(sequence) or self.rules.only_asked(sequence))
 
     def joking(self, reading: Reading) -> bool:
         """Whether the message laughs (triage.yaml `joking`): "kepala gw mau pecah wkwk"."""
@@ -444,7 +451,7 @@ class Triage:
         # mati rasa 😂").
         if self.rules.settled(words_of(reading.resolved, reading.words, typos=False)):
             return {label: value if label == "crisis" else 0.0 for label, value in confidences.items()}
-        if self.joking(reading):
+        if self.joking(reading) or self.rules.only_asked(words_of(reading.resolved, reading.words, typos=False)):
             confidences["emergency"] = 0.0
         return confidences
 
@@ -476,7 +483,7 @@ class Triage:
 # A sign repeated as a question before "engga kok" is at most this many words long.
 _ECHO_WORDS = 3
 # The word lists of TriageWords the rules look for ("joking" is read from the raw text).
-_TOLD = ("lasting", "recent", "hypothetical", "now", "seen_by_doctor", "better", "worse")
+_TOLD = ("lasting", "recent", "hypothetical", "now", "just_asking", "seen_by_doctor", "better", "worse")
 # Stands between two sentences in the words of a whole message: no negation reaches across it.
 _SENTENCE_END = "."
 
