@@ -13,9 +13,9 @@ import logging
 import time
 
 from bot.core.messages import ConversationState, Incoming, describe_action
+from bot.logs import mask_phone
 from bot.services.inbox import InboundMessage, Outcome, StoredReply
 from bot.services.live import LiveEngine
-from bot.logs import mask_phone
 from bot.web import create_app
 
 log = logging.getLogger("klinik.inbox")

@@ -10,13 +10,13 @@ from functools import partial
 
 import prometheus_client
 
-from bot.services import metrics
-from bot.store import storage
 from bot.channels.twilio.sender import TwilioSender
 from bot.config import Config
-from bot.services.handoff import sweep_expired_bookings
 from bot.logs import mask_phone
+from bot.services import metrics
+from bot.services.handoff import sweep_expired_bookings
 from bot.services.outbox import OutboxWorker, Sent
+from bot.store import storage
 
 log = logging.getLogger("klinik.worker")
 

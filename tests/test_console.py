@@ -12,14 +12,14 @@ from datetime import timedelta
 
 import pytest
 import yaml
-
-from bot.services.accounts import Accounts
-from bot.store.storage import Booking, Conversation, HandoffCase, LearnedExample, Message, OutboxItem, Review
-from bot.cli import cmd_staff
-from bot.services.learning import LearningError
-from bot.web import create_app
 from conftest import ROOT, app_config, signed_post
 from helpers import PASSWORD, PATIENT, StaffBrowser, book, make_worker, rows, say
+
+from bot.cli import cmd_staff
+from bot.services.accounts import Accounts
+from bot.services.learning import LearningError
+from bot.store.storage import Booking, Conversation, HandoffCase, LearnedExample, Message, OutboxItem, Review
+from bot.web import create_app
 
 
 @pytest.fixture
@@ -240,8 +240,9 @@ def test_patient_text_is_rendered_inert_and_security_headers_are_set(app, sari):
     payload = '<script>alert("x")</script><img src=x onerror=alert(1)>"\'><a href="javascript:alert(1)">k</a>'
     say(app, "sambungkan ke admin", "SMxss1", name='<b onmouseover="alert(1)">Budi</b>')
     say(app, payload, "SMxss2")
-    signed_post(app.test_client(), "/webhook/whatsapp", {"MessageSid": "SMxss3", "From": PATIENT, "Body": "", "NumMedia": "1",
-                "MediaUrl0": "javascript:alert(document.cookie)", "MediaContentType0": "image/jpeg"})  # fmt: skip
+    signed_post(app.test_client(), "/webhook/whatsapp", {"MessageSid": "SMxss3", "From": PATIENT, "Body": "",
+                "NumMedia": "1", "MediaUrl0": "javascript:alert(document.cookie)",
+                "MediaContentType0": "image/jpeg"})  # fmt: skip
     (case,) = rows(app, HandoffCase)
     for path in (f"/staff/cases/{case.id}", f"/staff/cases/{case.id}/transcript.part", "/staff/", "/staff/queue.part"):
         response = sari.get(path)

@@ -15,11 +15,11 @@ from pathlib import Path
 from urllib.request import urlopen
 
 import pytest
+from conftest import ROOT
 from sqlalchemy import select
 
 from bot.store import storage
 from bot.store.storage import Conversation, Message
-from conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 

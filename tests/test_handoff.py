@@ -6,16 +6,13 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from bot.store import storage
-from bot.store.storage import Booking, Conversation, HandoffCase, Message, OutboxItem
-from bot.services.handoff import close_case, sweep_expired_bookings
-from bot.channels.twilio.sender import TwilioSender
-from bot.web import create_app
 from conftest import app_config, signed_post
-from helpers import PATIENT, book, make_worker, rows, say
+from helpers import book, make_worker, rows, say
+
+from bot.channels.twilio.sender import TwilioSender
+from bot.services.handoff import close_case, sweep_expired_bookings
+from bot.store.storage import Booking, Conversation, HandoffCase, Message, OutboxItem
+from bot.web import create_app
 
 STAFF = ("whatsapp:+6281100000001", "whatsapp:+6281100000002")
 

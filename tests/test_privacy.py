@@ -7,17 +7,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
-from sqlalchemy.orm import Session
-
-from bot.services import privacy
-from bot.store import storage
-from bot.store.storage import AuditEntry, Booking, Conversation, HandoffCase, Message, OutboxItem
-from bot.cli import cmd_purge
-from bot.web import create_app
 import servers
 from conftest import app_config
 from helpers import PASSWORD, PATIENT, StaffBrowser, book, make_worker, rows, say
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from bot.cli import cmd_purge
+from bot.services import privacy
+from bot.store import storage
+from bot.store.storage import AuditEntry, Booking, Conversation, HandoffCase, Message, OutboxItem
+from bot.web import create_app
 
 NUMBER = PATIENT.removeprefix("whatsapp:+")  # 6281234567890
 NAME = "Budi Santoso Wijaya"

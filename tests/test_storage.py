@@ -8,10 +8,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
 
-from bot.store import migrate
-from bot.store import storage
+from bot.services.inbox import InboundMessage, Inbox
+from bot.store import migrate, storage
 from bot.store.storage import Base, Conversation, Message
-from bot.services.inbox import Inbox, InboundMessage
 
 
 @pytest.fixture
@@ -53,13 +52,10 @@ def test_timestamps_come_back_in_utc(database):
     with sessions() as session:
         stored = session.execute(select(Conversation)).scalar_one()
     assert stored.created_at == moment and stored.created_at.utcoffset() == timedelta(0)
-    with pytest.raises(Exception, match="naive datetime"):
-        with sessions.begin() as session:
-            session.add(
-                Conversation(
-                    wa_id="whatsapp:+6280000000002", state={}, created_at=datetime(2026, 1, 1), updated_at=moment
-                )
-            )
+    with pytest.raises(Exception, match="naive datetime"), sessions.begin() as session:
+        session.add(
+            Conversation(wa_id="whatsapp:+6280000000002", state={}, created_at=datetime(2026, 1, 1), updated_at=moment)
+        )
 
 
 def test_concurrent_duplicates_are_stored_once_and_get_the_same_reply(inbox, database):

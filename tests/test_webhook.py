@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from conftest import AUTH_TOKEN, PUBLIC_BASE, app_config, sign, signed_post
 from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -16,7 +17,6 @@ from twilio.request_validator import RequestValidator
 from bot.channels.twilio import webhook as twilio_webhook
 from bot.store.storage import Conversation, Message
 from bot.web import create_app
-from conftest import AUTH_TOKEN, PUBLIC_BASE, app_config, sign, signed_post
 
 PATIENT = "whatsapp:+6281234567890"
 WEBHOOK = "/webhook/whatsapp"
@@ -177,7 +177,7 @@ def test_a_message_is_answered_with_twiml_and_stored(app, client):
     assert [m.body for m in outbound] == [m.text for m in messages]
     assert all(m.in_reply_to_id == inbound.id for m in outbound)
     assert inbound.created_at.tzinfo is not None
-    for element, stored in zip(messages, outbound):
+    for element, stored in zip(messages, outbound, strict=True):
         assert element.get("action") is None  # an action URL would cut off the messages after it
         action = urlparse(element.get("statusCallback"))
         assert f"{action.scheme}://{action.netloc}" == PUBLIC_BASE and action.path == "/webhook/status"
@@ -223,7 +223,7 @@ def test_responses_say_what_the_bot_understood_in_headers(app, client):
     assert (headers["X-Klinik-Reason"], float(headers["X-Klinik-Score"])) == (inbound.reason, inbound.score)
     retried = signed_post(client, WEBHOOK, form("mau booking akupuntur besok jam 3", sid="SMh1"))
     assert retried.data == understood.data
-    assert not [k for k in retried.headers.keys() if k.startswith("X-Klinik-")]  # answered from storage
+    assert not [k for k in retried.headers if k.startswith("X-Klinik-")]  # answered from storage
 
 
 def test_patients_are_kept_apart(app, client):

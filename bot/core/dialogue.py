@@ -21,11 +21,11 @@ from .messages import (
     Action,
     ConversationState,
     Decision,
+    EraseData,
     Handoff,
     HandoffReason,
     Incoming,
     Match,
-    EraseData,
     Reply,
     ReportData,
     StaffView,
@@ -69,10 +69,11 @@ _BOOKING_WORDS = {"janji", "booking", "jadwal", "reservasi", "appointment"}
 ERASE_CONFIRM_WINDOW = timedelta(minutes=10)
 _ERASE_YES = {"hapus", "hapuskan", "hapusin", "hps", "setuju", "yakin", "delete", "ok", "okay", "okey", "oke", "sip",
               "siap", "yaudah", "gpp", "lanjut", "bener", "benar", "betul", "iyaa", "yaa", "yes"}  # fmt: skip
-_ERASE_FILLERS = {"aja", "saja", "dong", "kak", "deh", "semua", "semuanya", "data", "datanya", "saya", "aku", "sy", "min",
-                  "sudah", "udah", "ya", "iya", "nya", "tolong", "yg", "yang", "pesan", "chat", "riwayat"}  # fmt: skip
-_NO_WORDS = {"tidak", "tdk", "ga", "gak", "ngga", "nggak", "enggak", "engga", "gk", "jangan", "jgn", "no", "batal", "gajadi",
-             "cancel", "ogah", "belum", "bukan"}  # fmt: skip
+_ERASE_FILLERS = {"aja", "saja", "dong", "kak", "deh", "semua", "semuanya", "data", "datanya", "saya", "aku", "sy",
+                  "min", "sudah", "udah", "ya", "iya", "nya", "tolong", "yg", "yang", "pesan", "chat",
+                  "riwayat"}  # fmt: skip
+_NO_WORDS = {"tidak", "tdk", "ga", "gak", "ngga", "nggak", "enggak", "engga", "gk", "jangan", "jgn", "no", "batal",
+             "gajadi", "cancel", "ogah", "belum", "bukan"}  # fmt: skip
 
 
 class Engine:
@@ -187,10 +188,7 @@ class Engine:
             return self._answer(state, Match(Decision.ANSWER, "menu", 1.0, reason="number_without_menu"), incoming, now)
 
         if not tokens:
-            if incoming.media_types or incoming.has_location:
-                key = "media"
-            else:
-                key = "emoji_only" if text else "empty"
+            key = "media" if incoming.media_types or incoming.has_location else "emoji_only" if text else "empty"
             return Turn((Reply(self.text(key)),), (), state, Match(Decision.FALLBACK, FALLBACK_INTENT, 0.0, reason=key))
 
         context = state.options or (

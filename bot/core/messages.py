@@ -146,7 +146,7 @@ class Turn:
 
     replies: tuple[Reply, ...]
     actions: tuple[Action, ...]
-    state: "ConversationState"
+    state: ConversationState
     match: Match | None = None
     # The message's triage (bot.core.triage.Assessment); None when the step made none.
     triage: object | None = None
@@ -185,7 +185,8 @@ class BookingDraft:
             return None
         return cls(
             step=data["step"], updated_at=data["updated_at"], name=data.get("name"), complaint=data.get("complaint"),
-            day=data.get("day"), at=data.get("at"), slots=tuple(data.get("slots", ())), editing=bool(data.get("editing")),
+            day=data.get("day"), at=data.get("at"), slots=tuple(data.get("slots", ())),
+            editing=bool(data.get("editing")),
         )  # fmt: skip
 
 

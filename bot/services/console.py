@@ -16,6 +16,12 @@ from sqlalchemy import case as sql_case
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core import dates
+from bot.core.messages import ConversationState
+from bot.logs import mask_phone
+from bot.services import insights, privacy
+from bot.services.handoff import close_case, send_to_patient, window_open
+from bot.services.live import LiveEngine
 from bot.store import storage
 from bot.store.storage import (
     BOOKING_CONFIRMED,
@@ -29,12 +35,6 @@ from bot.store.storage import (
     HandoffCase,
     Message,
 )
-from bot.services import insights, privacy
-from bot.core import dates
-from bot.core.messages import ConversationState
-from bot.services.handoff import close_case, send_to_patient, window_open
-from bot.services.live import LiveEngine
-from bot.logs import mask_phone
 
 log = logging.getLogger("klinik.console")
 MAX_REPLY = 1600

@@ -7,7 +7,6 @@ together or not at all; the outbox worker sends the alerts afterwards.
 from __future__ import annotations
 
 import dataclasses
-
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +15,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core import dates
+from bot.core.dialogue import Engine
+from bot.core.messages import ConversationState, Handoff, HandoffReason
+from bot.core.render import fill
+from bot.logs import mask_phone
+from bot.services import insights
+from bot.services.live import LiveEngine, live
 from bot.store import storage
 from bot.store.storage import (
     ALERT_FAILED,
@@ -35,13 +41,6 @@ from bot.store.storage import (
     Message,
     OutboxItem,
 )
-from bot.services import insights
-from bot.core import dates
-from bot.core.dialogue import Engine
-from bot.core.messages import ConversationState, Handoff, HandoffReason
-from bot.core.render import fill
-from bot.services.live import LiveEngine, live
-from bot.logs import mask_phone
 
 log = logging.getLogger("klinik.handoff")
 _MAX_QUOTE = 200

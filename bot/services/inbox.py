@@ -10,7 +10,6 @@ into TwiML.
 from __future__ import annotations
 
 import dataclasses
-
 import logging
 import time
 from collections.abc import Callable
@@ -20,6 +19,23 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core.dialogue import Engine
+from bot.core.messages import (
+    ConversationState,
+    EraseData,
+    Handoff,
+    Incoming,
+    Match,
+    Rating,
+    ReportData,
+    describe_action,
+)
+from bot.core.render import fill, split_text
+from bot.core.triage import Level
+from bot.logs import mask_phone
+from bot.services import insights, metrics, privacy
+from bot.services.handoff import HandoffDesk, StaffSettings, refresh_alert_status
+from bot.services.live import LiveEngine, live
 from bot.store import storage
 from bot.store.storage import (
     INBOUND,
@@ -32,23 +48,6 @@ from bot.store.storage import (
     Message,
     OutboxItem,
 )
-from bot.core.dialogue import Engine
-from bot.services import insights, metrics, privacy
-from bot.core.messages import (
-    ConversationState,
-    EraseData,
-    Handoff,
-    Incoming,
-    Match,
-    Rating,
-    ReportData,
-    describe_action,
-)
-from bot.services.handoff import HandoffDesk, StaffSettings, refresh_alert_status
-from bot.services.live import LiveEngine, live
-from bot.core.render import fill, split_text
-from bot.core.triage import Level
-from bot.logs import mask_phone
 
 log = logging.getLogger("klinik.inbox")
 # A deadlock or serialization failure (PostgreSQL) is worth another try of the transaction.
@@ -386,7 +385,7 @@ def _store_replies(
         for position, body in enumerate(texts)
     ]
     ids = storage.insert_messages(session, rows)
-    return tuple(StoredReply(id_, body) for id_, body in zip(ids, texts))
+    return tuple(StoredReply(id_, body) for id_, body in zip(ids, texts, strict=True))
 
 
 def _stored_outcome(session: Session, message: Message) -> Outcome:

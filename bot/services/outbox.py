@@ -24,7 +24,9 @@ from urllib.parse import urlencode
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.logs import mask_phone
 from bot.services import metrics
+from bot.services.handoff import refresh_alert_status
 from bot.store import storage
 from bot.store.storage import (
     OUTBOX_FAILED,
@@ -35,8 +37,6 @@ from bot.store.storage import (
     Message,
     OutboxItem,
 )
-from bot.services.handoff import refresh_alert_status
-from bot.logs import mask_phone
 
 log = logging.getLogger("klinik.outbox")
 

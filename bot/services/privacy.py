@@ -17,6 +17,8 @@ from datetime import datetime
 from sqlalchemy import delete, false, func, or_, select, true, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core import dates
+from bot.core.messages import ConversationState
 from bot.store import storage
 from bot.store.storage import (
     CASE_CLOSED,
@@ -30,8 +32,6 @@ from bot.store.storage import (
     Message,
     OutboxItem,
 )
-from bot.core import dates
-from bot.core.messages import ConversationState
 
 log = logging.getLogger("klinik.privacy")
 ERASED_PREFIX = "erased:"

@@ -21,11 +21,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.quality import replay
-from bot.store.storage import INBOUND, OUTBOUND, Conversation, HandoffCase, Message
-from bot.services.console import message_dict
 from bot.core import dates
+from bot.quality import replay
+from bot.services.console import message_dict
 from bot.services.live import LiveEngine
+from bot.store.storage import INBOUND, OUTBOUND, Conversation, HandoffCase, Message
 
 _WORD = re.compile(r"\S+")
 # Snippet sizes in words, by preference: short enough to survive small rewrites of a text.

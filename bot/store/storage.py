@@ -19,7 +19,6 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import (
     JSON,
     Boolean,
-    bindparam,
     Date,
     DateTime,
     Float,
@@ -29,6 +28,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    bindparam,
     create_engine,
     event,
     func,

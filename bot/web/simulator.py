@@ -15,12 +15,12 @@ import uuid
 from pathlib import Path
 
 import yaml
-from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, render_template, request, session, url_for
+from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 
 from bot.config import ROOT, Config
-from bot.services.simulator import Simulator, SimulatorError
 from bot.quality.webhook_client import TEST_NUMBER_PREFIX, WsgiWebhookClient, fake_patient_number, media_fields
+from bot.services.simulator import Simulator, SimulatorError
 from bot.store import storage
 from bot.web.staff import csrf, logged_in_staff
 

@@ -24,8 +24,8 @@ from bot.headers import (
     REASON_HEADER,
     SCORE_HEADER,
 )
-from bot.services.inbox import Inbox, InboundMessage, Outcome
 from bot.logs import mask_phone
+from bot.services.inbox import InboundMessage, Inbox, Outcome
 
 # WhatsApp refuses messages longer than this; longer replies are split.
 WHATSAPP_MAX_LENGTH = 1600
