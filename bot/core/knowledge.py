@@ -211,6 +211,21 @@ class MatcherSettings:
 
 
 @dataclass(frozen=True)
+class DialogueWords:
+    """The words the dialogue engine reads (dialogue.yaml `words`)."""
+
+    privacy: frozenset[str] = frozenset()
+    appointment: frozenset[str] = frozenset()
+    erase_yes: frozenset[str] = frozenset()
+    erase_fillers: frozenset[str] = frozenset()
+    erase_no: frozenset[str] = frozenset()
+    salam: frozenset[str] = frozenset()
+
+
+DIALOGUE_WORD_KEYS = tuple(DialogueWords.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
 class KnowledgeBase:
     intents: dict[str, Intent]
     lexicon: Lexicon
@@ -233,6 +248,7 @@ class KnowledgeBase:
     # the replies (thanks, goodbye) that ask about the topic answered before them.
     unrated_intents: tuple[str, ...] = ()
     closing_intents: tuple[str, ...] = ()
+    dialogue_words: DialogueWords = DialogueWords()
 
     def topics(self, intent_ids) -> set[str]:
         """The intents, with the broader topic each narrows (part_of): the topics their answers
@@ -331,7 +347,7 @@ def _load(directory: Path) -> tuple[KnowledgeBase | None, Problems]:
 
     lexicon = _read_lexicon(*root("lexicon.yaml"))
     clinic = _read_clinic(*root("clinic.yaml"))
-    texts, menu_prompt, menu_items, practical, feedback = _read_dialogue(*root("dialogue.yaml"))
+    texts, menu_prompt, menu_items, practical, feedback, dialogue_words = _read_dialogue(*root("dialogue.yaml"))
     settings = _read_settings(*root("matcher.yaml"))
     triage_rules, triage_lasting, triage_recent = _read_triage_rules(*root("triage.yaml"))
     triage_examples = _read_triage_examples(*root("triage_examples.yaml"))
@@ -366,7 +382,7 @@ def _load(directory: Path) -> tuple[KnowledgeBase | None, Problems]:
         _read_out_of_scope(node, reader, intents)
     unreadable = unreadable or node is None
 
-    if None in (lexicon, clinic, texts, settings, triage_rules, triage_examples):
+    if None in (lexicon, clinic, texts, settings, triage_rules, triage_examples, dialogue_words):
         return None, problems
 
     kb = KnowledgeBase(
@@ -383,6 +399,7 @@ def _load(directory: Path) -> tuple[KnowledgeBase | None, Problems]:
         practical_intents=tuple(practical or ()),
         unrated_intents=tuple(feedback.get("not_rated", ())),
         closing_intents=tuple(feedback.get("closing", ())),
+        dialogue_words=dialogue_words,
         settings=settings,
     )
     if unreadable:
@@ -704,10 +721,10 @@ def _read_clinic(node, r: Reader | None) -> ClinicFacts | None:
 
 def _read_dialogue(node, r: Reader | None):
     if node is None:
-        return None, None, None, None, {}
-    top = r.mapping(node, "dialogue", required=("texts", "menu"), optional=("practical_intents", "feedback"))
+        return None, None, None, None, {}, None
+    top = r.mapping(node, "dialogue", required=("texts", "menu", "words"), optional=("practical_intents", "feedback"))
     if top is None or "texts" not in top or "menu" not in top:
-        return None, None, None, None, {}
+        return None, None, None, None, {}, None
     text_nodes = r.mapping(top["texts"], "texts", required=TEXT_KEYS) or {}
     texts = {key: r.string(value, f"texts.{key}") for key, value in text_nodes.items()}
     menu = r.mapping(top["menu"], "menu", required=("prompt", "items")) or {}
@@ -722,9 +739,21 @@ def _read_dialogue(node, r: Reader | None):
         (r.mapping(top["feedback"], "feedback", optional=("not_rated", "closing")) or {}) if "feedback" in top else {}
     )
     feedback = {key: [text for text, _ in r.strings(value, f"feedback.{key}")] for key, value in feedback_nodes.items()}
+    words = _read_dialogue_words(top.get("words"), r)
     if any(v is None for v in texts.values()) or len(texts) != len(TEXT_KEYS):
-        return None, None, None, None, {}
-    return {k: v.strip() for k, v in texts.items()}, prompt, items, practical, feedback
+        return None, None, None, None, {}, None
+    return {k: v.strip() for k, v in texts.items()}, prompt, items, practical, feedback, words
+
+
+def _read_dialogue_words(node, r: Reader) -> DialogueWords | None:
+    if node is None:
+        return None
+    lists = r.mapping(node, "words", required=DIALOGUE_WORD_KEYS) or {}
+    if any(key not in lists for key in DIALOGUE_WORD_KEYS):
+        return None
+    return DialogueWords(
+        **{key: frozenset(text.lower() for text, _ in r.strings(lists[key], f"words.{key}")) for key in lists}
+    )
 
 
 def _read_settings(node, r: Reader | None) -> MatcherSettings | None:

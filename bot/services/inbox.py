@@ -28,6 +28,7 @@ from bot.core.messages import (
     Match,
     Rating,
     ReportData,
+    Turn,
     describe_action,
 )
 from bot.core.render import fill, split_text
@@ -54,6 +55,8 @@ log = logging.getLogger("klinik.inbox")
 _RETRYABLE_SQLSTATES = {"40P01", "40001"}
 _ATTEMPTS = 3
 ERASED = describe_action(EraseData())
+# Actions carried out on the conversation's ORM row (loaded only for them).
+_ROW_ACTIONS = (Handoff, ReportData, EraseData)
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,23 @@ class InboundMessage:
     def text(self) -> str:
         """What the patient said: the body, or the label of a tapped quick-reply button."""
         return self.body.strip() or (self.button_text or self.button_payload or "").strip()
+
+
+@dataclass(frozen=True)
+class _Step:
+    """What the rate limit or the dialogue made of a message: the texts to send, and the turn."""
+
+    texts: list[str]
+    turn: Turn | None = None
+    triage: str | None = None
+
+    @property
+    def match(self) -> Match | None:
+        return self.turn.match if self.turn else None
+
+    @property
+    def actions(self) -> tuple:
+        return self.turn.actions if self.turn else ()
 
 
 @dataclass(frozen=True)
@@ -173,73 +193,37 @@ class Inbox:
         return outcome
 
     def _receive(self, inbound: InboundMessage) -> Outcome:
+        """One inbound message, in one transaction: each step below does one job."""
         now = self.clock()
         engine = self.engine  # one engine for the whole message, taken before any lock
         with self.sessions.begin() as session:
-            opened = _open(session, inbound, now)
+            opened = _open(session, inbound, now)  # deduplicate: a retry gets the stored answer
             if isinstance(opened, Outcome):
                 return opened
             conversation, message = opened
-
-            texts: list[str] = []
-            match = turn = None
-            actions: tuple = ()
-            tally = insights.Tally()
+            state = ConversationState.from_dict(conversation.state)
             incoming = Incoming(
                 inbound.text,
                 profile_name=inbound.profile_name,
                 media_types=tuple(kind for _, kind in inbound.media),
                 has_location=inbound.latitude is not None,
             )
-            state = ConversationState.from_dict(conversation.state)
-            flooding = storage.count_inbound(conversation, now) > self.rate_limit
-            urgent, parts = engine.assess(incoming.text or "", state.danger_parts) if flooding else (None, ())
-            triage = urgent.level.label if urgent else None
-            if flooding and urgent.level is not Level.EMERGENCY:
-                # Silenced, but half a sign told over two messages is still remembered.
-                conversation.state = dataclasses.replace(state, danger_parts=parts).to_dict()
-                message["rate_limited"] = True
-                if storage.take_rate_notice(conversation, now):
-                    message["reason"] = RATE_NOTICE
-                    texts = [engine.text("rate_limited")]
-                else:
-                    message["reason"] = RATE_SILENCED
-            else:
-                turn = engine.step(state, incoming, now, storage.staff_view(session, conversation))
-                conversation.state = turn.state.to_dict()
-                conversation.booking_expires_at = now + engine.booking.expiry if turn.state.booking else None
-                if not state.started and turn.replies and conversation.notice_shown_at is None:
-                    conversation.notice_shown_at = now  # the first reply carries the notice
-                match, actions = turn.match, turn.actions
-                triage = turn.triage.level.label if turn.triage is not None else None
-                if match is not None:
-                    message.update(
-                        intent=match.intent,
-                        decision=match.decision.value,
-                        score=round(match.score, 4),
-                        reason=match.reason,
-                    )
-                message["actions"] = [describe_action(a) for a in actions] or None
-                texts = [reply.text for reply in turn.replies]
-
+            step = self._rate_limit(engine, conversation, message, state, incoming, now)
+            step = step or self._converse(engine, session, conversation, message, state, incoming, now)
+            # persist the conversation and the message
             storage.save_conversation(session, conversation)
             (message_id,) = storage.insert_messages(session, [message])
-            insights.count_inbound(tally, now, message, state, turn)
-            if any(isinstance(a, (Handoff, ReportData, EraseData)) for a in actions):
-                stored = session.get(Conversation, conversation.id)
-                for action in actions:
-                    if isinstance(action, Handoff):
-                        self.desk.hand_over(session, stored, action, now, tally)
-                if any(isinstance(a, ReportData) for a in actions):
-                    values = privacy.summary_values(session, stored, self.retention_days)
-                    texts = [fill(text, values) for text in texts]
-            for rating in (a for a in actions if isinstance(a, Rating)):
-                insights.record_rating(session, tally, conversation.id, message_id, rating, now)
+            tally = insights.Tally()
+            insights.count_inbound(tally, now, message, state, step.turn)
+            # the ORM row, for the actions that change more than the conversation's own columns
+            needs_row = any(isinstance(a, _ROW_ACTIONS) for a in step.actions)
+            stored = session.get(Conversation, conversation.id) if needs_row else None
+            texts = self._dispatch(session, stored, conversation.id, message_id, step, tally, now)
             texts = [chunk for text in texts for chunk in split_text(text, self.max_reply_length)]
             replies = _store_replies(session, conversation.id, message_id, texts, now)
             tally.add(now, insights.MESSAGES, insights.BOT, len(replies))
             tally.save(session)
-            if any(isinstance(a, EraseData) for a in actions):
+            if any(isinstance(a, EraseData) for a in step.actions):
                 keep = session.get(Message, message_id)
                 privacy.erase(session, stored, now, privacy.PATIENT, engine.text("erased_by_staff_case"), keep=keep)
                 conversation = stored
@@ -248,12 +232,73 @@ class Inbox:
                 message_id=message_id,
                 replies=replies,
                 rate_limited=message.get("rate_limited", False),
-                match=match,
+                match=step.match,
                 actions=tuple(message.get("actions") or ()),
                 paused=storage.open_case(session, conversation) is not None,
                 booking_step=after.booking.step if after.booking else None,
-                triage=triage,
+                triage=step.triage,
             )
+
+    def _rate_limit(
+        self, engine: Engine, conversation: Conversation, message: dict, state: ConversationState, incoming, now
+    ) -> _Step | None:
+        """A patient over the flood limit is silenced (one notice a minute), unless the message is
+        an emergency; half a sign told over two messages is still remembered. None: not flooding."""
+        if storage.count_inbound(conversation, now) <= self.rate_limit:
+            return None
+        urgent, parts = engine.assess(incoming.text or "", state.danger_parts)
+        if urgent.level is Level.EMERGENCY:
+            return None
+        conversation.state = dataclasses.replace(state, danger_parts=parts).to_dict()
+        message["rate_limited"] = True
+        noticed = storage.take_rate_notice(conversation, now)
+        message["reason"] = RATE_NOTICE if noticed else RATE_SILENCED
+        return _Step(texts=[engine.text("rate_limited")] if noticed else [], triage=urgent.level.label)
+
+    def _converse(
+        self, engine: Engine, session: Session, conversation: Conversation, message: dict, state, incoming, now
+    ) -> _Step:
+        """The dialogue engine's turn, written into the conversation and the message's columns."""
+        turn = engine.step(state, incoming, now, storage.staff_view(session, conversation))
+        conversation.state = turn.state.to_dict()
+        conversation.booking_expires_at = now + engine.booking.expiry if turn.state.booking else None
+        if not state.started and turn.replies and conversation.notice_shown_at is None:
+            conversation.notice_shown_at = now  # the first reply carries the notice
+        if turn.match is not None:
+            message.update(
+                intent=turn.match.intent,
+                decision=turn.match.decision.value,
+                score=round(turn.match.score, 4),
+                reason=turn.match.reason,
+            )
+        message["actions"] = [describe_action(a) for a in turn.actions] or None
+        return _Step(
+            texts=[reply.text for reply in turn.replies],
+            turn=turn,
+            triage=turn.triage.level.label if turn.triage is not None else None,
+        )
+
+    def _dispatch(
+        self,
+        session: Session,
+        stored: Conversation | None,
+        conversation_id: int,
+        message_id: int,
+        step: _Step,
+        tally,
+        now,
+    ) -> list[str]:
+        """Carry out the turn's actions (a case for staff, the stored-data figures, a rating);
+        the reply texts, with the figures filled in."""
+        texts = step.texts
+        for action in (a for a in step.actions if isinstance(a, Handoff)):
+            self.desk.hand_over(session, stored, action, now, tally)
+        if any(isinstance(a, ReportData) for a in step.actions):
+            values = privacy.summary_values(session, stored, self.retention_days)
+            texts = [fill(text, values) for text in texts]
+        for rating in (a for a in step.actions if isinstance(a, Rating)):
+            insights.record_rating(session, tally, conversation_id, message_id, rating, now)
+        return texts
 
     def _store_failed(self, inbound: InboundMessage) -> Outcome:
         """The message could not be processed: keep it, and tell the patient staff will see it."""
