@@ -33,12 +33,12 @@ class MemoryInbox:
         started = time.perf_counter()
         engine = self.engines.current()
         incoming = Incoming(inbound.text, profile_name=inbound.profile_name)
-        turn = engine.step(self.states.get(inbound.wa_id, ConversationState()), incoming)
-        self.states[inbound.wa_id] = ConversationState.from_dict(turn.state.to_dict())
+        turn = engine.step(self.states.get(inbound.sender, ConversationState()), incoming)
+        self.states[inbound.sender] = ConversationState.from_dict(turn.state.to_dict())
         actions = tuple(describe_action(a) for a in turn.actions)
         fields = {
-            "sid": inbound.sid,
-            "from": mask_phone(inbound.wa_id),
+            "sid": inbound.message_id,
+            "from": mask_phone(inbound.sender),
             "intent": turn.match.intent if turn.match else None,
         }
         log.info("inbound", extra={"fields": {**fields, "ms": round((time.perf_counter() - started) * 1000, 1)}})

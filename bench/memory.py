@@ -73,7 +73,7 @@ def main() -> None:
         started = time.perf_counter()
         for number, (patient, text) in enumerate(plan, start=1):
             inbox.receive(
-                InboundMessage(sid=f"SMmem{number:029d}", wa_id=patient, body=text, profile_name="Pasien Uji")
+                InboundMessage(message_id=f"SMmem{number:029d}", sender=patient, body=text, profile_name="Pasien Uji")
             )
             if number in checkpoints:
                 stages.append((f"after {number:,} messages through the Inbox", *rss_mib()))

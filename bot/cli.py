@@ -325,7 +325,7 @@ def cmd_cases(args, out=sys.stdout) -> int:
         if not args.all:
             query = query.where(HandoffCase.status == CASE_OPEN)
         for case, conversation in session.execute(query.order_by(HandoffCase.opened_at)):
-            who = f"{conversation.profile_name or '-'} {mask_phone(conversation.wa_id)}"
+            who = f"{conversation.profile_name or '-'} {mask_phone(conversation.address)}"
             print(
                 f"#{case.id:<5} {case.status:<7} {case.reason:<12} alert={case.alert_status:<8}"
                 f" {case.opened_at:%Y-%m-%d %H:%M}Z  {who}",

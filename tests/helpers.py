@@ -159,7 +159,7 @@ def seed_two_days(app, clock) -> dict:
         (case,) = rows(
             app,
             HandoffCase,
-            HandoffCase.conversation_id == rows(app, Conversation, Conversation.wa_id == SEEDED[who])[0].id,
+            HandoffCase.conversation_id == rows(app, Conversation, Conversation.address == SEEDED[who])[0].id,
         )
         return case
 

@@ -199,7 +199,7 @@ def verify(database_url: str, plan: Plan, results: list[Result], allow_rate_limi
         len(messages) - len(inbound),
         len(conversations),
     )
-    stored_sids = Counter(m.twilio_sid for m in inbound)
+    stored_sids = Counter(m.channel_message_id for m in inbound)
     for sid, count in stored_sids.items():
         if count != 1:
             report.problem(f"{sid}: stored {count} times")
@@ -229,16 +229,18 @@ def _check_replies(
     for message in inbound:
         group = sorted(replies.pop(message.id, []), key=lambda m: m.position)
         if [m.position for m in group] != list(range(len(group))) or len({m.created_at for m in group}) > 1:
-            report.problem(f"{message.twilio_sid}: replies are not one group: positions {[m.position for m in group]}")
+            report.problem(
+                f"{message.channel_message_id}: replies are not one group: positions {[m.position for m in group]}"
+            )
         if not group:
             report.silent += 1
             if message.reason not in (WAITING_FOR_STAFF, RATE_SILENCED):
-                report.problem(f"{message.twilio_sid}: no reply (reason {message.reason})")
+                report.problem(f"{message.channel_message_id}: no reply (reason {message.reason})")
         if message.reason == PROCESSING_FAILED:
-            report.problem(f"{message.twilio_sid}: processing failed (the apology was sent)")
+            report.problem(f"{message.channel_message_id}: processing failed (the apology was sent)")
         if not allow_rate_limit and (message.rate_limited or message.reason in (RATE_NOTICE, RATE_SILENCED)):
-            report.problem(f"{message.twilio_sid}: rate limited")
-        by_sid[message.twilio_sid] = tuple(m.body for m in group)
+            report.problem(f"{message.channel_message_id}: rate limited")
+        by_sid[message.channel_message_id] = tuple(m.body for m in group)
     if replies:
         report.problem(f"{len(replies)} reply groups answer no stored inbound message")
     return by_sid
@@ -256,7 +258,7 @@ def _check_conversations(
                 report.problem(f"conversation {conversation.id}: state does not round-trip")
         except Exception as error:  # noqa: BLE001 - reported, with every other problem
             report.problem(f"conversation {conversation.id}: state does not load: {error!r}")
-        counts[conversation.wa_id] = sum(1 for m in inbound if m.conversation_id == conversation.id)
+        counts[conversation.address] = sum(1 for m in inbound if m.conversation_id == conversation.id)
     if counts != expected:
         report.problem(
             f"messages per conversation differ from sent for"

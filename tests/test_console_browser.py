@@ -71,7 +71,7 @@ def test_staff_handle_a_booking_from_first_sight_to_closing(browser, served, rec
     signed_post(
         app.test_client(),
         f"/webhook/status?outbox={item.id}",
-        {"MessageSid": item.twilio_sid, "MessageStatus": "delivered"},
+        {"MessageSid": item.channel_message_id, "MessageStatus": "delivered"},
     )
     page.locator("#transcript .from-staff .delivery", has_text="sampai").wait_for(timeout=15_000)
 

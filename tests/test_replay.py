@@ -94,7 +94,7 @@ def live(database_url):
 
 def conversations(app) -> list[str]:
     with Session(app.extensions["klinik_database"]) as session:
-        return list(session.execute(select(Conversation.wa_id)).scalars())
+        return list(session.execute(select(Conversation.address)).scalars())
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

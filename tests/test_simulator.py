@@ -112,7 +112,7 @@ def test_posts_need_the_pages_csrf_token(dev_app, dev):
 def test_a_message_goes_through_the_signed_webhook_and_shows_what_the_bot_understood(dev_app, dev):
     turn = chat(dev, "knp betis kedutan trs")
     inbound, *outbound = rows(dev_app, Message)
-    assert inbound.twilio_sid.startswith("SMsim") and inbound.body == "knp betis kedutan trs"
+    assert inbound.channel_message_id.startswith("SMsim") and inbound.body == "knp betis kedutan trs"
     assert [r["text"] for r in turn["replies"]] == [m.body for m in outbound]
     assert [r["id"] for r in turn["replies"]] == [m.id for m in outbound]
     assert "elektrolit" in replies(turn)[1]

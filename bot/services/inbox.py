@@ -24,6 +24,7 @@ from bot.core.messages import (
     ConversationState,
     EraseData,
     Handoff,
+    InboundMessage,
     Incoming,
     Match,
     Rating,
@@ -57,27 +58,6 @@ _ATTEMPTS = 3
 ERASED = describe_action(EraseData())
 # Actions carried out on the conversation's ORM row (loaded only for them).
 _ROW_ACTIONS = (Handoff, ReportData, EraseData)
-
-
-@dataclass(frozen=True)
-class InboundMessage:
-    """One message as the messaging platform delivered it."""
-
-    sid: str
-    wa_id: str
-    body: str = ""
-    profile_name: str | None = None
-    media: tuple[tuple[str, str], ...] = ()  # (url, content type)
-    latitude: float | None = None
-    longitude: float | None = None
-    location_label: str | None = None
-    button_payload: str | None = None
-    button_text: str | None = None
-
-    @property
-    def text(self) -> str:
-        """What the patient said: the body, or the label of a tapped quick-reply button."""
-        return self.body.strip() or (self.button_text or self.button_payload or "").strip()
 
 
 @dataclass(frozen=True)
@@ -125,7 +105,7 @@ class Inbox:
         sessions: sessionmaker[Session],
         engine: Engine | LiveEngine,
         *,
-        max_reply_length: int,
+        max_reply_length: int | None = None,
         rate_limit_per_minute: int,
         desk: HandoffDesk | None = None,
         retention_days: int = 365,
@@ -144,26 +124,30 @@ class Inbox:
         """The engine serving now (the knowledge base may be reloaded while running)."""
         return self.engines.current()
 
-    def receive(self, inbound: InboundMessage) -> Outcome:
+    def receive(self, inbound: InboundMessage, max_reply_length: int | None = None) -> Outcome:
+        """Store, answer and log one inbound message. `max_reply_length`: the channel's limit on
+        one message (longer replies are split and stored as several); None: the inbox's own."""
         started = time.perf_counter()
         for attempt in range(1, _ATTEMPTS + 1):
             try:
-                outcome = self._receive(inbound)
+                outcome = self._receive(inbound, max_reply_length or self.max_reply_length)
                 break
             except IntegrityError:
                 # Only a same-MessageSid insert can collide here, and the conversation lock
                 # makes even that unlikely: the other delivery committed, so answer as it did.
-                outcome = self._replay(inbound.sid)
+                outcome = self._replay(inbound.message_id)
                 break
             except OperationalError as error:
                 if attempt == _ATTEMPTS or getattr(error.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES:
                     raise  # the database is unavailable: 503, and Twilio may retry
                 log.warning(
-                    "transaction retried", extra={"fields": {"sid": inbound.sid, "sqlstate": error.orig.sqlstate}}
+                    "transaction retried",
+                    extra={"fields": {"message": inbound.message_id, "sqlstate": error.orig.sqlstate}},
                 )
             except Exception:  # noqa: BLE001 - never lose the message, never show a traceback
                 log.exception(
-                    "processing failed; message stored with an apology", extra={"fields": {"sid": inbound.sid}}
+                    "processing failed; message stored with an apology",
+                    extra={"fields": {"message": inbound.message_id}},
                 )
                 outcome = self._store_failed(inbound)
                 break
@@ -176,8 +160,8 @@ class Inbox:
             "inbound",
             extra={
                 "fields": {
-                    "sid": inbound.sid,
-                    "from": mask_phone(inbound.wa_id),
+                    "message": inbound.message_id,
+                    "from": mask_phone(inbound.sender),
                     "duplicate": outcome.duplicate,
                     "rate_limited": outcome.rate_limited,
                     "intent": outcome.match.intent if outcome.match else None,
@@ -192,7 +176,7 @@ class Inbox:
         )
         return outcome
 
-    def _receive(self, inbound: InboundMessage) -> Outcome:
+    def _receive(self, inbound: InboundMessage, max_reply_length: int | None) -> Outcome:
         """One inbound message, in one transaction: each step below does one job."""
         now = self.clock()
         engine = self.engine  # one engine for the whole message, taken before any lock
@@ -219,7 +203,8 @@ class Inbox:
             needs_row = any(isinstance(a, _ROW_ACTIONS) for a in step.actions)
             stored = session.get(Conversation, conversation.id) if needs_row else None
             texts = self._dispatch(session, stored, conversation.id, message_id, step, tally, now)
-            texts = [chunk for text in texts for chunk in split_text(text, self.max_reply_length)]
+            if max_reply_length:
+                texts = [chunk for text in texts for chunk in split_text(text, max_reply_length)]
             replies = _store_replies(session, conversation.id, message_id, texts, now)
             tally.add(now, insights.MESSAGES, insights.BOT, len(replies))
             tally.save(session)
@@ -319,17 +304,17 @@ class Inbox:
             tally.save(session)
             return Outcome(message_id=message_id, replies=replies, failed=True)
 
-    def _replay(self, sid: str) -> Outcome:
+    def _replay(self, message_id: str) -> Outcome:
         with self.sessions.begin() as session:
-            existing = storage.find_by_sid(session, sid)
+            existing = storage.find_by_channel_id(session, message_id)
             if existing is None:
-                raise LookupError(f"message {sid} collided but is not stored")
+                raise LookupError(f"message {message_id} collided but is not stored")
             return _stored_outcome(session, existing)
 
     def record_status(
         self,
         *,
-        message_sid: str,
+        channel_message_id: str,
         status: str,
         error_code: str | None,
         outbound_id: int | None = None,
@@ -339,9 +324,9 @@ class Inbox:
         now = self.clock()
         with self.sessions.begin() as session:
             item = session.get(OutboxItem, outbox_id, with_for_update=True) if outbox_id is not None else None
-            if item is None and message_sid:
+            if item is None and channel_message_id:
                 item = session.execute(
-                    select(OutboxItem).where(OutboxItem.twilio_sid == message_sid)
+                    select(OutboxItem).where(OutboxItem.channel_message_id == channel_message_id)
                 ).scalar_one_or_none()
             message = None
             if outbound_id is not None:
@@ -350,23 +335,26 @@ class Inbox:
                     message = None
             if message is None and item is not None and item.message_id is not None:
                 message = session.get(Message, item.message_id)
-            if message is None and item is None and message_sid:
-                message = storage.find_by_sid(session, message_sid)
+            if message is None and item is None and channel_message_id:
+                message = storage.find_by_channel_id(session, channel_message_id)
             if message is None and item is None:
                 return False
             if item is not None:
-                item.twilio_sid = item.twilio_sid or message_sid or None
+                item.channel_message_id = item.channel_message_id or channel_message_id or None
                 if storage.status_moves_forward(item.delivery_status, status):
                     item.delivery_status, item.error_code = status, error_code or None
                     if item.case_id is not None:
                         refresh_alert_status(session, session.get(HandoffCase, item.case_id))
             changed = False
             if message is not None:
-                if message.twilio_sid is None and message_sid:
-                    message.twilio_sid = message_sid
+                if message.channel_message_id is None and channel_message_id:
+                    message.channel_message_id = channel_message_id
                 changed = storage.update_status(session, message, status, error_code, now)
         log.info(
-            "status", extra={"fields": {"sid": message_sid, "status": status, "error": error_code, "changed": changed}}
+            "status",
+            extra={
+                "fields": {"message": channel_message_id, "status": status, "error": error_code, "changed": changed}
+            },
         )
         return True
 
@@ -386,22 +374,22 @@ def _open(session: Session, inbound: InboundMessage, now) -> Outcome | tuple:
     saya" its row is anonymous, and a retry must not create a new one), and again once the
     conversation is locked, in case a duplicate committed meanwhile (not possible where the
     transaction has held the whole database from the start)."""
-    if storage.sid_stored(session, inbound.sid):
-        return _stored_outcome(session, storage.find_by_sid(session, inbound.sid))
-    conversation = storage.lock_conversation(session, inbound.wa_id, now, (inbound.profile_name or "")[:200] or None)
-    if not storage.serialises_writers(session) and storage.sid_stored(session, inbound.sid):
-        return _stored_outcome(session, storage.find_by_sid(session, inbound.sid))
+    if storage.channel_id_stored(session, inbound.message_id):
+        return _stored_outcome(session, storage.find_by_channel_id(session, inbound.message_id))
+    conversation = storage.lock_conversation(session, inbound.sender, now, (inbound.profile_name or "")[:200] or None)
+    if not storage.serialises_writers(session) and storage.channel_id_stored(session, inbound.message_id):
+        return _stored_outcome(session, storage.find_by_channel_id(session, inbound.message_id))
     message = {
         "conversation_id": conversation.id,
         "direction": INBOUND,
-        "twilio_sid": inbound.sid,
+        "channel_message_id": inbound.message_id,
         "body": inbound.body,
         "media": [{"url": url, "content_type": kind} for url, kind in inbound.media] or None,
         "latitude": inbound.latitude,
         "longitude": inbound.longitude,
         "location_label": inbound.location_label,
-        "button_payload": inbound.button_payload,
-        "button_text": inbound.button_text,
+        "choice_id": inbound.choice_id,
+        "choice_text": inbound.choice_text,
         "in_reply_to_id": None,
         "position": 0,
         "intent": None,
