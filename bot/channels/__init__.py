@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 
 # The channels the app serves. Adding one: a package beside these, and its name here.
-CHANNELS = ("bot.channels.twilio",)
+CHANNELS = ("bot.channels.twilio", "bot.channels.json")
 
 
 def init_app(app, inbox, config) -> None:
