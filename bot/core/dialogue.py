@@ -1,6 +1,6 @@
 """The dialogue engine: (conversation state, incoming message, time) -> replies, actions, state.
 
-Pure: no I/O, no Flask or Twilio; the time comes in as `now`. The edges store the state, send
+Pure: no I/O, no web framework, channel or database; the time comes in as `now`. The edges store the state, send
 the replies and carry out the actions (a handoff case for staff, with its booking request).
 """
 

@@ -3,7 +3,7 @@
 Every action runs in one transaction. Claims are settled by the database (a conditional UPDATE:
 of two staff members claiming at once, exactly one changes the row). Replies to the patient are
 stored as outbound messages and queued in the outbox in the same transaction, so the worker
-sends them through Twilio with retries and their delivery status comes back on the message.
+sends them through the channel with retries and their delivery status comes back on the message.
 """
 
 from __future__ import annotations

@@ -237,7 +237,7 @@ def send_to_patient(
     variables: dict | None = None,
 ) -> Message:
     """A message to the patient about a case: stored, and queued in the outbox in the same
-    transaction (the worker sends it through Twilio); from staff, or from the bot."""
+    transaction (the worker sends it through the channel); from staff, or from the bot."""
     message = Message(conversation_id=conversation.id, direction=OUTBOUND, body=body, staff_name=staff, created_at=now)
     session.add(message)
     session.flush()

@@ -1,10 +1,10 @@
 """Receiving a patient's message: store it once, run the dialogue engine, store the replies.
 
 Everything happens in one transaction that holds the patient's conversation row, so a
-duplicate delivery of the same MessageSid (Twilio retries, or two deliveries at once) waits for
-the first to commit, finds it, and gets the very same replies with no second side effect.
-Platform-neutral: the Twilio webhook turns its form into an InboundMessage and the replies
-into TwiML.
+duplicate delivery of the same channel message id (a channel's retry, or two deliveries at
+once) waits for the first to commit, finds it, and gets the very same replies with no second
+side effect. Channel-neutral: a channel (bot/channels/) turns what it receives into an
+InboundMessage (bot.core.messages) and the outcome into what its platform expects.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ class Inbox:
                 break
             except OperationalError as error:
                 if attempt == _ATTEMPTS or getattr(error.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES:
-                    raise  # the database is unavailable: 503, and Twilio may retry
+                    raise  # the database is unavailable: 503, and the channel may retry
                 log.warning(
                     "transaction retried",
                     extra={"fields": {"message": inbound.message_id, "sqlstate": error.orig.sqlstate}},

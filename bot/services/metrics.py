@@ -59,7 +59,7 @@ MESSAGES_RECEIVED = Counter(
 )
 MESSAGES_SENT = Counter(
     "klinik_messages_sent_total",
-    "Messages to WhatsApp: the bot's replies (reply), and what the outbox worker handed to Twilio"
+    "Messages to patients and staff: the bot's replies (reply), and what the outbox worker handed to the channel"
     " (staff_alert, patient_message)",
     ["kind"],
     registry=REGISTRY,
@@ -73,7 +73,7 @@ REPLIES = Counter(
 )
 REPLY_SECONDS = Histogram(
     "klinik_reply_seconds",
-    "From receiving a patient message to its replies stored (Twilio gives a webhook 15 s)",
+    "From receiving a patient message to its replies stored (a channel waits about 15 s for a webhook)",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0),
     registry=REGISTRY,
 )

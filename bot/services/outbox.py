@@ -1,11 +1,11 @@
 """The outbox worker: sends what the app queued, at least once, with retries.
 
 Items are written in the same transaction as what caused them (a handoff case, a staff reply),
-so nothing is lost if the app or Twilio fails. The worker claims due items with a lease, sends
+so nothing is lost if the app or the channel fails. The worker claims due items with a lease, sends
 them, and records the result; a network error, 429 or 5xx is retried with exponential backoff,
 and after `max_attempts` the item fails visibly (its case shows the alert failed).
 
-Delivery is at least once: if the worker dies (or stalls past its lease) after Twilio accepted a
+Delivery is at least once: if the worker dies (or stalls past its lease) after the channel accepted a
 message but before the result was stored, the lease expires and the message is sent again. No
 other duplicate is possible: items are claimed one at a time under a lease that covers one send,
 and only the holder of the current claim token may record the result.

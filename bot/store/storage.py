@@ -329,7 +329,7 @@ class AuditEntry(Base):
 
 
 class OutboxItem(Base):
-    """A WhatsApp message to send through Twilio's REST API, written in the same transaction
+    """A message to send through the channel's sender, written in the same transaction
     as what caused it, and sent (at least once) by the worker with retries."""
 
     __tablename__ = "outbox"

@@ -138,7 +138,7 @@ def receive() -> Response:
         if not hmac.compare_digest(signature, sign(settings.secret, body)):
             return _refused("missing" if not signature else "invalid")
     elif not config.dev_mode:
-        return _refused("no secret")  # fails closed, as the Twilio webhook does
+        return _refused("no secret")  # fails closed, as every channel does
     try:
         inbound = parse(body)
     except BadRequest as error:
