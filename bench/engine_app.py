@@ -29,7 +29,7 @@ class MemoryInbox:
         self.states: dict[str, ConversationState] = {}
         self.ids = itertools.count(1)
 
-    def receive(self, inbound: InboundMessage) -> Outcome:
+    def receive(self, inbound: InboundMessage, max_reply_length: int | None = None) -> Outcome:
         started = time.perf_counter()
         engine = self.engines.current()
         incoming = Incoming(inbound.text, profile_name=inbound.profile_name)
@@ -37,7 +37,7 @@ class MemoryInbox:
         self.states[inbound.sender] = ConversationState.from_dict(turn.state.to_dict())
         actions = tuple(describe_action(a) for a in turn.actions)
         fields = {
-            "sid": inbound.message_id,
+            "message": inbound.message_id,
             "from": mask_phone(inbound.sender),
             "intent": turn.match.intent if turn.match else None,
         }
