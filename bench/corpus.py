@@ -36,7 +36,10 @@ def machine() -> str:
         system = platform.freedesktop_os_release().get("PRETTY_NAME", platform.system())
     except OSError:
         system = platform.system()
-    return f"{cpu_model()}, {os.cpu_count()} cores, {memory}, {system}, {platform.machine()}, Python {platform.python_version()}"
+    return (
+        f"{cpu_model()}, {os.cpu_count()} cores, {memory}, {system}, {platform.machine()},"
+        f" Python {platform.python_version()}"
+    )
 
 
 def load_average() -> str:

@@ -13,9 +13,9 @@ import logging
 import time
 
 from bot.core.messages import ConversationState, Incoming, describe_action
+from bot.logs import mask_phone
 from bot.services.inbox import InboundMessage, Outcome, StoredReply
 from bot.services.live import LiveEngine
-from bot.logs import mask_phone
 from bot.web import create_app
 
 log = logging.getLogger("klinik.inbox")
@@ -29,16 +29,16 @@ class MemoryInbox:
         self.states: dict[str, ConversationState] = {}
         self.ids = itertools.count(1)
 
-    def receive(self, inbound: InboundMessage) -> Outcome:
+    def receive(self, inbound: InboundMessage, max_reply_length: int | None = None) -> Outcome:
         started = time.perf_counter()
         engine = self.engines.current()
         incoming = Incoming(inbound.text, profile_name=inbound.profile_name)
-        turn = engine.step(self.states.get(inbound.wa_id, ConversationState()), incoming)
-        self.states[inbound.wa_id] = ConversationState.from_dict(turn.state.to_dict())
+        turn = engine.step(self.states.get(inbound.sender, ConversationState()), incoming)
+        self.states[inbound.sender] = ConversationState.from_dict(turn.state.to_dict())
         actions = tuple(describe_action(a) for a in turn.actions)
         fields = {
-            "sid": inbound.sid,
-            "from": mask_phone(inbound.wa_id),
+            "message": inbound.message_id,
+            "from": mask_phone(inbound.sender),
             "intent": turn.match.intent if turn.match else None,
         }
         log.info("inbound", extra={"fields": {**fields, "ms": round((time.perf_counter() - started) * 1000, 1)}})

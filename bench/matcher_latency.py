@@ -29,12 +29,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from corpus import load_average, machine, messages  # noqa: E402
+from legacy import LEGACY_COMMIT, legacy_matcher  # noqa: E402
+
 from bot.core import knowledge  # noqa: E402
 from bot.core.knowledge import Example  # noqa: E402
 from bot.core.matcher import Matcher  # noqa: E402
 from bot.core.understand import ModelSource, train  # noqa: E402
-from corpus import load_average, machine, messages  # noqa: E402
-from legacy import LEGACY_COMMIT, legacy_matcher  # noqa: E402
 
 
 def typo(word: str, rng: random.Random) -> str:
@@ -164,16 +165,19 @@ def main() -> None:
     for factor in args.sizes:
         kb = inflate(base, factor)
         examples = sum(len(i.examples) for i in kb.intents.values())
-        builders = [("intent model", lambda: Matcher(kb, ModelSource()))]
+        builders = [("intent model", lambda kb=kb: Matcher(kb, ModelSource()))]
         if legacy_matcher(base) is not None:
-            builders.append(("old matcher", lambda: legacy_matcher(kb)))
+            builders.append(("old matcher", lambda kb=kb: legacy_matcher(kb)))
         for name, build in builders:
             row = measure(name, factor, build, texts, long_text, args.repeat)
             row["examples"] = examples
             rows.append(row)
             print(
-                f"{name:<12} {factor:>3}x {examples:>8} {row['build_s']:>8.1f} | {row['normalize_p50']:>9.3f} / {row['normalize_p99']:<8.3f} | "
-                f"{row['cold_p50']:>8.3f} / {row['cold_p99']:<8.3f} | {row['warm_p50']:>8.3f} / {row['warm_p99']:<8.3f} | {row['long_ms']:>14.3f}"
+                f"{name:<12} {factor:>3}x {examples:>8} {row['build_s']:>8.1f} | "
+                f"{row['normalize_p50']:>9.3f} / {row['normalize_p99']:<8.3f} | "
+                f"{row['cold_p50']:>8.3f} / {row['cold_p99']:<8.3f} | "
+                f"{row['warm_p50']:>8.3f} / {row['warm_p99']:<8.3f} | "
+                f"{row['long_ms']:>14.3f}"
             )
         del kb
 
@@ -193,15 +197,17 @@ def main() -> None:
         cold_start = startup(cache, database)
         warm_start = min((startup(cache, database) for _ in range(3)), key=lambda r: r[0])
     print(f"\nfull retrain on the shipped knowledge ({len(training.docs)} examples): {retrain:.2f} s (fastest of 3)")
-    print(f"app start (python -c 'create_app()', a new process), cold cache: {cold_start[0]:.2f} s, RSS {cold_start[1]:.0f} MiB"
-          f"{' (scikit-learn loaded)' if cold_start[2] else ''}")  # fmt: skip
+    print(f"app start (python -c 'create_app()', a new process), cold cache: {cold_start[0]:.2f} s,"
+          f" RSS {cold_start[1]:.0f} MiB{' (scikit-learn loaded)' if cold_start[2] else ''}")  # fmt: skip
     print(f"app start, warm cache: {warm_start[0]:.2f} s (fastest of 3), worker RSS {warm_start[1]:.0f} MiB, "
           f"scikit-learn {'loaded' if warm_start[2] else 'not loaded'}")  # fmt: skip
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         figures = {
-            "machine": machine(), "load": load_average(), "messages": len(texts), "legacy_commit": LEGACY_COMMIT, "sizes": rows,
-            "retrain_s": retrain, "start_cold_s": cold_start[0], "start_warm_s": warm_start[0], "worker_rss_mib": warm_start[1],
+            "machine": machine(), "load": load_average(), "messages": len(texts), "legacy_commit": LEGACY_COMMIT,
+            "sizes": rows,
+            "retrain_s": retrain, "start_cold_s": cold_start[0], "start_warm_s": warm_start[0],
+            "worker_rss_mib": warm_start[1],
         }  # fmt: skip
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 

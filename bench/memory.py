@@ -31,7 +31,10 @@ def rss_mib() -> tuple[float, float]:
 
 
 def python_alone_mib() -> float:
-    code = "from pathlib import Path; print(next(l for l in Path('/proc/self/status').read_text().splitlines() if l.startswith('VmRSS')).split()[1])"
+    code = (
+        "from pathlib import Path; "
+        "print(next(l for l in Path('/proc/self/status').read_text().splitlines() if l.startswith('VmRSS')).split()[1])"
+    )
     return int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout) / 1024
 
 
@@ -46,13 +49,14 @@ def main() -> None:
 
     # Everything a web worker imports (app.py -> bot.web), before it loads anything.
     import servers
-    from bot.store import storage
+    from corpus import answered_messages, load_average, machine
+
     from bot.core import knowledge
     from bot.core.dialogue import Engine
     from bot.core.messages import ConversationState, Incoming
-    from bot.services.inbox import Inbox, InboundMessage
+    from bot.services.inbox import InboundMessage, Inbox
+    from bot.store import storage
     from bot.web import create_app  # noqa: F401 - imported for its imports (Flask, twilio)
-    from corpus import answered_messages, load_average, machine
 
     stages.append(("python + the app's imports (baseline)", *rss_mib()))
     engine = Engine(knowledge.load(ROOT / "knowledge"))
@@ -69,7 +73,7 @@ def main() -> None:
         started = time.perf_counter()
         for number, (patient, text) in enumerate(plan, start=1):
             inbox.receive(
-                InboundMessage(sid=f"SMmem{number:029d}", wa_id=patient, body=text, profile_name="Pasien Uji")
+                InboundMessage(message_id=f"SMmem{number:029d}", sender=patient, body=text, profile_name="Pasien Uji")
             )
             if number in checkpoints:
                 stages.append((f"after {number:,} messages through the Inbox", *rss_mib()))
@@ -91,7 +95,8 @@ def main() -> None:
     for name, rss, peak in stages:
         print(f"{name:<46} {rss:>8.1f} {rss - baseline:>+11.1f} {f'{peak:.1f}' if peak else '-':>9}")
     print(
-        f"\ntime per message: {inbox_ms:.2f} ms through the Inbox (SQLite + engine), {engine_ms:.2f} ms in the engine alone"
+        f"\ntime per message: {inbox_ms:.2f} ms through the Inbox (SQLite + engine),"
+        f" {engine_ms:.2f} ms in the engine alone"
     )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

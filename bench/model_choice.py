@@ -20,12 +20,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.quality import evaluation  # noqa: E402
+from corpus import load_average, machine  # noqa: E402
+
 from bot.core import knowledge  # noqa: E402
 from bot.core.matcher import Matcher  # noqa: E402
 from bot.core.repair import words_of  # noqa: E402
 from bot.core.understand import ANALYZERS, Doc  # noqa: E402
-from corpus import load_average, machine  # noqa: E402
+from bot.quality import evaluation  # noqa: E402
 
 SETS = ("tune", "dev", "calib", "hard_dev")
 

@@ -15,9 +15,10 @@ Requests are signed in advance: a signature covers the URL and every form field,
 concurrency level gets its own file of signed requests, each with a new MessageSid (no request
 is a duplicate delivery), from 200 patients, with the texts of tests/eval that the bot answers
 itself (a chat handed to staff would make the bot fall silent for that patient, and the
-benchmark measure silence). bench/wrk_signed.lua sends them in turn. The flood limit (RATE_LIMIT_PER_MINUTE) is raised for the run, so that
-every request goes through the dialogue engine rather than being silenced. wrk runs on the
-same machine as the server and takes CPU from it: compare figures from one machine only.
+benchmark measure silence). bench/wrk_signed.lua sends them in turn. The flood limit
+(RATE_LIMIT_PER_MINUTE) is raised for the run, so that every request goes through the dialogue
+engine rather than being silenced. wrk runs on the same machine as the server and takes CPU
+from it: compare figures from one machine only.
 """
 
 from __future__ import annotations
@@ -36,15 +37,15 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+import servers  # noqa: E402
+from corpus import answered_messages, load_average, machine  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 
-import servers  # noqa: E402
-from bot.store import storage  # noqa: E402
-from bot.store.storage import Message  # noqa: E402
 from bot.core import knowledge  # noqa: E402
 from bot.core.dialogue import Engine  # noqa: E402
-from corpus import answered_messages, load_average, machine  # noqa: E402
+from bot.store import storage  # noqa: E402
+from bot.store.storage import Message  # noqa: E402
 
 LUA = Path(__file__).resolve().parent / "wrk_signed.lua"
 PATIENTS = 200
@@ -142,7 +143,8 @@ def main() -> int:
     version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.splitlines()[0].split(" [")[0]
     print(f"machine: {machine()}; {load_average()} at the start")
     print(
-        f"gunicorn: {args.workers} workers x {args.threads} threads (gunicorn.conf.py); {version}, {args.duration} s per figure\n"
+        f"gunicorn: {args.workers} workers x {args.threads} threads (gunicorn.conf.py); {version},"
+        f" {args.duration} s per figure\n"
     )
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="klinik-wrk-") as directory:
@@ -204,14 +206,16 @@ def main() -> int:
 
     bare = {r["connections"]: r for r in rows if r["app"] == "bare"}
     print(
-        f"\n{'app':<18} {'conn':>4} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8} {'non-2xx':>8} {'errors':>6} {'vs bare':>8}"
+        f"\n{'app':<18} {'conn':>4} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}"
+        f" {'non-2xx':>8} {'errors':>6} {'vs bare':>8}"
     )
     for row in rows:
         name = {"bare": "bare Flask", "engine": "bot, no storage"}.get(row["app"], f"bot, {row['database']}")
         ratio = row["rps"] / bare[row["connections"]]["rps"]
         flag = "  (requests repeated: too few prepared)" if row["app"] == "bot" and row["repeated"] else ""
         print(
-            f"{name:<18} {row['connections']:>4} {row['rps']:>8.1f} {row['p50_ms']:>8.1f} {row['p90_ms']:>8.1f} {row['p99_ms']:>8.1f} "
+            f"{name:<18} {row['connections']:>4} {row['rps']:>8.1f} {row['p50_ms']:>8.1f} {row['p90_ms']:>8.1f}"
+            f" {row['p99_ms']:>8.1f} "
             f"{row['max_ms']:>8.1f} {row['non_2xx']:>8} {row['socket_errors']:>6} {ratio:>7.2f}x{flag}"
         )
     print("\ngoal: the bot at >= 0.5x the bare app's requests/s")

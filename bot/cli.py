@@ -10,13 +10,13 @@ import socket
 import sys
 from pathlib import Path
 
-from bot.quality import evaluation, replay
-from bot.services import privacy
 from bot.config import Config
 from bot.core import knowledge
 from bot.core.dialogue import Engine
 from bot.core.messages import ConversationState, EraseData, Handoff, Incoming, ReportData, StaffView, describe_action
 from bot.core.render import fill
+from bot.quality import evaluation, replay
+from bot.services import privacy
 
 EVAL_DIR = Path(__file__).resolve().parent.parent / "tests" / "eval"
 # Evaluation sets that are never tuned on: their figures mean something only while unseen.
@@ -273,7 +273,10 @@ def _example_values_note(config: Config) -> str:
     shown = (config.knowledge_dir / "clinic.yaml").resolve()
     if shown.is_relative_to(Path.cwd()):
         shown = shown.relative_to(Path.cwd())
-    return f'  clinic facts        EXAMPLE values of {shown}, shown with "(contoh)"; production refuses to start with them\n'
+    return (
+        f'  clinic facts        EXAMPLE values of {shown}, shown with "(contoh)";'
+        " production refuses to start with them\n"
+    )
 
 
 def _dev_login(app) -> str:
@@ -305,10 +308,10 @@ def cmd_cases(args, out=sys.stdout) -> int:
     """The handoff queue from the command line (the staff console shows the same)."""
     from sqlalchemy import select
 
+    from bot.logs import mask_phone
+    from bot.services.handoff import close_case
     from bot.store import storage
     from bot.store.storage import CASE_OPEN, Conversation, HandoffCase
-    from bot.services.handoff import close_case
-    from bot.logs import mask_phone
 
     config = Config.from_env()
     sessions = storage.session_factory(storage.make_engine(config.database_url))
@@ -322,9 +325,10 @@ def cmd_cases(args, out=sys.stdout) -> int:
         if not args.all:
             query = query.where(HandoffCase.status == CASE_OPEN)
         for case, conversation in session.execute(query.order_by(HandoffCase.opened_at)):
-            who = f"{conversation.profile_name or '-'} {mask_phone(conversation.wa_id)}"
+            who = f"{conversation.profile_name or '-'} {mask_phone(conversation.address)}"
             print(
-                f"#{case.id:<5} {case.status:<7} {case.reason:<12} alert={case.alert_status:<8} {case.opened_at:%Y-%m-%d %H:%M}Z  {who}",
+                f"#{case.id:<5} {case.status:<7} {case.reason:<12} alert={case.alert_status:<8}"
+                f" {case.opened_at:%Y-%m-%d %H:%M}Z  {who}",
                 file=out,
             )
     return 0
@@ -408,8 +412,7 @@ def cmd_serve(args, out=sys.stdout) -> int:
 
 
 def cmd_db(args, out=sys.stdout) -> int:
-    from bot.store import migrate
-    from bot.store import storage
+    from bot.store import migrate, storage
 
     config = Config.from_env()
     database = storage.make_engine(config.database_url)
@@ -488,7 +491,7 @@ def _compare_with_baseline(args, engine: Engine, reports, out) -> int:
     print(f"baseline: TF-IDF char_wb 2-5 + word 1-2, LogisticRegression(C=10); cutoff {baseline.cutoff:.2f} "
           f"picked on {', '.join(str(p) for p in args.tuning)}\n", file=out)  # fmt: skip
     payload = []
-    for path, summary, results in reports:
+    for path, summary, _results in reports:
         base = evaluation.summarize(baseline.run(_labelled(path)))
         print(evaluation.format_comparison(str(path), {"bot": summary, "baseline": base}) + "\n", file=out)
         payload.append({"file": str(path), "bot": summary, "baseline": base})
@@ -670,8 +673,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     staff = sub.add_parser("staff", help="staff console accounts: add, password, token, revoke, disable, unlock, list")
     staff_sub = staff.add_subparsers(dest="staff_command", required=True)
-    for command, text in (("add", "create an account (password prompted)"), ("password", "change a password (ends its sessions)"),
-                          ("token", "issue an API token (printed once)"), ("revoke", "revoke every API token of an account"),
+    for command, text in (("add", "create an account (password prompted)"),
+                          ("password", "change a password (ends its sessions)"),
+                          ("token", "issue an API token (printed once)"),
+                          ("revoke", "revoke every API token of an account"),
                           ("disable", "disable an account: no login, sessions ended, tokens revoked"),
                           ("unlock", "lift a login lockout now (failed attempts forgotten)")):  # fmt: skip
         account = staff_sub.add_parser(command, help=text)

@@ -37,13 +37,13 @@ class Config:
     # Staff alerted over WhatsApp when a chat is handed over ("whatsapp:+62..." or "+62...").
     staff_whatsapp_numbers: tuple[str, ...] = ()
     # An approved content template for staff alerts (needed outside WhatsApp's 24-hour window).
-    staff_alert_content_sid: str = ""
+    staff_alert_template_id: str = ""
     booking_expiry_minutes: int = 120
     outbox_max_attempts: int = 8
     # Signs staff console session cookies; required outside dev mode for logins.
     secret_key: str = field(default="", repr=False)
     # An approved content template staff can send when the 24-hour window has closed.
-    patient_reply_content_sid: str = ""
+    patient_reply_template_id: str = ""
     # Conversations are purged this many days after their last message (`python -m bot purge`).
     retention_days: int = 365
     # How often each worker looks for changed knowledge files (seconds).
@@ -77,11 +77,11 @@ class Config:
             staff_whatsapp_numbers=tuple(
                 _whatsapp(n) for n in (env.get("STAFF_WHATSAPP_NUMBERS") or "").split(",") if n.strip()
             ),
-            staff_alert_content_sid=env.get("STAFF_ALERT_CONTENT_SID", ""),
+            staff_alert_template_id=env.get("STAFF_ALERT_CONTENT_SID", ""),
             booking_expiry_minutes=int(env.get("BOOKING_EXPIRY_MINUTES") or 120),
             outbox_max_attempts=int(env.get("OUTBOX_MAX_ATTEMPTS") or 8),
             secret_key=env.get("SECRET_KEY", ""),
-            patient_reply_content_sid=env.get("PATIENT_REPLY_CONTENT_SID", ""),
+            patient_reply_template_id=env.get("PATIENT_REPLY_CONTENT_SID", ""),
             retention_days=int(env.get("RETENTION_DAYS") or 365),
             knowledge_reload_seconds=float(env.get("KNOWLEDGE_RELOAD_SECONDS") or 2.0),
             model_cache_dir=Path(env.get("MODEL_CACHE_DIR") or DEFAULT_MODEL_CACHE),

@@ -1,5 +1,5 @@
-"""The X-Klinik-* headers on every webhook response: what the bot understood (Twilio ignores
-them). The webhook writes them; live replays read them through the webhook client to check
+"""The X-Klinik-* headers on every webhook response: what the bot understood (channels
+ignore them). The webhook writes them; live replays read them through the webhook client to check
 fixtures. A module of its own, below both, so neither imports the other for a few names."""
 
 INTENT_HEADER = "X-Klinik-Intent"

@@ -10,13 +10,13 @@ from functools import partial
 
 import prometheus_client
 
-from bot.services import metrics
-from bot.store import storage
 from bot.channels.twilio.sender import TwilioSender
 from bot.config import Config
-from bot.services.handoff import sweep_expired_bookings
 from bot.logs import mask_phone
+from bot.services import metrics
+from bot.services.handoff import sweep_expired_bookings
 from bot.services.outbox import OutboxWorker, Sent
+from bot.store import storage
 
 log = logging.getLogger("klinik.worker")
 
@@ -25,7 +25,7 @@ class DevSender:
     """Dev mode without Twilio credentials: nothing leaves the machine; the alert is logged
     (its text at DEBUG only: it may quote a patient)."""
 
-    def send(self, to, body="", content_sid=None, content_variables=None, status_callback=None) -> Sent:
+    def send(self, to, body="", template_id=None, content_variables=None, status_callback=None) -> Sent:
         log.info("dev mode: message not sent (no Twilio credentials)", extra={"fields": {"to": mask_phone(to)}})
         log.debug("dev mode message", extra={"fields": {"body": body}})
         return Sent(f"SMdev{uuid.uuid4().hex}", "sent")

@@ -52,9 +52,9 @@ def kb_copy(tmp_path) -> Path:
 import os  # noqa: E402
 import warnings  # noqa: E402
 
+import servers  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
-import servers  # noqa: E402
 from bot.store import storage  # noqa: E402
 
 _POSTGRES_SKIPPED: list[str] = []
@@ -75,7 +75,7 @@ def postgres_url():
             if os.environ.get("CI"):
                 pytest.fail(f"{reason} (CI must test PostgreSQL)")
             _POSTGRES_SKIPPED.append(reason)
-            warnings.warn(reason)
+            warnings.warn(reason, stacklevel=2)
             pytest.skip(reason)
     servers.reset_postgres(url)
     yield url
@@ -215,9 +215,9 @@ class PhoneWatch(logging.Handler):
         if record.name.startswith("klinik"):
             fields = getattr(record, "fields", None) or {}
             texts.append(" ".join([record.getMessage(), *(str(v) for v in fields.values())]))
-        for text in texts:
-            if UNMASKED_PHONE.search(text):
-                self.leaks.append(f"{record.name}: {text[:300]}")
+        for line in texts:
+            if UNMASKED_PHONE.search(line):
+                self.leaks.append(f"{record.name}: {line[:300]}")
 
 
 PHONE_WATCH = PhoneWatch()

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from conftest import signed_post
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
@@ -17,7 +18,6 @@ from werkzeug.serving import make_server
 from bot.channels.twilio.sender import TwilioSender
 from bot.config import Config
 from bot.services.outbox import OutboxWorker
-from conftest import signed_post
 
 PATIENT = "whatsapp:+6281234567890"
 BASE = "https://localhost"
@@ -159,7 +159,7 @@ def seed_two_days(app, clock) -> dict:
         (case,) = rows(
             app,
             HandoffCase,
-            HandoffCase.conversation_id == rows(app, Conversation, Conversation.wa_id == SEEDED[who])[0].id,
+            HandoffCase.conversation_id == rows(app, Conversation, Conversation.address == SEEDED[who])[0].id,
         )
         return case
 

@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from bot.store import storage
-from bot.store.storage import INBOUND, OUTBOUND, RATE_NOTICE, RATE_SILENCED, Conversation, Message
 from bot.core.dialogue import WAITING_FOR_STAFF
 from bot.core.messages import ConversationState
-from bot.services.inbox import PROCESSING_FAILED
 from bot.quality.webhook_client import WebhookClient
+from bot.services.inbox import PROCESSING_FAILED
+from bot.store import storage
+from bot.store.storage import INBOUND, OUTBOUND, RATE_NOTICE, RATE_SILENCED, Conversation, Message
 
 # Conversations patients have with the bot: questions, follow-ups, the menu and its numbers.
 ANSWERED = [
@@ -194,48 +194,62 @@ def verify(database_url: str, plan: Plan, results: list[Result], allow_rate_limi
         engine.dispose()
 
     inbound = [m for m in messages if m.direction == INBOUND]
-    replies: dict[int, list[Message]] = defaultdict(list)
-    for message in messages:
-        if message.direction == OUTBOUND:
-            replies[message.in_reply_to_id].append(message)
     report.inbound, report.outbound, report.conversations = (
         len(inbound),
         len(messages) - len(inbound),
         len(conversations),
     )
-
-    stored_sids = Counter(m.twilio_sid for m in inbound)
+    stored_sids = Counter(m.channel_message_id for m in inbound)
     for sid, count in stored_sids.items():
         if count != 1:
             report.problem(f"{sid}: stored {count} times")
     if set(stored_sids) != set(sent):
         report.problem(f"stored MessageSids differ from sent: {len(set(stored_sids) ^ set(sent))} differ")
 
-    by_sid: dict[str, tuple[str, ...]] = {}
-    for message in inbound:
-        group = sorted(replies.pop(message.id, []), key=lambda m: m.position)
-        if [m.position for m in group] != list(range(len(group))) or len({m.created_at for m in group}) > 1:
-            report.problem(f"{message.twilio_sid}: replies are not one group: positions {[m.position for m in group]}")
-        if not group:
-            report.silent += 1
-            if message.reason not in (WAITING_FOR_STAFF, RATE_SILENCED):
-                report.problem(f"{message.twilio_sid}: no reply (reason {message.reason})")
-        if message.reason == PROCESSING_FAILED:
-            report.problem(f"{message.twilio_sid}: processing failed (the apology was sent)")
-        if not allow_rate_limit and (message.rate_limited or message.reason in (RATE_NOTICE, RATE_SILENCED)):
-            report.problem(f"{message.twilio_sid}: rate limited")
-        by_sid[message.twilio_sid] = tuple(m.body for m in group)
-    if replies:
-        report.problem(f"{len(replies)} reply groups answer no stored inbound message")
-
+    by_sid = _check_replies(report, messages, inbound, allow_rate_limit)
     for result in results:
         stored = by_sid.get(result.delivery.sid)
         if result.status == 200 and stored is not None and result.replies != stored:
             report.problem(
                 f"{result.delivery.sid}: delivery got {len(result.replies)} replies, the database has {len(stored)}"
             )
+    _check_conversations(report, conversations, inbound, Counter(d.patient for d in sent.values()))
+    return report
 
-    expected = Counter(d.patient for d in sent.values())
+
+def _check_replies(
+    report: Report, messages: list[Message], inbound: list[Message], allow_rate_limit: bool
+) -> dict[str, tuple[str, ...]]:
+    """Each inbound message has one group of replies (or a reason for silence); the replies by sid."""
+    replies: dict[int, list[Message]] = defaultdict(list)
+    for message in messages:
+        if message.direction == OUTBOUND:
+            replies[message.in_reply_to_id].append(message)
+    by_sid: dict[str, tuple[str, ...]] = {}
+    for message in inbound:
+        group = sorted(replies.pop(message.id, []), key=lambda m: m.position)
+        if [m.position for m in group] != list(range(len(group))) or len({m.created_at for m in group}) > 1:
+            report.problem(
+                f"{message.channel_message_id}: replies are not one group: positions {[m.position for m in group]}"
+            )
+        if not group:
+            report.silent += 1
+            if message.reason not in (WAITING_FOR_STAFF, RATE_SILENCED):
+                report.problem(f"{message.channel_message_id}: no reply (reason {message.reason})")
+        if message.reason == PROCESSING_FAILED:
+            report.problem(f"{message.channel_message_id}: processing failed (the apology was sent)")
+        if not allow_rate_limit and (message.rate_limited or message.reason in (RATE_NOTICE, RATE_SILENCED)):
+            report.problem(f"{message.channel_message_id}: rate limited")
+        by_sid[message.channel_message_id] = tuple(m.body for m in group)
+    if replies:
+        report.problem(f"{len(replies)} reply groups answer no stored inbound message")
+    return by_sid
+
+
+def _check_conversations(
+    report: Report, conversations: list[Conversation], inbound: list[Message], expected: Counter
+) -> None:
+    """Every stored state loads and round-trips; each patient has the messages sent."""
     counts = Counter()
     for conversation in conversations:
         try:
@@ -244,12 +258,12 @@ def verify(database_url: str, plan: Plan, results: list[Result], allow_rate_limi
                 report.problem(f"conversation {conversation.id}: state does not round-trip")
         except Exception as error:  # noqa: BLE001 - reported, with every other problem
             report.problem(f"conversation {conversation.id}: state does not load: {error!r}")
-        counts[conversation.wa_id] = sum(1 for m in inbound if m.conversation_id == conversation.id)
+        counts[conversation.address] = sum(1 for m in inbound if m.conversation_id == conversation.id)
     if counts != expected:
         report.problem(
-            f"messages per conversation differ from sent for {len(set(counts.items()) ^ set(expected.items()))} patients"
+            f"messages per conversation differ from sent for"
+            f" {len(set(counts.items()) ^ set(expected.items()))} patients"
         )
-    return report
 
 
 def latency_summary(results: list[Result], seconds: float) -> str:

@@ -8,6 +8,7 @@ this folder on sys.path).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -22,8 +23,7 @@ from urllib.request import urlopen
 
 from sqlalchemy import text
 
-from bot.store import migrate
-from bot.store import storage
+from bot.store import migrate, storage
 
 ROOT = Path(__file__).resolve().parent.parent
 # The token the test servers check signatures with (not a secret: tests only).
@@ -168,10 +168,8 @@ class TcpForwarder:
         self._listener.close()
         self._listener = None
         for connection in self._open:
-            try:
+            with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             connection.close()
         self._open.clear()
 
@@ -195,7 +193,5 @@ class TcpForwarder:
             pass
         finally:
             for end in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     end.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass

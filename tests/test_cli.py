@@ -10,7 +10,6 @@ from urllib.parse import urlencode
 from urllib.request import HTTPCookieProcessor, build_opener, urlopen
 
 import pytest
-
 from conftest import EVAL, FIXTURES, ROOT
 
 
@@ -166,7 +165,8 @@ def test_evaluate_prints_a_readable_table():
 def test_evaluate_json_has_the_documented_shape(tmp_path):
     labelled = tmp_path / "set.yaml"
     labelled.write_text(
-        '- {text: "knp betis kedutan", intent: causes}\n- {text: "jual pulsa murah", intent: fallback}\n- {text: "kedutan", intent: about_twitching}\n'
+        '- {text: "knp betis kedutan", intent: causes}\n- {text: "jual pulsa murah", intent: fallback}\n'
+        '- {text: "kedutan", intent: about_twitching}\n'
     )
     result = bot("evaluate", str(labelled), "--json")
     assert result.returncode == 0, result.stderr

@@ -12,14 +12,14 @@ from datetime import timedelta
 
 import pytest
 import yaml
-
-from bot.services.accounts import Accounts
-from bot.store.storage import Booking, Conversation, HandoffCase, LearnedExample, Message, OutboxItem, Review
-from bot.cli import cmd_staff
-from bot.services.learning import LearningError
-from bot.web import create_app
 from conftest import ROOT, app_config, signed_post
 from helpers import PASSWORD, PATIENT, StaffBrowser, book, make_worker, rows, say
+
+from bot.cli import cmd_staff
+from bot.services.accounts import Accounts
+from bot.services.learning import LearningError
+from bot.store.storage import Booking, Conversation, HandoffCase, LearnedExample, Message, OutboxItem, Review
+from bot.web import create_app
 
 
 @pytest.fixture
@@ -240,8 +240,9 @@ def test_patient_text_is_rendered_inert_and_security_headers_are_set(app, sari):
     payload = '<script>alert("x")</script><img src=x onerror=alert(1)>"\'><a href="javascript:alert(1)">k</a>'
     say(app, "sambungkan ke admin", "SMxss1", name='<b onmouseover="alert(1)">Budi</b>')
     say(app, payload, "SMxss2")
-    signed_post(app.test_client(), "/webhook/whatsapp", {"MessageSid": "SMxss3", "From": PATIENT, "Body": "", "NumMedia": "1",
-                "MediaUrl0": "javascript:alert(document.cookie)", "MediaContentType0": "image/jpeg"})  # fmt: skip
+    signed_post(app.test_client(), "/webhook/whatsapp", {"MessageSid": "SMxss3", "From": PATIENT, "Body": "",
+                "NumMedia": "1", "MediaUrl0": "javascript:alert(document.cookie)",
+                "MediaContentType0": "image/jpeg"})  # fmt: skip
     (case,) = rows(app, HandoffCase)
     for path in (f"/staff/cases/{case.id}", f"/staff/cases/{case.id}/transcript.part", "/staff/", "/staff/queue.part"):
         response = sari.get(path)
@@ -342,12 +343,12 @@ def test_a_staff_reply_reaches_twilio_once_and_shows_its_delivery_status(app, sa
     (sent,) = recorder.messages()
     assert (sent["To"], sent["Body"]) == (PATIENT, "Halo Budi, saya Sari dari klinik. Ada yang bisa dibantu?")
     (item,) = rows(app, OutboxItem)
-    callback = {"MessageSid": item.twilio_sid, "MessageStatus": "delivered"}
+    callback = {"MessageSid": item.channel_message_id, "MessageStatus": "delivered"}
     assert signed_post(app.test_client(), f"/webhook/status?outbox={item.id}", callback).status_code == 204
     transcript = sari.get(f"/staff/cases/{case_id}/transcript.part").get_data(as_text=True)
     assert "Staf · sari" in transcript and "sampai" in transcript
     (message,) = [m for m in rows(app, Message) if m.staff_name]
-    assert (message.status, message.twilio_sid) == ("delivered", item.twilio_sid)
+    assert (message.status, message.channel_message_id) == ("delivered", item.channel_message_id)
     # The patient's answer appears in the same transcript; the bot only acknowledges it.
     (acknowledged,) = say(app, "baik kak, terima kasih", "SMafter")
     assert "Staf klinik akan membalas" in acknowledged
@@ -435,12 +436,12 @@ def test_closing_a_case_lets_the_bot_answer_again(app, sari):
     assert (case.status, case.claimed_by) == ("closed", "sari")
     assert "Kasus ini sudah ditutup" in sari.get(f"/staff/cases/{case_id}").get_data(as_text=True)
     assert say(app, "kenapa betis kedutan", "SMresumed")
-    assert rows(app, Message, Message.twilio_sid == "SMresumed")[0].intent == "causes"
+    assert rows(app, Message, Message.channel_message_id == "SMresumed")[0].intent == "causes"
 
 
 def test_after_24_hours_free_form_replies_are_refused_and_the_template_offered(database_url, recorder, kb_copy, clock):
     config = app_config(database_url, twilio_api_base_url=recorder.url, secret_key="k", knowledge_dir=kb_copy,
-                        patient_reply_content_sid="HX0123456789abcdef0123456789abcdef")  # fmt: skip
+                        patient_reply_template_id="HX0123456789abcdef0123456789abcdef")  # fmt: skip
     app = create_app(config)
     app.extensions["klinik_inbox"].clock = clock
     app.extensions["klinik_console"].clock = clock
@@ -504,7 +505,7 @@ def test_unanswered_messages_are_grouped_and_learning_one_teaches_the_bot(app, s
     assert [g["size"] for g in groups] == [2, 1]
     page = sari.get("/staff/unanswered").get_data(as_text=True)
     assert "2 pesan serupa" in page and "jual pulsa murah" in page
-    swim = rows(app, Message, Message.twilio_sid == "SMu1")[0]
+    swim = rows(app, Message, Message.channel_message_id == "SMu1")[0]
     response = sari.post(f"/staff/unanswered/{swim.id}", {"action": "learn", "intent": "prevention"})
     assert "notice=learned" in response.headers["Location"]
     assert [(t.intent, t.text, t.by, t.message_id) for t in rows(app, LearnedExample)] == [
@@ -512,9 +513,9 @@ def test_unanswered_messages_are_grouped_and_learning_one_teaches_the_bot(app, s
     ]
     # Reloaded without a restart: the same question is now answered.
     replies = say(app, "rutin yoga ngaruh ga", "SMu4", sender="whatsapp:+6281300000004")
-    assert rows(app, Message, Message.twilio_sid == "SMu4")[0].intent == "prevention"
+    assert rows(app, Message, Message.channel_message_id == "SMu4")[0].intent == "prevention"
     assert replies
-    pulsa = rows(app, Message, Message.twilio_sid == "SMu3")[0]
+    pulsa = rows(app, Message, Message.channel_message_id == "SMu3")[0]
     sari.post(f"/staff/unanswered/{pulsa.id}", {"action": "dismiss"})
     remaining = [m["text"] for g in app.extensions["klinik_teacher"].unanswered() for m in g["messages"]]
     assert remaining == ["kalo rutin yoga ngaruh ga"]
@@ -531,7 +532,7 @@ def test_an_example_that_is_another_topics_example_is_refused_and_nothing_change
     cannot be taught as a topic: the matcher would then have one phrasing in two intents."""
     out_of_scope = app.extensions["klinik_engine"].current().kb.intents["fallback"].examples[0].text
     say(app, out_of_scope, "SMoos")
-    message = rows(app, Message, Message.twilio_sid == "SMoos")[0]
+    message = rows(app, Message, Message.channel_message_id == "SMoos")[0]
     assert message.decision == "fallback"
     response = sari.post(f"/staff/unanswered/{message.id}", {"action": "learn", "intent": "prevention"})
     assert "learn_invalid" in response.headers["Location"]
@@ -546,24 +547,24 @@ def test_taught_examples_reach_every_worker_and_a_fresh_deploy(app, sari, config
     import shutil
 
     say(app, "rutin yoga ngaruh ga", "SMy1")
-    swim = rows(app, Message, Message.twilio_sid == "SMy1")[0]
+    swim = rows(app, Message, Message.channel_message_id == "SMy1")[0]
     sari.post(f"/staff/unanswered/{swim.id}", {"action": "learn", "intent": "prevention"})
     fresh = tmp_path / "deploy" / "knowledge"
     shutil.copytree(kb_copy, fresh)
     other = create_app(app_config(config.database_url, knowledge_dir=fresh, knowledge_reload_seconds=0))
     try:
         say(other, "rutin yoga ngaruh ga", "SMy2", sender="whatsapp:+6281300000009")
-        assert rows(other, Message, Message.twilio_sid == "SMy2")[0].intent == "prevention"
+        assert rows(other, Message, Message.channel_message_id == "SMy2")[0].intent == "prevention"
     finally:
         other.extensions["klinik_database"].dispose()
 
 
 def test_erasing_a_patient_removes_what_staff_taught_from_their_messages(app, sari):
     say(app, "rutin yoga ngaruh ga", "SMe1")
-    swim = rows(app, Message, Message.twilio_sid == "SMe1")[0]
+    swim = rows(app, Message, Message.channel_message_id == "SMe1")[0]
     sari.post(f"/staff/unanswered/{swim.id}", {"action": "learn", "intent": "prevention"})
     assert say(app, "rutin yoga ngaruh ga", "SMe2", sender="whatsapp:+6281300000008")
-    assert rows(app, Message, Message.twilio_sid == "SMe2")[0].intent == "prevention"
+    assert rows(app, Message, Message.channel_message_id == "SMe2")[0].intent == "prevention"
     from bot.services import privacy
 
     with app.extensions["klinik_sessions"]() as session:
@@ -573,12 +574,12 @@ def test_erasing_a_patient_removes_what_staff_taught_from_their_messages(app, sa
     say(app, "ya hapus", "SMe4")
     assert rows(app, LearnedExample) == []
     say(app, "rutin yoga ngaruh ga", "SMe5", sender="whatsapp:+6281300000007")
-    assert rows(app, Message, Message.twilio_sid == "SMe5")[0].intent != "prevention"
+    assert rows(app, Message, Message.channel_message_id == "SMe5")[0].intent != "prevention"
 
 
 def test_only_unanswered_messages_can_be_reviewed(app):
     say(app, "kenapa betis kedutan", "SManswered")
-    answered = rows(app, Message, Message.twilio_sid == "SManswered")[0]
+    answered = rows(app, Message, Message.channel_message_id == "SManswered")[0]
     token = app.extensions["klinik_accounts"].issue_token("sari")
     response = api(app, "post", f"/unanswered/{answered.id}/learn", token, {"intent": "prevention"})
     assert response.status_code == 404
@@ -599,7 +600,9 @@ def test_a_clarify_settled_by_picking_an_option_is_not_unanswered(app):
 def test_a_broken_knowledge_file_while_running_keeps_the_old_one_serving(app, config, sari):
     (config.knowledge_dir / "intents" / "calf.yaml").write_text("- id: [broken\n", encoding="utf-8")
     assert say(app, "betis pegal linu setelah jalan jauh", "SMkb1")
-    assert rows(app, Message, Message.twilio_sid == "SMkb1")[0].intent == "calf_pain"  # an intent of the broken file
+    assert (
+        rows(app, Message, Message.channel_message_id == "SMkb1")[0].intent == "calf_pain"
+    )  # an intent of the broken file
     ready = app.test_client().get("/readyz").json
     assert ready["status"] == "ready" and "invalid" in ready["knowledge"]
     page = sari.get("/staff/unanswered").get_data(as_text=True)
@@ -654,18 +657,18 @@ def test_a_taught_example_goes_with_its_message_at_the_end_of_retention(app, sar
     from bot.services import privacy
 
     say(app, "rutin yoga ngaruh ga", "SMr1")
-    swim = rows(app, Message, Message.twilio_sid == "SMr1")[0]
+    swim = rows(app, Message, Message.channel_message_id == "SMr1")[0]
     sari.post(f"/staff/unanswered/{swim.id}", {"action": "learn", "intent": "prevention"})
     assert len(rows(app, LearnedExample)) == 1
     privacy.purge(app.extensions["klinik_sessions"], clock() + timedelta(days=1), clock())
-    assert rows(app, Message, Message.twilio_sid == "SMr1") == [] and rows(app, LearnedExample) == []
+    assert rows(app, Message, Message.channel_message_id == "SMr1") == [] and rows(app, LearnedExample) == []
 
 
 def test_the_same_words_taught_for_two_topics_at_once_keep_only_the_first(app, sari):
     """Each worker checks against what is stored, not what it loaded: the second is refused."""
     say(app, "rutin yoga ngaruh ga", "SMc1", sender="whatsapp:+6281300000001")
     say(app, "rutin yoga ngaruh ga", "SMc2", sender="whatsapp:+6281300000002")
-    first, second = (rows(app, Message, Message.twilio_sid == sid)[0] for sid in ("SMc1", "SMc2"))
+    first, second = (rows(app, Message, Message.channel_message_id == sid)[0] for sid in ("SMc1", "SMc2"))
     teacher = app.extensions["klinik_teacher"]
     teacher.engines.refresh = lambda: False  # this worker has not reloaded yet
     teacher.learn(first.id, "prevention", "sari")

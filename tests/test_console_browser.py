@@ -5,13 +5,13 @@ Twilio recorder once and its delivery status appears), confirms the booking and 
 And the pages fit a phone screen."""
 
 import pytest
+from conftest import app_config, signed_post
+from helpers import PASSWORD, PATIENT, PHONE, book, fits_the_screen, make_worker, png_size, serving
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.store.storage import Booking, HandoffCase, OutboxItem
 from bot.web import create_app
-from conftest import app_config, signed_post
-from helpers import PASSWORD, PATIENT, PHONE, book, fits_the_screen, make_worker, png_size, serving
 
 # The browser sees the same pages whatever the database; the storage paths are tested on both.
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -71,7 +71,7 @@ def test_staff_handle_a_booking_from_first_sight_to_closing(browser, served, rec
     signed_post(
         app.test_client(),
         f"/webhook/status?outbox={item.id}",
-        {"MessageSid": item.twilio_sid, "MessageStatus": "delivered"},
+        {"MessageSid": item.channel_message_id, "MessageStatus": "delivered"},
     )
     page.locator("#transcript .from-staff .delivery", has_text="sampai").wait_for(timeout=15_000)
 

@@ -3,13 +3,13 @@
 import threading
 
 import pytest
-from sqlalchemy import func, select
-
-from bot.store import storage
-from bot.store.storage import Conversation, Message
-from bot.quality.webhook_client import WebhookClient
 from conftest import AUTH_TOKEN
 from servers import gunicorn
+from sqlalchemy import func, select
+
+from bot.quality.webhook_client import WebhookClient
+from bot.store import storage
+from bot.store.storage import Conversation, Message
 
 
 @pytest.fixture

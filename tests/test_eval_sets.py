@@ -4,11 +4,11 @@ import re
 
 import pytest
 import yaml
+from conftest import EVAL, ROOT
 from rapidfuzz import fuzz, process
 
-from bot.quality import evaluation
 from bot.core.knowledge import REQUIRED_INTENTS
-from conftest import EVAL, ROOT
+from bot.quality import evaluation
 
 SAMPLE = ROOT.parent / "shared" / "eval" / "sample-messages.yaml"
 SPLITS = ("tune", "dev", "calib", "heldout")

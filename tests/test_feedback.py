@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from bot.core.dates import JAKARTA
-from bot.core.dialogue import Engine
+from bot.core.dialogue import NO_STAFF, Engine
 from bot.core.feedback import FEEDBACK_INTENT, asked, case_of, case_subject
 from bot.core.messages import ConversationState, Incoming, Rating, StaffView
 
@@ -15,7 +15,7 @@ MORNING = datetime(2026, 11, 25, 10, 0, tzinfo=JAKARTA)
 QUESTION = "membantu?\n1. 👍 Ya, membantu\n2. 👎 Kurang membantu"
 
 
-def chat(engine, *messages, state=None, start=MORNING, staff=StaffView()):
+def chat(engine, *messages, state=None, start=MORNING, staff=NO_STAFF):
     """Messages a minute apart; returns the turns."""
     state = state or ConversationState()
     turns = []
@@ -44,8 +44,10 @@ def test_thanks_after_a_topic_asks_about_that_topic_and_a_thumbs_up_is_a_rating(
 
 @pytest.mark.parametrize(
     "reply, helpful",
-    [("👍", True), ("👍🏽", True), ("1", True), ("ya membantu", True), ("iya sangat membantu kak", True), ("membantu bgt, makasih", True),
-     ("👎", False), ("2", False), ("kurang", False), ("tidak", False), ("ga membantu", False), ("kurang jelas kak", False),
+    [("👍", True), ("👍🏽", True), ("1", True), ("ya membantu", True), ("iya sangat membantu kak", True),
+     ("membantu bgt, makasih", True),
+     ("👎", False), ("2", False), ("kurang", False), ("tidak", False), ("ga membantu", False), ("kurang jelas kak",
+     False),
      ("tidak membantu", False), ("ya tapi masih bingung", False)],
 )  # fmt: skip
 def test_the_answer_is_read_from_numbers_emoji_and_words(engine, reply, helpful):

@@ -15,11 +15,11 @@ from pathlib import Path
 from urllib.request import urlopen
 
 import pytest
+from conftest import ROOT
 from sqlalchemy import select
 
 from bot.store import storage
 from bot.store.storage import Conversation, Message
-from conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -112,5 +112,5 @@ def test_make_run_with_port_5000_taken_serves_elsewhere_and_the_readme_curl_work
         (conversation,) = session.execute(select(Conversation)).scalars()
         (body,) = session.execute(select(Message.body).where(Message.direction == "in")).scalars()
     engine.dispose()
-    assert conversation.wa_id == "whatsapp:+6281200000001"  # the "+" arrived
+    assert conversation.address == "whatsapp:+6281200000001"  # the "+" arrived
     assert body == "knp betis kedutan trs"

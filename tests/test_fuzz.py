@@ -20,6 +20,7 @@ from datetime import date, datetime, time, timedelta
 from urllib.parse import quote_from_bytes, urlencode
 
 import pytest
+from conftest import app_config, fresh_database, shipped_kb, sign
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from werkzeug.test import EnvironBuilder
@@ -30,7 +31,6 @@ from bot.core.dialogue import WAITING_FOR_STAFF
 from bot.core.messages import ConversationState, Decision, Handoff, Incoming, Reply, StaffView, StartBooking
 from bot.core.normalize import Normalizer
 from bot.web import create_app
-from conftest import app_config, fresh_database, shipped_kb, sign
 
 _EXPLORE = os.environ.get("HYPOTHESIS_PROFILE") == "explore"
 _SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large]

@@ -6,16 +6,13 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from bot.store import storage
-from bot.store.storage import Booking, Conversation, HandoffCase, Message, OutboxItem
-from bot.services.handoff import close_case, sweep_expired_bookings
-from bot.channels.twilio.sender import TwilioSender
-from bot.web import create_app
 from conftest import app_config, signed_post
-from helpers import PATIENT, book, make_worker, rows, say
+from helpers import book, make_worker, rows, say
+
+from bot.channels.twilio.sender import TwilioSender
+from bot.services.handoff import close_case, sweep_expired_bookings
+from bot.store.storage import Booking, Conversation, HandoffCase, Message, OutboxItem
+from bot.web import create_app
 
 STAFF = ("whatsapp:+6281100000001", "whatsapp:+6281100000002")
 
@@ -66,7 +63,7 @@ def test_alerts_use_the_content_template_when_configured(database_url, recorder,
         database_url,
         staff_whatsapp_numbers=STAFF[:1],
         twilio_api_base_url=recorder.url,
-        staff_alert_content_sid="HX0123456789abcdef",
+        staff_alert_template_id="HX0123456789abcdef",
     )
     app = create_app(config)
     app.extensions["klinik_inbox"].clock = clock
@@ -285,7 +282,7 @@ def test_a_worker_killed_mid_send_is_taken_over_after_its_lease(setup, recorder,
     worker._failed(item_id, token, "late", retryable=True)
     worker._sent(item_id, token, "SMlate", "queued")
     item = rows(app, OutboxItem, OutboxItem.id == item_id)[0]
-    assert item.status == "sent" and item.twilio_sid != "SMlate"
+    assert item.status == "sent" and item.channel_message_id != "SMlate"
 
 
 def test_a_failed_delivery_report_marks_the_alert_failed(setup, recorder):
@@ -295,7 +292,7 @@ def test_a_failed_delivery_report_marks_the_alert_failed(setup, recorder):
     worker.run_once()
     assert rows(app, HandoffCase)[0].alert_status == "sent"
     for item in rows(app, OutboxItem):
-        form = {"MessageSid": item.twilio_sid, "MessageStatus": "undelivered", "ErrorCode": "63016"}
+        form = {"MessageSid": item.channel_message_id, "MessageStatus": "undelivered", "ErrorCode": "63016"}
         signed_post(app.test_client(), f"/webhook/status?outbox={item.id}", form)
     assert rows(app, HandoffCase)[0].alert_status == "failed"
     assert {i.error_code for i in rows(app, OutboxItem)} == {"63016"}
@@ -307,7 +304,9 @@ def test_delivery_status_of_an_alert_is_recorded(setup, recorder):
     worker.run_once()
     item = rows(app, OutboxItem)[0]
     path = f"/webhook/status?outbox={item.id}"
-    response = signed_post(app.test_client(), path, {"MessageSid": item.twilio_sid, "MessageStatus": "delivered"})
+    response = signed_post(
+        app.test_client(), path, {"MessageSid": item.channel_message_id, "MessageStatus": "delivered"}
+    )
     assert response.status_code == 204
     assert rows(app, OutboxItem, OutboxItem.id == item.id)[0].delivery_status == "delivered"
 

@@ -54,7 +54,8 @@ def test_unknown_key_is_reported_at_its_line(kb_copy):
     path = kb_copy / "intents" / "calf.yaml"
     edit(path, "    title: Kram betis\n", "    title: Kram betis\n    answr: typo\n")
     assert problems_of(kb_copy) == [
-        f"knowledge/intents/calf.yaml:{line_of(path, 'answr:')}: intent: unknown key 'answr' (allowed: action, answer, examples, follow_up, id, out_of_scope, part_of, title)"
+        f"knowledge/intents/calf.yaml:{line_of(path, 'answr:')}: intent: unknown key 'answr'"
+        " (allowed: action, answer, examples, follow_up, id, out_of_scope, part_of, title)"
     ]
 
 

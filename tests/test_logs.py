@@ -5,9 +5,9 @@ import logging
 import re
 
 import pytest
+from conftest import signed_post
 
 from bot.logs import StructuredFormatter, mask_phone
-from conftest import signed_post
 
 
 @pytest.mark.parametrize(

@@ -11,15 +11,15 @@ import time
 from urllib.request import Request, urlopen
 
 import pytest
+import servers
+from conftest import AUTH_TOKEN, ROOT, app_config
+from helpers import PATIENT, make_worker, say
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-import servers
+from bot.quality.webhook_client import WebhookClient
 from bot.store import storage
 from bot.web import create_app
-from bot.quality.webhook_client import WebhookClient
-from conftest import AUTH_TOKEN, ROOT, app_config
-from helpers import PATIENT, make_worker, say
 
 STAFF = ("whatsapp:+6281100000001", "whatsapp:+6281100000002")
 # Every label value /metrics may show: small fixed sets, nothing a patient wrote or is.

@@ -7,17 +7,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
-from sqlalchemy.orm import Session
-
-from bot.services import privacy
-from bot.store import storage
-from bot.store.storage import AuditEntry, Booking, Conversation, HandoffCase, Message, OutboxItem
-from bot.cli import cmd_purge
-from bot.web import create_app
 import servers
 from conftest import app_config
 from helpers import PASSWORD, PATIENT, StaffBrowser, book, make_worker, rows, say
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from bot.cli import cmd_purge
+from bot.services import privacy
+from bot.store import storage
+from bot.store.storage import AuditEntry, Booking, Conversation, HandoffCase, Message, OutboxItem
+from bot.web import create_app
 
 NUMBER = PATIENT.removeprefix("whatsapp:+")  # 6281234567890
 NAME = "Budi Santoso Wijaya"
@@ -250,14 +250,14 @@ def test_purge_removes_exactly_what_is_older_than_the_cutoff(app, config, clock)
     report = privacy.purge(sessions, cutoff, clock())
     # Two old first messages, each with its two replies (the notice and the answer).
     assert (report.messages, report.conversations, report.cases, report.bookings) == (6, 1, 0, 0)
-    remaining = {m.twilio_sid for m in rows(app, Message, Message.direction == "in")}
+    remaining = {m.channel_message_id for m in rows(app, Message, Message.direction == "in")}
     assert remaining == {"SMnew2", "SMold3"}
     assert all(
         m.created_at >= cutoff
         for m in rows(app, Message)
         if m.conversation_id != rows(app, HandoffCase)[0].conversation_id
     )
-    assert {c.wa_id for c in rows(app, Conversation)} == {"whatsapp:+6281300000002", "whatsapp:+6281300000003"}
+    assert {c.address for c in rows(app, Conversation)} == {"whatsapp:+6281300000002", "whatsapp:+6281300000003"}
     again = privacy.purge(sessions, cutoff, clock())
     assert (again.messages, again.conversations, again.cases, again.bookings) == (0, 0, 0, 0)
     purges = [e for e in rows(app, AuditEntry) if e.action == "purge"]

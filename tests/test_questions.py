@@ -4,9 +4,9 @@ bad input (five questions, the same one twice, a sticker, 5,000 characters) neve
 
 import pytest
 
-from bot.quality import evaluation
 from bot.core.messages import ConversationState, Decision, Handoff, HandoffReason, Incoming, StartBooking
 from bot.core.questions import MAX_ANSWERS
+from bot.quality import evaluation
 from bot.quality.evaluation import REFERENCE_NOW
 
 

@@ -7,16 +7,16 @@ import subprocess
 import sys
 
 import pytest
+from conftest import AUTH_TOKEN, FIXTURES, ROOT, app_config
+from helpers import serving
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.quality import replay
-from bot.store.storage import Conversation
 from bot.core.knowledge import REQUIRED_INTENTS
-from bot.web import create_app
+from bot.quality import replay
 from bot.quality.webhook_client import TEST_NUMBER_PREFIX, WebhookClient, WebhookReply, fake_patient_number
-from conftest import AUTH_TOKEN, FIXTURES, ROOT, app_config
-from helpers import serving
+from bot.store.storage import Conversation
+from bot.web import create_app
 
 FIXTURE_FILES = replay.fixture_paths(FIXTURES / "conversations")
 
@@ -104,7 +104,7 @@ def live(database_url):
 
 def conversations(app) -> list[str]:
     with Session(app.extensions["klinik_database"]) as session:
-        return list(session.execute(select(Conversation.wa_id)).scalars())
+        return list(session.execute(select(Conversation.address)).scalars())
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

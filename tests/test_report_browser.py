@@ -11,21 +11,24 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
-from bot.web import create_app
 from conftest import ROOT, app_config
 from helpers import PASSWORD, PHONE, fits_the_screen, png_size, say, seed_two_days, serving
+
+from bot.web import create_app
 
 DESKTOP = {"width": 1280, "height": 900}
 WEEK = "from=2026-11-20&to=2026-11-26"
 # The five days before the seeded two, for a chart worth looking at: (patient, messages) per day.
 EARLIER = (
-    (("11", ("kenapa betis kedutan", "makasih", "👍")), ("12", ("alamat klinik di mana",)), ("13", ("jual kuota internet?",))),
-    (("14", ("berapa harga akupunktur?", "makasih", "1")), ("15", ("kalau kopi ngaruh ga ke kedutan?",)), ("16", ("kaki",))),
+    (("11", ("kenapa betis kedutan", "makasih", "👍")), ("12", ("alamat klinik di mana",)), ("13",
+    ("jual kuota internet?",))),
+    (("14", ("berapa harga akupunktur?", "makasih", "1")), ("15", ("kalau kopi ngaruh ga ke kedutan?",)), ("16",
+    ("kaki",))),
     (("17", ("cara mencegah kedutan betis", "makasih", "kurang")), ("18", ("jam buka hari sabtu?",)), ("19", ("halo",)),
      ("20", ("kenapa betis kedutan", "oke makasih", "ya membantu"))),
     (("21", ("betis kram tiap malam kenapa ya", "makasih", "👍")), ("22", ("bisa home visit?",))),
-    (("23", ("harga emas hari ini brp",)), ("24", ("kenapa betis kedutan terus", "terima kasih", "👎")), ("25", ("stres bikin kedutan?",))),
+    (("23", ("harga emas hari ini brp",)), ("24", ("kenapa betis kedutan terus", "terima kasih", "👎")), ("25",
+    ("stres bikin kedutan?",))),
 )  # fmt: skip
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 

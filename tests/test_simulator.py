@@ -4,13 +4,13 @@ recorded as replay fixtures that replay green."""
 
 import pytest
 import yaml
-
-from bot.quality import replay
-from bot.web.staff import CSP
-from bot.store.storage import HandoffCase, Message
-from bot.web import create_app
 from conftest import AUTH_TOKEN, app_config
 from helpers import PASSWORD, StaffBrowser, rows
+
+from bot.quality import replay
+from bot.store.storage import HandoffCase, Message
+from bot.web import create_app
+from bot.web.staff import CSP
 
 PATIENT = "+6200111222333"
 
@@ -57,8 +57,9 @@ def replies(turn):
 
 @pytest.mark.parametrize(
     "method, path",
-    [("get", "/simulator"), ("get", "/simulator/"), ("post", "/simulator/send"), ("get", f"/simulator/messages?number={PATIENT}"),
-     ("get", f"/simulator/fixture.yaml?number={PATIENT}"), ("post", "/simulator/fixture")],
+    [("get", "/simulator"), ("get", "/simulator/"), ("post", "/simulator/send"),
+     ("get", f"/simulator/messages?number={PATIENT}"), ("get", f"/simulator/fixture.yaml?number={PATIENT}"),
+     ("post", "/simulator/fixture")],
 )  # fmt: skip
 def test_outside_dev_mode_it_does_not_exist_for_anyone_but_staff(prod_app, method, path):
     browser = StaffBrowser(prod_app)
@@ -111,7 +112,7 @@ def test_posts_need_the_pages_csrf_token(dev_app, dev):
 def test_a_message_goes_through_the_signed_webhook_and_shows_what_the_bot_understood(dev_app, dev):
     turn = chat(dev, "knp betis kedutan trs")
     inbound, *outbound = rows(dev_app, Message)
-    assert inbound.twilio_sid.startswith("SMsim") and inbound.body == "knp betis kedutan trs"
+    assert inbound.channel_message_id.startswith("SMsim") and inbound.body == "knp betis kedutan trs"
     assert [r["text"] for r in turn["replies"]] == [m.body for m in outbound]
     assert [r["id"] for r in turn["replies"]] == [m.id for m in outbound]
     assert "elektrolit" in replies(turn)[1]
@@ -225,8 +226,8 @@ def test_a_conversation_becomes_a_fixture_that_replays_green(dev_app, dev, engin
         (snippet,) = expect["contains"]
         assert 2 <= len(snippet.split()) <= 6 and not any(c.isdigit() for c in snippet)
     assert (
-        "  # staff sari: Halo Budi, ada yang bisa dibantu? Saya Sari.\n  # sent: Percakapan Anda dengan staf klinik sudah selesai"
-        in recording["yaml"]
+        "  # staff sari: Halo Budi, ada yang bisa dibantu? Saya Sari.\n"
+        "  # sent: Percakapan Anda dengan staf klinik sudah selesai" in recording["yaml"]
     )
     assert (
         "Apakah bantuan kami membantu? 1. 👍 Ya, membantu 2. 👎 Kurang membantu\n  - event: case_closed\n"

@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import AUTH_TOKEN, ROOT, app_config
+from helpers import PHONE, fits_the_screen, make_worker, png_size, serving
 
 from bot.quality import replay
 from bot.store import storage
 from bot.web import create_app
-from conftest import AUTH_TOKEN, ROOT, app_config
-from helpers import PHONE, fits_the_screen, make_worker, png_size, serving
 
 DESKTOP = {"width": 1280, "height": 800}
 BOOKING = ("mau booking akupunktur senin depan jam 10", "ya", "betis kanan kedutan terus sudah seminggu", "ya")

@@ -6,12 +6,11 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select, text
 
-from bot.store import migrate
-from bot.store import storage
+from bot.services.inbox import InboundMessage, Inbox
+from bot.store import migrate, storage
 from bot.store.storage import Base, Conversation, Message
-from bot.services.inbox import Inbox, InboundMessage
 
 
 @pytest.fixture
@@ -44,28 +43,60 @@ def test_upgrade_is_idempotent(database):
     assert migrate.current_revision(database) == migrate.head_revision()
 
 
+def test_0010_renames_the_twilio_columns_and_back_keeping_the_values(database):
+    """Down to 0009 (the Twilio names), a row written there, up again: the values under the new
+    names, the unique constraints renamed with them, and the schema exactly the models."""
+    migrate.downgrade(database, "0009")
+    assert {"wa_id"} <= {c["name"] for c in inspect(database).get_columns("conversations")}
+    assert [u["name"] for u in inspect(database).get_unique_constraints("outbox")] == ["uq_outbox_twilio_sid"]
+    with database.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO conversations (wa_id, state, created_at, updated_at, rate_window_count)"
+                " VALUES ('whatsapp:+6280000000009', '{}', :at, :at, 0)"
+            ),
+            {"at": datetime(2026, 1, 1, tzinfo=UTC)},
+        )
+        (conversation_id,) = connection.execute(text("SELECT id FROM conversations")).one()
+        connection.execute(
+            text(
+                "INSERT INTO messages (conversation_id, direction, twilio_sid, body, button_payload, button_text,"
+                " position, rate_limited, created_at) VALUES (:c, 'in', 'SMold', 'halo', 'p1', 'Ya', 0, :f, :at)"
+            ),
+            {"c": conversation_id, "f": False, "at": datetime(2026, 1, 1, tzinfo=UTC)},
+        )
+    migrate.upgrade(database)
+    assert migrate.current_revision(database) == migrate.head_revision()
+    with storage.session_factory(database)() as session:
+        message = session.execute(select(Message)).scalar_one()
+        assert (message.channel_message_id, message.choice_id, message.choice_text) == ("SMold", "p1", "Ya")
+        assert session.execute(select(Conversation.address)).scalar_one() == "whatsapp:+6280000000009"
+    assert [u["name"] for u in inspect(database).get_unique_constraints("outbox")] == ["uq_outbox_channel_message_id"]
+    with database.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+
+
 def test_timestamps_come_back_in_utc(database):
     sessions = storage.session_factory(database)
     jakarta = timezone(timedelta(hours=7))
     moment = datetime(2026, 11, 26, 9, 30, tzinfo=jakarta)
     with sessions.begin() as session:
-        session.add(Conversation(wa_id="whatsapp:+6280000000001", state={}, created_at=moment, updated_at=moment))
+        session.add(Conversation(address="whatsapp:+6280000000001", state={}, created_at=moment, updated_at=moment))
     with sessions() as session:
         stored = session.execute(select(Conversation)).scalar_one()
     assert stored.created_at == moment and stored.created_at.utcoffset() == timedelta(0)
-    with pytest.raises(Exception, match="naive datetime"):
-        with sessions.begin() as session:
-            session.add(
-                Conversation(
-                    wa_id="whatsapp:+6280000000002", state={}, created_at=datetime(2026, 1, 1), updated_at=moment
-                )
+    with pytest.raises(Exception, match="naive datetime"), sessions.begin() as session:
+        session.add(
+            Conversation(
+                address="whatsapp:+6280000000002", state={}, created_at=datetime(2026, 1, 1), updated_at=moment
             )
+        )
 
 
 def test_concurrent_duplicates_are_stored_once_and_get_the_same_reply(inbox, database):
     """Ten deliveries of one MessageSid at the same moment: one row, one reply, no second action."""
     inbound = InboundMessage(
-        sid="SMconcurrent", wa_id="whatsapp:+6281234567890", body="mau booking akupuntur besok jam 3"
+        message_id="SMconcurrent", sender="whatsapp:+6281234567890", body="mau booking akupuntur besok jam 3"
     )
     start = threading.Barrier(10)
     outcomes, errors = [], []
@@ -102,7 +133,7 @@ def test_concurrent_messages_of_one_patient_keep_the_state_consistent(inbox, dat
     def deliver(n):
         start.wait()
         try:
-            inbox.receive(InboundMessage(sid=f"SMpar{n}", wa_id="whatsapp:+6281234567891", body=f"halo {n}"))
+            inbox.receive(InboundMessage(message_id=f"SMpar{n}", sender="whatsapp:+6281234567891", body=f"halo {n}"))
         except Exception as error:  # noqa: BLE001
             errors.append(error)
 
@@ -124,7 +155,7 @@ def test_a_new_patient_arriving_twice_at_once_gets_one_conversation(inbox, datab
 
     def deliver(n):
         start.wait()
-        inbox.receive(InboundMessage(sid=f"SMnew{n}", wa_id="whatsapp:+6281234567892", body="halo"))
+        inbox.receive(InboundMessage(message_id=f"SMnew{n}", sender="whatsapp:+6281234567892", body="halo"))
 
     threads = [threading.Thread(target=deliver, args=(n,)) for n in range(8)]
     for thread in threads:

@@ -4,12 +4,12 @@ every case the triage issue named, through the engine as a patient's first messa
 from dataclasses import replace
 
 import pytest
+from conftest import KNOWLEDGE
 
 from bot.core import knowledge
 from bot.core.messages import ConversationState, Decision, Handoff, HandoffReason, Incoming
 from bot.core.triage import NONE, Assessment, Level
 from bot.quality.evaluation import REFERENCE_NOW
-from conftest import KNOWLEDGE
 
 
 def first_message(engine, text):

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import EVAL, ROOT
 
-from bot.quality import evaluation
 from bot.core import knowledge
 from bot.core.matcher import Matcher
 from bot.core.understand import ANALYZERS, Doc, IntentModel, ModelSource, Training, train
 from bot.models import KEEP, DiskModels
-from conftest import EVAL, ROOT
+from bot.quality import evaluation
 
 SAMPLE_TEXTS = [
     "knp betis kedutan trs",
@@ -167,8 +167,8 @@ def test_an_intent_with_too_few_examples_is_named_with_its_file_and_line(kb_copy
         knowledge.load(kb_copy)
     line = head.count("\n") + 1
     assert (
-        f"knowledge/intents/privacy.yaml:{line}: intent 'privacy_data' has 2 examples; the intent model needs at least 5"
-        in str(raised.value)
+        f"knowledge/intents/privacy.yaml:{line}: intent 'privacy_data' has 2 examples;"
+        " the intent model needs at least 5" in str(raised.value)
     )
 
 

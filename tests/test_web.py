@@ -8,15 +8,14 @@ import subprocess
 import sys
 
 import pytest
-from sqlalchemy.engine import make_url
-
 import servers
-from bot.store import migrate
-from bot.store import storage
-from bot.core.knowledge import ExampleValuesError
-from bot.web import create_app
 from conftest import ROOT, app_config
 from helpers import say
+from sqlalchemy.engine import make_url
+
+from bot.core.knowledge import ExampleValuesError
+from bot.store import migrate, storage
+from bot.web import create_app
 
 CLINIC = ROOT / "knowledge" / "clinic.yaml"
 
@@ -29,7 +28,8 @@ def line_of(path, needle: str) -> int:
 
 EXAMPLE_LINES = (
     f"knowledge/clinic.yaml:{line_of(CLINIC, 'example_values:')}: example_values: true",
-    f"knowledge/clinic.yaml:{line_of(CLINIC, 'address:')}: address: 'Jl. Contoh Sehat No. 8, Jakarta Barat (contoh)' is an example value",
+    f"knowledge/clinic.yaml:{line_of(CLINIC, 'address:')}: address:"
+    " 'Jl. Contoh Sehat No. 8, Jakarta Barat (contoh)' is an example value",
 )
 
 
@@ -52,8 +52,8 @@ def test_outside_dev_mode_the_example_clinic_facts_are_refused_with_file_line_an
     assert report.startswith("Refusing to start: the clinic facts are still the shipped EXAMPLE values")
     assert all(line in report for line in EXAMPLE_LINES)
     assert (
-        f"knowledge/clinic.yaml:{line_of(CLINIC, 'Rp250.000')}: prices[1].price: 'Rp250.000 (contoh)' is an example value"
-        in report
+        f"knowledge/clinic.yaml:{line_of(CLINIC, 'Rp250.000')}: prices[1].price:"
+        " 'Rp250.000 (contoh)' is an example value" in report
     )
     # example_values: false is not enough while a value still says "(contoh)".
     own_clinic_facts(kb_copy, keep="parking")
@@ -86,8 +86,9 @@ def production_environment(tmp_path) -> dict:
 
 
 def test_python_m_bot_serve_refuses_the_examples_without_a_traceback(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "bot", "serve", "--port", "0"], cwd=ROOT, env=production_environment(tmp_path),
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = subprocess.run([sys.executable, "-m", "bot", "serve", "--port", "0"], cwd=ROOT,
+                            env=production_environment(tmp_path), capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert all(line in result.stderr for line in EXAMPLE_LINES), result.stderr

@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from conftest import AUTH_TOKEN, PUBLIC_BASE, app_config, sign, signed_post
 from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -16,7 +17,6 @@ from twilio.request_validator import RequestValidator
 from bot.channels.twilio import webhook as twilio_webhook
 from bot.store.storage import Conversation, Message
 from bot.web import create_app
-from conftest import AUTH_TOKEN, PUBLIC_BASE, app_config, sign, signed_post
 
 PATIENT = "whatsapp:+6281234567890"
 WEBHOOK = "/webhook/whatsapp"
@@ -168,7 +168,7 @@ def test_a_message_is_answered_with_twiml_and_stored(app, client):
     assert "asisten otomatis" in messages[0].text
     assert "elektrolit" in messages[1].text
     inbound, *outbound = rows(app)
-    assert (inbound.direction, inbound.twilio_sid, inbound.intent, inbound.decision) == (
+    assert (inbound.direction, inbound.channel_message_id, inbound.intent, inbound.decision) == (
         "in",
         form()["MessageSid"],
         "causes",
@@ -177,7 +177,7 @@ def test_a_message_is_answered_with_twiml_and_stored(app, client):
     assert [m.body for m in outbound] == [m.text for m in messages]
     assert all(m.in_reply_to_id == inbound.id for m in outbound)
     assert inbound.created_at.tzinfo is not None
-    for element, stored in zip(messages, outbound):
+    for element, stored in zip(messages, outbound, strict=True):
         assert element.get("action") is None  # an action URL would cut off the messages after it
         action = urlparse(element.get("statusCallback"))
         assert f"{action.scheme}://{action.netloc}" == PUBLIC_BASE and action.path == "/webhook/status"
@@ -190,7 +190,7 @@ def test_conversation_keeps_profile_and_dialogue_state(app, client):
     assert "Jam buka" in reply[0]
     with Session(app.extensions["klinik_database"]) as session:
         conversation = session.execute(select(Conversation)).scalar_one()
-    assert (conversation.wa_id, conversation.profile_name) == (PATIENT, "Budi")
+    assert (conversation.address, conversation.profile_name) == (PATIENT, "Budi")
     assert conversation.state["last_intent"] == "clinic_info"
     assert conversation.last_inbound_at is not None
 
@@ -219,11 +219,11 @@ def test_responses_say_what_the_bot_understood_in_headers(app, client):
         "X-Klinik-Booking-Step": "name_confirm",
     }
     assert 0 < float(headers["X-Klinik-Score"]) <= 1
-    inbound = rows(app, Message.twilio_sid == "SMh1")[0]
+    inbound = rows(app, Message.channel_message_id == "SMh1")[0]
     assert (headers["X-Klinik-Reason"], float(headers["X-Klinik-Score"])) == (inbound.reason, inbound.score)
     retried = signed_post(client, WEBHOOK, form("mau booking akupuntur besok jam 3", sid="SMh1"))
     assert retried.data == understood.data
-    assert not [k for k in retried.headers.keys() if k.startswith("X-Klinik-")]  # answered from storage
+    assert not [k for k, _ in retried.headers if k.startswith("X-Klinik-")]  # answered from storage
 
 
 def test_patients_are_kept_apart(app, client):
@@ -281,7 +281,7 @@ def test_quick_reply_button_is_read_as_text(app, client):
     reply = texts(signed_post(client, WEBHOOK, data))
     assert "elektrolit" in reply[-1]
     inbound = rows(app, Message.direction == "in")[0]
-    assert (inbound.button_payload, inbound.button_text, inbound.intent) == (
+    assert (inbound.choice_id, inbound.choice_text, inbound.intent) == (
         "causes",
         "Penyebab kedutan betis",
         "causes",
@@ -349,7 +349,7 @@ def test_delivery_statuses_are_stored_and_never_go_backwards(app, client):
     for status in ("queued", "sent", "delivered", "sent", "queued"):
         assert signed_post(client, path, status_form("SMreply1", status)).status_code == 204
     stored = rows(app, Message.id == reply.id)[0]
-    assert (stored.status, stored.twilio_sid) == ("delivered", "SMreply1")
+    assert (stored.status, stored.channel_message_id) == ("delivered", "SMreply1")
     signed_post(client, path, status_form("SMreply1", "read"))
     assert rows(app, Message.id == reply.id)[0].status == "read"
 
@@ -407,7 +407,7 @@ def test_a_sign_told_over_two_messages_is_answered_even_while_flooding(database_
     assert "banyak sekali" in texts(signed_post(client, WEBHOOK, form("betis kiri sakit bgt", sid="SMhalf3")))[0]
     urgent = texts(signed_post(client, WEBHOOK, form("minggu lalu abis operasi lutut", sid="SMhalf4")))
     assert urgent and "119" in urgent[0]
-    assert [m.reason for m in rows(app, Message.twilio_sid == "SMhalf4")] == ["triage:leg_pain_after_surgery"]
+    assert [m.reason for m in rows(app, Message.channel_message_id == "SMhalf4")] == ["triage:leg_pain_after_surgery"]
 
 
 def test_the_flood_window_ends_after_a_minute_and_a_new_flood_gets_a_new_notice(database_url, clock):
@@ -432,7 +432,7 @@ def test_the_flood_window_ends_after_a_minute_and_a_new_flood_gets_a_new_notice(
     # A retry of a silenced message is not counted again and stays silent.
     assert texts(signed_post(client, WEBHOOK, form("halo 4", sid="SMb4"))) == []
     notices = rows(app, Message.reason == "rate_limit_notice")
-    assert [m.twilio_sid for m in notices] == ["SMa3", "SMb3"]
+    assert [m.channel_message_id for m in notices] == ["SMa3", "SMb3"]
 
 
 # -- the database down ------------------------------------------------------------------------
@@ -458,12 +458,12 @@ def test_a_bug_in_processing_keeps_the_message_and_apologises(app, client, monke
     first = signed_post(client, WEBHOOK, form("betis kedutan", sid="SMbug1"))
     assert texts(first) == [inbox.engine.text("error")]
     assert texts(signed_post(client, WEBHOOK, form("betis kedutan", sid="SMbug1"))) == texts(first)
-    (stored,) = rows(app, Message.twilio_sid == "SMbug1")
+    (stored,) = rows(app, Message.channel_message_id == "SMbug1")
     assert (stored.body, stored.reason) == ("betis kedutan", "processing_failed")
     monkeypatch.undo()
     after = texts(signed_post(client, WEBHOOK, form("kenapa betis kedutan", sid="SMbug2")))
     assert after and after != texts(first)
-    assert [m.twilio_sid for m in rows(app, Message.direction == "in")] == ["SMbug1", "SMbug2"]
+    assert [m.channel_message_id for m in rows(app, Message.direction == "in")] == ["SMbug1", "SMbug2"]
 
 
 def test_a_database_outage_mid_message_writes_nothing_and_the_retry_is_stored_once(app, client, monkeypatch):
@@ -490,4 +490,4 @@ def test_a_database_outage_mid_message_writes_nothing_and_the_retry_is_stored_on
     assert count(app) == 0 and count(app, Conversation) == 0
     retried = texts(signed_post(client, WEBHOOK, form("kenapa betis kedutan", sid="SMoutage")))
     assert retried and "Kedutan" in retried[-1]
-    assert [m.twilio_sid for m in rows(app, Message.direction == "in")] == ["SMoutage"]
+    assert [m.channel_message_id for m in rows(app, Message.direction == "in")] == ["SMoutage"]

@@ -1,1 +1,1 @@
-"""The dialogue core: normalizer, matcher, dialogue engine. Imports neither Flask nor Twilio."""
+"""The dialogue core: normalizer, matcher, dialogue engine. Imports neither Flask, a channel, nor a database."""

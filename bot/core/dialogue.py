@@ -1,15 +1,17 @@
 """The dialogue engine: (conversation state, incoming message, time) -> replies, actions, state.
 
-Pure: no I/O, no Flask or Twilio; the time comes in as `now`. The edges store the state, send
+Pure: no I/O, no web framework, channel or database; the time comes in as `now`. The edges store the state, send
 the replies and carry out the actions (a handoff case for staff, with its booking request).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
+from typing import NamedTuple
 
 from . import dates
 from .booking import MAX_CHOICE_DIGITS, BookingFlow
@@ -21,11 +23,11 @@ from .messages import (
     Action,
     ConversationState,
     Decision,
+    EraseData,
     Handoff,
     HandoffReason,
     Incoming,
     Match,
-    EraseData,
     Reply,
     ReportData,
     StaffView,
@@ -60,18 +62,9 @@ EMERGENCY_FOLLOW_UP = timedelta(hours=12)
 # Said while staff have the chat or after an emergency: acknowledged, not answered as a topic.
 _ACKNOWLEDGED = frozenset({"thanks", "goodbye", "greeting"})
 DEFAULT_BOOKING_EXPIRY = timedelta(hours=2)
-# Words that make a message worth checking for a privacy command (cheap filter before matching).
-_PRIVACY_WORDS = {"data", "hapus", "dihapus", "hapusin", "hapuskan", "hps", "delete", "privasi", "riwayat"}
 _PRIVACY_ACTIONS = ("erase_request", "data_summary")
-_BOOKING_WORDS = {"janji", "booking", "jadwal", "reservasi", "appointment"}
-# Answers to "hapus semua data Anda?", read from the raw words (the normalizer drops "ya").
+# The answer to "hapus semua data Anda?" counts only this soon after it.
 ERASE_CONFIRM_WINDOW = timedelta(minutes=10)
-_ERASE_YES = {"hapus", "hapuskan", "hapusin", "hps", "setuju", "yakin", "delete", "ok", "okay", "okey", "oke", "sip",
-              "siap", "yaudah", "gpp", "lanjut", "bener", "benar", "betul", "iyaa", "yaa", "yes"}  # fmt: skip
-_ERASE_FILLERS = {"aja", "saja", "dong", "kak", "deh", "semua", "semuanya", "data", "datanya", "saya", "aku", "sy", "min",
-                  "sudah", "udah", "ya", "iya", "nya", "tolong", "yg", "yang", "pesan", "chat", "riwayat"}  # fmt: skip
-_NO_WORDS = {"tidak", "tdk", "ga", "gak", "ngga", "nggak", "enggak", "engga", "gk", "jangan", "jgn", "no", "batal", "gajadi",
-             "cancel", "ogah", "belum", "bukan"}  # fmt: skip
 
 
 class Engine:
@@ -96,7 +89,7 @@ class Engine:
         self._affirmations = kb.lexicon.affirmations
         self._cancel = kb.lexicon.cancel_words
         self._practical = frozenset(kb.practical_intents)
-        self._salam = "assalamualaikum"
+        self.words = kb.dialogue_words
 
     def step(
         self, state: ConversationState, incoming: Incoming, now: datetime | None = None, staff: StaffView = NO_STAFF
@@ -132,72 +125,100 @@ class Engine:
         assessment: Assessment,
         staff: StaffView,
     ) -> Turn:
+        """The message goes down PRECEDENCE; the first concern that takes it answers it."""
         text = (incoming.text or "").strip()
         tokens = self.matcher.normalize.tokens(text)
-        if state.booking and self.booking.expired(state.booking, now):
-            state = replace(state, booking=None)  # abandoned: forget it, answer afresh
-        if state.erase_asked_at and now - datetime.fromisoformat(state.erase_asked_at) > ERASE_CONFIRM_WINDOW:
-            state = replace(state, erase_asked_at=None)  # too late to count as the answer
-        if state.emergency_at and now - datetime.fromisoformat(state.emergency_at) > EMERGENCY_FOLLOW_UP:
-            state = replace(state, emergency_at=None)
-        if state.emergency_at and staff.replied_at and staff.replied_at > datetime.fromisoformat(state.emergency_at):
-            state = replace(state, emergency_at=None)  # staff have taken it up with the patient
-        if assessment.level is Level.EMERGENCY:
-            return self._emergency(state, assessment, now)
-        if state.erase_asked_at:
-            turn = self._confirm_erase(state, text, tokens)
+        message = _Message(self._lapsed(state, now, staff), incoming, text, tokens, now, first, assessment, staff)
+        for concern in PRECEDENCE:
+            turn = concern.take(self, message)
             if turn is not None:
-                return turn
+                return self._advised(turn, assessment) if concern.advised else turn
+        raise AssertionError("the last concern of PRECEDENCE takes every message")
+
+    def _lapsed(self, state: ConversationState, now: datetime, staff: StaffView) -> ConversationState:
+        """The state without what has run out: an abandoned booking (answered afresh), an erase
+        request too old for its answer to count, an emergency followed up long enough or taken
+        up by staff."""
+        if state.booking and self.booking.expired(state.booking, now):
+            state = replace(state, booking=None)
+        if state.erase_asked_at and now - datetime.fromisoformat(state.erase_asked_at) > ERASE_CONFIRM_WINDOW:
             state = replace(state, erase_asked_at=None)
-        privacy = self._privacy_command(text, tokens)
-        if (
-            privacy is not None
-            and not (staff.has_chat or state.booking or state.emergency_at)
-            and len(self.questions.find(text, privacy)) > 1
-        ):
-            privacy = None  # "data apa yg disimpan? trus cara hapusnya gmn": answered as several questions
-        if privacy is not None and not (staff.has_chat and self._about_an_appointment(privacy, tokens)):
-            return self._privacy(state, privacy, now, tokens)
         if state.emergency_at:
-            return self._after_emergency(state, text, assessment)
-        if staff.has_chat:
-            return self._while_staff(state, text, now, assessment, staff)
-        return self._advised(self._converse(state, incoming, tokens, now, first, assessment), assessment)
+            since = datetime.fromisoformat(state.emergency_at)
+            if now - since > EMERGENCY_FOLLOW_UP or (staff.replied_at and staff.replied_at > since):
+                state = replace(state, emergency_at=None)
+        return state
 
-    def _converse(
-        self, state, incoming: Incoming, tokens: list[str], now: datetime, first: bool, assessment: Assessment
-    ) -> Turn:
-        """The conversation proper: the booking in progress, a numbered choice, or a question."""
-        text = (incoming.text or "").strip()
-        if state.booking and (tokens or self.booking.says_yes(text)):
-            return self._continue_booking(state, incoming, now)
-        if state.options:
-            choice = self._option_choice(tokens)
-            if choice is not None and 1 <= choice <= len(state.options):
-                match = Match(Decision.ANSWER, state.options[choice - 1], 1.0, reason="option")
-                return self._answer(state, match, incoming, now)
-            said = re.findall(r"[a-z]+", text.lower())
-            if choice is not None or (said and set(said) <= self._affirmations):
-                # A number outside the list, or "iya" to a numbered question: ask for the number.
-                reply = Reply(self.text("invalid_option").replace("{n}", str(len(state.options))))
-                return Turn((reply,), (), state, None)
-        elif 1 <= (self._option_choice(tokens) or 0) <= len(self.kb.menu_items):
-            # A small number when no list is showing: show the menu it was probably meant for.
-            return self._answer(state, Match(Decision.ANSWER, "menu", 1.0, reason="number_without_menu"), incoming, now)
+    # -- the concerns, in the order of PRECEDENCE: each takes the message (a Turn) or passes (None)
 
-        if not tokens:
-            if incoming.media_types or incoming.has_location:
-                key = "media"
-            else:
-                key = "emoji_only" if text else "empty"
-            return Turn((Reply(self.text(key)),), (), state, Match(Decision.FALLBACK, FALLBACK_INTENT, 0.0, reason=key))
+    def _take_emergency(self, m: _Message) -> Turn | None:
+        return self._emergency(m.state, m.assessment, m.now) if m.assessment.level is Level.EMERGENCY else None
 
+    def _take_erase_answer(self, m: _Message) -> Turn | None:
+        if not m.state.erase_asked_at:
+            return None
+        turn = self._confirm_erase(m.state, m.text, m.tokens)
+        if turn is None:
+            m.state = replace(m.state, erase_asked_at=None)  # a real question lapses the request
+        return turn
+
+    def _take_privacy_command(self, m: _Message) -> Turn | None:
+        privacy = self._privacy_command(m.text, m.tokens)
+        if privacy is None:
+            return None
+        busy = m.staff.has_chat or m.state.booking or m.state.emergency_at
+        if not busy and len(self.questions.find(m.text, privacy)) > 1:
+            return None  # "data apa yg disimpan? trus cara hapusnya gmn": answered as several questions
+        if m.staff.has_chat and self._about_an_appointment(privacy, m.tokens):
+            return None  # "hapus janji saya" while staff have the chat: for staff
+        return self._privacy(m.state, privacy, m.now, m.tokens)
+
+    def _take_after_emergency(self, m: _Message) -> Turn | None:
+        return self._after_emergency(m.state, m.text, m.assessment) if m.state.emergency_at else None
+
+    def _take_staff_chat(self, m: _Message) -> Turn | None:
+        return self._while_staff(m.state, m.text, m.now, m.assessment, m.staff) if m.staff.has_chat else None
+
+    def _take_booking(self, m: _Message) -> Turn | None:
+        if m.state.booking and (m.tokens or self.booking.says_yes(m.text)):
+            return self._continue_booking(m.state, m.incoming, m.now)
+        return None
+
+    def _take_option(self, m: _Message) -> Turn | None:
+        """A pick from the numbered list showing ("2", "yang kedua"); a number outside it, or
+        "iya" to it, asked again; a small number when no list shows: the menu it was meant for."""
+        choice = self._option_choice(m.tokens)
+        options = m.state.options
+        if not options:
+            if 1 <= (choice or 0) <= len(self.kb.menu_items):
+                menu = Match(Decision.ANSWER, "menu", 1.0, reason="number_without_menu")
+                return self._answer(m.state, menu, m.incoming, m.now)
+            return None
+        if choice is not None and 1 <= choice <= len(options):
+            match = Match(Decision.ANSWER, options[choice - 1], 1.0, reason="option")
+            return self._answer(m.state, match, m.incoming, m.now)
+        said = re.findall(r"[a-z]+", m.text.lower())
+        if choice is not None or (said and set(said) <= self._affirmations):
+            reply = Reply(self.text("invalid_option").replace("{n}", str(len(options))))
+            return Turn((reply,), (), m.state, None)
+        return None
+
+    def _take_wordless(self, m: _Message) -> Turn | None:
+        """No word to read: media, a location, emoji only, or nothing."""
+        if m.tokens:
+            return None
+        key = "media" if m.incoming.media_types or m.incoming.has_location else "emoji_only" if m.text else "empty"
+        return Turn((Reply(self.text(key)),), (), m.state, Match(Decision.FALLBACK, FALLBACK_INTENT, 0.0, reason=key))
+
+    def _take_intent(self, m: _Message) -> Turn:
+        """A question (or several): answered, asked about, or not understood."""
+        state, text = m.state, m.text
         context = state.options or (
             *self._follow_ups(state.last_intent),
             *([state.last_intent] if state.last_intent else []),
         )
         match = self.matcher.match(text, context=context)
-        if match.decision is not Decision.ANSWER and assessment.level is Level.DOCTOR:
+        if match.decision is not Decision.ANSWER and m.assessment.level is Level.DOCTOR:
             # A complaint worth a doctor's visit in no topic the bot knows ("tensi sy 160/100"):
             # the advice (added by _advised) and what the clinic can do; not a miss, and not the
             # answer about twitching.
@@ -207,15 +228,16 @@ class Engine:
         flows = [q.match.intent for q in questions if self._place(q.match.intent) == _FLOW]
         if len(flows) > 1 and not any(self.kb.intents[i].action == _TO_STAFF for i in flows):
             questions = ()  # two flows at once ("hapus data, terus mau booking"): read as one
+        salam = bool(self.words.salam & set(m.tokens))
         if len(questions) > 1:
-            return self._answer_several(state, questions, incoming, now, salam=self._salam in tokens, first=first)
+            return self._answer_several(state, questions, m.incoming, m.now, salam=salam, first=m.first)
         if questions:
             match = questions[0].match  # the narrower of a broad question and a narrower one of it
         if match.decision is Decision.ANSWER:
-            return self._answer(state, match, incoming, now, salam=self._salam in tokens, first=first)
+            return self._answer(state, match, m.incoming, m.now, salam=salam, first=m.first)
         if match.decision is Decision.CLARIFY:
             return self._clarify(state, match)
-        return self._fallback(state, match, now)
+        return self._fallback(state, match, m.now)
 
     # -- triage -----------------------------------------------------------------------------
 
@@ -443,7 +465,7 @@ class Engine:
 
     def _privacy_command(self, text: str, tokens: list[str]) -> Match | None:
         """ "hapus data saya" / "data saya": answered even mid-booking or while staff have the chat."""
-        if not _PRIVACY_WORDS & set(tokens):
+        if not self.words.privacy & set(tokens):
             return None
         match = self.matcher.match(text)
         intent = self.kb.intents.get(match.intent)
@@ -453,7 +475,7 @@ class Engine:
 
     def _about_an_appointment(self, match: Match, tokens: list[str]) -> bool:
         """ "hapus janji saya": an erase request about an appointment, not the patient's data."""
-        return self.kb.intents[match.intent].action == "erase_request" and bool(_BOOKING_WORDS & set(tokens))
+        return self.kb.intents[match.intent].action == "erase_request" and bool(self.words.appointment & set(tokens))
 
     def _privacy(self, state, match: Match, now: datetime, tokens: list[str] = ()) -> Turn:
         intent = self.kb.intents[match.intent]
@@ -483,12 +505,12 @@ class Engine:
         real question lapses the request and is answered; anything else is asked again, saying
         that nothing was deleted yet."""
         said = set(re.findall(r"[a-z]+", text.lower()))
-        if said & _NO_WORDS or set(tokens) & self._cancel:
+        if said & self.words.erase_no or set(tokens) & self._cancel:
             match = Match(Decision.ANSWER, "privacy_erase", 1.0, reason="erase_cancelled")
             kept = replace(state, erase_asked_at=None)
             return Turn((Reply(self.text("erase_cancelled")), *self._booking_resume(kept)), (), kept, match)
-        yes = self._affirmations | _ERASE_YES
-        if said & yes and said <= yes | _ERASE_FILLERS:
+        yes = self._affirmations | self.words.erase_yes
+        if said & yes and said <= yes | self.words.erase_fillers:
             match = Match(Decision.ANSWER, "privacy_erase", 1.0, reason="erase_confirmed")
             return Turn((Reply(self.text("erase_done")),), (EraseData(),), ConversationState(), match)
         match = self.matcher.match(text)
@@ -549,6 +571,48 @@ class Engine:
     def text(self, key: str) -> str:
         """A fixed text of knowledge/dialogue.yaml, with the clinic's name filled in."""
         return self.kb.texts[key].replace("{clinic_name}", self.kb.clinic.name)
+
+
+@dataclass
+class _Message:
+    """One patient message as the concerns read it. A concern that passes may hand the next
+    ones a changed state (an erase request lapsed by a real question)."""
+
+    state: ConversationState
+    incoming: Incoming
+    text: str
+    tokens: list[str]
+    now: datetime
+    first: bool
+    assessment: Assessment
+    staff: StaffView
+
+
+class Concern(NamedTuple):
+    """One row of the dialogue's precedence: `take` answers the message (a Turn) or passes it
+    on (None); `advised`: a doctor-level message gets the advice to see a doctor first."""
+
+    name: str
+    take: Callable[[Engine, _Message], Turn | None]
+    advised: bool = False
+
+
+# The dialogue's order of concerns, which is its safety precedence: each in turn may take the
+# message, and the first that does answers it. Danger signs before anything; a pending question
+# (erase my data?) before a new topic; the patient's privacy rights even mid-booking or while
+# staff have the chat; then the follow-up of an emergency; staff's chat; and only then the
+# conversation proper, where a doctor-level message gets the advice to see a doctor first.
+PRECEDENCE: tuple[Concern, ...] = (
+    Concern("triage: emergency", Engine._take_emergency),
+    Concern("pending confirmation: erase my data", Engine._take_erase_answer),
+    Concern("privacy command: data saya / hapus data saya", Engine._take_privacy_command),
+    Concern("after an emergency", Engine._take_after_emergency),
+    Concern("staff have the chat", Engine._take_staff_chat),
+    Concern("booking in progress", Engine._take_booking, advised=True),
+    Concern("numbered options", Engine._take_option, advised=True),
+    Concern("nothing to read", Engine._take_wordless, advised=True),
+    Concern("intents", Engine._take_intent, advised=True),
+)
 
 
 def _handoff(actions) -> bool:

@@ -49,15 +49,18 @@ _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 
 TEXT_KEYS = (
-    "first_contact", "greeting_prefix", "empty", "media", "clarify", "clarify_other", "questions_skipped", "handoff_also", "options_hint",
+    "first_contact", "greeting_prefix", "empty", "media", "clarify", "clarify_other", "questions_skipped",
+    "handoff_also", "options_hint",
     "follow_up_prompt", "invalid_option", "fallback_again", "missing_fact", "missing_fact_offer",
     "closed_day", "rate_limited", "emoji_only", "salam_reply", "error",
     "booking_ask_name_confirm", "booking_ask_name", "booking_ask_complaint", "booking_ask_when", "booking_no_time",
-    "booking_no_date", "booking_which_day", "booking_either_day", "booking_past", "booking_invalid_date", "booking_closed",
+    "booking_no_date", "booking_which_day", "booking_either_day", "booking_past", "booking_invalid_date",
+    "booking_closed",
     "booking_outside_hours", "booking_confirm", "booking_ask_change", "booking_sent", "booking_cancelled",
     "booking_resume", "staff_holding", "staff_thanks", "staff_will_reply", "out_of_hours",
-    "emergency_again", "crisis_again", "emergency_not_clinic", "emergency_thanks", "doctor_advice", "doctor_reason_unknown",
-    "doctor_only", "staff_alert", "staff_reason_booking", "staff_reason_human_agent", "staff_reason_urgent", "staff_booking_details",
+    "emergency_again", "crisis_again", "emergency_not_clinic", "emergency_thanks", "doctor_advice",
+    "doctor_reason_unknown", "doctor_only",
+    "staff_alert", "staff_reason_booking", "staff_reason_human_agent", "staff_reason_urgent", "staff_booking_details",
     "staff_last_messages", "staff_booking_confirmed", "staff_booking_rejected", "staff_note", "staff_template_reply",
     "erase_done", "erase_cancelled", "erase_unclear", "data_summary", "erased_by_staff_case", "staff_template_no_name",
     "feedback_question", "feedback_question_case", "feedback_thanks", "feedback_sorry",
@@ -245,6 +248,21 @@ class MatcherSettings:
 
 
 @dataclass(frozen=True)
+class DialogueWords:
+    """The words the dialogue engine reads (dialogue.yaml `words`)."""
+
+    privacy: frozenset[str] = frozenset()
+    appointment: frozenset[str] = frozenset()
+    erase_yes: frozenset[str] = frozenset()
+    erase_fillers: frozenset[str] = frozenset()
+    erase_no: frozenset[str] = frozenset()
+    salam: frozenset[str] = frozenset()
+
+
+DIALOGUE_WORD_KEYS = tuple(DialogueWords.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
 class KnowledgeBase:
     intents: dict[str, Intent]
     lexicon: Lexicon
@@ -264,6 +282,7 @@ class KnowledgeBase:
     # the replies (thanks, goodbye) that ask about the topic answered before them.
     unrated_intents: tuple[str, ...] = ()
     closing_intents: tuple[str, ...] = ()
+    dialogue_words: DialogueWords = DialogueWords()
 
     def topics(self, intent_ids) -> set[str]:
         """The intents, with the broader topic each narrows (part_of): the topics their answers
@@ -362,7 +381,7 @@ def _load(directory: Path) -> tuple[KnowledgeBase | None, Problems]:
 
     lexicon = _read_lexicon(*root("lexicon.yaml"))
     clinic = _read_clinic(*root("clinic.yaml"))
-    texts, menu_prompt, menu_items, practical, feedback = _read_dialogue(*root("dialogue.yaml"))
+    texts, menu_prompt, menu_items, practical, feedback, dialogue_words = _read_dialogue(*root("dialogue.yaml"))
     settings = _read_settings(*root("matcher.yaml"))
     triage_rules, triage_words = _read_triage_rules(*root("triage.yaml"))
     triage_examples = _read_triage_examples(*root("triage_examples.yaml"))
@@ -398,7 +417,7 @@ def _load(directory: Path) -> tuple[KnowledgeBase | None, Problems]:
         _read_out_of_scope(node, reader, intents)
     unreadable = unreadable or node is None
 
-    if None in (lexicon, clinic, texts, settings, triage_rules, triage_examples, review):
+    if None in (lexicon, clinic, texts, settings, triage_rules, triage_examples, review, dialogue_words):
         return None, problems
 
     kb = KnowledgeBase(
@@ -414,6 +433,7 @@ def _load(directory: Path) -> tuple[KnowledgeBase | None, Problems]:
         practical_intents=tuple(practical or ()),
         unrated_intents=tuple(feedback.get("not_rated", ())),
         closing_intents=tuple(feedback.get("closing", ())),
+        dialogue_words=dialogue_words,
         settings=settings,
     )
     if unreadable:
@@ -608,40 +628,13 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
     top = r.mapping(node, "lexicon", required=(*keys, "numbers", "phrases"))
     if top is None or any(k not in top for k in (*keys, "numbers", "phrases")):
         return None
-    slang: dict[str, str] = {}
-    slang_lines: dict[str, int] = {}
-    for section_key, section in (r.mapping(top["slang"], "slang") or {}).items():
-        if not isinstance(section, yaml.MappingNode):
-            r.fail(section, f"slang section '{section_key}' must be a mapping")
-            continue
-        for key_node, value_node in section.value:
-            key = str(key_node.value)
-            value = r.string(value_node, f"slang '{key}'")
-            if value is None:
-                continue
-            if not re.fullmatch(r"[a-z0-9]+", key):
-                r.fail(key_node, f"slang '{key}': keys are single lowercase words")
-            elif key in slang:
-                r.fail(key_node, f"slang '{key}' is defined twice (first at line {slang_lines[key]})")
-            else:
-                slang[key] = value.strip().lower()
-                slang_lines[key] = key_node.start_mark.line + 1
+    slang, slang_lines = _read_slang(top["slang"], r)
     word_lists = {k: frozenset(text.lower() for text, _ in r.strings(top[k], k)) for k in keys[1:]}
     for key, value in slang.items():
         for word in value.split():
             if word in slang or word in word_lists["particles"]:
                 r.fail(slang_lines[key], f"slang '{key}' -> '{value}': '{word}' is itself slang or a particle")
-    phrases: dict[str, str] = {}
-    for key_node, value_node in top["phrases"].value if r.mapping(top.get("phrases"), "phrases") is not None else ():
-        key, value = str(key_node.value).lower(), r.string(value_node, f"phrase '{key_node.value}'")
-        if value is None:
-            continue
-        if len(key.split()) < 2 or not re.fullmatch(r"[a-z0-9 ]+", key):
-            r.fail(key_node, f"phrase '{key}': keys are two or more lowercase words")
-        for word in value.lower().split():
-            if word in slang or word in word_lists["particles"]:
-                r.fail(key_node, f"phrase '{key}' -> '{value}': '{word}' is itself slang or a particle")
-        phrases[key] = value.strip().lower()
+    phrases = _read_phrases(top, r, set(slang) | word_lists["particles"])
     numbers: dict[str, int] = {}
     for key_node, value_node in top["numbers"].value if r.mapping(top.get("numbers"), "numbers") is not None else ():
         value = r.number(value_node, f"number '{key_node.value}'")
@@ -678,12 +671,51 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
     )
 
 
+def _read_slang(node, r: Reader) -> tuple[dict[str, str], dict[str, int]]:
+    """The slang sections merged into one mapping, and the line of each key."""
+    slang: dict[str, str] = {}
+    slang_lines: dict[str, int] = {}
+    for section_key, section in (r.mapping(node, "slang") or {}).items():
+        if not isinstance(section, yaml.MappingNode):
+            r.fail(section, f"slang section '{section_key}' must be a mapping")
+            continue
+        for key_node, value_node in section.value:
+            key = str(key_node.value)
+            value = r.string(value_node, f"slang '{key}'")
+            if value is None:
+                continue
+            if not re.fullmatch(r"[a-z0-9]+", key):
+                r.fail(key_node, f"slang '{key}': keys are single lowercase words")
+            elif key in slang:
+                r.fail(key_node, f"slang '{key}' is defined twice (first at line {slang_lines[key]})")
+            else:
+                slang[key] = value.strip().lower()
+                slang_lines[key] = key_node.start_mark.line + 1
+    return slang, slang_lines
+
+
+def _read_phrases(top, r: Reader, not_targets: set[str]) -> dict[str, str]:
+    """Phrases of two or more words; what they become must be neither slang nor a particle."""
+    phrases: dict[str, str] = {}
+    for key_node, value_node in top["phrases"].value if r.mapping(top.get("phrases"), "phrases") is not None else ():
+        key, value = str(key_node.value).lower(), r.string(value_node, f"phrase '{key_node.value}'")
+        if value is None:
+            continue
+        if len(key.split()) < 2 or not re.fullmatch(r"[a-z0-9 ]+", key):
+            r.fail(key_node, f"phrase '{key}': keys are two or more lowercase words")
+        for word in value.lower().split():
+            if word in not_targets:
+                r.fail(key_node, f"phrase '{key}' -> '{value}': '{word}' is itself slang or a particle")
+        phrases[key] = value.strip().lower()
+    return phrases
+
+
 def _read_clinic(node, r: Reader | None) -> ClinicFacts | None:
     if node is None:
         return None
     optional = (
-        "address", "maps_url", "phone", "whatsapp", "website", "opening_hours", "prices", "payment_methods", "insurance",
-        "parking", "home_visit", "care",
+        "address", "maps_url", "phone", "whatsapp", "website", "opening_hours", "prices", "payment_methods",
+        "insurance", "parking", "home_visit", "care",
     )  # fmt: skip
     top = r.mapping(node, "clinic", required=("name", "example_values"), optional=optional)
     if top is None or "name" not in top or "example_values" not in top:
@@ -736,10 +768,10 @@ def _read_clinic(node, r: Reader | None) -> ClinicFacts | None:
 
 def _read_dialogue(node, r: Reader | None):
     if node is None:
-        return None, None, None, None, {}
-    top = r.mapping(node, "dialogue", required=("texts", "menu"), optional=("practical_intents", "feedback"))
+        return None, None, None, None, {}, None
+    top = r.mapping(node, "dialogue", required=("texts", "menu", "words"), optional=("practical_intents", "feedback"))
     if top is None or "texts" not in top or "menu" not in top:
-        return None, None, None, None, {}
+        return None, None, None, None, {}, None
     text_nodes = r.mapping(top["texts"], "texts", required=TEXT_KEYS) or {}
     texts = {key: r.string(value, f"texts.{key}") for key, value in text_nodes.items()}
     menu = r.mapping(top["menu"], "menu", required=("prompt", "items")) or {}
@@ -754,9 +786,21 @@ def _read_dialogue(node, r: Reader | None):
         (r.mapping(top["feedback"], "feedback", optional=("not_rated", "closing")) or {}) if "feedback" in top else {}
     )
     feedback = {key: [text for text, _ in r.strings(value, f"feedback.{key}")] for key, value in feedback_nodes.items()}
+    words = _read_dialogue_words(top.get("words"), r)
     if any(v is None for v in texts.values()) or len(texts) != len(TEXT_KEYS):
-        return None, None, None, None, {}
-    return {k: v.strip() for k, v in texts.items()}, prompt, items, practical, feedback
+        return None, None, None, None, {}, None
+    return {k: v.strip() for k, v in texts.items()}, prompt, items, practical, feedback, words
+
+
+def _read_dialogue_words(node, r: Reader) -> DialogueWords | None:
+    if node is None:
+        return None
+    lists = r.mapping(node, "words", required=DIALOGUE_WORD_KEYS) or {}
+    if any(key not in lists for key in DIALOGUE_WORD_KEYS):
+        return None
+    return DialogueWords(
+        **{key: frozenset(text.lower() for text, _ in r.strings(lists[key], f"words.{key}")) for key in lists}
+    )
 
 
 def _read_settings(node, r: Reader | None) -> MatcherSettings | None:
@@ -883,6 +927,20 @@ def _is_null(node) -> bool:
 def _cross_check(kb: KnowledgeBase, problems: Problems, names: dict[str, str]) -> list[Problem]:
     """Checks that span files: required intents, references, and duplicate examples."""
     warnings = Problems()
+    _check_references(kb, problems, names)
+    _check_examples(kb, problems, warnings)
+    if kb.clinic.example_values:
+        warnings.add(
+            names["clinic.yaml"],
+            0,
+            "clinic facts are still the shipped EXAMPLE values: edit them and set example_values: false"
+            " (outside dev mode the server refuses to start)",
+        )
+    return list(warnings)
+
+
+def _check_references(kb: KnowledgeBase, problems: Problems, names: dict[str, str]) -> None:
+    """Every intent another part names exists (and has enough examples to learn from)."""
     intents = kb.intents
     for required in REQUIRED_INTENTS:
         if required not in intents:
@@ -900,27 +958,33 @@ def _cross_check(kb: KnowledgeBase, problems: Problems, names: dict[str, str]) -
             problems.add(
                 intent.file,
                 intent.line,
-                f"intent '{intent.id}' has {count or 'no'} example{'s' if count != 1 else ''}; the intent model needs at least {MIN_EXAMPLES}",
+                f"intent '{intent.id}' has {count or 'no'} example{'s' if count != 1 else ''};"
+                f" the intent model needs at least {MIN_EXAMPLES}",
             )
     for rule in kb.triage_rules:
         if rule.level != "emergency":
             continue
         if rule.intent not in intents:
             problems.add(rule.file, rule.line, f"triage rule '{rule.id}' names unknown intent '{rule.intent}'")
-        elif not intents[rule.intent].action == "handoff_urgent":
+        elif intents[rule.intent].action != "handoff_urgent":
             problems.add(
                 rule.file, rule.line, f"triage rule '{rule.id}': intent '{rule.intent}' must have action handoff_urgent"
             )
-    for item in kb.menu_items:
-        if item not in intents:
-            problems.add(names["dialogue.yaml"], 0, f"menu names unknown intent '{item}'")
-    for item in kb.practical_intents:
-        if item not in intents:
-            problems.add(names["dialogue.yaml"], 0, f"practical_intents names unknown intent '{item}'")
-    for item in (*kb.unrated_intents, *kb.closing_intents):
-        if item not in intents:
-            problems.add(names["dialogue.yaml"], 0, f"feedback names unknown intent '{item}'")
+    listed = (
+        ("menu", kb.menu_items),
+        ("practical_intents", kb.practical_intents),
+        ("feedback", (*kb.unrated_intents, *kb.closing_intents)),
+    )
+    for label, items in listed:
+        for item in items:
+            if item not in intents:
+                problems.add(names["dialogue.yaml"], 0, f"{label} names unknown intent '{item}'")
 
+
+def _check_examples(kb: KnowledgeBase, problems: Problems, warnings: Problems) -> None:
+    """No example empty after normalization; none the same as another (a warning within an
+    intent, a problem across two)."""
+    intents = kb.intents
     normalize = kb.normalizer()
     seen: dict[str, tuple[str, Example]] = {}
     for intent in intents.values():
@@ -944,15 +1008,8 @@ def _cross_check(kb: KnowledgeBase, problems: Problems, names: dict[str, str]) -
                     problems.add(
                         example.file,
                         example.line,
-                        f"intent '{intent.id}': example \"{example.text}\" is also an example of intent '{other_intent}' ({where})",
+                        f"intent '{intent.id}': example \"{example.text}\""
+                        f" is also an example of intent '{other_intent}' ({where})",
                     )
             else:
                 seen[key] = (intent.id, example)
-
-    if kb.clinic.example_values:
-        warnings.add(
-            names["clinic.yaml"],
-            0,
-            "clinic facts are still the shipped EXAMPLE values: edit them and set example_values: false (outside dev mode the server refuses to start)",
-        )
-    return list(warnings)

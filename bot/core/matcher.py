@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from .triage import Rules
 from .knowledge import KnowledgeBase, MatcherSettings
 from .messages import FALLBACK_INTENT, Candidate, Decision, Match
 from .repair import Reading, Repair, Token, words_of
+from .triage import Rules
 from .understand import IN_MEMORY, Doc, IntentModel, ModelSource, Training
 
 SOCIAL_INTENTS = frozenset({"greeting", "thanks", "goodbye", FALLBACK_INTENT})
@@ -247,7 +247,7 @@ class Matcher:
         w = self._apply(batch.whole, s, cutoffs)
         c = self._apply(batch.core, s, cutoffs)
         use_core = batch.has_core & (c[0] != FALLBACK) & ~self._social[c[1]]
-        decision, intent, second, score, reason = (np.where(use_core, a, b) for a, b in zip(c, w))
+        decision, intent, second, score, reason = (np.where(use_core, a, b) for a, b in zip(c, w, strict=True))
         # "udah itu aja, makasih": thanks or goodbye is not worth a question; take the best.
         small_talk = (decision == CLARIFY) & self._social[intent] & self._social[second]
         decision = np.where(small_talk, ANSWER, decision)

@@ -20,6 +20,36 @@ FALLBACK_INTENT = "fallback"
 
 
 @dataclass(frozen=True)
+class InboundMessage:
+    """One message as a channel delivered it, in no channel's terms.
+
+    `message_id` is the channel's id of the message (a retried delivery has the same one);
+    `sender` is the patient's address, '<channel>:<their id there>' ('whatsapp:+62812...'), the
+    key of their conversation; `choice_id`/`choice_text`: a tapped button or list item."""
+
+    message_id: str
+    sender: str
+    body: str = ""
+    profile_name: str | None = None
+    media: tuple[tuple[str, str], ...] = ()  # (url, content type)
+    latitude: float | None = None
+    longitude: float | None = None
+    location_label: str | None = None
+    choice_id: str | None = None
+    choice_text: str | None = None
+
+    @property
+    def text(self) -> str:
+        """What the patient said: the body, or the label of a tapped choice."""
+        return self.body.strip() or (self.choice_text or self.choice_id or "").strip()
+
+
+def local_id(address: str) -> str:
+    """'whatsapp:+62812...' -> '+62812...': the patient's id on their channel, for staff to read."""
+    return address.partition(":")[2] or address
+
+
+@dataclass(frozen=True)
 class Incoming:
     """One message from a patient, already stripped of any platform detail."""
 
@@ -146,7 +176,7 @@ class Turn:
 
     replies: tuple[Reply, ...]
     actions: tuple[Action, ...]
-    state: "ConversationState"
+    state: ConversationState
     match: Match | None = None
     # The message's triage (bot.core.triage.Assessment); None when the step made none.
     triage: object | None = None
@@ -185,7 +215,8 @@ class BookingDraft:
             return None
         return cls(
             step=data["step"], updated_at=data["updated_at"], name=data.get("name"), complaint=data.get("complaint"),
-            day=data.get("day"), at=data.get("at"), slots=tuple(data.get("slots", ())), editing=bool(data.get("editing")),
+            day=data.get("day"), at=data.get("at"), slots=tuple(data.get("slots", ())),
+            editing=bool(data.get("editing")),
         )  # fmt: skip
 
 

@@ -139,68 +139,63 @@ class Rules:
         for the rules marked `anywhere`, anywhere in the message; none cancelled by an affirmed
         `unless` term beside them: in the clause or the ones next to it in its sentence ("naik
         tangga 6 lantai, ngos2an" is breathless from exertion); for `anywhere` rules, see
-        beside_anywhere."""
+        _beside_anywhere. None only asked about ("kalau ada orang digigit ular")."""
         denied = self._echo_denied(sentences, resolved)
-        kept = [(clause, s) for clause, s in zip(clauses, _sentence_of(clauses, sentences)) if s not in denied]
-        # The words of the message, and where each clause lies in them; a sentence end between
-        # a negation and a sign ("pinggang sakit? bukan. betis kiri bengkak") denies nothing.
-        sequence: list[str] = []
-        places: list[tuple[int, int]] = []
-        for number, (clause, s) in enumerate(kept):
-            if number and kept[number - 1][1] != s:
-                sequence.append(_SENTENCE_END)
-            places.append((len(sequence), len(sequence) + len(words_of(resolved, clause, typos=False))))
-            sequence.extend(words_of(resolved, clause, typos=False))
-        scattered = self._hits(sequence, len(sequence))
+        kept = [
+            (clause, s) for clause, s in zip(clauses, _sentence_of(clauses, sentences), strict=True) if s not in denied
+        ]
+        layout = _Layout.of(kept, resolved)
+        scattered = self._hits(layout.sequence, len(layout.sequence))
         if not scattered:
             return ()  # not even scattered over the message: no clause can have one
+        found = [
+            *self._in_clauses(layout, resolved),
+            *(rule for rule, span in scattered if rule in self._anywhere and self._stands(rule, layout, *span)),
+            *self._across_clauses(layout),
+        ]
+        order = {rule: index for index, (rule, _) in enumerate(self._terms)}
+        return tuple(sorted(dict.fromkeys(found), key=order.__getitem__))
 
-        def clauses_over(start: int, end: int, widen: int = 0) -> tuple[list[str], list[str]]:
-            """The repaired and the typed words of the clauses that words start..end touch, and
-            of `widen` clauses more on each side."""
-            touched = [n for n, (first, stop) in enumerate(places) if first <= end and stop > start]
-            if touched and widen:
-                touched = list(range(max(touched[0] - widen, 0), min(touched[-1] + widen + 1, len(places))))
-            return [w for n in touched for w in sequence[slice(*places[n])]], [w for n in touched for w in kept[n][0]]
-
-        message = (sequence, [w for clause, _ in kept for w in clause])
-
-        def beside_anywhere(rule: str, start: int, end: int) -> tuple[list[str], list[str]]:
-            """Where an `anywhere` rule's unless terms count: an emergency's in the clauses its
-            words stand in and the one before and after ("betis bengkak merah. kayaknya digigit
-            nyamuk"), not in a question further on; a doctor's in the message ("kemarin
-            kepleset, lutut memar ... ga kebentur kepala")."""
-            return message if self.by_id[rule].level == "doctor" else clauses_over(start, end, widen=1)
-
+    def _in_clauses(self, layout: _Layout, resolved: Mapping[str, tuple[Token, ...]]) -> list[str]:
+        """The rules whose words stand within one clause."""
         found = []
-        for number, (clause, s) in enumerate(kept):
-            clause_words = sequence[slice(*places[number])]
-            near = [
-                w
-                for j in (number - 1, number, number + 1)
-                if 0 <= j < len(kept) and kept[j][1] == s
-                for w in kept[j][0]
-            ]
+        for number, first in enumerate(layout.starts):
+            clause_words = layout.clause_words(number)
             asked = self._asked(clause_words)
             for rule, (start, end) in self._hits(clause_words, _SPAN):
                 if rule in self._anywhere:
-                    beside = beside_anywhere(rule, places[number][0] + start, places[number][0] + end)
+                    beside = self._beside_anywhere(rule, layout, first + start, first + end)
                 else:
+                    near = layout.typed_near(number)
                     beside = (words_of(resolved, near, typos=False), near)
                 if not (asked and rule not in self._always_reported) and not self._cancelled(rule, *beside):
                     found.append(rule)
-        for rule, (start, end) in scattered:
-            if rule in self._anywhere:
-                asked = rule not in self._always_reported and self._asked(clauses_over(start, end)[0])
-                if not asked and not self._cancelled(rule, *beside_anywhere(rule, start, end)):
-                    found.append(rule)
+        return found
+
+    def _stands(self, rule: str, layout: _Layout, start: int, end: int) -> bool:
+        """Whether an `anywhere` rule found over the message stands: not asked about in its own
+        clauses, not cancelled beside it."""
+        asked = rule not in self._always_reported and self._asked(layout.clauses_over(start, end)[0])
+        return not asked and not self._cancelled(rule, *self._beside_anywhere(rule, layout, start, end))
+
+    def _across_clauses(self, layout: _Layout) -> list[str]:
+        """The rules whose words stand right next to each other across a comma or sentence end."""
+        sequence, found = layout.sequence, []
         for rule, (start, end) in self._hits(sequence, _SPAN_ACROSS_CLAUSES):
             around = sequence[max(start - _SPAN, 0) : end + _SPAN + 1]
             asked = rule not in self._always_reported and self._asked(sequence[max(start - _SPAN, 0) : end + 1])
-            if not asked and not self._cancelled(rule, around, clauses_over(start - _SPAN, end + _SPAN)[1]):
+            if not asked and not self._cancelled(rule, around, layout.clauses_over(start - _SPAN, end + _SPAN)[1]):
                 found.append(rule)
-        order = {rule: index for index, (rule, _) in enumerate(self._terms)}
-        return tuple(sorted(dict.fromkeys(found), key=order.__getitem__))
+        return found
+
+    def _beside_anywhere(self, rule: str, layout: _Layout, start: int, end: int) -> tuple[list[str], list[str]]:
+        """Where an `anywhere` rule's unless terms count: an emergency's in the clauses its words
+        stand in and the one before and after ("betis bengkak merah. kayaknya digigit nyamuk"),
+        not in a question further on; a doctor's in the message ("kemarin kepleset, lutut memar
+        ... ga kebentur kepala")."""
+        if self.by_id[rule].level == "doctor":
+            return layout.sequence, layout.typed
+        return layout.clauses_over(start, end, widen=1)
 
     def _echo_denied(self, sentences: Sequence[Sequence[str]], resolved: Mapping[str, tuple[Token, ...]]) -> set[int]:
         """Sentences that only name a sign and are denied by the next one: "pingsan? engga
@@ -325,7 +320,7 @@ class Rules:
         words, positions = self._positions(words)
         found = []
         present = positions.keys()
-        for (rule_id, groups), firsts in zip(self._terms, self._firsts):
+        for (rule_id, groups), firsts in zip(self._terms, self._firsts, strict=True):
             if any(first.isdisjoint(present) for first in firsts):
                 continue
             places = [self._term_places(words, positions, group) for group in groups]
@@ -486,6 +481,54 @@ _ECHO_WORDS = 3
 _TOLD = ("lasting", "recent", "hypothetical", "now", "just_asking", "seen_by_doctor", "better", "worse")
 # Stands between two sentences in the words of a whole message: no negation reaches across it.
 _SENTENCE_END = "."
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The words of a message (repaired), clause after clause, with a sentence end marked where
+    a sentence ends (a negation does not reach across it: "pinggang sakit? bukan. betis kiri
+    bengkak"), and where each clause lies in them."""
+
+    kept: tuple[tuple[Sequence[str], int], ...]  # (typed words of a clause, its sentence)
+    sequence: tuple[str, ...]
+    places: tuple[tuple[int, int], ...]
+
+    @classmethod
+    def of(cls, kept: Sequence[tuple[Sequence[str], int]], resolved: Mapping[str, tuple[Token, ...]]) -> _Layout:
+        sequence: list[str] = []
+        places = []
+        for number, (clause, sentence) in enumerate(kept):
+            if number and kept[number - 1][1] != sentence:
+                sequence.append(_SENTENCE_END)
+            words = words_of(resolved, clause, typos=False)
+            places.append((len(sequence), len(sequence) + len(words)))
+            sequence.extend(words)
+        return cls(tuple(kept), tuple(sequence), tuple(places))
+
+    @property
+    def starts(self) -> list[int]:
+        return [first for first, _ in self.places]
+
+    @property
+    def typed(self) -> list[str]:
+        return [w for clause, _ in self.kept for w in clause]
+
+    def clause_words(self, number: int) -> list[str]:
+        return list(self.sequence[slice(*self.places[number])])
+
+    def typed_near(self, number: int) -> list[str]:
+        """The typed words of a clause and of the ones next to it in its sentence."""
+        sentence = self.kept[number][1]
+        near = [j for j in (number - 1, number, number + 1) if 0 <= j < len(self.kept) and self.kept[j][1] == sentence]
+        return [w for j in near for w in self.kept[j][0]]
+
+    def clauses_over(self, start: int, end: int, widen: int = 0) -> tuple[list[str], list[str]]:
+        """The repaired and the typed words of the clauses that words start..end touch, and of
+        `widen` clauses more on each side."""
+        touched = [n for n, (first, stop) in enumerate(self.places) if first <= end and stop > start]
+        if touched and widen:
+            touched = list(range(max(touched[0] - widen, 0), min(touched[-1] + widen + 1, len(self.places))))
+        return [w for n in touched for w in self.clause_words(n)], [w for n in touched for w in self.kept[n][0]]
 
 
 def _joking_pattern(marks: Sequence[str]) -> re.Pattern[str] | None:

@@ -21,6 +21,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -74,7 +75,7 @@ def word_char_ngrams(word: str) -> list[str]:
 def word_ngrams(doc: Doc) -> list[str]:
     """Repaired words and pairs of neighbouring words."""
     words = doc.words
-    return [*words, *(f"{a} {b}" for a, b in zip(words, words[1:]))]
+    return [*words, *(f"{a} {b}" for a, b in pairwise(words))]
 
 
 def skeletons(doc: Doc) -> list[str]:
@@ -113,11 +114,11 @@ class IntentModel:
         IDF, each group scaled to unit length (scikit-learn's TfidfVectorizer, exactly)."""
         chars = [self._char_columns(word) for word in _char_words(doc)]
         found = [np.concatenate(chars) if chars else _NO_COLUMNS]
-        for analyzer, group in zip(ANALYZERS[1:], self.groups[1:]):
+        for analyzer, group in zip(ANALYZERS[1:], self.groups[1:], strict=True):
             vocabulary = group.vocabulary
             found.append(np.array([vocabulary[g] for g in analyzer(doc) if g in vocabulary], dtype=np.intp))
         columns, values = [], []
-        for group, offset, used in zip(self.groups, self.offsets, found):
+        for group, offset, used in zip(self.groups, self.offsets, found, strict=True):
             if not len(used):
                 continue
             unique, counts = np.unique(used, return_counts=True)
@@ -186,7 +187,7 @@ class Training:
     def fingerprint(self) -> str:
         """A hash of everything that decides the model: same fingerprint, same model."""
         digest = hashlib.sha256(json.dumps([MODEL_VERSION, self.c]).encode())
-        for doc, label in zip(self.docs, self.labels):
+        for doc, label in zip(self.docs, self.labels, strict=True):
             digest.update(json.dumps([label, doc.raw, doc.words], ensure_ascii=False).encode())
         return digest.hexdigest()[:32]
 

@@ -219,9 +219,11 @@ def format_triage_report(name: str, summary: dict, results: list[TriageResult], 
 
     counts = summary["counts"]
     lines = [
-        f"== {name}: {summary['total']} messages ({counts['emergency']} emergency, {counts['doctor']} doctor, {counts['none']} none)",
+        f"== {name}: {summary['total']} messages"
+        f" ({counts['emergency']} emergency, {counts['doctor']} doctor, {counts['none']} none)",
         f"emergency recall      {pct(summary['emergency_recall'])}",
-        f"doctor recall         {pct(summary['doctor_recall'])}   (doctor answered as emergency: {pct(summary['doctor_as_emergency'])})",
+        f"doctor recall         {pct(summary['doctor_recall'])}"
+        f"   (doctor answered as emergency: {pct(summary['doctor_as_emergency'])})",
         f"false alarms          {pct(summary['false_alarm_rate'])}   (harmless messages answered as emergency)",
         f"harmless as doctor    {pct(summary['none_as_doctor'])}",
     ]
@@ -272,8 +274,10 @@ def summarize_questions(results: list[Result]) -> dict:
     reached = [sum(label in r.covered for label in r.labels) for r in several]
     return {
         "several_questions": len(several),
-        "all_answered": round(sum(n == len(r.labels) for n, r in zip(reached, several)) / len(several), 4),
-        "some_answered": round(sum(0 < n < len(r.labels) for n, r in zip(reached, several)) / len(several), 4),
+        "all_answered": round(sum(n == len(r.labels) for n, r in zip(reached, several, strict=True)) / len(several), 4),
+        "some_answered": round(
+            sum(0 < n < len(r.labels) for n, r in zip(reached, several, strict=True)) / len(several), 4
+        ),
         "none_answered": round(sum(n == 0 for n in reached) / len(several), 4),
         "extra_answers": extra,
     }
@@ -352,7 +356,8 @@ def format_report(name: str, summary: dict, results: list[Result], show_errors: 
     ]
     if summary.get("several_questions"):
         lines += [
-            f"several questions    {summary['several_questions']} messages: every question answered {pct(summary['all_answered'])}, "
+            f"several questions    {summary['several_questions']} messages:"
+            f" every question answered {pct(summary['all_answered'])}, "
             f"some {pct(summary['some_answered'])}, none {pct(summary['none_answered'])}",
         ]
     lines += [
@@ -427,7 +432,7 @@ class Baseline:
     def _results(self, items: list[Labelled], probabilities: np.ndarray, cut: float) -> list[Result]:
         classes = self.pipeline.classes_
         results = []
-        for item, row in zip(items, probabilities):
+        for item, row in zip(items, probabilities, strict=True):
             top = int(np.argmax(row))
             sure = row[top] >= cut and classes[top] != FALLBACK_INTENT
             intent, decision = (str(classes[top]), "answer") if sure else (FALLBACK_INTENT, "fallback")

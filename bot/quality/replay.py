@@ -43,7 +43,8 @@ from bot.core.messages import ConversationState, EraseData, Handoff, HandoffReas
 from bot.core.yamlschema import Problems, Reader, compose, to_python
 
 EXPECT_KEYS = (
-    "intent", "decision", "reason", "contains", "not_contains", "actions", "replies", "paused", "booking_step", "booking",
+    "intent", "decision", "reason", "contains", "not_contains", "actions", "replies", "paused", "booking_step",
+    "booking",
     "answered",
 )  # fmt: skip
 DEFAULT_NOW = "2026-11-25 10:00"
@@ -207,13 +208,7 @@ def check_turn(expect: dict, observed: Observed) -> list[str]:
     for key in ("intent", "decision", "reason"):
         if key in expect and expect[key] != getattr(observed, key):
             problems.append(f"{key}: expected {expect[key]!r}, got {getattr(observed, key)!r}")
-    text = "\n".join(observed.replies).lower()
-    for needle in _as_list(expect.get("contains")):
-        if str(needle).lower() not in text:
-            problems.append(f"reply should contain {needle!r}")
-    for needle in _as_list(expect.get("not_contains")):
-        if str(needle).lower() in text:
-            problems.append(f"reply should not contain {needle!r}")
+    problems += _text_problems(expect, "\n".join(observed.replies).lower())
     if "actions" in expect and list(expect["actions"] or []) != list(observed.actions):
         problems.append(f"actions: expected {list(expect['actions'] or [])}, got {list(observed.actions)}")
     if "answered" in expect and list(expect["answered"] or []) != list(observed.answered):
@@ -224,13 +219,25 @@ def check_turn(expect: dict, observed: Observed) -> list[str]:
         if key in expect and expect[key] != getattr(observed, key):
             problems.append(f"{key}: expected {expect[key]!r}, got {getattr(observed, key)!r}")
     if "booking" in expect:
-        wanted = expect["booking"] or {}
-        got = observed.booking or {}
-        for key, value in wanted.items():
-            if str(got.get(key)) != str(value):
-                problems.append(f"booking {key}: expected {value!r}, got {got.get(key)!r}")
-        if not wanted and got:
-            problems.append(f"booking: expected none, got {got}")
+        problems += _booking_problems(expect["booking"] or {}, observed.booking or {})
+    return problems
+
+
+def _text_problems(expect: dict, text: str) -> list[str]:
+    """What the replies (lowercased, joined) should and should not contain."""
+    missing = [f"reply should contain {n!r}" for n in _as_list(expect.get("contains")) if str(n).lower() not in text]
+    found = [f"reply should not contain {n!r}" for n in _as_list(expect.get("not_contains")) if str(n).lower() in text]
+    return missing + found
+
+
+def _booking_problems(wanted: dict, got: dict) -> list[str]:
+    problems = [
+        f"booking {key}: expected {value!r}, got {got.get(key)!r}"
+        for key, value in wanted.items()
+        if str(got.get(key)) != str(value)
+    ]
+    if not wanted and got:
+        problems.append(f"booking: expected none, got {got}")
     return problems
 
 

@@ -84,7 +84,7 @@ class _Scorer:
         fixed = self.fixed >= 0
         outcome[fixed] = self.fixed[fixed]
         answered = (answer | fixed) & (outcome != self.fallback)
-        correct = (outcome == self.expected) | np.array([o in a for o, a in zip(outcome, self.also)])
+        correct = (outcome == self.expected) | np.array([o in a for o, a in zip(outcome, self.also, strict=True)])
         clarify = (outcome == -1) & ((v.intent == self.expected) | (v.second == self.expected))
         wrongs = answered & ~correct
         wrong = float(wrongs.mean())
@@ -185,7 +185,8 @@ def write_settings(path: Path, settings: MatcherSettings, keys: tuple[str, ...] 
     for key, value in values.items():
         line = re.compile(rf"^{key}:[ \t]*(\{{[^}}\n]*\}}|[^ \t#\n]+)[ \t]*(?=#|$)", re.MULTILINE)
         if line.search(text):
-            text = line.sub(lambda found: f"{key}: {value}".ljust(_COMMENT_COLUMN - 1) + " ", text, count=1)
+            setting = f"{key}: {value}".ljust(_COMMENT_COLUMN - 1) + " "
+            text = line.sub(lambda _found, setting=setting: setting, text, count=1)
         else:
             text = text.rstrip("\n") + f"\n{key}: {value}\n"
     path.write_text(text, encoding="utf-8")
@@ -259,8 +260,9 @@ def _triage_rates(outcomes: list[tuple[str, Level]]) -> tuple[float, float, floa
 
 def format_triage_trials(trials: list[TriageTrial], count: int = 5) -> str:
     return "\n".join(
-        f"{'ok ' if t.feasible else '   '}emergency recall {t.emergency_recall:.3f}  doctor recall {t.doctor_recall:.3f}  "
-        f"false alarms {t.false_alarms:.3f}  harmless as doctor {t.none_as_doctor:.3f}  | triage_c={t.settings.triage_c:g}, "
+        f"{'ok ' if t.feasible else '   '}emergency recall {t.emergency_recall:.3f}"
+        f"  doctor recall {t.doctor_recall:.3f}  false alarms {t.false_alarms:.3f}"
+        f"  harmless as doctor {t.none_as_doctor:.3f}  | triage_c={t.settings.triage_c:g}, "
         f"emergency_threshold={t.settings.emergency_threshold:g}, doctor_threshold={t.settings.doctor_threshold:g}"
         for t in trials[:count]
     )

@@ -3,7 +3,7 @@
 Every action runs in one transaction. Claims are settled by the database (a conditional UPDATE:
 of two staff members claiming at once, exactly one changes the row). Replies to the patient are
 stored as outbound messages and queued in the outbox in the same transaction, so the worker
-sends them through Twilio with retries and their delivery status comes back on the message.
+sends them through the channel with retries and their delivery status comes back on the message.
 """
 
 from __future__ import annotations
@@ -16,6 +16,12 @@ from sqlalchemy import case as sql_case
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core import dates
+from bot.core.messages import ConversationState, local_id
+from bot.logs import mask_phone
+from bot.services import insights, privacy
+from bot.services.handoff import close_case, send_to_patient, window_open
+from bot.services.live import LiveEngine
 from bot.store import storage
 from bot.store.storage import (
     BOOKING_CONFIRMED,
@@ -29,12 +35,6 @@ from bot.store.storage import (
     HandoffCase,
     Message,
 )
-from bot.services import insights, privacy
-from bot.core import dates
-from bot.core.messages import ConversationState
-from bot.services.handoff import close_case, send_to_patient, window_open
-from bot.services.live import LiveEngine
-from bot.logs import mask_phone
 
 log = logging.getLogger("klinik.console")
 MAX_REPLY = 1600
@@ -62,7 +62,7 @@ class ConsoleError(Exception):
 class Templates:
     """An approved content template for replies outside the 24-hour window (optional)."""
 
-    reply_content_sid: str = ""
+    reply_template_id: str = ""
 
 
 class Console:
@@ -122,7 +122,7 @@ class Console:
             ).scalars()
             row["messages"] = [self._with_reason(message_dict(m)) for m in messages]
             row["window_open"] = self._window_open(conversation, now)
-            row["template_available"] = bool(self.templates.reply_content_sid)
+            row["template_available"] = bool(self.templates.reply_template_id)
             return row
 
     def _with_reason(self, message: dict) -> dict:
@@ -143,7 +143,7 @@ class Console:
             "summary": case.summary,
             "patient": {
                 "name": conversation.profile_name,
-                "number": mask_phone(conversation.wa_id.removeprefix("whatsapp:")),
+                "number": mask_phone(local_id(conversation.address)),
                 "last_message_at": _iso(conversation.last_inbound_at),
             },
             "opened_at": _iso(case.opened_at),
@@ -209,7 +209,7 @@ class Console:
 
     def send_template(self, case_id: int, me: str) -> int:
         """Outside the 24-hour window: the approved template inviting the patient to reply."""
-        if not self.templates.reply_content_sid:
+        if not self.templates.reply_template_id:
             raise ConsoleError("no_template")
         now = self.clock()
         with self.sessions.begin() as session:
@@ -224,7 +224,7 @@ class Console:
                 body,
                 me,
                 now,
-                content_sid=self.templates.reply_content_sid,
+                template_id=self.templates.reply_template_id,
                 variables={"1": name},
             )
 
@@ -320,13 +320,13 @@ class Console:
             case.claimed_by, case.claimed_at = me, now
         return case, conversation
 
-    def _send(self, session, case, conversation, body, me, now, content_sid=None, variables=None) -> int:
+    def _send(self, session, case, conversation, body, me, now, template_id=None, variables=None) -> int:
         state = ConversationState.from_dict(conversation.state)
         if state.erase_asked_at:
             # Staff wrote since: the patient's next "ya" answers staff, not the erase question.
             conversation.state = replace(state, erase_asked_at=None).to_dict()
         message = send_to_patient(
-            session, case, conversation, body, now, staff=me, content_sid=content_sid, variables=variables
+            session, case, conversation, body, now, staff=me, template_id=template_id, variables=variables
         )
         tally = insights.Tally()
         tally.add(now, insights.MESSAGES, insights.STAFF)
@@ -335,7 +335,7 @@ class Console:
             waited = int((now - case.opened_at).total_seconds())
             tally.add(case.opened_at, insights.FIRST_REPLY, str(max(waited, 0)))
         tally.save(session)
-        log.info("staff reply queued", extra={"fields": {"case": case.id, "to": mask_phone(conversation.wa_id)}})
+        log.info("staff reply queued", extra={"fields": {"case": case.id, "to": mask_phone(conversation.address)}})
         return message.id
 
 

@@ -7,7 +7,6 @@ together or not at all; the outbox worker sends the alerts afterwards.
 from __future__ import annotations
 
 import dataclasses
-
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +15,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core import dates
+from bot.core.dialogue import Engine
+from bot.core.messages import ConversationState, Handoff, HandoffReason, local_id
+from bot.core.render import fill
+from bot.logs import mask_phone
+from bot.services import insights
+from bot.services.live import LiveEngine, live
 from bot.store import storage
 from bot.store.storage import (
     ALERT_FAILED,
@@ -35,13 +41,6 @@ from bot.store.storage import (
     Message,
     OutboxItem,
 )
-from bot.services import insights
-from bot.core import dates
-from bot.core.dialogue import Engine
-from bot.core.messages import ConversationState, Handoff, HandoffReason
-from bot.core.render import fill
-from bot.services.live import LiveEngine, live
-from bot.logs import mask_phone
 
 log = logging.getLogger("klinik.handoff")
 _MAX_QUOTE = 200
@@ -52,7 +51,7 @@ SESSION_WINDOW = timedelta(hours=24)
 @dataclass(frozen=True)
 class StaffSettings:
     numbers: tuple[str, ...] = ()
-    content_sid: str = ""
+    template_id: str = ""
     console_base_url: str = ""
 
 
@@ -105,7 +104,7 @@ class HandoffDesk:
         self._queue_alerts(session, conversation, case, handoff, now)
         log.info(
             "handoff",
-            extra={"fields": {"case": case.id, "reason": case.reason, "from": mask_phone(conversation.wa_id)}},
+            extra={"fields": {"case": case.id, "reason": case.reason, "from": mask_phone(conversation.address)}},
         )
         return case
 
@@ -131,10 +130,10 @@ class HandoffDesk:
                 OutboxItem(
                     kind=STAFF_ALERT,
                     case_id=case.id,
-                    to_number=number,
+                    to_address=number,
                     body=body.strip(),
-                    content_sid=self.staff.content_sid or None,
-                    content_variables=variables if self.staff.content_sid else None,
+                    template_id=self.staff.template_id or None,
+                    content_variables=variables if self.staff.template_id else None,
                     status=OUTBOX_PENDING,
                     next_attempt_at=now,
                     created_at=now,
@@ -143,7 +142,7 @@ class HandoffDesk:
 
     def _alert_values(self, session, conversation, case, handoff: Handoff) -> dict[str, str]:
         reason = self.engine.text(f"staff_reason_{case.reason}")
-        patient = f"{conversation.profile_name or '-'} ({mask_phone(conversation.wa_id.removeprefix('whatsapp:'))})"
+        patient = f"{conversation.profile_name or '-'} ({mask_phone(local_id(conversation.address))})"
         if handoff.booking is not None and case.reason == HandoffReason.BOOKING.value:
             details = (
                 self.engine.text("staff_booking_details")
@@ -161,7 +160,7 @@ class HandoffDesk:
         values = {
             "reason": handoff.reason.value,
             "patient": conversation.profile_name or "-",
-            "number": mask_phone(conversation.wa_id.removeprefix("whatsapp:")),
+            "number": mask_phone(local_id(conversation.address)),
         }
         if handoff.detail:
             values["triage"] = handoff.detail
@@ -234,11 +233,11 @@ def send_to_patient(
     body: str,
     now: datetime,
     staff: str | None = None,
-    content_sid: str | None = None,
+    template_id: str | None = None,
     variables: dict | None = None,
 ) -> Message:
     """A message to the patient about a case: stored, and queued in the outbox in the same
-    transaction (the worker sends it through Twilio); from staff, or from the bot."""
+    transaction (the worker sends it through the channel); from staff, or from the bot."""
     message = Message(conversation_id=conversation.id, direction=OUTBOUND, body=body, staff_name=staff, created_at=now)
     session.add(message)
     session.flush()
@@ -247,9 +246,9 @@ def send_to_patient(
             kind=PATIENT_MESSAGE,
             case_id=case.id,
             message_id=message.id,
-            to_number=conversation.wa_id,
+            to_address=conversation.address,
             body=body,
-            content_sid=content_sid,
+            template_id=template_id,
             content_variables=variables,
             status=OUTBOX_PENDING,
             next_attempt_at=now,

@@ -1,16 +1,15 @@
 """Receiving a patient's message: store it once, run the dialogue engine, store the replies.
 
 Everything happens in one transaction that holds the patient's conversation row, so a
-duplicate delivery of the same MessageSid (Twilio retries, or two deliveries at once) waits for
-the first to commit, finds it, and gets the very same replies with no second side effect.
-Platform-neutral: the Twilio webhook turns its form into an InboundMessage and the replies
-into TwiML.
+duplicate delivery of the same channel message id (a channel's retry, or two deliveries at
+once) waits for the first to commit, finds it, and gets the very same replies with no second
+side effect. Channel-neutral: a channel (bot/channels/) turns what it receives into an
+InboundMessage (bot.core.messages) and the outcome into what its platform expects.
 """
 
 from __future__ import annotations
 
 import dataclasses
-
 import logging
 import time
 from collections.abc import Callable
@@ -20,6 +19,25 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core.dialogue import Engine
+from bot.core.messages import (
+    ConversationState,
+    EraseData,
+    Handoff,
+    InboundMessage,
+    Incoming,
+    Match,
+    Rating,
+    ReportData,
+    Turn,
+    describe_action,
+)
+from bot.core.render import fill, split_text
+from bot.core.triage import Level
+from bot.logs import mask_phone
+from bot.services import insights, metrics, privacy
+from bot.services.handoff import HandoffDesk, StaffSettings, refresh_alert_status
+from bot.services.live import LiveEngine, live
 from bot.store import storage
 from bot.store.storage import (
     INBOUND,
@@ -32,50 +50,31 @@ from bot.store.storage import (
     Message,
     OutboxItem,
 )
-from bot.core.dialogue import Engine
-from bot.services import insights, metrics, privacy
-from bot.core.messages import (
-    ConversationState,
-    EraseData,
-    Handoff,
-    Incoming,
-    Match,
-    Rating,
-    ReportData,
-    describe_action,
-)
-from bot.services.handoff import HandoffDesk, StaffSettings, refresh_alert_status
-from bot.services.live import LiveEngine, live
-from bot.core.render import fill, split_text
-from bot.core.triage import Level
-from bot.logs import mask_phone
 
 log = logging.getLogger("klinik.inbox")
 # A deadlock or serialization failure (PostgreSQL) is worth another try of the transaction.
 _RETRYABLE_SQLSTATES = {"40P01", "40001"}
 _ATTEMPTS = 3
 ERASED = describe_action(EraseData())
+# Actions carried out on the conversation's ORM row (loaded only for them).
+_ROW_ACTIONS = (Handoff, ReportData, EraseData)
 
 
 @dataclass(frozen=True)
-class InboundMessage:
-    """One message as the messaging platform delivered it."""
+class _Step:
+    """What the rate limit or the dialogue made of a message: the texts to send, and the turn."""
 
-    sid: str
-    wa_id: str
-    body: str = ""
-    profile_name: str | None = None
-    media: tuple[tuple[str, str], ...] = ()  # (url, content type)
-    latitude: float | None = None
-    longitude: float | None = None
-    location_label: str | None = None
-    button_payload: str | None = None
-    button_text: str | None = None
+    texts: list[str]
+    turn: Turn | None = None
+    triage: str | None = None
 
     @property
-    def text(self) -> str:
-        """What the patient said: the body, or the label of a tapped quick-reply button."""
-        return self.body.strip() or (self.button_text or self.button_payload or "").strip()
+    def match(self) -> Match | None:
+        return self.turn.match if self.turn else None
+
+    @property
+    def actions(self) -> tuple:
+        return self.turn.actions if self.turn else ()
 
 
 @dataclass(frozen=True)
@@ -106,7 +105,7 @@ class Inbox:
         sessions: sessionmaker[Session],
         engine: Engine | LiveEngine,
         *,
-        max_reply_length: int,
+        max_reply_length: int | None = None,
         rate_limit_per_minute: int,
         desk: HandoffDesk | None = None,
         retention_days: int = 365,
@@ -125,26 +124,30 @@ class Inbox:
         """The engine serving now (the knowledge base may be reloaded while running)."""
         return self.engines.current()
 
-    def receive(self, inbound: InboundMessage) -> Outcome:
+    def receive(self, inbound: InboundMessage, max_reply_length: int | None = None) -> Outcome:
+        """Store, answer and log one inbound message. `max_reply_length`: the channel's limit on
+        one message (longer replies are split and stored as several); None: the inbox's own."""
         started = time.perf_counter()
         for attempt in range(1, _ATTEMPTS + 1):
             try:
-                outcome = self._receive(inbound)
+                outcome = self._receive(inbound, max_reply_length or self.max_reply_length)
                 break
             except IntegrityError:
                 # Only a same-MessageSid insert can collide here, and the conversation lock
                 # makes even that unlikely: the other delivery committed, so answer as it did.
-                outcome = self._replay(inbound.sid)
+                outcome = self._replay(inbound.message_id)
                 break
             except OperationalError as error:
                 if attempt == _ATTEMPTS or getattr(error.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES:
-                    raise  # the database is unavailable: 503, and Twilio may retry
+                    raise  # the database is unavailable: 503, and the channel may retry
                 log.warning(
-                    "transaction retried", extra={"fields": {"sid": inbound.sid, "sqlstate": error.orig.sqlstate}}
+                    "transaction retried",
+                    extra={"fields": {"message": inbound.message_id, "sqlstate": error.orig.sqlstate}},
                 )
             except Exception:  # noqa: BLE001 - never lose the message, never show a traceback
                 log.exception(
-                    "processing failed; message stored with an apology", extra={"fields": {"sid": inbound.sid}}
+                    "processing failed; message stored with an apology",
+                    extra={"fields": {"message": inbound.message_id}},
                 )
                 outcome = self._store_failed(inbound)
                 break
@@ -157,8 +160,8 @@ class Inbox:
             "inbound",
             extra={
                 "fields": {
-                    "sid": inbound.sid,
-                    "from": mask_phone(inbound.wa_id),
+                    "message": inbound.message_id,
+                    "from": mask_phone(inbound.sender),
                     "duplicate": outcome.duplicate,
                     "rate_limited": outcome.rate_limited,
                     "intent": outcome.match.intent if outcome.match else None,
@@ -173,74 +176,39 @@ class Inbox:
         )
         return outcome
 
-    def _receive(self, inbound: InboundMessage) -> Outcome:
+    def _receive(self, inbound: InboundMessage, max_reply_length: int | None) -> Outcome:
+        """One inbound message, in one transaction: each step below does one job."""
         now = self.clock()
         engine = self.engine  # one engine for the whole message, taken before any lock
         with self.sessions.begin() as session:
-            opened = _open(session, inbound, now)
+            opened = _open(session, inbound, now)  # deduplicate: a retry gets the stored answer
             if isinstance(opened, Outcome):
                 return opened
             conversation, message = opened
-
-            texts: list[str] = []
-            match = turn = None
-            actions: tuple = ()
-            tally = insights.Tally()
+            state = ConversationState.from_dict(conversation.state)
             incoming = Incoming(
                 inbound.text,
                 profile_name=inbound.profile_name,
                 media_types=tuple(kind for _, kind in inbound.media),
                 has_location=inbound.latitude is not None,
             )
-            state = ConversationState.from_dict(conversation.state)
-            flooding = storage.count_inbound(conversation, now) > self.rate_limit
-            urgent, parts = engine.assess(incoming.text or "", state.danger_parts) if flooding else (None, ())
-            triage = urgent.level.label if urgent else None
-            if flooding and urgent.level is not Level.EMERGENCY:
-                # Silenced, but half a sign told over two messages is still remembered.
-                conversation.state = dataclasses.replace(state, danger_parts=parts).to_dict()
-                message["rate_limited"] = True
-                if storage.take_rate_notice(conversation, now):
-                    message["reason"] = RATE_NOTICE
-                    texts = [engine.text("rate_limited")]
-                else:
-                    message["reason"] = RATE_SILENCED
-            else:
-                turn = engine.step(state, incoming, now, storage.staff_view(session, conversation))
-                conversation.state = turn.state.to_dict()
-                conversation.booking_expires_at = now + engine.booking.expiry if turn.state.booking else None
-                if not state.started and turn.replies and conversation.notice_shown_at is None:
-                    conversation.notice_shown_at = now  # the first reply carries the notice
-                match, actions = turn.match, turn.actions
-                triage = turn.triage.level.label if turn.triage is not None else None
-                if match is not None:
-                    message.update(
-                        intent=match.intent,
-                        decision=match.decision.value,
-                        score=round(match.score, 4),
-                        reason=match.reason,
-                    )
-                message["actions"] = [describe_action(a) for a in actions] or None
-                texts = [reply.text for reply in turn.replies]
-
+            step = self._rate_limit(engine, conversation, message, state, incoming, now)
+            step = step or self._converse(engine, session, conversation, message, state, incoming, now)
+            # persist the conversation and the message
             storage.save_conversation(session, conversation)
             (message_id,) = storage.insert_messages(session, [message])
-            insights.count_inbound(tally, now, message, state, turn)
-            if any(isinstance(a, (Handoff, ReportData, EraseData)) for a in actions):
-                stored = session.get(Conversation, conversation.id)
-                for action in actions:
-                    if isinstance(action, Handoff):
-                        self.desk.hand_over(session, stored, action, now, tally)
-                if any(isinstance(a, ReportData) for a in actions):
-                    values = privacy.summary_values(session, stored, self.retention_days)
-                    texts = [fill(text, values) for text in texts]
-            for rating in (a for a in actions if isinstance(a, Rating)):
-                insights.record_rating(session, tally, conversation.id, message_id, rating, now)
-            texts = [chunk for text in texts for chunk in split_text(text, self.max_reply_length)]
+            tally = insights.Tally()
+            insights.count_inbound(tally, now, message, state, step.turn)
+            # the ORM row, for the actions that change more than the conversation's own columns
+            needs_row = any(isinstance(a, _ROW_ACTIONS) for a in step.actions)
+            stored = session.get(Conversation, conversation.id) if needs_row else None
+            texts = self._dispatch(session, stored, conversation.id, message_id, step, tally, now)
+            if max_reply_length:
+                texts = [chunk for text in texts for chunk in split_text(text, max_reply_length)]
             replies = _store_replies(session, conversation.id, message_id, texts, now)
             tally.add(now, insights.MESSAGES, insights.BOT, len(replies))
             tally.save(session)
-            if any(isinstance(a, EraseData) for a in actions):
+            if any(isinstance(a, EraseData) for a in step.actions):
                 keep = session.get(Message, message_id)
                 privacy.erase(session, stored, now, privacy.PATIENT, engine.text("erased_by_staff_case"), keep=keep)
                 conversation = stored
@@ -249,12 +217,73 @@ class Inbox:
                 message_id=message_id,
                 replies=replies,
                 rate_limited=message.get("rate_limited", False),
-                match=match,
+                match=step.match,
                 actions=tuple(message.get("actions") or ()),
                 paused=storage.open_case(session, conversation) is not None,
                 booking_step=after.booking.step if after.booking else None,
-                triage=triage,
+                triage=step.triage,
             )
+
+    def _rate_limit(
+        self, engine: Engine, conversation: Conversation, message: dict, state: ConversationState, incoming, now
+    ) -> _Step | None:
+        """A patient over the flood limit is silenced (one notice a minute), unless the message is
+        an emergency; half a sign told over two messages is still remembered. None: not flooding."""
+        if storage.count_inbound(conversation, now) <= self.rate_limit:
+            return None
+        urgent, parts = engine.assess(incoming.text or "", state.danger_parts)
+        if urgent.level is Level.EMERGENCY:
+            return None
+        conversation.state = dataclasses.replace(state, danger_parts=parts).to_dict()
+        message["rate_limited"] = True
+        noticed = storage.take_rate_notice(conversation, now)
+        message["reason"] = RATE_NOTICE if noticed else RATE_SILENCED
+        return _Step(texts=[engine.text("rate_limited")] if noticed else [], triage=urgent.level.label)
+
+    def _converse(
+        self, engine: Engine, session: Session, conversation: Conversation, message: dict, state, incoming, now
+    ) -> _Step:
+        """The dialogue engine's turn, written into the conversation and the message's columns."""
+        turn = engine.step(state, incoming, now, storage.staff_view(session, conversation))
+        conversation.state = turn.state.to_dict()
+        conversation.booking_expires_at = now + engine.booking.expiry if turn.state.booking else None
+        if not state.started and turn.replies and conversation.notice_shown_at is None:
+            conversation.notice_shown_at = now  # the first reply carries the notice
+        if turn.match is not None:
+            message.update(
+                intent=turn.match.intent,
+                decision=turn.match.decision.value,
+                score=round(turn.match.score, 4),
+                reason=turn.match.reason,
+            )
+        message["actions"] = [describe_action(a) for a in turn.actions] or None
+        return _Step(
+            texts=[reply.text for reply in turn.replies],
+            turn=turn,
+            triage=turn.triage.level.label if turn.triage is not None else None,
+        )
+
+    def _dispatch(
+        self,
+        session: Session,
+        stored: Conversation | None,
+        conversation_id: int,
+        message_id: int,
+        step: _Step,
+        tally,
+        now,
+    ) -> list[str]:
+        """Carry out the turn's actions (a case for staff, the stored-data figures, a rating);
+        the reply texts, with the figures filled in."""
+        texts = step.texts
+        for action in (a for a in step.actions if isinstance(a, Handoff)):
+            self.desk.hand_over(session, stored, action, now, tally)
+        if any(isinstance(a, ReportData) for a in step.actions):
+            values = privacy.summary_values(session, stored, self.retention_days)
+            texts = [fill(text, values) for text in texts]
+        for rating in (a for a in step.actions if isinstance(a, Rating)):
+            insights.record_rating(session, tally, conversation_id, message_id, rating, now)
+        return texts
 
     def _store_failed(self, inbound: InboundMessage) -> Outcome:
         """The message could not be processed: keep it, and tell the patient staff will see it."""
@@ -275,17 +304,17 @@ class Inbox:
             tally.save(session)
             return Outcome(message_id=message_id, replies=replies, failed=True)
 
-    def _replay(self, sid: str) -> Outcome:
+    def _replay(self, message_id: str) -> Outcome:
         with self.sessions.begin() as session:
-            existing = storage.find_by_sid(session, sid)
+            existing = storage.find_by_channel_id(session, message_id)
             if existing is None:
-                raise LookupError(f"message {sid} collided but is not stored")
+                raise LookupError(f"message {message_id} collided but is not stored")
             return _stored_outcome(session, existing)
 
     def record_status(
         self,
         *,
-        message_sid: str,
+        channel_message_id: str,
         status: str,
         error_code: str | None,
         outbound_id: int | None = None,
@@ -295,9 +324,9 @@ class Inbox:
         now = self.clock()
         with self.sessions.begin() as session:
             item = session.get(OutboxItem, outbox_id, with_for_update=True) if outbox_id is not None else None
-            if item is None and message_sid:
+            if item is None and channel_message_id:
                 item = session.execute(
-                    select(OutboxItem).where(OutboxItem.twilio_sid == message_sid)
+                    select(OutboxItem).where(OutboxItem.channel_message_id == channel_message_id)
                 ).scalar_one_or_none()
             message = None
             if outbound_id is not None:
@@ -306,23 +335,26 @@ class Inbox:
                     message = None
             if message is None and item is not None and item.message_id is not None:
                 message = session.get(Message, item.message_id)
-            if message is None and item is None and message_sid:
-                message = storage.find_by_sid(session, message_sid)
+            if message is None and item is None and channel_message_id:
+                message = storage.find_by_channel_id(session, channel_message_id)
             if message is None and item is None:
                 return False
             if item is not None:
-                item.twilio_sid = item.twilio_sid or message_sid or None
+                item.channel_message_id = item.channel_message_id or channel_message_id or None
                 if storage.status_moves_forward(item.delivery_status, status):
                     item.delivery_status, item.error_code = status, error_code or None
                     if item.case_id is not None:
                         refresh_alert_status(session, session.get(HandoffCase, item.case_id))
             changed = False
             if message is not None:
-                if message.twilio_sid is None and message_sid:
-                    message.twilio_sid = message_sid
+                if message.channel_message_id is None and channel_message_id:
+                    message.channel_message_id = channel_message_id
                 changed = storage.update_status(session, message, status, error_code, now)
         log.info(
-            "status", extra={"fields": {"sid": message_sid, "status": status, "error": error_code, "changed": changed}}
+            "status",
+            extra={
+                "fields": {"message": channel_message_id, "status": status, "error": error_code, "changed": changed}
+            },
         )
         return True
 
@@ -342,22 +374,22 @@ def _open(session: Session, inbound: InboundMessage, now) -> Outcome | tuple:
     saya" its row is anonymous, and a retry must not create a new one), and again once the
     conversation is locked, in case a duplicate committed meanwhile (not possible where the
     transaction has held the whole database from the start)."""
-    if storage.sid_stored(session, inbound.sid):
-        return _stored_outcome(session, storage.find_by_sid(session, inbound.sid))
-    conversation = storage.lock_conversation(session, inbound.wa_id, now, (inbound.profile_name or "")[:200] or None)
-    if not storage.serialises_writers(session) and storage.sid_stored(session, inbound.sid):
-        return _stored_outcome(session, storage.find_by_sid(session, inbound.sid))
+    if storage.channel_id_stored(session, inbound.message_id):
+        return _stored_outcome(session, storage.find_by_channel_id(session, inbound.message_id))
+    conversation = storage.lock_conversation(session, inbound.sender, now, (inbound.profile_name or "")[:200] or None)
+    if not storage.serialises_writers(session) and storage.channel_id_stored(session, inbound.message_id):
+        return _stored_outcome(session, storage.find_by_channel_id(session, inbound.message_id))
     message = {
         "conversation_id": conversation.id,
         "direction": INBOUND,
-        "twilio_sid": inbound.sid,
+        "channel_message_id": inbound.message_id,
         "body": inbound.body,
         "media": [{"url": url, "content_type": kind} for url, kind in inbound.media] or None,
         "latitude": inbound.latitude,
         "longitude": inbound.longitude,
         "location_label": inbound.location_label,
-        "button_payload": inbound.button_payload,
-        "button_text": inbound.button_text,
+        "choice_id": inbound.choice_id,
+        "choice_text": inbound.choice_text,
         "in_reply_to_id": None,
         "position": 0,
         "intent": None,
@@ -386,7 +418,7 @@ def _store_replies(
         for position, body in enumerate(texts)
     ]
     ids = storage.insert_messages(session, rows)
-    return tuple(StoredReply(id_, body) for id_, body in zip(ids, texts))
+    return tuple(StoredReply(id_, body) for id_, body in zip(ids, texts, strict=True))
 
 
 def _stored_outcome(session: Session, message: Message) -> Outcome:

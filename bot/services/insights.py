@@ -19,6 +19,10 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core import dates, feedback
+from bot.core.dialogue import WAITING_FOR_STAFF
+from bot.core.messages import ConversationState, Decision, Handoff, Rating, StartBooking, Turn
+from bot.core.triage import Level
 from bot.store import storage
 from bot.store.storage import (
     INBOUND,
@@ -30,10 +34,6 @@ from bot.store.storage import (
     HandoffCase,
     Message,
 )
-from bot.core import dates, feedback
-from bot.core.dialogue import WAITING_FOR_STAFF
-from bot.core.messages import ConversationState, Decision, Handoff, Rating, StartBooking, Turn
-from bot.core.triage import Level
 
 # Metrics, and what their labels are.
 MESSAGES = "messages"  # patient | bot | staff

@@ -2,9 +2,10 @@
 
 An inbound message is "unanswered" when the bot fell back on it (not an empty message, media or
 a paused chat), asked a clarify question that the patient's next message did not settle by
-picking an option, or answered it and the patient rated the answer 👎. Staff see them grouped by similarity and either add one as an example of an
-intent (checked against the knowledge base, stored in the learned_examples table, then picked up
-by every worker's LiveEngine) or dismiss it. Each message is reviewed once.
+picking an option, or answered it and the patient rated the answer 👎. Staff see them grouped
+by similarity and either add one as an example of an intent (checked against the knowledge
+base, stored in the learned_examples table, then picked up by every worker's LiveEngine) or
+dismiss it. Each message is reviewed once.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from bot.store import storage
-from bot.store.storage import INBOUND, FeedbackAnswer, LearnedExample, Message, Review
 from bot.core import knowledge
 from bot.services.live import LiveEngine
+from bot.store import storage
+from bot.store.storage import INBOUND, FeedbackAnswer, LearnedExample, Message, Review
 
 log = logging.getLogger("klinik.learning")
 LEARNED, DISMISSED = "learned", "dismissed"
@@ -84,7 +85,8 @@ class Teacher:
         for message, down in pending:
             key = " ".join(matcher.normalize.tokens(message.body))
             item = {
-                "id": message.id, "text": message.body, "decision": message.decision, "created_at": message.created_at.isoformat(),
+                "id": message.id, "text": message.body, "decision": message.decision,
+                "created_at": message.created_at.isoformat(),
                 "rated_down": bool(down), "answered": message.intent if down else None,
             }  # fmt: skip
             for group in groups:

@@ -29,6 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core.messages import HandoffReason
 from bot.store import storage
 from bot.store.storage import (
     CASE_OPEN,
@@ -40,7 +41,6 @@ from bot.store.storage import (
     HandoffCase,
     OutboxItem,
 )
-from bot.core.messages import HandoffReason
 
 # The text format generate_latest writes, as prometheus_client's own server labels it.
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
@@ -52,25 +52,28 @@ OUTBOX_KINDS = (STAFF_ALERT, PATIENT_MESSAGE)
 
 MESSAGES_RECEIVED = Counter(
     "klinik_messages_received_total",
-    "Patient messages received: processed by the bot, duplicate deliveries, silenced by the flood limit, failed (stored with an apology)",
+    "Patient messages received: processed by the bot, duplicate deliveries, silenced by the flood limit, failed"
+    " (stored with an apology)",
     ["outcome"],
     registry=REGISTRY,
 )
 MESSAGES_SENT = Counter(
     "klinik_messages_sent_total",
-    "Messages to WhatsApp: the bot's replies (reply), and what the outbox worker handed to Twilio (staff_alert, patient_message)",
+    "Messages to patients and staff: the bot's replies (reply), and what the outbox worker handed to the channel"
+    " (staff_alert, patient_message)",
     ["kind"],
     registry=REGISTRY,
 )
 REPLIES = Counter(
     "klinik_replies_total",
-    "Patient messages the bot read, by its decision (answer, clarify, fallback; none: a booking step, media, a menu pick) and triage level",
+    "Patient messages the bot read, by its decision (answer, clarify, fallback; none: a booking step, media,"
+    " a menu pick) and triage level",
     ["decision", "triage"],
     registry=REGISTRY,
 )
 REPLY_SECONDS = Histogram(
     "klinik_reply_seconds",
-    "From receiving a patient message to its replies stored (Twilio gives a webhook 15 s)",
+    "From receiving a patient message to its replies stored (a channel waits about 15 s for a webhook)",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0),
     registry=REGISTRY,
 )

@@ -1,11 +1,11 @@
 """The outbox worker: sends what the app queued, at least once, with retries.
 
 Items are written in the same transaction as what caused them (a handoff case, a staff reply),
-so nothing is lost if the app or Twilio fails. The worker claims due items with a lease, sends
+so nothing is lost if the app or the channel fails. The worker claims due items with a lease, sends
 them, and records the result; a network error, 429 or 5xx is retried with exponential backoff,
 and after `max_attempts` the item fails visibly (its case shows the alert failed).
 
-Delivery is at least once: if the worker dies (or stalls past its lease) after Twilio accepted a
+Delivery is at least once: if the worker dies (or stalls past its lease) after the channel accepted a
 message but before the result was stored, the lease expires and the message is sent again. No
 other duplicate is possible: items are claimed one at a time under a lease that covers one send,
 and only the holder of the current claim token may record the result.
@@ -24,7 +24,9 @@ from urllib.parse import urlencode
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.logs import mask_phone
 from bot.services import metrics
+from bot.services.handoff import refresh_alert_status
 from bot.store import storage
 from bot.store.storage import (
     OUTBOX_FAILED,
@@ -35,8 +37,6 @@ from bot.store.storage import (
     Message,
     OutboxItem,
 )
-from bot.services.handoff import refresh_alert_status
-from bot.logs import mask_phone
 
 log = logging.getLogger("klinik.outbox")
 
@@ -53,7 +53,7 @@ class SendError(Exception):
 class Sent:
     """A message a channel accepted: its id there and its first status."""
 
-    sid: str
+    channel_message_id: str
     status: str
 
 
@@ -91,21 +91,21 @@ class OutboxWorker:
             if claimed is None:
                 break
             tried += 1
-            item_id, token, to, body, content_sid, variables = claimed
+            item_id, token, to, body, template_id, variables = claimed
             callback = (
                 f"{self.status_callback_base}/webhook/status?{urlencode({'outbox': item_id})}"
                 if self.status_callback_base
                 else None
             )
             try:
-                sent = self.sender.send(to, body, content_sid, variables, callback)
+                sent = self.sender.send(to, body, template_id, variables, callback)
             except SendError as error:
                 self._failed(item_id, token, str(error), error.retryable)
             except Exception as error:  # noqa: BLE001 - an unexpected client error must not kill the worker
                 log.exception("unexpected send error")
                 self._failed(item_id, token, f"{type(error).__name__}: {error}", retryable=True)
             else:
-                self._sent(item_id, token, sent.sid, sent.status)
+                self._sent(item_id, token, sent.channel_message_id, sent.status)
         return tried
 
     def _claim(self) -> tuple | None:
@@ -131,7 +131,7 @@ class OutboxWorker:
             item.lease_until = now + self.lease
             item.claim_token = uuid.uuid4().hex
             item.attempts += 1
-            return item.id, item.claim_token, item.to_number, item.body, item.content_sid, item.content_variables
+            return item.id, item.claim_token, item.to_address, item.body, item.template_id, item.content_variables
 
     def _mine(self, session: Session, item_id: int, token: str) -> OutboxItem | None:
         """The item, if this worker still holds it (its lease may have passed to another)."""
@@ -141,27 +141,27 @@ class OutboxWorker:
             return None
         return item
 
-    def _sent(self, item_id: int, token: str, sid: str, status: str) -> None:
+    def _sent(self, item_id: int, token: str, channel_message_id: str, status: str) -> None:
         now = self.clock()
         with self.sessions.begin() as session:
             item = self._mine(session, item_id, token)
             if item is None:
                 return
             item.status = OUTBOX_SENT
-            item.twilio_sid = sid
+            item.channel_message_id = channel_message_id
             item.delivery_status = item.delivery_status or status
             item.sent_at = now
             item.lease_until = None
             item.last_error = None
             if item.message_id is not None:
                 message = session.get(Message, item.message_id)
-                message.twilio_sid = message.twilio_sid or sid
+                message.channel_message_id = message.channel_message_id or channel_message_id
                 storage.update_status(session, message, status, None, now)
             if item.case_id is not None:
                 refresh_alert_status(session, session.get(HandoffCase, item.case_id))
-            to, kind = item.to_number, item.kind
+            to, kind = item.to_address, item.kind
         metrics.outbox_sent(kind)
-        log.info("sent", extra={"fields": {"outbox": item_id, "sid": sid, "to": mask_phone(to)}})
+        log.info("sent", extra={"fields": {"outbox": item_id, "message": channel_message_id, "to": mask_phone(to)}})
 
     def _failed(self, item_id: int, token: str, error: str, retryable: bool) -> None:
         now = self.clock()

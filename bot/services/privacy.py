@@ -17,6 +17,8 @@ from datetime import datetime
 from sqlalchemy import delete, false, func, or_, select, true, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core import dates
+from bot.core.messages import ConversationState
 from bot.store import storage
 from bot.store.storage import (
     CASE_CLOSED,
@@ -30,8 +32,6 @@ from bot.store.storage import (
     Message,
     OutboxItem,
 )
-from bot.core import dates
-from bot.core.messages import ConversationState
 
 log = logging.getLogger("klinik.privacy")
 ERASED_PREFIX = "erased:"
@@ -90,7 +90,7 @@ def export(session: Session, conversation: Conversation) -> dict:
     ).scalars()
     return {
         "patient": {
-            "whatsapp": conversation.wa_id,
+            "whatsapp": conversation.address,
             "profile_name": conversation.profile_name,
             "first_contact": _iso(conversation.created_at),
             "notice_shown_at": _iso(conversation.notice_shown_at),
@@ -147,7 +147,7 @@ def erase(
     if keep is not None:
         kept = [keep.id, *session.execute(select(Message.id).where(Message.in_reply_to_id == keep.id)).scalars()]
         keep.body, keep.media, keep.latitude, keep.longitude = "", None, None, None
-        keep.location_label = keep.button_payload = keep.button_text = None
+        keep.location_label = keep.choice_id = keep.choice_text = None
     case_ids = list(
         session.execute(select(HandoffCase.id).where(HandoffCase.conversation_id == conversation_id)).scalars()
     )
@@ -179,7 +179,7 @@ def erase(
     erased = session.execute(
         delete(Message).where(Message.conversation_id == conversation_id, Message.id.not_in(kept) if kept else true())
     ).rowcount
-    conversation.wa_id = f"{ERASED_PREFIX}{uuid.uuid4().hex}"
+    conversation.address = f"{ERASED_PREFIX}{uuid.uuid4().hex}"
     conversation.profile_name = None
     conversation.state = ConversationState().to_dict()
     conversation.booking_expires_at = None

@@ -21,11 +21,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.quality import replay
-from bot.store.storage import INBOUND, OUTBOUND, Conversation, HandoffCase, Message
-from bot.services.console import message_dict
 from bot.core import dates
+from bot.core.messages import local_id
+from bot.quality import replay
+from bot.services.console import message_dict
 from bot.services.live import LiveEngine
+from bot.store import storage
+from bot.store.storage import INBOUND, OUTBOUND, Conversation, HandoffCase, Message
 
 _WORD = re.compile(r"\S+")
 # Snippet sizes in words, by preference: short enough to survive small rewrites of a text.
@@ -82,28 +84,27 @@ class Simulator:
         """The latest conversations (only numbers starting with `prefix` when given)."""
         query = select(Conversation).order_by(Conversation.updated_at.desc()).limit(limit)
         if prefix:
-            query = query.where(Conversation.wa_id.startswith(f"whatsapp:{prefix}"))
+            query = query.where(Conversation.address.like(f"%:{prefix}%"))
         with self.sessions() as session:
             return [
-                {"number": c.wa_id.removeprefix("whatsapp:"), "name": c.profile_name or ""}
-                for c in session.execute(query).scalars()
+                {"number": local_id(c.address), "name": c.profile_name or ""} for c in session.execute(query).scalars()
             ]
 
-    def messages(self, wa_id: str, after: int = 0) -> list[dict]:
+    def messages(self, address: str, after: int = 0) -> list[dict]:
         """Every stored message of the patient's conversation with an id above `after`."""
         with self.sessions() as session:
             query = (
                 select(Message)
                 .join(Conversation, Conversation.id == Message.conversation_id)
-                .where(Conversation.wa_id == wa_id, Message.id > after)
+                .where(Conversation.address == address, Message.id > after)
                 .order_by(Message.id)
             )
             return [message_view(m) for m in session.execute(query).scalars()]
 
-    def turn(self, sid: str) -> dict | None:
-        """The inbound message with this MessageSid and the bot's stored replies to it."""
+    def turn(self, message_id: str) -> dict | None:
+        """The inbound message with this channel message id and the bot's stored replies to it."""
         with self.sessions() as session:
-            message = session.execute(select(Message).where(Message.twilio_sid == sid)).scalar_one_or_none()
+            message = storage.find_by_channel_id(session, message_id)
             if message is None:
                 return None
             replies = session.execute(
@@ -113,8 +114,8 @@ class Simulator:
 
     # -- recording a fixture ----------------------------------------------------------------
 
-    def record(self, wa_id: str, name: str, now: datetime) -> Recording:
-        drafts, lived = self._drafts(wa_id)
+    def record(self, address: str, name: str, now: datetime) -> Recording:
+        drafts, lived = self._drafts(address)
         engine = self.engines.current()
         fixture = replay.Fixture(name, "", tuple(_fixture_turn(d) for d in drafts if "user" in d or "event" in d))
         probes = []
@@ -140,11 +141,13 @@ class Simulator:
         text = replay.dump_fixture(name, drafts, description)
         return Recording(text, len(played), tuple(notes))
 
-    def _drafts(self, wa_id: str) -> tuple[list[dict], dict[int, tuple[Message, list[str]]]]:
+    def _drafts(self, address: str) -> tuple[list[dict], dict[int, tuple[Message, list[str]]]]:
         """The conversation as fixture turns (without expectations), and for each user turn
         (by position among the played turns) its stored message and the replies it got."""
         with self.sessions() as session:
-            conversation = session.execute(select(Conversation).where(Conversation.wa_id == wa_id)).scalar_one_or_none()
+            conversation = session.execute(
+                select(Conversation).where(Conversation.address == address)
+            ).scalar_one_or_none()
             if conversation is None:
                 raise SimulatorError("not_found")
             messages = list(
@@ -182,7 +185,7 @@ class Simulator:
                     f"{'staff ' + message.staff_name if message.staff_name else 'sent'}: {message.body[:120]}"
                 )
             elif message.direction == INBOUND:
-                draft = {"user": message.body or message.button_text or "", "comments": comments}
+                draft = {"user": message.body or message.choice_text or "", "comments": comments}
                 if message.media:
                     draft["media"] = [m.get("content_type") or "application/octet-stream" for m in message.media]
                 if not lived and profile_name:

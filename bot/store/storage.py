@@ -19,7 +19,6 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import (
     JSON,
     Boolean,
-    bindparam,
     Date,
     DateTime,
     Float,
@@ -29,6 +28,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    bindparam,
     create_engine,
     event,
     func,
@@ -110,7 +110,7 @@ class Conversation(Base):
     __tablename__ = "conversations"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    wa_id: Mapped[str] = mapped_column(String(64), unique=True)
+    address: Mapped[str] = mapped_column(String(64), unique=True)
     profile_name: Mapped[str | None] = mapped_column(String(200))
     state: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -138,14 +138,14 @@ class Message(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
     direction: Mapped[str] = mapped_column(String(3))
-    twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    channel_message_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     body: Mapped[str] = mapped_column(Text, default="")
     media: Mapped[list | None] = mapped_column(JSON)
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
     location_label: Mapped[str | None] = mapped_column(String(500))
-    button_payload: Mapped[str | None] = mapped_column(String(500))
-    button_text: Mapped[str | None] = mapped_column(String(500))
+    choice_id: Mapped[str | None] = mapped_column(String(500))
+    choice_text: Mapped[str | None] = mapped_column(String(500))
     in_reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
     intent: Mapped[str | None] = mapped_column(String(64))
@@ -329,7 +329,7 @@ class AuditEntry(Base):
 
 
 class OutboxItem(Base):
-    """A WhatsApp message to send through Twilio's REST API, written in the same transaction
+    """A message to send through the channel's sender, written in the same transaction
     as what caused it, and sent (at least once) by the worker with retries."""
 
     __tablename__ = "outbox"
@@ -339,9 +339,9 @@ class OutboxItem(Base):
     kind: Mapped[str] = mapped_column(String(16))
     case_id: Mapped[int | None] = mapped_column(ForeignKey("handoff_cases.id", ondelete="CASCADE"), index=True)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
-    to_number: Mapped[str] = mapped_column(String(64))
+    to_address: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text, default="")
-    content_sid: Mapped[str | None] = mapped_column(String(64))
+    template_id: Mapped[str | None] = mapped_column(String(64))
     content_variables: Mapped[dict | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default=OUTBOX_PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -349,7 +349,7 @@ class OutboxItem(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claim_token: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)
-    twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    channel_message_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     delivery_status: Mapped[str | None] = mapped_column(String(16))
     error_code: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -480,7 +480,7 @@ class LockedConversation:
 
 _LOCKED_COLUMNS = tuple(_conversations.c[field.name] for field in dataclasses.fields(LockedConversation))
 _UPSERTS: dict[str, object] = {}
-_FIND_SID = select(_messages.c.id).where(_messages.c.twilio_sid == bindparam("sid"))
+_FIND_CHANNEL_ID = select(_messages.c.id).where(_messages.c.channel_message_id == bindparam("channel_message_id"))
 _SAVED_COLUMNS = [column.name for column in _LOCKED_COLUMNS if column.name != "id"]
 _SAVE_CONVERSATION = (
     update(_conversations)
@@ -491,14 +491,14 @@ _INSERT_MESSAGE = insert(_messages).returning(_messages.c.id, sort_by_parameter_
 
 
 def _upsert(dialect: str):
-    """INSERT ... ON CONFLICT (wa_id) DO UPDATE ... RETURNING, built once per dialect."""
+    """INSERT ... ON CONFLICT (address) DO UPDATE ... RETURNING, built once per dialect."""
     statement = _UPSERTS.get(dialect)
     if statement is None:
         insert_for = pg_insert if dialect == "postgresql" else sqlite_insert
         c = _conversations.c
         now = bindparam("now", type_=c.updated_at.type)
         statement = insert_for(_conversations).values(
-            wa_id=bindparam("wa_id", type_=c.wa_id.type),
+            address=bindparam("address", type_=c.address.type),
             profile_name=bindparam("profile_name", type_=c.profile_name.type),
             state={},
             created_at=now,
@@ -507,7 +507,7 @@ def _upsert(dialect: str):
             rate_window_count=0,
         )
         statement = _UPSERTS[dialect] = statement.on_conflict_do_update(
-            index_elements=["wa_id"],
+            index_elements=["address"],
             set_={
                 "updated_at": statement.excluded.updated_at,
                 "last_inbound_at": statement.excluded.last_inbound_at,
@@ -518,7 +518,7 @@ def _upsert(dialect: str):
 
 
 def lock_conversation(
-    session: Session, wa_id: str, now: datetime, profile_name: str | None = None
+    session: Session, address: str, now: datetime, profile_name: str | None = None
 ) -> LockedConversation:
     """The patient's conversation, created if new, stamped with this inbound message and
     locked for this transaction, in one statement (an upsert locks the row it updates).
@@ -526,7 +526,7 @@ def lock_conversation(
     Concurrent messages of one patient therefore take turns: a duplicate delivery waits for
     the original to commit and then finds it stored."""
     row = session.execute(
-        _upsert(session.bind.dialect.name), {"wa_id": wa_id, "profile_name": profile_name, "now": now}
+        _upsert(session.bind.dialect.name), {"address": address, "profile_name": profile_name, "now": now}
     ).one()
     return LockedConversation(*row)
 
@@ -536,8 +536,8 @@ def save_conversation(session: Session, conversation: LockedConversation) -> Non
     session.execute(_SAVE_CONVERSATION, {"conversation_id": conversation.id, **values})
 
 
-def sid_stored(session: Session, sid: str) -> bool:
-    return session.execute(_FIND_SID, {"sid": sid}).first() is not None
+def channel_id_stored(session: Session, channel_message_id: str) -> bool:
+    return session.execute(_FIND_CHANNEL_ID, {"channel_message_id": channel_message_id}).first() is not None
 
 
 def insert_messages(session: Session, rows: list[dict]) -> list[int]:
@@ -587,8 +587,8 @@ def serialises_writers(session: Session) -> bool:
     return session.bind.dialect.name == "sqlite"
 
 
-def find_by_sid(session: Session, sid: str) -> Message | None:
-    return session.execute(select(Message).where(Message.twilio_sid == sid)).scalar_one_or_none()
+def find_by_channel_id(session: Session, channel_message_id: str) -> Message | None:
+    return session.execute(select(Message).where(Message.channel_message_id == channel_message_id)).scalar_one_or_none()
 
 
 def replies_to(session: Session, message: Message) -> list[Message]:

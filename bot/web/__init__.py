@@ -1,5 +1,5 @@
 """The web package: Flask blueprints (staff.py, simulator.py, ops.py) and the app factory,
-which wires configuration, knowledge, storage and the webhook."""
+which wires configuration, knowledge, storage and the channels (bot.channels)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from flask import Flask, jsonify
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from bot.channels.twilio import webhook as twilio_webhook
+from bot import channels
 from bot.config import Config
 from bot.core import knowledge
 from bot.core.dialogue import Engine
@@ -58,11 +58,10 @@ def create_app(config: Config | None = None) -> Flask:
         config.knowledge_reload_seconds,
         taught=TaughtExamples(storage.read_only_sessions(database)),
     )
-    staff = StaffSettings(config.staff_whatsapp_numbers, config.staff_alert_content_sid, config.public_base_url)
+    staff = StaffSettings(config.staff_whatsapp_numbers, config.staff_alert_template_id, config.public_base_url)
     inbox = Inbox(
         sessions,
         engines,
-        max_reply_length=twilio_webhook.WHATSAPP_MAX_LENGTH,
         rate_limit_per_minute=config.rate_limit_per_minute,
         desk=HandoffDesk(engines, staff),
         retention_days=config.retention_days,
@@ -70,12 +69,12 @@ def create_app(config: Config | None = None) -> Flask:
     app.extensions["klinik_engine"] = engines
     app.extensions["klinik_database"] = database
     app.extensions["klinik_sessions"] = sessions
-    twilio_webhook.init_app(app, inbox, config)
+    channels.init_app(app, inbox, config)
     teacher = Teacher(sessions, engines)
     staff_web.init_app(
         app,
         config,
-        Console(sessions, engines, Templates(config.patient_reply_content_sid)),
+        Console(sessions, engines, Templates(config.patient_reply_template_id)),
         teacher,
         Accounts(sessions),
         Insights(sessions, engines, teacher),
@@ -83,18 +82,9 @@ def create_app(config: Config | None = None) -> Flask:
     simulator_web.init_app(app, config, Simulator(sessions, engines))
     ops_web.init_app(app, config, storage.read_only_sessions(database))
 
-    if not config.twilio_auth_token:
-        if config.dev_mode:
-            log.warning(
-                "BOT_DEV_MODE=1 and no TWILIO_AUTH_TOKEN: webhook requests are NOT signature-checked. "
-                "Never run like this where the internet can reach it."
-            )
-        else:
-            log.error("TWILIO_AUTH_TOKEN is not set: every webhook request will be refused (403)")
-
     @app.errorhandler(OperationalError)
     def database_unavailable(_error):
-        # Twilio retries a webhook that fails with 5xx: say so instead of showing a traceback.
+        # A channel retries a webhook that fails with 5xx: say so instead of showing a traceback.
         log.error("database unavailable", exc_info=True)
         return jsonify(error="database unavailable, retry later"), 503
 

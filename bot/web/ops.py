@@ -10,9 +10,9 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.config import Config
 from bot.services import metrics
 from bot.store import migrate
-from bot.config import Config
 
 bp = Blueprint("ops", __name__)
 # Why /readyz says no, by the first check that failed.

@@ -15,12 +15,12 @@ import uuid
 from pathlib import Path
 
 import yaml
-from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, render_template, request, session, url_for
+from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 
 from bot.config import ROOT, Config
-from bot.services.simulator import Simulator, SimulatorError
 from bot.quality.webhook_client import TEST_NUMBER_PREFIX, WsgiWebhookClient, fake_patient_number, media_fields
+from bot.services.simulator import Simulator, SimulatorError
 from bot.store import storage
 from bot.web.staff import csrf, logged_in_staff
 
@@ -74,7 +74,7 @@ def _csrf_failed(_error):
     return jsonify(error="csrf", message=TEXTS["errors"]["csrf"]), 400
 
 
-def _wa_id(raw) -> str:
+def _address(raw) -> str:
     """'+62 812-3456-7890', '0812...' or 'whatsapp:+62...' -> 'whatsapp:+62...'."""
     number = re.sub(r"[\s\-().]", "", str(raw or "")).removeprefix("whatsapp:")
     if number.startswith("0"):
@@ -110,14 +110,14 @@ def send():
     """One patient message through the webhook; the replies as the webhook gave them, with
     what the bot understood (from the stored inbound message)."""
     body = _body()
-    wa_id = _wa_id(body.get("number"))
+    address = _address(body.get("number"))
     text = str(body.get("text") or "")[:MAX_TEXT]
     media = MEDIA_TYPES.get(str(body.get("media") or ""))
     if not text.strip() and not media:
         raise _Refused("empty")
     name = " ".join(str(body.get("name") or "").split())[:200] or None
     sid = f"SMsim{uuid.uuid4().hex}"
-    reply = _webhook().send(wa_id, text, profile_name=name, sid=sid, **media_fields([media] if media else []))
+    reply = _webhook().send(address, text, profile_name=name, sid=sid, **media_fields([media] if media else []))
     stored = _simulator().turn(sid) if reply.status == 200 else None
     if stored is None:
         raise _Refused("webhook", 502, status=reply.status)
@@ -137,16 +137,16 @@ def _webhook() -> WsgiWebhookClient:
 @bp.get("/messages")
 def messages():
     """Messages of the conversation after id `after`: the chat's history, then staff replies."""
-    wa_id = _wa_id(request.args.get("number"))
+    address = _address(request.args.get("number"))
     after = request.args.get("after", "0")
-    return jsonify(messages=_simulator().messages(wa_id, int(after) if after.isdigit() else 0))
+    return jsonify(messages=_simulator().messages(address, int(after) if after.isdigit() else 0))
 
 
 def _recording(number, name):
-    wa_id = _wa_id(number)
+    address = _address(number)
     title = " ".join(str(name or "").split())[:200] or TEXTS["default_fixture_name"]
     try:
-        return _simulator().record(wa_id, title, storage.utcnow())
+        return _simulator().record(address, title, storage.utcnow())
     except SimulatorError as error:
         raise _Refused(error.code, 404) from None
 

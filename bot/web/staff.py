@@ -34,10 +34,10 @@ from flask import (
 )
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from bot.services.accounts import Accounts
 from bot.config import ROOT, Config
-from bot.services.console import VIEWS, Console, ConsoleError
 from bot.core import dates
+from bot.services.accounts import Accounts
+from bot.services.console import VIEWS, Console, ConsoleError
 from bot.services.insights import Insights, ReportError
 from bot.services.learning import LearningError, Teacher
 from bot.web import staff_report

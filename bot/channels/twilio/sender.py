@@ -35,13 +35,13 @@ class TwilioSender:
         self,
         to: str,
         body: str = "",
-        content_sid: str | None = None,
+        template_id: str | None = None,
         content_variables: dict | None = None,
         status_callback: str | None = None,
     ) -> Sent:
         options = {"to": to, "from_": self.sender}
-        if content_sid:
-            options["content_sid"] = content_sid
+        if template_id:
+            options["content_sid"] = template_id  # a Content template, by its Twilio SID
             if content_variables:
                 options["content_variables"] = json.dumps(content_variables, ensure_ascii=False)
         else:

@@ -24,8 +24,8 @@ from bot.headers import (
     REASON_HEADER,
     SCORE_HEADER,
 )
-from bot.services.inbox import Inbox, InboundMessage, Outcome
 from bot.logs import mask_phone
+from bot.services.inbox import InboundMessage, Inbox, Outcome
 
 # WhatsApp refuses messages longer than this; longer replies are split.
 WHATSAPP_MAX_LENGTH = 1600
@@ -42,6 +42,14 @@ def init_app(app: Flask, inbox: Inbox, config: Config) -> None:
     app.extensions["klinik_inbox"] = inbox
     app.extensions["klinik_config"] = config
     app.register_blueprint(bp)
+    if not config.twilio_auth_token:
+        if config.dev_mode:
+            log.warning(
+                "BOT_DEV_MODE=1 and no TWILIO_AUTH_TOKEN: webhook requests are NOT signature-checked. "
+                "Never run like this where the internet can reach it."
+            )
+        else:
+            log.error("TWILIO_AUTH_TOKEN is not set: every webhook request will be refused (403)")
 
 
 def _inbox() -> Inbox:
@@ -105,16 +113,16 @@ def parse_inbound(raw_form) -> InboundMessage:
         if url:
             media.append((url, form.get(f"MediaContentType{index}") or "application/octet-stream"))
     return InboundMessage(
-        sid=sid[:64],
-        wa_id=sender[:64],
+        message_id=sid[:64],
+        sender=sender[:64],
         body=form.get("Body") or "",
         profile_name=(form.get("ProfileName") or "")[:200] or None,
         media=tuple(media),
         latitude=_float(form.get("Latitude")),
         longitude=_float(form.get("Longitude")),
         location_label=(form.get("Label") or form.get("Address") or "")[:500] or None,
-        button_payload=(form.get("ButtonPayload") or "")[:500] or None,
-        button_text=(form.get("ButtonText") or "")[:500] or None,
+        choice_id=(form.get("ButtonPayload") or "")[:500] or None,
+        choice_text=(form.get("ButtonText") or "")[:500] or None,
     )
 
 
@@ -141,7 +149,7 @@ def status_callback_url(outbound_id: int) -> str:
 @bp.post("/webhook/whatsapp")
 def whatsapp() -> Response:
     _check_signature()
-    outcome = _inbox().receive(parse_inbound(request.form))
+    outcome = _inbox().receive(parse_inbound(request.form), max_reply_length=WHATSAPP_MAX_LENGTH)
     twiml = MessagingResponse()
     for reply in outcome.replies:
         # statusCallback, not action: a <Message> with an action URL hands the rest of the
@@ -170,12 +178,12 @@ def understood_headers(outcome: Outcome) -> dict[str, str]:
 def status() -> Response:
     _check_signature()
     form = request.form
-    message_sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip()
+    channel_message_id = (form.get("MessageSid") or form.get("SmsSid") or "").strip()
     status_value = (form.get("MessageStatus") or form.get("SmsStatus") or "").strip().lower()
-    if not message_sid or not status_value:
+    if not channel_message_id or not status_value:
         abort(400)
     known = _inbox().record_status(
-        message_sid=message_sid[:64],
+        channel_message_id=channel_message_id[:64],
         status=status_value[:16],
         error_code=(form.get("ErrorCode") or None),
         outbound_id=_int_arg("out"),

@@ -111,8 +111,8 @@ def _stored_counts(bind) -> Counter:
     """The daily counts of what is stored, as bot.services.insights counts them when they happen; the
     cases' first staff replies are written on the cases too."""
     tally = insights.Tally()
-    query = sa.select(_messages.c.direction, _messages.c.staff_name, _messages.c.intent, _messages.c.decision, _messages.c.reason,
-                      _messages.c.actions, _messages.c.created_at)  # fmt: skip
+    query = sa.select(_messages.c.direction, _messages.c.staff_name, _messages.c.intent, _messages.c.decision,
+                      _messages.c.reason, _messages.c.actions, _messages.c.created_at)  # fmt: skip
     for direction, staff_name, intent, decision, reason, actions, at in bind.execute(query):
         if direction != "in":
             tally.add(at, insights.MESSAGES, insights.STAFF if staff_name else insights.BOT)
