@@ -8,14 +8,16 @@ the pending question is asked again. Pure: the time is passed in.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 
-from . import dates
+from . import dates, schedule
 from .knowledge import KnowledgeBase
 from .messages import BookingDetails, BookingDraft, Decision
 from .render import fill, format_hours, numbered
+from .schedule import NO_FULL
 
 NAME_CONFIRM, NAME, COMPLAINT, WHEN, PICK_SLOT, CHANGE, CONFIRM = (
     "name_confirm", "name", "complaint", "when", "pick_slot", "change", "confirm",
@@ -82,9 +84,22 @@ class Step:
     faq_intent: str | None = None  # an FAQ answered on the way
 
 
+# Why a wanted time cannot be booked -> the text that says so (with the nearest free slots).
+_UNAVAILABLE_TEXT = {
+    schedule.CLOSED_DAY: "booking_closed",
+    schedule.BEFORE_OPENING: "booking_outside_hours",
+    schedule.AFTER_CLOSING: "booking_outside_hours",
+    schedule.BREAK: "booking_break",
+    schedule.FULL: "booking_full",
+}
+
+
 class BookingFlow:
     def __init__(self, kb: KnowledgeBase, matcher, expiry: timedelta):
         self.kb = kb
+        self.schedule = kb.clinic.schedule
+        # The slots with no place left (storage knows them; set per message by `step`).
+        self.full: frozenset[datetime] = NO_FULL
         self.matcher = matcher
         self.expiry = expiry
         self.normalize = matcher.normalize
@@ -100,7 +115,8 @@ class BookingFlow:
     def start(self, text: str, profile_name: str | None, now: datetime) -> Step:
         """The first question, with whatever the opening message already said about the time."""
         when = dates.parse_when(text, now)
-        draft = BookingDraft(step=NAME, updated_at=now.isoformat())
+        named = self.schedule.named_treatment(text)
+        draft = BookingDraft(step=NAME, updated_at=now.isoformat(), treatment=named.id if named else None)
         if when.day and dates.PAST not in when.problems and dates.INVALID_DATE not in when.problems:
             draft = replace(draft, day=when.day.isoformat())
         if when.at:
@@ -122,7 +138,13 @@ class BookingFlow:
         said = re.findall(r"[a-z]+", text.lower())
         return bool(said) and set(said) <= self._yes
 
-    def step(self, draft: BookingDraft, text: str, now: datetime) -> Step:
+    def step(self, draft: BookingDraft, text: str, now: datetime, full: frozenset[datetime] = NO_FULL) -> Step:
+        """One message of the booking; `full`: the slots with no place left."""
+        flow = copy.copy(self)  # each message reads its own view of the places left
+        flow.full = full
+        return flow._step(draft, text, now)
+
+    def _step(self, draft: BookingDraft, text: str, now: datetime) -> Step:
         tokens = self.normalize.tokens(text)
         words = set(tokens)
         short = len(tokens) <= 4
@@ -177,7 +199,9 @@ class BookingFlow:
         complaint = " ".join(_UNSENDABLE.sub(" ", text).split())[:_MAX_COMPLAINT]
         if not tokens:
             return Step((self._text("booking_ask_complaint"),), draft)
-        return self._advance(replace(draft, complaint=complaint, updated_at=now.isoformat()), now)
+        named = self.schedule.named_treatment(text)
+        treatment = draft.treatment or (named.id if named else None)
+        return self._advance(replace(draft, complaint=complaint, treatment=treatment, updated_at=now.isoformat()), now)
 
     def _on_when(self, draft, text, tokens, now) -> Step:
         when = dates.parse_when(text, now)
@@ -193,7 +217,25 @@ class BookingFlow:
             updated_at=now.isoformat(),
         )
         problems = [p for p in when.problems if p in (dates.INVALID_DATE, dates.WHICH_DAY, dates.EITHER_DAY)]
-        return self._check_when(draft, problems, now)
+        offer = self._period_offer(draft, when.period, now) if when.period and not problems else None
+        return offer or self._check_when(draft, problems, now)
+
+    def _period_offer(self, draft: BookingDraft, period: str, now: datetime) -> Step | None:
+        """ "besok sore": the free slots of that time of day, up to three spread over it; None
+        when there are fewer than two (the default hour is then checked as any other)."""
+        if not draft.day or date.fromisoformat(draft.day) < now.astimezone(dates.JAKARTA).date():
+            return None
+        minutes = self.schedule.treatment(draft.treatment).minutes
+        day = date.fromisoformat(draft.day)
+        starts = self.schedule.free_in(day, *dates.PERIOD_SPAN[period], minutes, now, self.full)
+        if len(starts) < 2:
+            return None
+        picked = sorted({starts[round(i * (len(starts) - 1) / 2)] for i in range(3)})
+        options = numbered([dates.describe(s) for s in picked])
+        when = f"{dates.describe_day(picked[0])} {period}"
+        slots = tuple(s.isoformat() for s in picked)
+        text = self._text("booking_offer", when=when, options=options)
+        return Step((text,), replace(draft, step=PICK_SLOT, slots=slots, day=None, at=None))
 
     def _inline_correction(self, draft: BookingDraft, text: str, now: datetime) -> Step | None:
         """ "ubah nama jadi Kevin Pratama", "nama: Kevin Pratama", "ganti keluhan jadi kram":
@@ -278,8 +320,15 @@ class BookingFlow:
             if start < now:
                 past = replace(draft, step=WHEN, day=None, at=None, updated_at=now.isoformat())
                 return Step((self._text("booking_past"), self._question(past)), past)
-            details = BookingDetails(draft.name or "", draft.complaint or "", start)
-            return Step((self._text("booking_sent"),), None, booking=details)
+            treatment = self.schedule.treatment(draft.treatment)
+            if self.schedule.check(start, treatment.minutes, now, self.full).reason == schedule.FULL:
+                return self._check_when(draft, (), now)  # taken since it was offered: other slots
+            confirmed = self.schedule.auto_confirm
+            details = BookingDetails(
+                draft.name or "", draft.complaint or "", start, treatment.id, treatment.minutes, confirmed
+            )
+            sent = self._text("booking_booked" if confirmed else "booking_sent", when=dates.describe(start))
+            return Step((sent,), None, booking=details)
         faq = self._faq(text, tokens, strict=False)
         if faq:
             return faq
@@ -319,11 +368,10 @@ class BookingFlow:
         start = datetime.combine(date.fromisoformat(draft.day), time.fromisoformat(draft.at), dates.JAKARTA)
         if start < now:
             return Step((self._text("booking_past"), self._question(draft)), replace(draft, day=None, at=None))
-        check = dates.check_slot(start, self.kb.clinic.opening_hours, now)
+        check = self.schedule.check(start, self.schedule.treatment(draft.treatment).minutes, now, self.full)
         if not check.ok:
-            key = "booking_closed" if check.reason == "closed_day" else "booking_outside_hours"
             options = numbered([dates.describe(s) for s in check.suggestions])
-            text = self._text(key, when=dates.describe(start), options=options)
+            text = self._text(_UNAVAILABLE_TEXT[check.reason], when=dates.describe(start), options=options)
             slots = tuple(s.isoformat() for s in check.suggestions)
             return Step((text,), replace(draft, step=PICK_SLOT, slots=slots, day=None, at=None))
         return self._to_confirm(draft, now)

@@ -31,6 +31,13 @@ MONTH_NAMES = (
 )  # fmt: skip
 # A time of day said without the hour: "besok pagi", "nanti siang".
 PERIOD_DEFAULT = {"pagi": time(9, 0), "siang": time(13, 0), "sore": time(16, 0), "malam": time(19, 0)}
+# The hours each time of day spans, for offering the free slots of "besok sore".
+PERIOD_SPAN = {
+    "pagi": (time(5, 0), time(10, 59)),
+    "siang": (time(11, 0), time(14, 59)),
+    "sore": (time(15, 0), time(17, 59)),
+    "malam": (time(18, 0), time(23, 59)),
+}
 
 # The words of a day or a time ("lusa jam 2 siang", "sabtu depan", "tgl 5 des"): a message of
 # these alone at the booking summary changes the booking.
@@ -55,6 +62,7 @@ class When:
     day: date | None = None
     at: time | None = None
     problems: tuple[str, ...] = ()
+    period: str | None = None  # the time is a time of day without an hour ("besok sore")
 
     @property
     def complete(self) -> bool:
@@ -114,7 +122,7 @@ def parse_when(text: str, now: datetime) -> When:
     remainder = text
     for span in used:
         remainder = remainder.replace(span, " ")
-    at = _parse_time(remainder)
+    at, period = _parse_time(remainder)
     if day is None and at is not None and _refers_to_today(text):
         day = now.date()
     if day is None and not problems:
@@ -125,7 +133,7 @@ def parse_when(text: str, now: datetime) -> When:
         moment = datetime.combine(day, at or time(23, 59), JAKARTA)
         if moment < now:
             problems.append(PAST)
-    return When(day, at, tuple(dict.fromkeys(problems)))
+    return When(day, at, tuple(dict.fromkeys(problems)), period)
 
 
 _CLAUSE_BREAK = re.compile(r"[,.;!?]+|\b(?:tapi|tp|tpi|jadi|jd|soalnya|karena|krn)\b")
@@ -253,7 +261,8 @@ def _calendar_day(day_number: int, month: int, year: str | None, today: date, pr
     return found
 
 
-def _parse_time(text: str) -> time | None:
+def _parse_time(text: str) -> tuple[time | None, str | None]:
+    """The time, and the time of day when that is all the text says ("sore")."""
     best = None
     for found in _TIME.finditer(text):
         clock = bool(_HAS_CLOCK_WORD.search(text[max(0, found.start() - 6) : found.end()]))
@@ -272,8 +281,8 @@ def _parse_time(text: str) -> time | None:
     if best is None:
         found = _PERIOD.search(text)
         if found:
-            best = PERIOD_DEFAULT[found.group(1)]
-    return best
+            return PERIOD_DEFAULT[found.group(1)], found.group(1)
+    return best, None
 
 
 def _with_period(hour: int, period: str | None) -> int:

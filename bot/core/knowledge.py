@@ -10,12 +10,15 @@ import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date as datetime_date
+from datetime import time as datetime_time
 from pathlib import Path
 
 import yaml
 
 from .messages import FALLBACK_INTENT
 from .normalize import Normalizer
+from .schedule import Schedule, Treatment
 from .yamlschema import Problem, Problems, Reader, compose
 
 # Intent ids that the tests, fixtures and reports rely on. A KB may add more, never fewer.
@@ -47,7 +50,7 @@ TEXT_KEYS = (
     "closed_day", "rate_limited", "emoji_only", "salam_reply", "error",
     "booking_ask_name_confirm", "booking_ask_name", "booking_ask_complaint", "booking_ask_when", "booking_no_time",
     "booking_no_date", "booking_which_day", "booking_either_day", "booking_past", "booking_invalid_date", "booking_closed",
-    "booking_outside_hours", "booking_confirm", "booking_ask_change", "booking_sent", "booking_cancelled",
+    "booking_outside_hours", "booking_break", "booking_full", "booking_offer", "booking_booked", "booking_confirm", "booking_ask_change", "booking_sent", "booking_cancelled",
     "booking_resume", "staff_holding", "staff_thanks", "staff_will_reply", "out_of_hours",
     "emergency_again", "crisis_again", "emergency_not_clinic", "emergency_thanks", "doctor_advice", "doctor_reason_unknown",
     "staff_alert", "staff_reason_booking", "staff_reason_human_agent", "staff_reason_urgent", "staff_booking_details",
@@ -177,6 +180,9 @@ class ClinicFacts:
     insurance: str | None = None
     parking: str | None = None
     home_visit: str | None = None
+    # When appointments may start and how many at once (built from opening_hours alone, one
+    # place per slot, when clinic.yaml has no `schedule`).
+    schedule: Schedule = field(default_factory=lambda: Schedule(hours={}))
 
 
 @dataclass(frozen=True)
@@ -639,7 +645,7 @@ def _read_clinic(node, r: Reader | None) -> ClinicFacts | None:
         return None
     optional = (
         "address", "maps_url", "phone", "whatsapp", "website", "opening_hours", "prices", "payment_methods", "insurance",
-        "parking", "home_visit",
+        "parking", "home_visit", "schedule",
     )  # fmt: skip
     top = r.mapping(node, "clinic", required=("name", "example_values"), optional=optional)
     if top is None or "name" not in top or "example_values" not in top:
@@ -683,7 +689,111 @@ def _read_clinic(node, r: Reader | None) -> ClinicFacts | None:
         insurance=r.optional_string(top.get("insurance"), "insurance"),
         parking=r.optional_string(top.get("parking"), "parking"),
         home_visit=r.optional_string(top.get("home_visit"), "home_visit"),
+        schedule=_read_schedule(top.get("schedule"), r, hours),
     )
+
+
+_SCHEDULE_KEYS = ("auto_confirm", "places_per_slot", "slot_minutes", "treatments", "breaks", "closed_dates", "holidays")
+
+
+def _read_schedule(node, r: Reader, hours: dict[str, tuple[str, str] | None]) -> Schedule:
+    """clinic.yaml `schedule`: every problem reported with its line; what is wrong is left
+    at its default so the other problems are still found."""
+    opening = {day: (_clock(v[0]), _clock(v[1])) if v else None for day, v in hours.items()}
+    if node is None:
+        return Schedule(hours=opening)
+    top = r.mapping(node, "schedule", optional=_SCHEDULE_KEYS) or {}
+    values: dict = {"hours": opening}
+    if "auto_confirm" in top:
+        values["auto_confirm"] = bool(r.boolean(top["auto_confirm"], "schedule.auto_confirm"))
+    for key, name in (("places_per_slot", "places"), ("slot_minutes", "slot_minutes")):
+        if key in top:
+            number = _whole(top[key], r, f"schedule.{key}", 1, 24 * 60)
+            if number is not None:
+                values[name] = number
+    if "treatments" in top:
+        treatments = _read_treatments(top["treatments"], r, values.get("slot_minutes", 30))
+        if treatments:
+            values["treatments"] = treatments
+    if "breaks" in top:
+        values["breaks"] = _read_breaks(top["breaks"], r)
+    closed: dict = {}
+    for key in ("closed_dates", "holidays"):
+        if key in top:
+            closed.update(_read_dates(top[key], r, f"schedule.{key}"))
+    values["closed"] = closed
+    return Schedule(**values)
+
+
+def _clock(text: str):
+    hour, minute = text.split(":")
+    return datetime_time(int(hour), int(minute))
+
+
+def _whole(node, r: Reader, what: str, low: int, high: int) -> int | None:
+    value = r.number(node, what)
+    if value is None:
+        return None
+    if value != int(value) or not low <= value <= high:
+        r.fail(node, f"{what} must be a whole number from {low} to {high}")
+        return None
+    return int(value)
+
+
+def _read_treatments(node, r: Reader, slot_minutes: int) -> tuple[Treatment, ...]:
+    found: list[Treatment] = []
+    for item in r.sequence(node, "schedule.treatments") or ():
+        entry = r.mapping(item, "treatment", required=("id", "name", "minutes"), optional=("words",))
+        if not entry or not {"id", "name", "minutes"} <= entry.keys():
+            continue
+        treatment_id, name = r.string(entry["id"], "treatment id"), r.string(entry["name"], "treatment name")
+        minutes = _whole(entry["minutes"], r, f"treatment '{treatment_id}' minutes", 1, 24 * 60)
+        if minutes is not None and minutes % slot_minutes:
+            r.fail(entry["minutes"], f"treatment '{treatment_id}' minutes: a multiple of slot_minutes ({slot_minutes})")
+            continue
+        words = tuple(w.lower() for w, _ in r.strings(entry["words"], "treatment words")) if "words" in entry else ()
+        if any(t.id == treatment_id for t in found):
+            r.fail(entry["id"], f"treatment '{treatment_id}' is defined twice")
+        elif treatment_id and name and minutes:
+            found.append(Treatment(treatment_id, name.strip(), minutes, words))
+    return tuple(found)
+
+
+def _read_breaks(node, r: Reader) -> dict:
+    """Breaks per weekday; `daily` applies to every weekday not listed."""
+    days = r.mapping(node, "schedule.breaks", optional=(*WEEKDAYS, "daily")) or {}
+    read: dict[str, tuple] = {}
+    for day, value in days.items():
+        spans = []
+        for text, line in r.strings(value, f"schedule.breaks.{day}") if not _is_null(value) else ():
+            found = _HOURS.match(text.replace(" ", ""))
+            if not found or found.group(1, 2) >= found.group(3, 4):
+                r.fail(line, f"schedule.breaks.{day}: write 'HH:MM-HH:MM' (start before end)")
+                continue
+            spans.append((_clock(f"{found.group(1)}:{found.group(2)}"), _clock(f"{found.group(3)}:{found.group(4)}")))
+        read[day] = tuple(spans)
+    daily = read.pop("daily", ())
+    return {day: read.get(day, daily) for day in WEEKDAYS}
+
+
+def _read_dates(node, r: Reader, what: str) -> dict:
+    found = {}
+    for item in r.sequence(node, what) or ():
+        entry = r.mapping(item, f"{what} entry", required=("date", "name"))
+        if not entry or not {"date", "name"} <= entry.keys():
+            continue
+        raw, name = entry["date"], r.string(entry["name"], f"{what} name")
+        try:
+            day = datetime_date.fromisoformat(str(raw.value)) if isinstance(raw, yaml.ScalarNode) else None
+        except ValueError:
+            day = None
+        if day is None:
+            r.fail(raw, f"{what}: '{getattr(raw, 'value', '')}' is not a date (write YYYY-MM-DD)")
+        elif day in found:
+            r.fail(raw, f"{what}: {day} is listed twice")
+        elif name:
+            found[day] = name.strip()
+    return found
 
 
 def _read_dialogue(node, r: Reader | None):

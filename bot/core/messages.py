@@ -78,6 +78,9 @@ class BookingDetails:
     name: str
     complaint: str
     start: datetime  # timezone-aware, Asia/Jakarta
+    treatment: str = ""  # an id of clinic.yaml's schedule.treatments
+    minutes: int = 30
+    confirmed: bool = False  # the clinic confirms chosen slots at once (schedule.auto_confirm)
 
     def as_dict(self) -> dict:
         return {"name": self.name, "complaint": self.complaint, "start": self.start.isoformat()}
@@ -172,11 +175,13 @@ class BookingDraft:
     at: str | None = None
     slots: tuple[str, ...] = ()
     editing: bool = False
+    treatment: str | None = None  # a treatment the patient named (None: the default one)
 
     def to_dict(self) -> dict:
         return {
             "step": self.step, "updated_at": self.updated_at, "name": self.name, "complaint": self.complaint,
             "day": self.day, "at": self.at, "slots": list(self.slots), "editing": self.editing,
+            "treatment": self.treatment,
         }  # fmt: skip
 
     @classmethod
@@ -186,6 +191,7 @@ class BookingDraft:
         return cls(
             step=data["step"], updated_at=data["updated_at"], name=data.get("name"), complaint=data.get("complaint"),
             day=data.get("day"), at=data.get("at"), slots=tuple(data.get("slots", ())), editing=bool(data.get("editing")),
+            treatment=data.get("treatment"),
         )  # fmt: skip
 
 
