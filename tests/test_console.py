@@ -389,7 +389,7 @@ def test_a_booking_decision_must_be_explicit_and_decided_before_closing(app, sar
     assert "error=bad_decision" in response.headers["Location"]
     closing = sari.post(f"/staff/cases/{case.id}/close")
     assert "error=booking_undecided" in closing.headers["Location"]
-    assert (rows(app, Booking)[0].status, rows(app, HandoffCase)[0].status) == ("requested", "open")
+    assert (rows(app, Booking)[0].status, rows(app, HandoffCase)[0].status) == ("held", "open")
 
 
 def test_after_24_hours_a_booking_is_still_decided_and_staff_told_the_patient_was_not(
@@ -468,7 +468,7 @@ def test_api_covers_the_whole_case(app, worker, recorder):
     book(app)
     token = app.extensions["klinik_accounts"].issue_token("sari")
     (listed,) = api(app, "get", "/cases?status=waiting", token).json["cases"]
-    assert listed["reason"] == "booking" and listed["booking"]["status"] == "requested"
+    assert listed["reason"] == "booking" and listed["booking"]["status"] == "held"
     assert listed["patient"] == {
         "name": "Budi",
         "number": "+62812****7890",

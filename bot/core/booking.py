@@ -140,9 +140,13 @@ class BookingFlow:
 
     def step(self, draft: BookingDraft, text: str, now: datetime, full: frozenset[datetime] = NO_FULL) -> Step:
         """One message of the booking; `full`: the slots with no place left."""
-        flow = copy.copy(self)  # each message reads its own view of the places left
+        return (self.seeing(full) if full else self)._step(draft, text, now)
+
+    def seeing(self, full: frozenset[datetime]) -> BookingFlow:
+        """This flow for one message, seeing the slots with no place left."""
+        flow = copy.copy(self)
         flow.full = full
-        return flow._step(draft, text, now)
+        return flow
 
     def _step(self, draft: BookingDraft, text: str, now: datetime) -> Step:
         tokens = self.normalize.tokens(text)

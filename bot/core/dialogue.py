@@ -6,6 +6,7 @@ the replies and carry out the actions (a handoff case for staff, with its bookin
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -34,6 +35,7 @@ from .messages import (
 )
 from .questions import MAX_ANSWERS, Question, QuestionFinder
 from .render import bulleted, numbered, render
+from .schedule import NO_FULL
 from .triage import CRISIS, RED_FLAG, Assessment, Level, Parts, Triage
 from .understand import IN_MEMORY, ModelSource
 
@@ -100,10 +102,18 @@ class Engine:
         self._salam = "assalamualaikum"
 
     def step(
-        self, state: ConversationState, incoming: Incoming, now: datetime | None = None, staff: StaffView = NO_STAFF
+        self,
+        state: ConversationState,
+        incoming: Incoming,
+        now: datetime | None = None,
+        staff: StaffView = NO_STAFF,
+        full: frozenset[datetime] = NO_FULL,
     ) -> Turn:
         """One patient message. `now` defaults to the current time in Jakarta; `staff` says
-        whether staff have the chat (an open case) and when they last replied."""
+        whether staff have the chat (an open case) and when they last replied; `full`, which
+        appointment slots have no place left (storage knows)."""
+        if full:
+            return self._seeing(full).step(state, incoming, now, staff)
         now = (now or datetime.now(dates.JAKARTA)).astimezone(dates.JAKARTA)
         assessment, parts = self.assess(incoming.text or "", state.danger_parts)
         proceed = partial(
@@ -118,6 +128,12 @@ class Engine:
         intro = Reply(self.text("first_contact"))
         replies = (*turn.replies, intro) if _urgent(turn.actions) else (intro, *turn.replies)
         return replace(turn, replies=replies)
+
+    def _seeing(self, full: frozenset[datetime]) -> Engine:
+        """This engine for one message, its booking flow seeing the slots with no place left."""
+        engine = copy.copy(self)
+        engine.booking = self.booking.seeing(full)
+        return engine
 
     def assess(self, text: str, carried: Parts = ()) -> tuple[Assessment, Parts]:
         """The triage of a message (before anything else), and the parts of rules told over

@@ -20,7 +20,7 @@ from bot.store import storage
 from bot.store.storage import (
     BOOKING_CONFIRMED,
     BOOKING_REJECTED,
-    BOOKING_REQUESTED,
+    BOOKING_HELD,
     CASE_CLOSED,
     CASE_OPEN,
     AuditEntry,
@@ -238,9 +238,11 @@ class Console:
             booking = session.get(Booking, case.booking_id, with_for_update=True) if case.booking_id else None
             if booking is None:
                 raise ConsoleError("no_booking")
-            if booking.status != BOOKING_REQUESTED:
+            if booking.status != BOOKING_HELD:
                 raise ConsoleError("booking_decided", status=booking.status)
             booking.status = BOOKING_CONFIRMED if confirm else BOOKING_REJECTED
+            if not confirm:
+                storage.release_places(session, booking)
             booking.decided_by = me
             booking.updated_at = now
             tally = insights.Tally()
@@ -265,7 +267,7 @@ class Console:
             if case.claimed_by and case.claimed_by != me:
                 raise ConsoleError("claimed_by_other", by=case.claimed_by)
             booking = session.get(Booking, case.booking_id) if case.booking_id else None
-            if booking is not None and booking.status == BOOKING_REQUESTED:
+            if booking is not None and booking.status == BOOKING_HELD:
                 raise ConsoleError("booking_undecided")
 
         with self.read_sessions() as session:

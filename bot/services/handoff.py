@@ -22,6 +22,8 @@ from bot.store.storage import (
     ALERT_NONE,
     ALERT_PENDING,
     ALERT_SENT,
+    BOOKING_CONFIRMED,
+    BOOKING_HELD,
     CASE_CLOSED,
     OUTBOUND,
     OUTBOX_PENDING,
@@ -79,19 +81,7 @@ class HandoffDesk:
                 case.summary = self._summary(session, conversation, handoff)
                 self._queue_alerts(session, conversation, case, handoff, now)
             return case
-        booking = None
-        if handoff.booking is not None:
-            booking = Booking(
-                conversation_id=conversation.id,
-                name=handoff.booking.name,
-                complaint=handoff.booking.complaint,
-                start_at=handoff.booking.start,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(booking)
-            session.flush()
-            tally.add(now, insights.BOOKING, "requested")
+        booking = self._book(session, conversation, handoff.booking, now, tally) if handoff.booking else None
         case = HandoffCase(
             conversation_id=conversation.id,
             reason=handoff.reason.value,
@@ -108,6 +98,28 @@ class HandoffDesk:
             extra={"fields": {"case": case.id, "reason": case.reason, "from": mask_phone(conversation.wa_id)}},
         )
         return case
+
+    def _book(self, session: Session, conversation: Conversation, details, now: datetime, tally) -> Booking:
+        """The booking, holding a place in each slot it covers (SlotTaken when one has none left)."""
+        booking = Booking(
+            conversation_id=conversation.id,
+            name=details.name,
+            complaint=details.complaint,
+            start_at=details.start,
+            end_at=details.start + timedelta(minutes=details.minutes),
+            treatment=details.treatment or None,
+            status=BOOKING_CONFIRMED if details.confirmed else BOOKING_HELD,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(booking)
+        session.flush()
+        plan = self.engine.kb.clinic.schedule
+        storage.hold_places(session, booking, plan.cells(details.start, details.minutes), plan.places)
+        tally.add(now, insights.BOOKING, "requested")
+        if details.confirmed:
+            tally.add(now, insights.BOOKING, BOOKING_CONFIRMED)
+        return booking
 
     def _queue_alerts(
         self, session: Session, conversation: Conversation, case: HandoffCase, handoff: Handoff, now: datetime

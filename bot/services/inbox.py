@@ -47,6 +47,7 @@ from bot.core.messages import (
 from bot.services.handoff import HandoffDesk, StaffSettings, refresh_alert_status
 from bot.services.live import LiveEngine, live
 from bot.core.render import fill, split_text
+from bot.core.schedule import NO_FULL
 from bot.core.triage import Level
 from bot.logs import mask_phone
 
@@ -136,6 +137,13 @@ class Inbox:
                 # makes even that unlikely: the other delivery committed, so answer as it did.
                 outcome = self._replay(inbound.sid)
                 break
+            except storage.SlotTaken:
+                # Another patient took the last place meanwhile: read the message again, now
+                # seeing the slot full (the patient is offered others).
+                if attempt == _ATTEMPTS:
+                    outcome = self._store_failed(inbound)
+                    break
+                log.info("slot taken meanwhile; message read again", extra={"fields": {"sid": inbound.sid}})
             except OperationalError as error:
                 if attempt == _ATTEMPTS or getattr(error.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES:
                     raise  # the database is unavailable: 503, and Twilio may retry
@@ -206,7 +214,8 @@ class Inbox:
                 else:
                     message["reason"] = RATE_SILENCED
             else:
-                turn = engine.step(state, incoming, now, storage.staff_view(session, conversation))
+                full = storage.full_slots(session, now, engine.kb.clinic.schedule.places) if state.booking else NO_FULL
+                turn = engine.step(state, incoming, now, storage.staff_view(session, conversation), full)
                 conversation.state = turn.state.to_dict()
                 conversation.booking_expires_at = now + engine.booking.expiry if turn.state.booking else None
                 if not state.started and turn.replies and conversation.notice_shown_at is None:

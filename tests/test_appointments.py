@@ -1,0 +1,140 @@
+"""Appointments hold places: the database refuses a second holder of the same place, and two
+patients saying "ya" at once for the last place get one booking and one offer of other slots;
+on SQLite and PostgreSQL."""
+
+import threading
+import time as clock_time
+from datetime import datetime
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
+
+from bot.core.dates import JAKARTA
+from bot.store import storage
+from bot.store.storage import Booking, BookingPlace, Conversation
+from bot.web import create_app
+from conftest import app_config
+from helpers import rows, say
+
+SLOT = datetime(2026, 11, 26, 15, 0, tzinfo=JAKARTA)
+PATIENTS = ("whatsapp:+6281200000011", "whatsapp:+6281200000012", "whatsapp:+6281200000013")
+
+
+@pytest.fixture
+def sessions(database_url):
+    engine = storage.make_engine(database_url)
+    yield storage.session_factory(engine)
+    engine.dispose()
+
+
+def _booking(session, wa_id: str) -> Booking:
+    conversation = Conversation(wa_id=wa_id)
+    session.add(conversation)
+    session.flush()
+    booking = Booking(conversation_id=conversation.id, name="Rina", start_at=SLOT)
+    session.add(booking)
+    session.flush()
+    return booking
+
+
+def test_the_database_refuses_two_holders_of_one_place(sessions):
+    with pytest.raises(IntegrityError):
+        with sessions.begin() as session:
+            first, second = _booking(session, PATIENTS[0]), _booking(session, PATIENTS[1])
+            session.add(BookingPlace(booking_id=first.id, slot_at=SLOT, place=1))
+            session.flush()
+            session.add(BookingPlace(booking_id=second.id, slot_at=SLOT, place=1))
+
+
+def test_places_are_taken_lowest_first_and_given_back(sessions):
+    with sessions.begin() as session:
+        first, second = _booking(session, PATIENTS[0]), _booking(session, PATIENTS[1])
+        storage.hold_places(session, first, (SLOT,), 2)
+        storage.hold_places(session, second, (SLOT,), 2)
+        assert storage.full_slots(session, SLOT, 2) == {SLOT}
+        with pytest.raises(storage.SlotTaken):
+            storage.hold_places(session, _booking(session, PATIENTS[2]), (SLOT,), 2)
+        storage.release_places(session, first)
+        assert storage.full_slots(session, SLOT, 2) == frozenset()
+        assert sorted(session.scalars(select(BookingPlace.place))) == [2]
+
+
+def _waiting_on_a_lock(sessions) -> bool:
+    with sessions() as session:
+        return bool(session.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")))
+
+
+def test_a_concurrent_holder_of_the_last_place_is_refused_by_the_constraint(sessions, database_url):
+    """Two transactions both see the place free; the second's insert waits for the first and,
+    once the first commits, fails on the unique constraint: SlotTaken, nothing half-stored."""
+    with sessions.begin() as session:
+        ids = [_booking(session, wa_id).id for wa_id in PATIENTS[:2]]
+    outcome = {}
+
+    def second():
+        try:
+            with sessions.begin() as session:
+                storage.hold_places(session, session.get(Booking, ids[1]), (SLOT,), 1)
+            outcome["second"] = "held"
+        except storage.SlotTaken:
+            outcome["second"] = "taken"
+
+    with sessions.begin() as session:
+        storage.hold_places(session, session.get(Booking, ids[0]), (SLOT,), 1)
+        thread = threading.Thread(target=second)
+        thread.start()
+        if database_url.startswith("postgresql"):
+            # The second insert really runs before the first commits: it waits on the index.
+            for _ in range(3000):
+                if _waiting_on_a_lock(sessions):
+                    break
+                clock_time.sleep(0.01)
+            else:
+                pytest.fail("the second transaction never waited for the first")
+    thread.join()
+    assert outcome == {"second": "taken"}
+    with sessions() as session:
+        assert [(p.booking_id, p.place) for p in session.scalars(select(BookingPlace))] == [(ids[0], 1)]
+
+
+@pytest.fixture
+def app(database_url, clock):
+    app = create_app(app_config(database_url))
+    app.extensions["klinik_inbox"].clock = clock
+    yield app
+    app.extensions["klinik_database"].dispose()
+
+
+def _to_summary(app, sender: str, prefix: str) -> None:
+    say(app, "mau booking akupuntur besok jam 3", f"{prefix}1", sender=sender, name="Rina")
+    say(app, "ya", f"{prefix}2", sender=sender, name="Rina")
+    assert "Balas *ya*" in say(app, "betis kram", f"{prefix}3", sender=sender, name="Rina")[0]
+
+
+def test_two_patients_saying_ya_at_once_for_the_last_place(app):
+    """Two places at 15:00; a first patient holds one; two more say "ya" at the same moment:
+    one holds the last place, the other is told it is full and offered the nearest free slots."""
+    _to_summary(app, PATIENTS[0], "SMa")
+    assert any("terkirim" in r for r in say(app, "ya", "SMa4", sender=PATIENTS[0], name="Rina"))
+    for sender, prefix in zip(PATIENTS[1:], ("SMb", "SMc")):
+        _to_summary(app, sender, prefix)
+    start = threading.Barrier(2)
+    replies = {}
+
+    def confirm(sender, sid):
+        start.wait()
+        replies[sender] = " ".join(say(app, "ya", sid, sender=sender, name="Rina"))
+
+    threads = [threading.Thread(target=confirm, args=(s, f"{p}4")) for s, p in zip(PATIENTS[1:], ("SMb", "SMc"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sent = [s for s, r in replies.items() if "terkirim" in r]
+    full = [s for s, r in replies.items() if "sudah penuh" in r]
+    assert len(sent) == 1 and len(full) == 1, replies
+    assert "1. Kamis, 26 November 2026 pukul 14.00" in replies[full[0]]  # 14:00-15:00, the nearest free hour
+    assert [b.status for b in rows(app, Booking)] == ["held", "held"]
+    places = {(p.slot_at, p.place) for p in rows(app, BookingPlace)}
+    assert places == {(at, n) for at in (SLOT, SLOT.replace(minute=30)) for n in (1, 2)}
