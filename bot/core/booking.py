@@ -162,6 +162,10 @@ class BookingFlow:
             corrected = self._corrected_when(draft, text, now)
             if corrected is not None:
                 return corrected
+        if draft.step in (NAME_CONFIRM, NAME, COMPLAINT) and self._says_only_when(text, tokens):
+            aside = self._when_aside(draft, text, now)
+            if aside is not None:
+                return aside
         if short and words & self._change and draft.step not in (NAME, COMPLAINT):
             if words & _FIELD_WORDS.keys():  # "ubah jam": straight to that field
                 return self._on_change(draft, text, tokens, now)
@@ -294,6 +298,28 @@ class BookingFlow:
         if step.draft is not None and step.draft.step == WHEN and draft.day and draft.at:
             return self._kept(draft, step.texts[0], now)  # a past or impossible time
         return step
+
+    def _when_aside(self, draft: BookingDraft, text: str, now: datetime) -> Step | None:
+        """A day or time said while the name or complaint is asked ("eh hari jumat aja", "jamnya
+        jam 4 aja"): noted, keeping the half not said, and the pending question asked again."""
+        when = dates.parse_when(text, now)
+        if when.day is None and when.at is None or {dates.PAST, dates.INVALID_DATE} & set(when.problems):
+            return None
+        noted = replace(
+            draft,
+            day=when.day.isoformat() if when.day else draft.day,
+            at=when.at.isoformat(timespec="minutes") if when.at else draft.at,
+            updated_at=now.isoformat(),
+        )
+        if noted.day and noted.at:
+            said = dates.describe(
+                datetime.combine(date.fromisoformat(noted.day), time.fromisoformat(noted.at), dates.JAKARTA)
+            )
+        elif noted.day:
+            said = dates.describe_day(datetime.combine(date.fromisoformat(noted.day), time(12), dates.JAKARTA))
+        else:
+            said = f"pukul {noted.at.replace(':', '.')}"
+        return Step((self._text("booking_when_noted", when=said), self._question(noted)), noted)
 
     def _kept(self, draft: BookingDraft, problem: str, now: datetime) -> Step:
         """Why a correction cannot be taken, and the booking as it was, to confirm."""

@@ -45,6 +45,7 @@ WHEN_WORDS = frozenset({
     *WEEKDAYS, *MONTHS, *PERIOD_DEFAULT, "jam", "pukul", "pkl", "pk", "jm", "setengah",
     "besok", "lusa", "esok", "hari", "ini", "tgl", "tanggal", "depan", "dpn", "pekan", "bulan", "nanti", "sekarang",
     "pagian", "sorean", "siangan", "malaman", "wib", "kemarin", "kemaren", "kmrn",
+    "jamnya", "harinya", "tanggalnya", "tglnya", "waktunya", "jadwalnya",
 })  # fmt: skip
 
 # Appointments are booked at most this far ahead; a later date is taken for a typo.
