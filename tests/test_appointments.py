@@ -138,3 +138,27 @@ def test_two_patients_saying_ya_at_once_for_the_last_place(app):
     assert [b.status for b in rows(app, Booking)] == ["held", "held"]
     places = {(p.slot_at, p.place) for p in rows(app, BookingPlace)}
     assert places == {(at, n) for at in (SLOT, SLOT.replace(minute=30)) for n in (1, 2)}
+
+
+def test_the_patient_moves_then_cancels_the_appointment_and_its_places_follow(app):
+    """ "ganti jadwal" while staff have the chat: the old booking is cancelled, the new one held
+    on the same case; "batal janji": cancelled, every place given back."""
+    sender = PATIENTS[0]
+    _to_summary(app, sender, "SMm")
+    say(app, "ya", "SMm4", sender=sender, name="Rina")
+    assert "Kapan Anda ingin datang?" in " ".join(say(app, "ganti jadwal", "SMm5", sender=sender, name="Rina"))
+    say(app, "jumat jam 2 siang", "SMm6", sender=sender, name="Rina")
+    assert any("terkirim" in r for r in say(app, "ya", "SMm7", sender=sender, name="Rina"))
+    old, new = rows(app, Booking)
+    assert (old.status, new.status) == ("cancelled", "held")
+    assert new.start_at == datetime(2026, 11, 27, 14, 0, tzinfo=JAKARTA) and new.treatment == "acupuncture"
+    assert {(p.booking_id, p.slot_at) for p in rows(app, BookingPlace)} == {
+        (new.id, new.start_at),
+        (new.id, new.start_at.replace(minute=30)),
+    }
+    (case,) = rows(app, storage.HandoffCase)
+    assert case.booking_id == new.id and case.status == "open"
+    reply = " ".join(say(app, "batal janji", "SMm8", sender=sender, name="Rina"))
+    assert "Jumat, 27 November 2026 pukul 14.00 sudah dibatalkan" in reply
+    assert [b.status for b in rows(app, Booking)] == ["cancelled", "cancelled"]
+    assert rows(app, BookingPlace) == []

@@ -128,6 +128,20 @@ class BookingFlow:
             )
         return Step((self._text("booking_ask_name"),), draft)
 
+    def move(self, upcoming: BookingDetails, now: datetime) -> Step:
+        """ "ganti jadwal": a new time for an appointment already made, asked for with the old
+        one named; name, complaint and treatment kept."""
+        draft = BookingDraft(
+            step=WHEN,
+            updated_at=now.isoformat(),
+            name=upcoming.name,
+            complaint=upcoming.complaint,
+            treatment=upcoming.treatment or None,
+            moving=True,
+        )
+        asked = self._text("appointment_move", when=dates.describe(upcoming.start))
+        return Step((asked, self._question(draft)), draft)
+
     def expired(self, draft: BookingDraft, now: datetime) -> bool:
         return now - datetime.fromisoformat(draft.updated_at) > self.expiry
 
@@ -153,7 +167,7 @@ class BookingFlow:
         words = set(tokens)
         short = len(tokens) <= 4
         if short and (words & self._cancel or _says_not_going(tokens)):
-            return Step((self._text("booking_cancelled"),), None)
+            return Step((self._text("appointment_kept" if draft.moving else "booking_cancelled"),), None)
         if draft.step in (CONFIRM, CHANGE):
             inline = self._inline_correction(draft, text, now)
             if inline is not None:

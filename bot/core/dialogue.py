@@ -20,6 +20,7 @@ from .matcher import NAMED_PREFIX, Matcher
 from .messages import (
     FALLBACK_INTENT,
     Action,
+    CancelBooking,
     ConversationState,
     Decision,
     Handoff,
@@ -35,7 +36,7 @@ from .messages import (
 )
 from .questions import MAX_ANSWERS, Question, QuestionFinder
 from .render import bulleted, numbered, render
-from .schedule import NO_FULL
+from .schedule import NO_CALENDAR, CalendarView
 from .triage import CRISIS, RED_FLAG, Assessment, Level, Parts, Triage
 from .understand import IN_MEMORY, ModelSource
 
@@ -66,6 +67,9 @@ DEFAULT_BOOKING_EXPIRY = timedelta(hours=2)
 # Words that make a message worth checking for a privacy command (cheap filter before matching).
 _PRIVACY_WORDS = {"data", "hapus", "dihapus", "hapusin", "hapuskan", "hps", "delete", "privasi", "riwayat"}
 _PRIVACY_ACTIONS = ("erase_request", "data_summary")
+# "batal janji", "ganti jadwal": a message about the appointment has at most this many words.
+_APPOINTMENT_MAX_TOKENS = 6
+_CANCEL, _MOVE = "cancel", "move"
 _BOOKING_WORDS = {"janji", "booking", "jadwal", "reservasi", "appointment"}
 # Answers to "hapus semua data Anda?", read from the raw words (the normalizer drops "ya").
 ERASE_CONFIRM_WINDOW = timedelta(minutes=10)
@@ -99,6 +103,7 @@ class Engine:
         self._affirmations = kb.lexicon.affirmations
         self._cancel = kb.lexicon.cancel_words
         self._practical = frozenset(kb.practical_intents)
+        self.calendar = NO_CALENDAR
         self._salam = "assalamualaikum"
 
     def step(
@@ -107,13 +112,13 @@ class Engine:
         incoming: Incoming,
         now: datetime | None = None,
         staff: StaffView = NO_STAFF,
-        full: frozenset[datetime] = NO_FULL,
+        calendar: CalendarView = NO_CALENDAR,
     ) -> Turn:
         """One patient message. `now` defaults to the current time in Jakarta; `staff` says
-        whether staff have the chat (an open case) and when they last replied; `full`, which
-        appointment slots have no place left (storage knows)."""
-        if full:
-            return self._seeing(full).step(state, incoming, now, staff)
+        whether staff have the chat (an open case) and when they last replied; `calendar`, the
+        slots with no place left and the patient's next appointment (storage knows them)."""
+        if calendar is not self.calendar:
+            return self._seeing(calendar).step(state, incoming, now, staff, calendar)
         now = (now or datetime.now(dates.JAKARTA)).astimezone(dates.JAKARTA)
         assessment, parts = self.assess(incoming.text or "", state.danger_parts)
         proceed = partial(
@@ -129,10 +134,11 @@ class Engine:
         replies = (*turn.replies, intro) if _urgent(turn.actions) else (intro, *turn.replies)
         return replace(turn, replies=replies)
 
-    def _seeing(self, full: frozenset[datetime]) -> Engine:
-        """This engine for one message, its booking flow seeing the slots with no place left."""
+    def _seeing(self, calendar: CalendarView) -> Engine:
+        """This engine for one message, seeing the calendar as storage has it."""
         engine = copy.copy(self)
-        engine.booking = self.booking.seeing(full)
+        engine.calendar = calendar
+        engine.booking = self.booking.seeing(calendar.full)
         return engine
 
     def assess(self, text: str, carried: Parts = ()) -> tuple[Assessment, Parts]:
@@ -177,6 +183,9 @@ class Engine:
             return self._privacy(state, privacy, now, tokens)
         if state.emergency_at:
             return self._after_emergency(state, text, assessment)
+        appointment = self._appointment(state, incoming, tokens, now)
+        if appointment is not None:
+            return appointment
         if staff.has_chat:
             return self._while_staff(state, text, now, assessment, staff)
         return self._advised(self._converse(state, incoming, tokens, now, first, assessment), assessment)
@@ -515,6 +524,35 @@ class Engine:
 
     # -- booking ----------------------------------------------------------------------------
 
+    def _appointment(self, state, incoming: Incoming, tokens: list[str], now: datetime) -> Turn | None:
+        """The patient's appointment changed or cancelled ("ganti jadwal", "batal janji") at
+        any time, even while staff have the chat; a new time being chosen goes on there too."""
+        if state.booking is not None:
+            return self._continue_booking(state, incoming, now) if state.booking.moving else None
+        command = self._appointment_command(tokens)
+        if command is None:
+            return None
+        match = Match(Decision.ANSWER, "booking", 1.0, reason=f"appointment:{command}")
+        upcoming = self.calendar.upcoming
+        if upcoming is None:
+            return Turn((Reply(self.text("appointment_none")),), (), replace(state, options=()), match)
+        when = dates.describe(upcoming.start)
+        if command == _CANCEL:
+            reply = Reply(self.text("appointment_cancelled").replace("{when}", when))
+            return Turn((reply,), (CancelBooking(),), replace(state, options=()), match)
+        step = self.booking.move(upcoming, now)
+        return Turn(tuple(Reply(t) for t in step.texts), (), replace(state, booking=step.draft, options=()), match)
+
+    def _appointment_command(self, tokens: list[str]) -> str | None:
+        """ "batal janji" -> cancel, "ganti jadwal" -> move: a short message naming an
+        appointment and what to do with it."""
+        words = set(tokens)
+        if len(tokens) > _APPOINTMENT_MAX_TOKENS or not words & self.kb.lexicon.appointment_words:
+            return None
+        if words & self._cancel or any(a == "tidak" and b == "jadi" for a, b in zip(tokens, tokens[1:])):
+            return _CANCEL
+        return _MOVE if words & self.kb.lexicon.move_words else None
+
     def _start_booking(self, state, match: Match, incoming: Incoming, now: datetime) -> Turn:
         intro, _ = render(self.kb.intents["booking"].answer, self.kb)
         step = self.booking.start(incoming.text or "", incoming.profile_name, now)
@@ -535,7 +573,9 @@ class Engine:
             touched = replace(state, booking=replace(state.booking, updated_at=now.isoformat()))
             return Turn((Reply(body), *self._booking_resume(state)), (), touched, match)
         if step.booking is not None:
-            actions = (Handoff(HandoffReason.BOOKING, booking=step.booking),)
+            # A new time for an appointment already made: the old one goes, the new one is held.
+            moved = (CancelBooking(),) if state.booking.moving else ()
+            actions = (*moved, Handoff(HandoffReason.BOOKING, booking=step.booking))
             return self._hand_over(state, step.texts, actions, booking_match, now, "booking")
         new_state = replace(state, booking=step.draft, options=())
         return Turn(tuple(Reply(t) for t in step.texts), (), new_state, booking_match)

@@ -50,7 +50,8 @@ TEXT_KEYS = (
     "closed_day", "rate_limited", "emoji_only", "salam_reply", "error",
     "booking_ask_name_confirm", "booking_ask_name", "booking_ask_complaint", "booking_ask_when", "booking_no_time",
     "booking_no_date", "booking_which_day", "booking_either_day", "booking_past", "booking_invalid_date", "booking_closed",
-    "booking_outside_hours", "booking_break", "booking_full", "booking_offer", "booking_when_noted", "booking_booked", "booking_confirm", "booking_ask_change", "booking_sent", "booking_cancelled",
+    "booking_outside_hours", "booking_break", "booking_full", "booking_offer", "booking_when_noted", "appointment_none", "appointment_cancelled", "appointment_move",
+    "appointment_kept", "booking_booked", "booking_confirm", "booking_ask_change", "booking_sent", "booking_cancelled",
     "booking_resume", "staff_holding", "staff_thanks", "staff_will_reply", "out_of_hours",
     "emergency_again", "crisis_again", "emergency_not_clinic", "emergency_thanks", "doctor_advice", "doctor_reason_unknown",
     "staff_alert", "staff_reason_booking", "staff_reason_human_agent", "staff_reason_urgent", "staff_booking_details",
@@ -143,6 +144,8 @@ class Lexicon:
     affirmations: frozenset[str]
     cancel_words: frozenset[str]
     change_words: frozenset[str]
+    appointment_words: frozenset[str]
+    move_words: frozenset[str]
     calf_words: frozenset[str]
     other_body_parts: frozenset[str]
     question_joiners: frozenset[str]
@@ -556,6 +559,8 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         "affirmations",
         "cancel_words",
         "change_words",
+        "appointment_words",
+        "move_words",
         "calf_words",
         "other_body_parts",
         "question_joiners",
@@ -626,6 +631,8 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         affirmations=word_lists["affirmations"],
         cancel_words=word_lists["cancel_words"],
         change_words=word_lists["change_words"],
+        appointment_words=word_lists["appointment_words"],
+        move_words=word_lists["move_words"],
         calf_words=word_lists["calf_words"],
         other_body_parts=word_lists["other_body_parts"],
         question_joiners=word_lists["question_joiners"],

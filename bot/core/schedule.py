@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from .dates import JAKARTA, SlotCheck
+from .messages import BookingDetails
 
 WEEKDAY_KEYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # How far ahead free slots are looked for.
@@ -27,6 +28,18 @@ CLOSED_DAY, BEFORE_OPENING, AFTER_CLOSING, BREAK, FULL = (
     "full",
 )
 NO_FULL: frozenset[datetime] = frozenset()
+
+
+@dataclass(frozen=True)
+class CalendarView:
+    """What the edge knows of the calendar for one message: the slots with no place left, and
+    the patient's next appointment (held or confirmed), if any."""
+
+    full: frozenset[datetime] = NO_FULL
+    upcoming: BookingDetails | None = None
+
+
+NO_CALENDAR = CalendarView()
 
 
 @dataclass(frozen=True)

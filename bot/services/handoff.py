@@ -22,6 +22,7 @@ from bot.store.storage import (
     ALERT_NONE,
     ALERT_PENDING,
     ALERT_SENT,
+    BOOKING_CANCELLED,
     BOOKING_CONFIRMED,
     BOOKING_HELD,
     CASE_CLOSED,
@@ -40,7 +41,8 @@ from bot.store.storage import (
 from bot.services import insights
 from bot.core import dates
 from bot.core.dialogue import Engine
-from bot.core.messages import ConversationState, Handoff, HandoffReason
+from bot.core.messages import BookingDetails, ConversationState, Handoff, HandoffReason
+from bot.core.schedule import NO_FULL, CalendarView
 from bot.core.render import fill
 from bot.services.live import LiveEngine, live
 from bot.logs import mask_phone
@@ -74,6 +76,13 @@ class HandoffDesk:
         already open, an urgent handoff escalates it and alerts again; anything else only adds
         to it. The report's counts go to `tally`."""
         case = storage.open_case(session, conversation)
+        if case is not None and handoff.booking is not None:
+            # A new time for an appointment ("ganti jadwal") while staff have the chat: the
+            # case now holds the new booking, and staff are told again.
+            case.booking_id = self._book(session, conversation, handoff.booking, now, tally).id
+            case.summary = self._summary(session, conversation, handoff)
+            self._queue_alerts(session, conversation, case, handoff, now)
+            return case
         if case is not None:
             if handoff.reason is HandoffReason.URGENT:
                 # Every emergency alerts staff again, never deduplicated away.
@@ -98,6 +107,43 @@ class HandoffDesk:
             extra={"fields": {"case": case.id, "reason": case.reason, "from": mask_phone(conversation.wa_id)}},
         )
         return case
+
+    def calendar(self, session: Session, conversation_id: int, now: datetime, reading_slots: bool) -> CalendarView:
+        """The calendar as one message sees it: the patient's next appointment, and (while a
+        booking is being made) the slots with no place left."""
+        plan = self.engine.kb.clinic.schedule
+        full = storage.full_slots(session, now, plan.places) if reading_slots else NO_FULL
+        booking = storage.upcoming_booking(session, conversation_id, now)
+        if booking is None:
+            return CalendarView(full)
+        start = booking.start_at.astimezone(dates.JAKARTA)
+        minutes = (
+            int(((booking.end_at or booking.start_at) - booking.start_at).total_seconds() // 60) or plan.slot_minutes
+        )
+        details = BookingDetails(
+            booking.name,
+            booking.complaint,
+            start,
+            booking.treatment or "",
+            minutes,
+            booking.status == BOOKING_CONFIRMED,
+        )
+        return CalendarView(full, details)
+
+    def cancel(
+        self, session: Session, conversation: Conversation, now: datetime, tally: insights.Tally, moved: bool = False
+    ) -> None:
+        """The patient cancelled their next appointment, or `moved` it (the new one is booked
+        next, and counted as a request): its places go back."""
+        booking = storage.upcoming_booking(session, conversation.id, now)
+        if booking is None:
+            return
+        booking.status = BOOKING_CANCELLED
+        booking.updated_at = now
+        storage.release_places(session, booking)
+        if not moved:
+            tally.add(now, insights.BOOKING, BOOKING_CANCELLED)
+        log.info("booking cancelled by the patient", extra={"fields": {"booking": booking.id}})
 
     def _book(self, session: Session, conversation: Conversation, details, now: datetime, tally) -> Booking:
         """The booking, holding a place in each slot it covers (SlotTaken when one has none left)."""

@@ -35,6 +35,7 @@ from bot.store.storage import (
 from bot.core.dialogue import Engine
 from bot.services import insights, metrics, privacy
 from bot.core.messages import (
+    CancelBooking,
     ConversationState,
     EraseData,
     Handoff,
@@ -47,7 +48,6 @@ from bot.core.messages import (
 from bot.services.handoff import HandoffDesk, StaffSettings, refresh_alert_status
 from bot.services.live import LiveEngine, live
 from bot.core.render import fill, split_text
-from bot.core.schedule import NO_FULL
 from bot.core.triage import Level
 from bot.logs import mask_phone
 
@@ -214,8 +214,8 @@ class Inbox:
                 else:
                     message["reason"] = RATE_SILENCED
             else:
-                full = storage.full_slots(session, now, engine.kb.clinic.schedule.places) if state.booking else NO_FULL
-                turn = engine.step(state, incoming, now, storage.staff_view(session, conversation), full)
+                calendar = self.desk.calendar(session, conversation.id, now, reading_slots=state.booking is not None)
+                turn = engine.step(state, incoming, now, storage.staff_view(session, conversation), calendar)
                 conversation.state = turn.state.to_dict()
                 conversation.booking_expires_at = now + engine.booking.expiry if turn.state.booking else None
                 if not state.started and turn.replies and conversation.notice_shown_at is None:
@@ -235,9 +235,11 @@ class Inbox:
             storage.save_conversation(session, conversation)
             (message_id,) = storage.insert_messages(session, [message])
             insights.count_inbound(tally, now, message, state, turn)
-            if any(isinstance(a, (Handoff, ReportData, EraseData)) for a in actions):
+            if any(isinstance(a, (Handoff, CancelBooking, ReportData, EraseData)) for a in actions):
                 stored = session.get(Conversation, conversation.id)
                 for action in actions:
+                    if isinstance(action, CancelBooking):
+                        self.desk.cancel(session, stored, now, tally, moved=_handoff(actions))
                     if isinstance(action, Handoff):
                         self.desk.hand_over(session, stored, action, now, tally)
                 if any(isinstance(a, ReportData) for a in actions):
@@ -334,6 +336,10 @@ class Inbox:
             "status", extra={"fields": {"sid": message_sid, "status": status, "error": error_code, "changed": changed}}
         )
         return True
+
+
+def _handoff(actions) -> bool:
+    return any(isinstance(a, Handoff) for a in actions)
 
 
 def _received_as(outcome: Outcome) -> str:

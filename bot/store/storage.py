@@ -687,6 +687,21 @@ def hold_places(session: Session, booking: Booking, slots, places: int) -> None:
             raise SlotTaken(slot)
 
 
+def upcoming_booking(session: Session, conversation_id: int, now: datetime) -> Booking | None:
+    """The patient's next appointment, held or confirmed, not yet begun."""
+    query = (
+        select(Booking)
+        .where(
+            Booking.conversation_id == conversation_id,
+            Booking.status.in_((BOOKING_HELD, BOOKING_CONFIRMED)),
+            Booking.start_at >= now,
+        )
+        .order_by(Booking.start_at)
+        .limit(1)
+    )
+    return session.scalars(query).first()
+
+
 def release_places(session: Session, booking: Booking) -> None:
     """A cancelled or rejected booking gives its places back."""
     session.execute(delete(BookingPlace).where(BookingPlace.booking_id == booking.id))
