@@ -14,7 +14,16 @@ import pytest
 import yaml
 
 from bot.services.accounts import Accounts
-from bot.store.storage import Booking, Conversation, HandoffCase, LearnedExample, Message, OutboxItem, Review
+from bot.store.storage import (
+    BookingPlace,
+    Booking,
+    Conversation,
+    HandoffCase,
+    LearnedExample,
+    Message,
+    OutboxItem,
+    Review,
+)
 from bot.cli import cmd_staff
 from bot.services.learning import LearningError
 from bot.web import create_app
@@ -377,6 +386,31 @@ def test_confirming_a_booking_tells_the_patient(app, sari, worker, recorder):
         f"/cases/{case.id}/booking",
         app.extensions["klinik_accounts"].issue_token("sari"),
         {"decision": "reject"},
+    )
+    assert again.status_code == 409 and again.json["error"] == "booking_decided"
+
+
+def test_staff_cancel_a_confirmed_booking_its_places_go_back_and_the_patient_is_told(app, sari, worker, recorder):
+    book(app)
+    (case,) = rows(app, HandoffCase)
+    sari.post(f"/staff/cases/{case.id}/booking", {"decision": "confirm"})
+    assert len(rows(app, BookingPlace)) == 2  # an hour of acupuncture: two half-hour slots
+    page = sari.get(f"/staff/cases/{case.id}").get_data(as_text=True)
+    assert 'id="cancel-booking"' in page and 'id="confirm-booking"' not in page
+    response = sari.post(f"/staff/cases/{case.id}/booking", {"decision": "cancel", "note": "terapis sakit"})
+    assert "notice=booking_cancelled" in response.headers["Location"]
+    (booking,) = rows(app, Booking)
+    assert (booking.status, booking.decided_by) == ("cancelled", "sari") and rows(app, BookingPlace) == []
+    worker.run_once()
+    cancelled = recorder.messages()[-1]["Body"]
+    assert "dibatalkan oleh klinik" in cancelled and "Kamis, 26 November 2026 pukul 15.00" in cancelled
+    assert "Catatan dari staf: terapis sakit" in cancelled
+    again = api(
+        app,
+        "post",
+        f"/cases/{case.id}/booking",
+        app.extensions["klinik_accounts"].issue_token("sari"),
+        {"decision": "cancel"},
     )
     assert again.status_code == 409 and again.json["error"] == "booking_decided"
 

@@ -55,7 +55,7 @@ TEXT_KEYS = (
     "booking_resume", "staff_holding", "staff_thanks", "staff_will_reply", "out_of_hours",
     "emergency_again", "crisis_again", "emergency_not_clinic", "emergency_thanks", "doctor_advice", "doctor_reason_unknown",
     "staff_alert", "staff_reason_booking", "staff_reason_human_agent", "staff_reason_urgent", "staff_booking_details",
-    "staff_last_messages", "staff_booking_confirmed", "staff_booking_rejected", "staff_note", "staff_template_reply",
+    "staff_last_messages", "staff_booking_confirmed", "staff_booking_rejected", "staff_booking_cancelled", "staff_note", "staff_template_reply",
     "erase_done", "erase_cancelled", "erase_unclear", "data_summary", "erased_by_staff_case", "staff_template_no_name",
     "feedback_question", "feedback_question_case", "feedback_thanks", "feedback_sorry",
 )  # fmt: skip
