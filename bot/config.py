@@ -55,6 +55,8 @@ class Config:
     allow_example_values: bool = False
     # When set, /metrics answers only `Authorization: Bearer <this>`.
     metrics_token: str = field(default="", repr=False)
+    # The schedule's iCalendar feed is served at /calendar/<this>.ics (unset: no feed).
+    calendar_feed_token: str = field(default="", repr=False)
     # `python -m bot worker` serves its own counters for Prometheus on this address (port 0: it does not).
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = 0
@@ -87,6 +89,7 @@ class Config:
             model_cache_dir=Path(env.get("MODEL_CACHE_DIR") or DEFAULT_MODEL_CACHE),
             allow_example_values=_flag(env.get("ALLOW_EXAMPLE_VALUES")),
             metrics_token=env.get("METRICS_TOKEN", ""),
+            calendar_feed_token=env.get("CALENDAR_FEED_TOKEN", ""),
             worker_metrics_host=env.get("WORKER_METRICS_HOST") or "127.0.0.1",
             worker_metrics_port=int(env.get("WORKER_METRICS_PORT") or 0),
         )

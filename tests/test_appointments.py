@@ -162,3 +162,59 @@ def test_the_patient_moves_then_cancels_the_appointment_and_its_places_follow(ap
     assert "Jumat, 27 November 2026 pukul 14.00 sudah dibatalkan" in reply
     assert [b.status for b in rows(app, Booking)] == ["cancelled", "cancelled"]
     assert rows(app, BookingPlace) == []
+
+
+def test_staff_see_the_bookings_patient_not_the_whatsapp_profile(database_url, clock):
+    """Regression (issue 18): the alert for a booking made for someone else named the WhatsApp
+    profile ("Pasien: Probe") instead of the patient ("Budi Santoso")."""
+    app = create_app(app_config(database_url, staff_whatsapp_numbers=("whatsapp:+6281100000001",)))
+    app.extensions["klinik_inbox"].clock = clock
+    try:
+        sender = PATIENTS[0]
+        assert "Atas nama *Probe*?" in " ".join(say(app, "mau booking", "SMp1", sender=sender, name="Probe"))
+        say(app, "bukan", "SMp2", sender=sender, name="Probe")
+        say(app, "Budi Santoso", "SMp3", sender=sender, name="Probe")
+        say(app, "betis kram tiap malam", "SMp4", sender=sender, name="Probe")
+        say(app, "besok jam 10", "SMp5", sender=sender, name="Probe")
+        say(app, "ya", "SMp6", sender=sender, name="Probe")
+        (alert,) = rows(app, storage.OutboxItem)
+        assert "Pasien: Budi Santoso (WhatsApp: Probe) (+62812****0011)" in alert.body
+        assert "Kamis, 26 November 2026 pukul 10.00 (tempat ditahan, konfirmasi di konsol)" in alert.body
+        assert "betis kram tiap malam" in alert.body
+        (case,) = rows(app, storage.HandoffCase)
+        assert "patient: Budi Santoso (WhatsApp: Probe)" in case.summary
+        (row,) = app.extensions["klinik_console"].queue("open", "sari")
+        assert row["shown_name"] == "Budi Santoso (WhatsApp: Probe)"
+        assert (row["booking"]["status"], row["booking"]["complaint"]) == ("held", "betis kram tiap malam")
+    finally:
+        app.extensions["klinik_database"].dispose()
+
+
+def test_the_schedule_feed_is_an_icalendar_of_the_appointments_behind_its_token(database_url, clock):
+    import icalendar
+
+    config = app_config(database_url, calendar_feed_token="feed-token-123")
+    app = create_app(config)
+    app.extensions["klinik_inbox"].clock = clock
+    app.extensions["klinik_calendar"].clock = clock
+    try:
+        _to_summary(app, PATIENTS[0], "SMf")  # acupuncture, Thursday 26 November 15:00
+        say(app, "ya", "SMf4", sender=PATIENTS[0], name="Rina")
+        client = app.test_client()
+        assert client.get("/calendar/wrong-token.ics").status_code == 404
+        response = client.get("/calendar/feed-token-123.ics")
+        assert response.status_code == 200 and response.mimetype == "text/calendar"
+        (event,) = icalendar.Calendar.from_ical(response.data).walk("VEVENT")
+        assert event.decoded("dtstart") == SLOT and event.decoded("dtend") == SLOT.replace(hour=16)
+        assert str(event["summary"]).endswith("Akupunktur (menunggu konfirmasi)") and event["status"] == "TENTATIVE"
+        (case,) = rows(app, storage.HandoffCase)
+        assert str(event["url"]) == f"{config.public_base_url}/staff/cases/{case.id}"
+        assert "Rina" not in response.get_data(as_text=True)  # no patient data leaves for the calendar's provider
+        assert "betis" not in response.get_data(as_text=True)
+    finally:
+        app.extensions["klinik_database"].dispose()
+
+
+def test_no_feed_without_its_token(app):
+    assert app.test_client().get("/calendar/.ics").status_code == 404
+    assert app.test_client().get("/calendar/anything.ics").status_code == 404

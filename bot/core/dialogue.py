@@ -67,6 +67,13 @@ DEFAULT_BOOKING_EXPIRY = timedelta(hours=2)
 # Words that make a message worth checking for a privacy command (cheap filter before matching).
 _PRIVACY_WORDS = {"data", "hapus", "dihapus", "hapusin", "hapuskan", "hps", "delete", "privasi", "riwayat"}
 _PRIVACY_ACTIONS = ("erase_request", "data_summary")
+# The acknowledgement of an attachment sent with a caption, by its kind (content type).
+_MEDIA_RECEIVED = {
+    "image": "media_received_image",
+    "application": "media_received_document",
+    "text": "media_received_document",
+    "video": "media_received_video",
+}
 # "batal janji", "ganti jadwal": a message about the appointment has at most this many words.
 _APPOINTMENT_MAX_TOKENS = 6
 _CANCEL, _MOVE = "cancel", "move"
@@ -126,6 +133,7 @@ class Engine:
         )
         turn = self.feedback.around(replace(state, started=True), incoming.text or "", now, assessment, staff, proceed)
         turn = replace(turn, state=replace(turn.state, danger_parts=parts), triage=assessment)
+        turn = self._acknowledge_media(incoming, turn)
         if state.started or not turn.replies:
             return turn
         # A new patient learns first that this is an automated assistant, unless the message
@@ -140,6 +148,15 @@ class Engine:
         engine.calendar = calendar
         engine.booking = self.booking.seeing(calendar.full)
         return engine
+
+    def _acknowledge_media(self, incoming: Incoming, turn: Turn) -> Turn:
+        """A photo, document or video sent with a caption: received, said before the answer
+        to the caption (not before urgent advice, which comes first)."""
+        key = _MEDIA_RECEIVED.get(_media_kind(incoming.media_types))
+        if key is None or not (incoming.text or "").strip() or not turn.replies or _urgent(turn.actions):
+            return turn
+        first = Reply(f"{self.text(key)}\n{turn.replies[0].text}")
+        return replace(turn, replies=(first, *turn.replies[1:]))
 
     def assess(self, text: str, carried: Parts = ()) -> tuple[Assessment, Parts]:
         """The triage of a message (before anything else), and the parts of rules told over
@@ -213,7 +230,7 @@ class Engine:
 
         if not tokens:
             if incoming.media_types or incoming.has_location:
-                key = "media"
+                key = "voice_note" if _media_kind(incoming.media_types) == "audio" else "media"
             else:
                 key = "emoji_only" if text else "empty"
             return Turn((Reply(self.text(key)),), (), state, Match(Decision.FALLBACK, FALLBACK_INTENT, 0.0, reason=key))
@@ -604,6 +621,11 @@ class Engine:
     def text(self, key: str) -> str:
         """A fixed text of knowledge/dialogue.yaml, with the clinic's name filled in."""
         return self.kb.texts[key].replace("{clinic_name}", self.kb.clinic.name)
+
+
+def _media_kind(media_types: tuple[str, ...]) -> str | None:
+    """The kind of the first attachment: the part of its content type before the slash."""
+    return media_types[0].split("/", 1)[0].lower() if media_types else None
 
 
 def _handoff(actions) -> bool:

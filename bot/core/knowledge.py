@@ -45,7 +45,8 @@ _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 
 TEXT_KEYS = (
-    "first_contact", "greeting_prefix", "empty", "media", "clarify", "clarify_other", "questions_skipped", "handoff_also", "options_hint",
+    "first_contact", "greeting_prefix", "empty", "media", "voice_note", "media_received_image",
+    "media_received_document", "media_received_video", "clarify", "clarify_other", "questions_skipped", "handoff_also", "options_hint",
     "follow_up_prompt", "invalid_option", "fallback_again", "missing_fact", "missing_fact_offer",
     "closed_day", "rate_limited", "emoji_only", "salam_reply", "error",
     "booking_ask_name_confirm", "booking_ask_name", "booking_ask_complaint", "booking_ask_when", "booking_no_time",
@@ -54,7 +55,7 @@ TEXT_KEYS = (
     "appointment_kept", "booking_booked", "booking_confirm", "booking_ask_change", "booking_sent", "booking_cancelled",
     "booking_resume", "staff_holding", "staff_thanks", "staff_will_reply", "out_of_hours",
     "emergency_again", "crisis_again", "emergency_not_clinic", "emergency_thanks", "doctor_advice", "doctor_reason_unknown",
-    "staff_alert", "staff_reason_booking", "staff_reason_human_agent", "staff_reason_urgent", "staff_booking_details",
+    "staff_alert", "staff_reason_booking", "staff_reason_human_agent", "staff_reason_urgent", "staff_booking_details", "staff_booking_held", "staff_booking_confirmed_now",
     "staff_last_messages", "staff_booking_confirmed", "staff_booking_rejected", "staff_booking_cancelled", "staff_note", "staff_template_reply",
     "erase_done", "erase_cancelled", "erase_unclear", "data_summary", "erased_by_staff_case", "staff_template_no_name",
     "feedback_question", "feedback_question_case", "feedback_thanks", "feedback_sorry",

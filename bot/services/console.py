@@ -33,7 +33,7 @@ from bot.store.storage import (
 from bot.services import insights, privacy
 from bot.core import dates
 from bot.core.messages import ConversationState
-from bot.services.handoff import close_case, send_to_patient, window_open
+from bot.services.handoff import close_case, patient_name, send_to_patient, window_open
 from bot.services.live import LiveEngine
 from bot.logs import mask_phone
 
@@ -160,6 +160,8 @@ class Console:
             "claimed_at": _iso(case.claimed_at),
             "alert_status": case.alert_status,
             "booking": _booking_dict(booking) if booking else None,
+            # The booking's patient (with the WhatsApp profile name when it differs).
+            "shown_name": patient_name(conversation.profile_name, booking),
             "erased": conversation.erased_at is not None,
         }
 

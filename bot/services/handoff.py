@@ -201,12 +201,15 @@ class HandoffDesk:
 
     def _alert_values(self, session, conversation, case, handoff: Handoff) -> dict[str, str]:
         reason = self.engine.text(f"staff_reason_{case.reason}")
-        patient = f"{conversation.profile_name or '-'} ({mask_phone(conversation.wa_id.removeprefix('whatsapp:'))})"
+        number = mask_phone(conversation.wa_id.removeprefix("whatsapp:"))
+        patient = f"{patient_name(conversation.profile_name, handoff.booking)} ({number})"
         if handoff.booking is not None and case.reason == HandoffReason.BOOKING.value:
+            status = "staff_booking_confirmed_now" if handoff.booking.confirmed else "staff_booking_held"
             details = (
                 self.engine.text("staff_booking_details")
                 .replace("{when}", dates.describe(handoff.booking.start))
                 .replace("{complaint}", handoff.booking.complaint[:_MAX_QUOTE])
+                .replace("{status}", self.engine.text(status))
             )
         else:
             quoted = " | ".join(m.body[:_MAX_QUOTE] for m in storage.recent_inbound(session, conversation) if m.body)
@@ -218,7 +221,7 @@ class HandoffDesk:
         """One paragraph for the staff queue: reason, who, and what they asked for."""
         values = {
             "reason": handoff.reason.value,
-            "patient": conversation.profile_name or "-",
+            "patient": patient_name(conversation.profile_name, handoff.booking),
             "number": mask_phone(conversation.wa_id.removeprefix("whatsapp:")),
         }
         if handoff.detail:
@@ -229,6 +232,17 @@ class HandoffDesk:
             recent = storage.recent_inbound(session, conversation)
             values["last_messages"] = " | ".join(m.body[:_MAX_QUOTE] for m in recent if m.body)
         return "; ".join(f"{key}: {value}" for key, value in values.items())
+
+
+def patient_name(profile_name: str | None, booking) -> str:
+    """Who the case is about: the booking's patient, with the WhatsApp profile name when it
+    differs ("Budi Santoso (WhatsApp: Probe)": a booking made for someone else)."""
+    name = booking.name if booking is not None and booking.name else None
+    if name is None:
+        return profile_name or "-"
+    if profile_name and profile_name.strip().lower() != name.strip().lower():
+        return f"{name} (WhatsApp: {profile_name})"
+    return name
 
 
 def close_case(
