@@ -127,3 +127,24 @@ def test_schedule_mistakes_name_their_file_and_line(kb_copy):
     assert (line_of("someday"), "schedule.breaks") in found
     assert (line_of("2026-02-30"), "schedule.holidays") in found
     assert line_of("2026-01-01") + 1 in {line for line, _ in found}
+
+
+def test_calendar_word_mistakes_name_their_file_and_line(kb_copy):
+    path = kb_copy / "calendar.yaml"
+    text = path.read_text().replace("rabu: 2,", "rabu: 9,").replace('default: "16:00"', 'default: "16.00"')
+    path.write_text(text)
+    errors, _ = knowledge.check(kb_copy)
+    lines = text.splitlines()
+    found = {(e.line, e.message) for e in errors if e.file.endswith("calendar.yaml")}
+    weekday_line = next(i for i, line in enumerate(lines, start=1) if "rabu: 9" in line)
+    period_line = next(i for i, line in enumerate(lines, start=1) if '"16.00"' in line)
+    assert (weekday_line, "weekdays 'rabu' must be a whole number from 0 to 6") in found
+    assert (period_line, "periods.sore.default: write HH:MM") in found
+
+
+def test_the_word_tables_are_read_from_knowledge(kb):
+    from bot.core import dates
+
+    assert dates.WEEKDAYS["jumat"] == 4 and dates.MONTHS["des"] == 12
+    assert dates.PERIOD_SPAN["sore"] == (time(15), time(17, 59)) and "jamnya" in dates.WHEN_WORDS
+    assert dates.describe(at(26, 15)) == "Kamis, 26 November 2026 pukul 15.00"

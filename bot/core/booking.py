@@ -24,17 +24,7 @@ NAME_CONFIRM, NAME, COMPLAINT, WHEN, PICK_SLOT, CHANGE, CONFIRM = (
 )  # fmt: skip
 # Intents that never interrupt a booking as an "FAQ" (they are part of it or say nothing).
 _NOT_FAQ = {"booking", "greeting", "thanks", "goodbye", "menu", "fallback"}
-_QUESTION_WORDS = {"kenapa", "bagaimana", "berapa", "apa", "apakah", "kapan", "mana", "boleh", "bisakah", "gimana"}
 _FIELDS = {1: NAME, 2: COMPLAINT, 3: WHEN}
-_FIELD_WORDS = {
-    "nama": NAME,
-    "keluhan": COMPLAINT,
-    "waktu": WHEN,
-    "jam": WHEN,
-    "hari": WHEN,
-    "tanggal": WHEN,
-    "jadwal": WHEN,
-}
 _MAX_NAME, _MAX_COMPLAINT = 80, 300
 # A field and its new value in one message: "ubah nama jadi Kevin", "nama: Kevin", "namanya
 # Kevin", "ganti keluhan jadi kram".
@@ -44,34 +34,12 @@ _INLINE_FIELD = re.compile(
     r"(?:(?:jadi|jd|menjadi|adalah|ke)\s+|[:=]\s*|(?:(?<=namanya)|(?<=nama saya)|(?<=nama sy))\s+)(?P<value>\S.*)$",
     re.I,
 )
-_NOT_THIS_NAME = {
-    "bukan",
-    "bkn",
-    "salah",
-    "tidak",
-    "ga",
-    "gak",
-    "nggak",
-    "kak",
-    "itu",
-    "namanya",
-    "nama",
-    "beda",
-    "lain",
-}
 # A numbered choice has at most this many digits: a longer number is not a pick, and int()
 # refuses strings of more than 4,300 digits.
 MAX_CHOICE_DIGITS = 6
 # Control characters that XML 1.0, and so a TwiML reply, cannot carry: the complaint is echoed
 # back in the summary, where one of them would make the whole reply unreadable for Twilio.
 _UNSENDABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-# "sabtu jam 1 bisa?", "besok ada slot?": asking for another time is asking to move to it.
-_ASKS_FOR_SLOT = frozenset({"bisa", "ada", "slot", "kosong"})
-_NEUTRAL = frozenset(
-    {"jadi", "aja", "deh", "dong", "eh", "ga", "gak", "nggak", "enggak", "tidak", "apa", "kah", "kalau"}
-)
 
 
 @dataclass(frozen=True)
@@ -104,6 +72,8 @@ class BookingFlow:
         self.expiry = expiry
         self.normalize = matcher.normalize
         lexicon = kb.lexicon
+        self._lexicon = lexicon
+        self._field_words = lexicon.booking_field_words
         self._yes = lexicon.affirmations
         self._cancel = lexicon.cancel_words
         self._change = lexicon.change_words
@@ -181,7 +151,7 @@ class BookingFlow:
             if aside is not None:
                 return aside
         if short and words & self._change and draft.step not in (NAME, COMPLAINT):
-            if words & _FIELD_WORDS.keys():  # "ubah jam": straight to that field
+            if words & self._field_words.keys():  # "ubah jam": straight to that field
                 return self._on_change(draft, text, tokens, now)
             return self._ask_change(draft, now)
         handler = {
@@ -199,7 +169,7 @@ class BookingFlow:
         if self.says_yes(text):
             return self._advance(replace(draft, updated_at=now.isoformat()), now)
         said = set(re.findall(r"[a-z]+", text.lower()))
-        if said and said <= _NOT_THIS_NAME:
+        if said and said <= self._lexicon.booking_not_this_name:
             # "bukan" / "salah": another name, which we ask for.
             asked = replace(draft, step=NAME, name=None, updated_at=now.isoformat())
             return Step((self._text("booking_ask_name"),), asked)
@@ -285,12 +255,13 @@ class BookingFlow:
         (a question about something else) are not."""
         words = set(tokens)
         changes = bool(words & self._change)
-        if text.rstrip().endswith("?") and not changes and not words & _ASKS_FOR_SLOT:
+        if text.rstrip().endswith("?") and not changes and not words & self._lexicon.booking_asks_for_slot:
             return False
         said = set(re.findall(r"[a-z]+", text.lower()))
         if said & self._yes and not changes:
             return False
-        other = words - dates.WHEN_WORDS - _ASKS_FOR_SLOT - self._fillers - self._change - _NEUTRAL
+        other = words - dates.WHEN_WORDS - self._lexicon.booking_asks_for_slot - self._fillers - self._change
+        other -= self._lexicon.booking_neutral
         return not {w for w in other if not w.isdigit()}
 
     def _corrected_when(self, draft: BookingDraft, text: str, now: datetime) -> Step | None:
@@ -350,7 +321,11 @@ class BookingFlow:
 
     def _on_change(self, draft, text, tokens, now) -> Step:
         choice = self._choice(tokens)
-        field = _FIELDS.get(choice) if choice else next((_FIELD_WORDS[t] for t in tokens if t in _FIELD_WORDS), None)
+        field = (
+            _FIELDS.get(choice)
+            if choice
+            else next((self._field_words[t] for t in tokens if t in self._field_words), None)
+        )
         if field is None:
             return Step((self._text("booking_ask_change"),), draft)
         draft = replace(draft, step=field, editing=True, updated_at=now.isoformat())
@@ -465,7 +440,7 @@ class BookingFlow:
         pending question. `strict` (free-text steps) also requires the form of a question."""
         if not tokens:
             return None
-        if strict and not ("?" in text or tokens[0] in _QUESTION_WORDS):
+        if strict and not ("?" in text or tokens[0] in self._lexicon.booking_question_words):
             return None
         match = self.matcher.match(text)
         if match.decision is Decision.ANSWER and match.intent not in _NOT_FAQ:

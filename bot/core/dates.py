@@ -7,46 +7,82 @@ Indonesian well, so this is written for this domain: a clinic appointment in the
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 
-WEEKDAYS = {
-    "senin": 0, "sen": 0, "selasa": 1, "sel": 1, "rabu": 2, "kamis": 3, "kam": 3, "jumat": 4, "jum": 4,
-    "jumaat": 4, "sabtu": 5, "sab": 5, "minggu": 6, "ahad": 6, "min": 6,
-}  # fmt: skip
-MONTHS = {
-    "januari": 1, "jan": 1, "februari": 2, "feb": 2, "pebruari": 2, "maret": 3, "mar": 3, "april": 4, "apr": 4,
-    "mei": 5, "juni": 6, "jun": 6, "juli": 7, "jul": 7, "agustus": 8, "agu": 8, "agt": 8, "ags": 8, "aug": 8,
-    "september": 9, "sep": 9, "sept": 9, "oktober": 10, "okt": 10, "oct": 10, "november": 11, "nov": 11,
-    "nop": 11, "desember": 12, "des": 12, "dec": 12,
-}  # fmt: skip
-DAY_NAMES = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
-MONTH_NAMES = (
-    "Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September", "Oktober",
-    "November", "Desember",
-)  # fmt: skip
-# A time of day said without the hour: "besok pagi", "nanti siang".
-PERIOD_DEFAULT = {"pagi": time(9, 0), "siang": time(13, 0), "sore": time(16, 0), "malam": time(19, 0)}
-# The hours each time of day spans, for offering the free slots of "besok sore".
-PERIOD_SPAN = {
-    "pagi": (time(5, 0), time(10, 59)),
-    "siang": (time(11, 0), time(14, 59)),
-    "sore": (time(15, 0), time(17, 59)),
-    "malam": (time(18, 0), time(23, 59)),
+# The Indonesian words for days, months and times of day live in knowledge/calendar.yaml
+# (CalendarWords, read by bot.core.knowledge); the names below stay readable as before
+# (dates.WEEKDAYS, ...), taken from that file when first used.
+_WORD_TABLES = {
+    "WEEKDAYS": "weekdays",
+    "MONTHS": "months",
+    "DAY_NAMES": "day_names",
+    "MONTH_NAMES": "month_names",
+    "PERIOD_DEFAULT": "period_default",
+    "PERIOD_SPAN": "period_span",
+    "WHEN_WORDS": "when_words",
 }
+_SHIPPED_CALENDAR = Path(__file__).resolve().parents[2] / "knowledge" / "calendar.yaml"
 
-# The words of a day or a time ("lusa jam 2 siang", "sabtu depan", "tgl 5 des"): a message of
-# these alone at the booking summary changes the booking.
-WHEN_WORDS = frozenset({
-    *WEEKDAYS, *MONTHS, *PERIOD_DEFAULT, "jam", "pukul", "pkl", "pk", "jm", "setengah",
-    "besok", "lusa", "esok", "hari", "ini", "tgl", "tanggal", "depan", "dpn", "pekan", "bulan", "nanti", "sekarang",
-    "pagian", "sorean", "siangan", "malaman", "wib", "kemarin", "kemaren", "kmrn",
-    "jamnya", "harinya", "tanggalnya", "tglnya", "waktunya", "jadwalnya",
-})  # fmt: skip
+
+@dataclass(frozen=True)
+class CalendarWords:
+    """knowledge/calendar.yaml: how patients write days, months and times of day, and how the
+    bot writes dates back."""
+
+    weekdays: dict[str, int]
+    months: dict[str, int]
+    day_names: tuple[str, ...]
+    month_names: tuple[str, ...]
+    hour_words: dict[str, int]
+    regional: dict[str, str]
+    # A time of day -> (the hour meant when none is said, the first hour, the last one).
+    periods: dict[str, tuple[time, time, time]]
+    extra_when_words: frozenset[str]
+
+    @functools.cached_property
+    def period_default(self) -> dict[str, time]:
+        return {name: span[0] for name, span in self.periods.items()}
+
+    @functools.cached_property
+    def period_span(self) -> dict[str, tuple[time, time]]:
+        return {name: span[1:] for name, span in self.periods.items()}
+
+    @functools.cached_property
+    def when_words(self) -> frozenset[str]:
+        """The words of a day or a time ("lusa jam 2 siang", "sabtu depan", "tgl 5 des"): a
+        message of these alone at the booking summary changes the booking."""
+        return frozenset({*self.weekdays, *self.months, *self.periods, *self.extra_when_words})
+
+    @functools.cached_property
+    def regional_word(self) -> re.Pattern:
+        return re.compile(r"\b(" + "|".join(map(re.escape, self.regional)) + r")\b")
+
+    @functools.cached_property
+    def hour_word(self) -> re.Pattern:
+        longest_first = sorted(self.hour_words, key=len, reverse=True)
+        return re.compile(r"\b(jam|pukul|pkl|setengah)\s+(" + "|".join(map(re.escape, longest_first)) + r")\b")
+
+
+@functools.cache
+def words() -> CalendarWords:
+    """The shipped knowledge/calendar.yaml (read, and checked, once)."""
+    from .knowledge import read_calendar_words  # knowledge imports this module
+
+    return read_calendar_words(_SHIPPED_CALENDAR)
+
+
+def __getattr__(name: str):
+    if name in _WORD_TABLES:
+        return getattr(words(), _WORD_TABLES[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Appointments are booked at most this far ahead; a later date is taken for a typo.
 MAX_DAYS_AHEAD = 366
@@ -75,23 +111,10 @@ class When:
         return datetime.combine(self.day, self.at, JAKARTA)
 
 
-_HOUR_WORDS = {
-    "dua belas": 12, "sebelas": 11, "sepuluh": 10, "sembilan": 9, "delapan": 8, "tujuh": 7, "enam": 6,
-    "lima": 5, "empat": 4, "tiga": 3, "dua": 2, "satu": 1,
-}  # fmt: skip
-# Javanese and Sundanese words for days and times of day, read as their Indonesian forms.
-_REGIONAL = {
-    "senen": "senin", "salasa": "selasa", "rebo": "rabu", "kemis": "kamis", "jemuah": "jumat", "setu": "sabtu",
-    "saptu": "sabtu", "sesuk": "besok", "benjing": "besok", "isukan": "besok", "isuk": "pagi", "sonten": "sore",
-    "dalu": "malam",
-}  # fmt: skip
-_REGIONAL_WORD = re.compile(r"\b(" + "|".join(_REGIONAL) + r")\b")
-_HOUR_WORD = re.compile(r"\b(jam|pukul|pkl|setengah)\s+(" + "|".join(_HOUR_WORDS) + r")\b")
-
-
 def _clean(text: str) -> str:
     text = (text or "").lower().replace("'", "").replace("’", "")
-    text = _HOUR_WORD.sub(lambda m: f"{m.group(1)} {_HOUR_WORDS[m.group(2)]}", text)
+    table = words()
+    text = table.hour_word.sub(lambda m: f"{m.group(1)} {table.hour_words[m.group(2)]}", text)
     # Dates written with dots ("28.12.2026", "tgl 28.12") before dots become times ("19.30").
     text = re.sub(r"\b(\d{1,2})\.(\d{1,2})\.(\d{2,4})\b", r"\1/\2/\3", text)
     text = re.sub(r"\b(tgl|tanggal)\.?\s*(\d{1,2})\.(\d{1,2})\b", r"\1 \2/\3", text)
@@ -99,7 +122,7 @@ def _clean(text: str) -> str:
     text = re.sub(r"\b(jum)\s*at\b", "jumat", text)
     text = re.sub(r"\b(malem|mlm|malm)\b", "malam", text)  # spoken and typed forms of "malam"
     text = re.sub(r"\b(sre)\b", "sore", text)
-    text = _REGIONAL_WORD.sub(lambda m: _REGIONAL[m.group(1)], text)
+    text = table.regional_word.sub(lambda m: table.regional[m.group(1)], text)
     return re.sub(r"\s+", " ", text)
 
 
@@ -195,10 +218,11 @@ def _parse_day(text: str, now: datetime, problems: list[str]) -> tuple[date | No
     if found:
         return today + timedelta(days=2), [found.group(0)]
 
-    found = next((m for m in _NAMED_DATE.finditer(text) if m.group("month") in MONTHS), None)
+    months = words().months
+    found = next((m for m in _NAMED_DATE.finditer(text) if m.group("month") in months), None)
     if found:
         return _calendar_day(
-            int(found.group("day")), MONTHS[found.group("month")], found.group("year"), today, problems
+            int(found.group("day")), months[found.group("month")], found.group("year"), today, problems
         ), [found.group(0)]
     found = _NUMERIC_DATE.search(text)
     if found:
@@ -233,7 +257,7 @@ def _parse_day(text: str, now: datetime, problems: list[str]) -> tuple[date | No
         if name == "minggu" and next_week and not found.group(0).startswith("hari"):
             problems.append(WHICH_DAY)
             return None, [found.group(0)]
-        weekday = WEEKDAYS[name]
+        weekday = words().weekdays[name]
         if next_week:
             start_of_next_week = today + timedelta(days=7 - today.weekday())
             return start_of_next_week + timedelta(days=weekday), [found.group(0)]
@@ -282,7 +306,7 @@ def _parse_time(text: str) -> tuple[time | None, str | None]:
     if best is None:
         found = _PERIOD.search(text)
         if found:
-            return PERIOD_DEFAULT[found.group(1)], found.group(1)
+            return words().period_default[found.group(1)], found.group(1)
     return best, None
 
 
@@ -308,7 +332,8 @@ def describe(moment: datetime) -> str:
 def describe_day(moment: datetime) -> str:
     """'Kamis, 27 November 2026' (Asia/Jakarta)."""
     local = moment.astimezone(JAKARTA)
-    return f"{DAY_NAMES[local.weekday()]}, {local.day} {MONTH_NAMES[local.month - 1]} {local.year}"
+    table = words()
+    return f"{table.day_names[local.weekday()]}, {local.day} {table.month_names[local.month - 1]} {local.year}"
 
 
 # -- opening hours ----------------------------------------------------------------------------

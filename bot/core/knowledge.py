@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from .dates import CalendarWords
 from .messages import FALLBACK_INTENT
 from .normalize import Normalizer
 from .schedule import Schedule, Treatment
@@ -147,6 +148,12 @@ class Lexicon:
     change_words: frozenset[str]
     appointment_words: frozenset[str]
     move_words: frozenset[str]
+    booking_question_words: frozenset[str]
+    booking_not_this_name: frozenset[str]
+    booking_asks_for_slot: frozenset[str]
+    booking_neutral: frozenset[str]
+    # A word that names a booking field to correct -> the field (name, complaint, when).
+    booking_field_words: dict[str, str]
     calf_words: frozenset[str]
     other_body_parts: frozenset[str]
     question_joiners: frozenset[str]
@@ -338,6 +345,7 @@ def _load(directory: Path) -> tuple[KnowledgeBase | None, Problems]:
 
     lexicon = _read_lexicon(*root("lexicon.yaml"))
     clinic = _read_clinic(*root("clinic.yaml"))
+    _read_calendar(*root("calendar.yaml"))  # checked here; bot.core.dates reads it
     texts, menu_prompt, menu_items, practical, feedback = _read_dialogue(*root("dialogue.yaml"))
     settings = _read_settings(*root("matcher.yaml"))
     triage_rules, triage_lasting, triage_recent = _read_triage_rules(*root("triage.yaml"))
@@ -562,6 +570,10 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         "change_words",
         "appointment_words",
         "move_words",
+        "booking_question_words",
+        "booking_not_this_name",
+        "booking_asks_for_slot",
+        "booking_neutral",
         "calf_words",
         "other_body_parts",
         "question_joiners",
@@ -574,8 +586,8 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         "feedback_no",
         "feedback_fillers",
     )
-    top = r.mapping(node, "lexicon", required=(*keys, "numbers", "phrases"))
-    if top is None or any(k not in top for k in (*keys, "numbers", "phrases")):
+    top = r.mapping(node, "lexicon", required=(*keys, "numbers", "phrases", "booking_field_words"))
+    if top is None or any(k not in top for k in (*keys, "numbers", "phrases", "booking_field_words")):
         return None
     slang: dict[str, str] = {}
     slang_lines: dict[str, int] = {}
@@ -634,6 +646,11 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         change_words=word_lists["change_words"],
         appointment_words=word_lists["appointment_words"],
         move_words=word_lists["move_words"],
+        booking_question_words=word_lists["booking_question_words"],
+        booking_not_this_name=word_lists["booking_not_this_name"],
+        booking_asks_for_slot=word_lists["booking_asks_for_slot"],
+        booking_neutral=word_lists["booking_neutral"],
+        booking_field_words=_read_field_words(top["booking_field_words"], r),
         calf_words=word_lists["calf_words"],
         other_body_parts=word_lists["other_body_parts"],
         question_joiners=word_lists["question_joiners"],
@@ -646,6 +663,83 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         feedback_no=word_lists["feedback_no"],
         feedback_fillers=word_lists["feedback_fillers"],
     )
+
+
+_CALENDAR_KEYS = (
+    "weekdays", "months", "day_names", "month_names", "hour_words", "regional", "periods", "when_words",
+)  # fmt: skip
+
+
+def read_calendar_words(path: Path) -> CalendarWords:
+    """knowledge/calendar.yaml alone (bot.core.dates reads it); KnowledgeError on a mistake."""
+    problems = Problems()
+    words = _read_calendar(compose(path, path.name, problems), Reader(path.name, problems))
+    if problems or words is None:
+        raise KnowledgeError(problems)
+    return words
+
+
+def _read_calendar(node, r: Reader | None) -> CalendarWords | None:
+    if node is None:
+        return None
+    top = r.mapping(node, "calendar", required=_CALENDAR_KEYS)
+    if top is None or any(key not in top for key in _CALENDAR_KEYS):
+        return None
+    numbers = {
+        key: _word_numbers(top[key], r, key, limit)
+        for key, limit in (("weekdays", 6), ("months", 12), ("hour_words", 12))
+    }
+    names = {key: [t for t, _ in r.strings(top[key], key)] for key in ("day_names", "month_names")}
+    for key, count in (("day_names", 7), ("month_names", 12)):
+        if len(names[key]) != count:
+            r.fail(top[key], f"{key}: {count} names, in order")
+    regional = {
+        str(k.value).lower(): (r.string(v, f"regional '{k.value}'") or "").lower()
+        for k, v in (top["regional"].value if r.mapping(top["regional"], "regional") is not None else ())
+    }
+    periods = {}
+    for name, span in (r.mapping(top["periods"], "periods") or {}).items():
+        times = r.mapping(span, f"periods.{name}", required=("default", "from", "to")) or {}
+        clock = [_clock_of(times[k], r, f"periods.{name}.{k}") for k in ("default", "from", "to") if k in times]
+        if len(clock) == 3 and None not in clock:
+            periods[name] = tuple(clock)
+    when = frozenset(t.lower() for t, _ in r.strings(top["when_words"], "when_words"))
+    return CalendarWords(
+        numbers["weekdays"], numbers["months"], tuple(names["day_names"]), tuple(names["month_names"]),
+        numbers["hour_words"], regional, periods, when,
+    )  # fmt: skip
+
+
+def _word_numbers(node, r: Reader, what: str, limit: int) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for key, value in node.value if r.mapping(node, what) is not None else ():
+        number = _whole(value, r, f"{what} '{key.value}'", 0, limit)
+        if number is not None:
+            found[str(key.value).lower()] = number
+    return found
+
+
+def _clock_of(node, r: Reader, what: str):
+    text = r.string(node, what)
+    found = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", (text or "").strip())
+    if not found:
+        r.fail(node, f"{what}: write HH:MM")
+        return None
+    return datetime_time(int(found.group(1)), int(found.group(2)))
+
+
+_BOOKING_FIELDS = ("name", "complaint", "when")
+
+
+def _read_field_words(node, r: Reader) -> dict[str, str]:
+    """lexicon.yaml booking_field_words: per field, the words that name it."""
+    found: dict[str, str] = {}
+    for field_name, words in (r.mapping(node, "booking_field_words", required=_BOOKING_FIELDS) or {}).items():
+        for word, line in r.strings(words, f"booking_field_words.{field_name}"):
+            if word.lower() in found:
+                r.fail(line, f"booking_field_words: '{word}' names two fields")
+            found[word.lower()] = field_name
+    return found
 
 
 def _read_clinic(node, r: Reader | None) -> ClinicFacts | None:
