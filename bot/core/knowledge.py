@@ -52,7 +52,7 @@ TEXT_KEYS = (
     "closed_day", "rate_limited", "emoji_only", "salam_reply", "error",
     "booking_ask_name_confirm", "booking_ask_name", "booking_ask_complaint", "booking_ask_when", "booking_no_time",
     "booking_no_date", "booking_which_day", "booking_either_day", "booking_past", "booking_invalid_date", "booking_closed",
-    "booking_outside_hours", "booking_break", "booking_full", "booking_offer", "booking_when_noted", "appointment_none", "appointment_cancelled", "appointment_move",
+    "booking_outside_hours", "booking_break", "booking_full", "booking_offer", "booking_when_noted", "booking_reminder", "appointment_none", "appointment_cancelled", "appointment_move",
     "appointment_kept", "booking_booked", "booking_confirm", "booking_ask_change", "booking_sent", "booking_cancelled",
     "booking_resume", "staff_holding", "staff_thanks", "staff_will_reply", "out_of_hours",
     "emergency_again", "crisis_again", "emergency_not_clinic", "emergency_thanks", "doctor_advice", "doctor_reason_unknown",

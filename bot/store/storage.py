@@ -189,6 +189,8 @@ class Booking(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     treatment: Mapped[str | None] = mapped_column(String(32))
     end_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When its reminder was queued (bot.services.reminders): never a second one.
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class BookingPlace(Base):

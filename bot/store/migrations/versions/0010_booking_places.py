@@ -1,6 +1,6 @@
 """Appointments hold places: booking_places, one row per (slot, place), unique, so two patients
-can never hold the same last place; bookings get their treatment and end; a booking waiting for
-staff is "held" (was "requested").
+can never hold the same last place; bookings get their treatment, end and when their reminder
+was queued; a booking waiting for staff is "held" (was "requested").
 
 Revision ID: 0010
 Revises: 0009
@@ -35,12 +35,14 @@ def upgrade() -> None:
     with op.batch_alter_table("bookings") as batch:
         batch.add_column(sa.Column("treatment", sa.String(length=32), nullable=True))
         batch.add_column(sa.Column("end_at", UTCDateTime(), nullable=True))
+        batch.add_column(sa.Column("reminded_at", UTCDateTime(), nullable=True))
     op.execute("UPDATE bookings SET status = 'held' WHERE status = 'requested'")
 
 
 def downgrade() -> None:
     op.execute("UPDATE bookings SET status = 'requested' WHERE status = 'held'")
     with op.batch_alter_table("bookings") as batch:
+        batch.drop_column("reminded_at")
         batch.drop_column("end_at")
         batch.drop_column("treatment")
     op.drop_index("ix_booking_places_booking_id", table_name="booking_places")
