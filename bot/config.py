@@ -44,6 +44,11 @@ class Config:
     secret_key: str = field(default="", repr=False)
     # An approved content template staff can send when the 24-hour window has closed.
     patient_reply_template_id: str = ""
+    # Appointment reminders: days before (0: none), at this hour (Asia/Jakarta), and an approved
+    # template ({{1}} name, {{2}} when) for patients whose last message is older than 24 hours.
+    reminder_days_before: int = 1
+    reminder_hour: int = 10
+    reminder_template_id: str = ""
     # Conversations are purged this many days after their last message (`python -m bot purge`).
     retention_days: int = 365
     # How often each worker looks for changed knowledge files (seconds).
@@ -55,6 +60,8 @@ class Config:
     allow_example_values: bool = False
     # When set, /metrics answers only `Authorization: Bearer <this>`.
     metrics_token: str = field(default="", repr=False)
+    # The schedule's iCalendar feed is served at /calendar/<this>.ics (unset: no feed).
+    calendar_feed_token: str = field(default="", repr=False)
     # `python -m bot worker` serves its own counters for Prometheus on this address (port 0: it does not).
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = 0
@@ -82,11 +89,15 @@ class Config:
             outbox_max_attempts=int(env.get("OUTBOX_MAX_ATTEMPTS") or 8),
             secret_key=env.get("SECRET_KEY", ""),
             patient_reply_template_id=env.get("PATIENT_REPLY_CONTENT_SID", ""),
+            reminder_days_before=int(env.get("REMINDER_DAYS_BEFORE") or 1),
+            reminder_hour=int(env.get("REMINDER_HOUR") or 10),
+            reminder_template_id=env.get("REMINDER_CONTENT_SID", ""),
             retention_days=int(env.get("RETENTION_DAYS") or 365),
             knowledge_reload_seconds=float(env.get("KNOWLEDGE_RELOAD_SECONDS") or 2.0),
             model_cache_dir=Path(env.get("MODEL_CACHE_DIR") or DEFAULT_MODEL_CACHE),
             allow_example_values=_flag(env.get("ALLOW_EXAMPLE_VALUES")),
             metrics_token=env.get("METRICS_TOKEN", ""),
+            calendar_feed_token=env.get("CALENDAR_FEED_TOKEN", ""),
             worker_metrics_host=env.get("WORKER_METRICS_HOST") or "127.0.0.1",
             worker_metrics_port=int(env.get("WORKER_METRICS_PORT") or 0),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
@@ -12,10 +13,12 @@ import prometheus_client
 
 from bot.channels.twilio.sender import TwilioSender
 from bot.config import Config
+from bot.core import knowledge
 from bot.logs import mask_phone
 from bot.services import metrics
 from bot.services.handoff import sweep_expired_bookings
 from bot.services.outbox import OutboxWorker, Sent
+from bot.services.reminders import ReminderSettings, queue_reminders
 from bot.store import storage
 
 log = logging.getLogger("klinik.worker")
@@ -57,7 +60,7 @@ def start_in_background(config: Config, sessions) -> threading.Event:
     thread = threading.Thread(
         target=worker.run_forever,
         args=(stop,),
-        kwargs={"housekeeping": partial(_housekeeping, sessions)},
+        kwargs={"housekeeping": partial(_housekeeping, sessions, config)},
         daemon=True,
         name="outbox-worker",
     )
@@ -65,8 +68,18 @@ def start_in_background(config: Config, sessions) -> threading.Event:
     return stop
 
 
-def _housekeeping(sessions) -> None:
-    sweep_expired_bookings(sessions, storage.utcnow())
+def _housekeeping(sessions, config: Config) -> None:
+    now = storage.utcnow()
+    sweep_expired_bookings(sessions, now)
+    settings = ReminderSettings(config.reminder_days_before, config.reminder_hour, config.reminder_template_id)
+    if settings.days_before > 0:
+        queue_reminders(sessions, _knowledge(config.knowledge_dir), settings, now)
+
+
+@functools.cache
+def _knowledge(directory):
+    """The knowledge base for the reminders' text (read once per worker process)."""
+    return knowledge.load(directory)
 
 
 def run(config: Config) -> int:
@@ -82,6 +95,6 @@ def run(config: Config) -> int:
             config.worker_metrics_port, addr=config.worker_metrics_host, registry=metrics.REGISTRY
         )
     log.info("worker started")
-    worker.run_forever(stop, housekeeping=partial(_housekeeping, sessions))
+    worker.run_forever(stop, housekeeping=partial(_housekeeping, sessions, config))
     log.info("worker stopped")
     return 0

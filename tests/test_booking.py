@@ -2,6 +2,8 @@
 
 from datetime import datetime
 
+import pytest
+
 from bot.core.dates import JAKARTA
 from bot.core.messages import BookingDraft, ConversationState, Incoming
 
@@ -129,3 +131,30 @@ def test_two_days_offered_as_a_choice_are_asked_about_and_the_time_kept(engine):
     assert (step.draft.step, step.draft.day, step.draft.at) == ("when", None, "10:00")
     chosen = engine.booking.step(step.draft, "selasa aja", NOW)
     assert (chosen.draft.step, chosen.draft.day, chosen.draft.at) == ("confirm", "2026-12-01", "10:00")
+
+
+# -- free-text corrections of the day or time, at any step ------------------------------------------
+
+
+@pytest.mark.parametrize("step", ["name_confirm", "name", "complaint", "confirm"])
+@pytest.mark.parametrize(
+    ("text", "day", "at"),
+    [("jamnya jam 4 aja", "2026-11-26", "16:00"), ("eh hari jumat aja", "2026-11-27", "15:00")],
+)
+def test_a_correction_of_the_hour_or_the_day_keeps_the_other(engine, step, text, day, at):
+    draft = BookingDraft(
+        step=step, name="Rina", complaint="betis kram", day="2026-11-26", at="15:00", updated_at=NOW.isoformat()
+    )
+    result = engine.booking.step(draft, text, NOW)
+    assert (result.draft.step, result.draft.day, result.draft.at) == (step, day, at)
+    assert (result.draft.name, result.draft.complaint) == ("Rina", "betis kram")
+
+
+def test_a_time_said_while_the_complaint_is_asked_is_noted_and_the_question_asked_again(engine):
+    draft = BookingDraft(step="complaint", name="Rina", day="2026-11-26", at="15:00", updated_at=NOW.isoformat())
+    result = engine.booking.step(draft, "jamnya jam 4 aja", NOW)
+    assert result.texts == (
+        "Baik, waktunya saya catat: Kamis, 26 November 2026 pukul 16.00 ✅",
+        engine.kb.texts["booking_ask_complaint"].strip(),
+    )
+    assert engine.booking.step(result.draft, "betis kram", NOW).draft.at == "16:00"

@@ -18,7 +18,16 @@ from helpers import PASSWORD, PATIENT, StaffBrowser, book, make_worker, rows, sa
 from bot.cli import cmd_staff
 from bot.services.accounts import Accounts
 from bot.services.learning import LearningError
-from bot.store.storage import Booking, Conversation, HandoffCase, LearnedExample, Message, OutboxItem, Review
+from bot.store.storage import (
+    Booking,
+    BookingPlace,
+    Conversation,
+    HandoffCase,
+    LearnedExample,
+    Message,
+    OutboxItem,
+    Review,
+)
 from bot.web import create_app
 
 
@@ -382,6 +391,31 @@ def test_confirming_a_booking_tells_the_patient(app, sari, worker, recorder):
     assert again.status_code == 409 and again.json["error"] == "booking_decided"
 
 
+def test_staff_cancel_a_confirmed_booking_its_places_go_back_and_the_patient_is_told(app, sari, worker, recorder):
+    book(app)
+    (case,) = rows(app, HandoffCase)
+    sari.post(f"/staff/cases/{case.id}/booking", {"decision": "confirm"})
+    assert len(rows(app, BookingPlace)) == 2  # an hour of acupuncture: two half-hour slots
+    page = sari.get(f"/staff/cases/{case.id}").get_data(as_text=True)
+    assert 'id="cancel-booking"' in page and 'id="confirm-booking"' not in page
+    response = sari.post(f"/staff/cases/{case.id}/booking", {"decision": "cancel", "note": "terapis sakit"})
+    assert "notice=booking_cancelled" in response.headers["Location"]
+    (booking,) = rows(app, Booking)
+    assert (booking.status, booking.decided_by) == ("cancelled", "sari") and rows(app, BookingPlace) == []
+    worker.run_once()
+    cancelled = recorder.messages()[-1]["Body"]
+    assert "dibatalkan oleh klinik" in cancelled and "Kamis, 26 November 2026 pukul 15.00" in cancelled
+    assert "Catatan dari staf: terapis sakit" in cancelled
+    again = api(
+        app,
+        "post",
+        f"/cases/{case.id}/booking",
+        app.extensions["klinik_accounts"].issue_token("sari"),
+        {"decision": "cancel"},
+    )
+    assert again.status_code == 409 and again.json["error"] == "booking_decided"
+
+
 def test_a_booking_decision_must_be_explicit_and_decided_before_closing(app, sari):
     book(app)
     (case,) = rows(app, HandoffCase)
@@ -390,7 +424,7 @@ def test_a_booking_decision_must_be_explicit_and_decided_before_closing(app, sar
     assert "error=bad_decision" in response.headers["Location"]
     closing = sari.post(f"/staff/cases/{case.id}/close")
     assert "error=booking_undecided" in closing.headers["Location"]
-    assert (rows(app, Booking)[0].status, rows(app, HandoffCase)[0].status) == ("requested", "open")
+    assert (rows(app, Booking)[0].status, rows(app, HandoffCase)[0].status) == ("held", "open")
 
 
 def test_after_24_hours_a_booking_is_still_decided_and_staff_told_the_patient_was_not(
@@ -469,7 +503,7 @@ def test_api_covers_the_whole_case(app, worker, recorder):
     book(app)
     token = app.extensions["klinik_accounts"].issue_token("sari")
     (listed,) = api(app, "get", "/cases?status=waiting", token).json["cases"]
-    assert listed["reason"] == "booking" and listed["booking"]["status"] == "requested"
+    assert listed["reason"] == "booking" and listed["booking"]["status"] == "held"
     assert listed["patient"] == {
         "name": "Budi",
         "number": "+62812****7890",

@@ -207,6 +207,32 @@ def test_media_without_text_says_the_bot_reads_text_only(engine):
     assert "hanya bisa membaca pesan teks" in text_of(turn)
 
 
+@pytest.mark.parametrize(
+    ("kind", "said"),
+    [
+        ("image/jpeg", "Fotonya sudah kami terima"),
+        ("application/pdf", "Dokumennya sudah kami terima"),
+        ("video/mp4", "Videonya sudah kami terima"),
+    ],
+)
+def test_an_attachment_with_a_caption_is_acknowledged_and_the_caption_answered(engine, kind, said):
+    _, turn = talk(engine, "halo", Incoming("knp betis kedutan terus?", media_types=(kind,)))
+    assert turn.match.intent == "causes"
+    assert turn.replies[0].text.startswith(f"{said} 🙏\n") and "Kedutan di betis" in turn.replies[0].text
+
+
+def test_a_voice_note_gets_a_kind_request_to_type(engine):
+    _, turn = talk(engine, "halo", Incoming("", media_types=("audio/ogg",)))
+    assert turn.match.reason == "voice_note"
+    assert "belum bisa mendengarkan pesan suara" in text_of(turn) and "diketik" in text_of(turn)
+
+
+def test_urgent_advice_comes_before_any_acknowledgement_of_a_photo(engine):
+    _, turn = talk(engine, "halo", Incoming("betis kiri bengkak merah dan panas", media_types=("image/jpeg",)))
+    assert turn.actions[0] == Handoff(HandoffReason.URGENT, detail=turn.actions[0].detail)
+    assert "Fotonya" not in text_of(turn)
+
+
 def test_long_message_is_handled(engine):
     story = "jadi gini kak ceritanya panjang " * 160 + " intinya betis kedutan terus itu karena kopi ya?"
     assert len(story) > 5000

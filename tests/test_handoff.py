@@ -37,7 +37,7 @@ def test_a_confirmed_booking_becomes_a_request_a_case_and_one_alert_per_staff_me
     reply = book(app)
     assert "terkirim" in reply[-1] and "mengonfirmasi" in reply[-1]
     (booking,) = rows(app, Booking)
-    assert (booking.name, booking.status) == ("Budi", "requested")
+    assert (booking.name, booking.status) == ("Budi", "held")
     assert booking.start_at == datetime(2026, 11, 26, 8, 0, tzinfo=UTC)  # 15:00 in Jakarta
     (case,) = rows(app, HandoffCase)
     assert (case.reason, case.status, case.booking_id, case.alert_status) == ("booking", "open", booking.id, "pending")

@@ -209,7 +209,7 @@ def test_staff_export_view_and_erase_are_audited(app, config, clock):
     assert "attachment" in exported.headers["Content-Disposition"]
     data = exported.json
     assert data["patient"]["whatsapp"] == PATIENT and data["patient"]["profile_name"] == NAME
-    assert [b["status"] for b in data["bookings"]] == ["requested"]
+    assert [b["status"] for b in data["bookings"]] == ["held"]
     assert any(m["sender"] == "staff" for m in data["messages"])
     assert any("asam urat" in m["text"] for m in data["messages"])
     refused = sari.post(f"/staff/cases/{case.id}/erase")  # the confirmation box not ticked

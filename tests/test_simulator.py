@@ -143,11 +143,17 @@ def test_numbers_are_read_as_patients_write_them(dev_app, dev):
     assert bad.status_code == 400 and bad.json["error"] == "bad_number"
 
 
-@pytest.mark.parametrize("media, content_type", [("image", "image/jpeg"), ("voice", "audio/ogg")])
-def test_a_fake_image_or_voice_note_arrives_as_media(dev_app, dev, media, content_type):
+@pytest.mark.parametrize(
+    "media, content_type, said, reason",
+    [
+        ("image", "image/jpeg", "hanya bisa membaca pesan teks", "media"),
+        ("voice", "audio/ogg", "belum bisa mendengarkan pesan suara", "voice_note"),  # asked to type it
+    ],
+)
+def test_a_fake_image_or_voice_note_arrives_as_media(dev_app, dev, media, content_type, said, reason):
     turn = chat(dev, "", media=media)
-    assert "hanya bisa membaca pesan teks" in "\n".join(replies(turn))
-    assert turn["inbound"]["reason"] == "media"
+    assert said in "\n".join(replies(turn))
+    assert turn["inbound"]["reason"] == reason
     (inbound,) = rows(dev_app, Message, Message.direction == "in")
     assert inbound.media[0]["content_type"] == content_type
     assert dev.post_json("/simulator/send", {"number": PATIENT, "text": "  "}).json["error"] == "empty"

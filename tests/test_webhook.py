@@ -234,19 +234,28 @@ def test_patients_are_kept_apart(app, client):
 
 
 @pytest.mark.parametrize(
-    "content_type, url",
+    "content_type, url, said",
     [
-        ("image/jpeg", "https://api.twilio.com/2010-04-01/Accounts/ACtest/Messages/MM1/Media/ME1"),
-        ("audio/ogg", "https://api.twilio.com/2010-04-01/Accounts/ACtest/Messages/MM2/Media/ME2"),
-        ("image/webp", "https://api.twilio.com/2010-04-01/Accounts/ACtest/Messages/MM3/Media/ME3"),
-        ("application/pdf", "https://api.twilio.com/2010-04-01/Accounts/ACtest/Messages/MM4/Media/ME4"),
+        (
+            "image/jpeg",
+            "https://api.twilio.com/2010-04-01/Accounts/ACtest/Messages/MM1/Media/ME1",
+            "hanya bisa membaca",
+        ),
+        # A voice note: a kind request to type the question.
+        ("audio/ogg", "https://api.twilio.com/2010-04-01/Accounts/ACtest/Messages/MM2/Media/ME2", "diketik"),
+        (
+            "image/webp",
+            "https://api.twilio.com/2010-04-01/Accounts/ACtest/Messages/MM3/Media/ME3",
+            "hanya bisa membaca",
+        ),
+        ("application/pdf", "https://api.twilio.com/2010-04-01/Accounts/ACtest/Messages/MM4/Media/ME4", "hanya bisa"),
     ],
     ids=["image", "voice-note", "sticker", "document"],
 )
-def test_media_without_text_is_stored_and_answered_in_indonesian(app, client, content_type, url):
+def test_media_without_text_is_stored_and_answered_in_indonesian(app, client, content_type, url, said):
     data = form("", sid="SMmedia", NumMedia="1", MediaUrl0=url, MediaContentType0=content_type)
     reply = texts(signed_post(client, WEBHOOK, data))
-    assert "hanya bisa membaca pesan teks" in reply[-1] and "admin" in reply[-1]
+    assert said in reply[-1] and "admin" in reply[-1]
     inbound = rows(app, Message.direction == "in")[0]
     assert inbound.media == [{"url": url, "content_type": content_type}]
 
@@ -266,6 +275,21 @@ def test_several_media_with_a_caption(app, client):
     inbound = rows(app, Message.direction == "in")[0]
     assert [m["content_type"] for m in inbound.media] == ["image/jpeg", "image/png"]
     assert inbound.actions == ["handoff:urgent"]
+
+
+def test_a_photo_with_a_caption_is_acknowledged_and_the_caption_answered(app, client):
+    """Regression (issue 18): the caption of a photo was answered with no word about the photo."""
+    data = form(
+        "ini foto betis saya, knp kedutan terus ya?",
+        sid="SMphoto",
+        NumMedia="1",
+        MediaUrl0="https://example.invalid/a",
+        MediaContentType0="image/jpeg",
+    )
+    reply = texts(signed_post(client, WEBHOOK, data))
+    answer = next(r for r in reply if "Fotonya sudah kami terima" in r)
+    assert "Kedutan di betis" in answer
+    assert rows(app, Message.direction == "in")[0].intent == "causes"
 
 
 def test_location_is_stored_and_answered(app, client):

@@ -8,31 +8,24 @@ the pending question is asked again. Pure: the time is passed in.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
+from itertools import pairwise
 
-from . import dates
+from . import dates, schedule
 from .knowledge import KnowledgeBase
 from .messages import BookingDetails, BookingDraft, Decision
 from .render import fill, format_hours, numbered
+from .schedule import NO_FULL
 
 NAME_CONFIRM, NAME, COMPLAINT, WHEN, PICK_SLOT, CHANGE, CONFIRM = (
     "name_confirm", "name", "complaint", "when", "pick_slot", "change", "confirm",
 )  # fmt: skip
 # Intents that never interrupt a booking as an "FAQ" (they are part of it or say nothing).
 _NOT_FAQ = {"booking", "greeting", "thanks", "goodbye", "menu", "fallback"}
-_QUESTION_WORDS = {"kenapa", "bagaimana", "berapa", "apa", "apakah", "kapan", "mana", "boleh", "bisakah", "gimana"}
 _FIELDS = {1: NAME, 2: COMPLAINT, 3: WHEN}
-_FIELD_WORDS = {
-    "nama": NAME,
-    "keluhan": COMPLAINT,
-    "waktu": WHEN,
-    "jam": WHEN,
-    "hari": WHEN,
-    "tanggal": WHEN,
-    "jadwal": WHEN,
-}
 _MAX_NAME, _MAX_COMPLAINT = 80, 300
 # A field and its new value in one message: "ubah nama jadi Kevin", "nama: Kevin", "namanya
 # Kevin", "ganti keluhan jadi kram".
@@ -42,34 +35,12 @@ _INLINE_FIELD = re.compile(
     r"(?:(?:jadi|jd|menjadi|adalah|ke)\s+|[:=]\s*|(?:(?<=namanya)|(?<=nama saya)|(?<=nama sy))\s+)(?P<value>\S.*)$",
     re.I,
 )
-_NOT_THIS_NAME = {
-    "bukan",
-    "bkn",
-    "salah",
-    "tidak",
-    "ga",
-    "gak",
-    "nggak",
-    "kak",
-    "itu",
-    "namanya",
-    "nama",
-    "beda",
-    "lain",
-}
 # A numbered choice has at most this many digits: a longer number is not a pick, and int()
 # refuses strings of more than 4,300 digits.
 MAX_CHOICE_DIGITS = 6
 # Control characters that XML 1.0, and so a TwiML reply, cannot carry: the complaint is echoed
 # back in the summary, where one of them would make the whole reply unreadable for Twilio.
 _UNSENDABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-# "sabtu jam 1 bisa?", "besok ada slot?": asking for another time is asking to move to it.
-_ASKS_FOR_SLOT = frozenset({"bisa", "ada", "slot", "kosong"})
-_NEUTRAL = frozenset(
-    {"jadi", "aja", "deh", "dong", "eh", "ga", "gak", "nggak", "enggak", "tidak", "apa", "kah", "kalau"}
-)
 
 
 @dataclass(frozen=True)
@@ -82,13 +53,28 @@ class Step:
     faq_intent: str | None = None  # an FAQ answered on the way
 
 
+# Why a wanted time cannot be booked -> the text that says so (with the nearest free slots).
+_UNAVAILABLE_TEXT = {
+    schedule.CLOSED_DAY: "booking_closed",
+    schedule.BEFORE_OPENING: "booking_outside_hours",
+    schedule.AFTER_CLOSING: "booking_outside_hours",
+    schedule.BREAK: "booking_break",
+    schedule.FULL: "booking_full",
+}
+
+
 class BookingFlow:
     def __init__(self, kb: KnowledgeBase, matcher, expiry: timedelta):
         self.kb = kb
+        self.schedule = kb.clinic.schedule
+        # The slots with no place left (storage knows them; set per message by `step`).
+        self.full: frozenset[datetime] = NO_FULL
         self.matcher = matcher
         self.expiry = expiry
         self.normalize = matcher.normalize
         lexicon = kb.lexicon
+        self._lexicon = lexicon
+        self._field_words = lexicon.booking_field_words
         self._yes = lexicon.affirmations
         self._cancel = lexicon.cancel_words
         self._change = lexicon.change_words
@@ -100,7 +86,8 @@ class BookingFlow:
     def start(self, text: str, profile_name: str | None, now: datetime) -> Step:
         """The first question, with whatever the opening message already said about the time."""
         when = dates.parse_when(text, now)
-        draft = BookingDraft(step=NAME, updated_at=now.isoformat())
+        named = self.schedule.named_treatment(text)
+        draft = BookingDraft(step=NAME, updated_at=now.isoformat(), treatment=named.id if named else None)
         if when.day and dates.PAST not in when.problems and dates.INVALID_DATE not in when.problems:
             draft = replace(draft, day=when.day.isoformat())
         if when.at:
@@ -112,6 +99,20 @@ class BookingFlow:
             )
         return Step((self._text("booking_ask_name"),), draft)
 
+    def move(self, upcoming: BookingDetails, now: datetime) -> Step:
+        """ "ganti jadwal": a new time for an appointment already made, asked for with the old
+        one named; name, complaint and treatment kept."""
+        draft = BookingDraft(
+            step=WHEN,
+            updated_at=now.isoformat(),
+            name=upcoming.name,
+            complaint=upcoming.complaint,
+            treatment=upcoming.treatment or None,
+            moving=True,
+        )
+        asked = self._text("appointment_move", when=dates.describe(upcoming.start))
+        return Step((asked, self._question(draft)), draft)
+
     def expired(self, draft: BookingDraft, now: datetime) -> bool:
         return now - datetime.fromisoformat(draft.updated_at) > self.expiry
 
@@ -122,12 +123,22 @@ class BookingFlow:
         said = re.findall(r"[a-z]+", text.lower())
         return bool(said) and set(said) <= self._yes
 
-    def step(self, draft: BookingDraft, text: str, now: datetime) -> Step:
+    def step(self, draft: BookingDraft, text: str, now: datetime, full: frozenset[datetime] = NO_FULL) -> Step:
+        """One message of the booking; `full`: the slots with no place left."""
+        return (self.seeing(full) if full else self)._step(draft, text, now)
+
+    def seeing(self, full: frozenset[datetime]) -> BookingFlow:
+        """This flow for one message, seeing the slots with no place left."""
+        flow = copy.copy(self)
+        flow.full = full
+        return flow
+
+    def _step(self, draft: BookingDraft, text: str, now: datetime) -> Step:
         tokens = self.normalize.tokens(text)
         words = set(tokens)
         short = len(tokens) <= 4
         if short and (words & self._cancel or _says_not_going(tokens)):
-            return Step((self._text("booking_cancelled"),), None)
+            return Step((self._text("appointment_kept" if draft.moving else "booking_cancelled"),), None)
         if draft.step in (CONFIRM, CHANGE):
             inline = self._inline_correction(draft, text, now)
             if inline is not None:
@@ -136,8 +147,12 @@ class BookingFlow:
             corrected = self._corrected_when(draft, text, now)
             if corrected is not None:
                 return corrected
+        if draft.step in (NAME_CONFIRM, NAME, COMPLAINT) and self._says_only_when(text, tokens):
+            aside = self._when_aside(draft, text, now)
+            if aside is not None:
+                return aside
         if short and words & self._change and draft.step not in (NAME, COMPLAINT):
-            if words & _FIELD_WORDS.keys():  # "ubah jam": straight to that field
+            if words & self._field_words.keys():  # "ubah jam": straight to that field
                 return self._on_change(draft, text, tokens, now)
             return self._ask_change(draft, now)
         handler = {
@@ -155,7 +170,7 @@ class BookingFlow:
         if self.says_yes(text):
             return self._advance(replace(draft, updated_at=now.isoformat()), now)
         said = set(re.findall(r"[a-z]+", text.lower()))
-        if said and said <= _NOT_THIS_NAME:
+        if said and said <= self._lexicon.booking_not_this_name:
             # "bukan" / "salah": another name, which we ask for.
             asked = replace(draft, step=NAME, name=None, updated_at=now.isoformat())
             return Step((self._text("booking_ask_name"),), asked)
@@ -177,7 +192,9 @@ class BookingFlow:
         complaint = " ".join(_UNSENDABLE.sub(" ", text).split())[:_MAX_COMPLAINT]
         if not tokens:
             return Step((self._text("booking_ask_complaint"),), draft)
-        return self._advance(replace(draft, complaint=complaint, updated_at=now.isoformat()), now)
+        named = self.schedule.named_treatment(text)
+        treatment = draft.treatment or (named.id if named else None)
+        return self._advance(replace(draft, complaint=complaint, treatment=treatment, updated_at=now.isoformat()), now)
 
     def _on_when(self, draft, text, tokens, now) -> Step:
         when = dates.parse_when(text, now)
@@ -193,7 +210,25 @@ class BookingFlow:
             updated_at=now.isoformat(),
         )
         problems = [p for p in when.problems if p in (dates.INVALID_DATE, dates.WHICH_DAY, dates.EITHER_DAY)]
-        return self._check_when(draft, problems, now)
+        offer = self._period_offer(draft, when.period, now) if when.period and not problems else None
+        return offer or self._check_when(draft, problems, now)
+
+    def _period_offer(self, draft: BookingDraft, period: str, now: datetime) -> Step | None:
+        """ "besok sore": the free slots of that time of day, up to three spread over it; None
+        when there are fewer than two (the default hour is then checked as any other)."""
+        if not draft.day or date.fromisoformat(draft.day) < now.astimezone(dates.JAKARTA).date():
+            return None
+        minutes = self.schedule.treatment(draft.treatment).minutes
+        day = date.fromisoformat(draft.day)
+        starts = self.schedule.free_in(day, *dates.PERIOD_SPAN[period], minutes, now, self.full)
+        if len(starts) < 2:
+            return None
+        picked = sorted({starts[round(i * (len(starts) - 1) / 2)] for i in range(3)})
+        options = numbered([dates.describe(s) for s in picked])
+        when = f"{dates.describe_day(picked[0])} {period}"
+        slots = tuple(s.isoformat() for s in picked)
+        text = self._text("booking_offer", when=when, options=options)
+        return Step((text,), replace(draft, step=PICK_SLOT, slots=slots, day=None, at=None))
 
     def _inline_correction(self, draft: BookingDraft, text: str, now: datetime) -> Step | None:
         """ "ubah nama jadi Kevin Pratama", "nama: Kevin Pratama", "ganti keluhan jadi kram":
@@ -221,12 +256,13 @@ class BookingFlow:
         (a question about something else) are not."""
         words = set(tokens)
         changes = bool(words & self._change)
-        if text.rstrip().endswith("?") and not changes and not words & _ASKS_FOR_SLOT:
+        if text.rstrip().endswith("?") and not changes and not words & self._lexicon.booking_asks_for_slot:
             return False
         said = set(re.findall(r"[a-z]+", text.lower()))
         if said & self._yes and not changes:
             return False
-        other = words - dates.WHEN_WORDS - _ASKS_FOR_SLOT - self._fillers - self._change - _NEUTRAL
+        other = words - dates.WHEN_WORDS - self._lexicon.booking_asks_for_slot - self._fillers - self._change
+        other -= self._lexicon.booking_neutral
         return not {w for w in other if not w.isdigit()}
 
     def _corrected_when(self, draft: BookingDraft, text: str, now: datetime) -> Step | None:
@@ -249,6 +285,28 @@ class BookingFlow:
             return self._kept(draft, step.texts[0], now)  # a past or impossible time
         return step
 
+    def _when_aside(self, draft: BookingDraft, text: str, now: datetime) -> Step | None:
+        """A day or time said while the name or complaint is asked ("eh hari jumat aja", "jamnya
+        jam 4 aja"): noted, keeping the half not said, and the pending question asked again."""
+        when = dates.parse_when(text, now)
+        if when.day is None and when.at is None or {dates.PAST, dates.INVALID_DATE} & set(when.problems):
+            return None
+        noted = replace(
+            draft,
+            day=when.day.isoformat() if when.day else draft.day,
+            at=when.at.isoformat(timespec="minutes") if when.at else draft.at,
+            updated_at=now.isoformat(),
+        )
+        if noted.day and noted.at:
+            said = dates.describe(
+                datetime.combine(date.fromisoformat(noted.day), time.fromisoformat(noted.at), dates.JAKARTA)
+            )
+        elif noted.day:
+            said = dates.describe_day(datetime.combine(date.fromisoformat(noted.day), time(12), dates.JAKARTA))
+        else:
+            said = f"pukul {noted.at.replace(':', '.')}"
+        return Step((self._text("booking_when_noted", when=said), self._question(noted)), noted)
+
     def _kept(self, draft: BookingDraft, problem: str, now: datetime) -> Step:
         """Why a correction cannot be taken, and the booking as it was, to confirm."""
         shown = self._to_confirm(draft, now)
@@ -264,7 +322,11 @@ class BookingFlow:
 
     def _on_change(self, draft, text, tokens, now) -> Step:
         choice = self._choice(tokens)
-        field = _FIELDS.get(choice) if choice else next((_FIELD_WORDS[t] for t in tokens if t in _FIELD_WORDS), None)
+        field = (
+            _FIELDS.get(choice)
+            if choice
+            else next((self._field_words[t] for t in tokens if t in self._field_words), None)
+        )
         if field is None:
             return Step((self._text("booking_ask_change"),), draft)
         draft = replace(draft, step=field, editing=True, updated_at=now.isoformat())
@@ -278,8 +340,15 @@ class BookingFlow:
             if start < now:
                 past = replace(draft, step=WHEN, day=None, at=None, updated_at=now.isoformat())
                 return Step((self._text("booking_past"), self._question(past)), past)
-            details = BookingDetails(draft.name or "", draft.complaint or "", start)
-            return Step((self._text("booking_sent"),), None, booking=details)
+            treatment = self.schedule.treatment(draft.treatment)
+            if self.schedule.check(start, treatment.minutes, now, self.full).reason == schedule.FULL:
+                return self._check_when(draft, (), now)  # taken since it was offered: other slots
+            confirmed = self.schedule.auto_confirm
+            details = BookingDetails(
+                draft.name or "", draft.complaint or "", start, treatment.id, treatment.minutes, confirmed
+            )
+            sent = self._text("booking_booked" if confirmed else "booking_sent", when=dates.describe(start))
+            return Step((sent,), None, booking=details)
         faq = self._faq(text, tokens, strict=False)
         if faq:
             return faq
@@ -319,11 +388,10 @@ class BookingFlow:
         start = datetime.combine(date.fromisoformat(draft.day), time.fromisoformat(draft.at), dates.JAKARTA)
         if start < now:
             return Step((self._text("booking_past"), self._question(draft)), replace(draft, day=None, at=None))
-        check = dates.check_slot(start, self.kb.clinic.opening_hours, now)
+        check = self.schedule.check(start, self.schedule.treatment(draft.treatment).minutes, now, self.full)
         if not check.ok:
-            key = "booking_closed" if check.reason == "closed_day" else "booking_outside_hours"
             options = numbered([dates.describe(s) for s in check.suggestions])
-            text = self._text(key, when=dates.describe(start), options=options)
+            text = self._text(_UNAVAILABLE_TEXT[check.reason], when=dates.describe(start), options=options)
             slots = tuple(s.isoformat() for s in check.suggestions)
             return Step((text,), replace(draft, step=PICK_SLOT, slots=slots, day=None, at=None))
         return self._to_confirm(draft, now)
@@ -373,7 +441,7 @@ class BookingFlow:
         pending question. `strict` (free-text steps) also requires the form of a question."""
         if not tokens:
             return None
-        if strict and not ("?" in text or tokens[0] in _QUESTION_WORDS):
+        if strict and not ("?" in text or tokens[0] in self._lexicon.booking_question_words):
             return None
         match = self.matcher.match(text)
         if match.decision is Decision.ANSWER and match.intent not in _NOT_FAQ:
@@ -394,7 +462,7 @@ class BookingFlow:
 
 def _says_not_going(tokens: list[str]) -> bool:
     """ "tidak jadi" (ga jadi, nggak jadi): not going ahead."""
-    return any(a == "tidak" and b == "jadi" for a, b in zip(tokens, tokens[1:]))
+    return any(a == "tidak" and b == "jadi" for a, b in pairwise(tokens))
 
 
 def _clean_name(text: str, typed: bool = True) -> str:

@@ -7,38 +7,82 @@ Indonesian well, so this is written for this domain: a clinic appointment in the
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 
-WEEKDAYS = {
-    "senin": 0, "sen": 0, "selasa": 1, "sel": 1, "rabu": 2, "kamis": 3, "kam": 3, "jumat": 4, "jum": 4,
-    "jumaat": 4, "sabtu": 5, "sab": 5, "minggu": 6, "ahad": 6, "min": 6,
-}  # fmt: skip
-MONTHS = {
-    "januari": 1, "jan": 1, "februari": 2, "feb": 2, "pebruari": 2, "maret": 3, "mar": 3, "april": 4, "apr": 4,
-    "mei": 5, "juni": 6, "jun": 6, "juli": 7, "jul": 7, "agustus": 8, "agu": 8, "agt": 8, "ags": 8, "aug": 8,
-    "september": 9, "sep": 9, "sept": 9, "oktober": 10, "okt": 10, "oct": 10, "november": 11, "nov": 11,
-    "nop": 11, "desember": 12, "des": 12, "dec": 12,
-}  # fmt: skip
-DAY_NAMES = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
-MONTH_NAMES = (
-    "Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September", "Oktober",
-    "November", "Desember",
-)  # fmt: skip
-# A time of day said without the hour: "besok pagi", "nanti siang".
-PERIOD_DEFAULT = {"pagi": time(9, 0), "siang": time(13, 0), "sore": time(16, 0), "malam": time(19, 0)}
+# The Indonesian words for days, months and times of day live in knowledge/calendar.yaml
+# (CalendarWords, read by bot.core.knowledge); the names below stay readable as before
+# (dates.WEEKDAYS, ...), taken from that file when first used.
+_WORD_TABLES = {
+    "WEEKDAYS": "weekdays",
+    "MONTHS": "months",
+    "DAY_NAMES": "day_names",
+    "MONTH_NAMES": "month_names",
+    "PERIOD_DEFAULT": "period_default",
+    "PERIOD_SPAN": "period_span",
+    "WHEN_WORDS": "when_words",
+}
+_SHIPPED_CALENDAR = Path(__file__).resolve().parents[2] / "knowledge" / "calendar.yaml"
 
-# The words of a day or a time ("lusa jam 2 siang", "sabtu depan", "tgl 5 des"): a message of
-# these alone at the booking summary changes the booking.
-WHEN_WORDS = frozenset({
-    *WEEKDAYS, *MONTHS, *PERIOD_DEFAULT, "jam", "pukul", "pkl", "pk", "jm", "setengah",
-    "besok", "lusa", "esok", "hari", "ini", "tgl", "tanggal", "depan", "dpn", "pekan", "bulan", "nanti", "sekarang",
-    "pagian", "sorean", "siangan", "malaman", "wib", "kemarin", "kemaren", "kmrn",
-})  # fmt: skip
+
+@dataclass(frozen=True)
+class CalendarWords:
+    """knowledge/calendar.yaml: how patients write days, months and times of day, and how the
+    bot writes dates back."""
+
+    weekdays: dict[str, int]
+    months: dict[str, int]
+    day_names: tuple[str, ...]
+    month_names: tuple[str, ...]
+    hour_words: dict[str, int]
+    regional: dict[str, str]
+    # A time of day -> (the hour meant when none is said, the first hour, the last one).
+    periods: dict[str, tuple[time, time, time]]
+    extra_when_words: frozenset[str]
+
+    @functools.cached_property
+    def period_default(self) -> dict[str, time]:
+        return {name: span[0] for name, span in self.periods.items()}
+
+    @functools.cached_property
+    def period_span(self) -> dict[str, tuple[time, time]]:
+        return {name: span[1:] for name, span in self.periods.items()}
+
+    @functools.cached_property
+    def when_words(self) -> frozenset[str]:
+        """The words of a day or a time ("lusa jam 2 siang", "sabtu depan", "tgl 5 des"): a
+        message of these alone at the booking summary changes the booking."""
+        return frozenset({*self.weekdays, *self.months, *self.periods, *self.extra_when_words})
+
+    @functools.cached_property
+    def regional_word(self) -> re.Pattern:
+        return re.compile(r"\b(" + "|".join(map(re.escape, self.regional)) + r")\b")
+
+    @functools.cached_property
+    def hour_word(self) -> re.Pattern:
+        longest_first = sorted(self.hour_words, key=len, reverse=True)
+        return re.compile(r"\b(jam|pukul|pkl|setengah)\s+(" + "|".join(map(re.escape, longest_first)) + r")\b")
+
+
+@functools.cache
+def words() -> CalendarWords:
+    """The shipped knowledge/calendar.yaml (read, and checked, once)."""
+    from .knowledge import read_calendar_words  # knowledge imports this module
+
+    return read_calendar_words(_SHIPPED_CALENDAR)
+
+
+def __getattr__(name: str):
+    if name in _WORD_TABLES:
+        return getattr(words(), _WORD_TABLES[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Appointments are booked at most this far ahead; a later date is taken for a typo.
 MAX_DAYS_AHEAD = 366
@@ -55,6 +99,7 @@ class When:
     day: date | None = None
     at: time | None = None
     problems: tuple[str, ...] = ()
+    period: str | None = None  # the time is a time of day without an hour ("besok sore")
 
     @property
     def complete(self) -> bool:
@@ -66,23 +111,10 @@ class When:
         return datetime.combine(self.day, self.at, JAKARTA)
 
 
-_HOUR_WORDS = {
-    "dua belas": 12, "sebelas": 11, "sepuluh": 10, "sembilan": 9, "delapan": 8, "tujuh": 7, "enam": 6,
-    "lima": 5, "empat": 4, "tiga": 3, "dua": 2, "satu": 1,
-}  # fmt: skip
-# Javanese and Sundanese words for days and times of day, read as their Indonesian forms.
-_REGIONAL = {
-    "senen": "senin", "salasa": "selasa", "rebo": "rabu", "kemis": "kamis", "jemuah": "jumat", "setu": "sabtu",
-    "saptu": "sabtu", "sesuk": "besok", "benjing": "besok", "isukan": "besok", "isuk": "pagi", "sonten": "sore",
-    "dalu": "malam",
-}  # fmt: skip
-_REGIONAL_WORD = re.compile(r"\b(" + "|".join(_REGIONAL) + r")\b")
-_HOUR_WORD = re.compile(r"\b(jam|pukul|pkl|setengah)\s+(" + "|".join(_HOUR_WORDS) + r")\b")
-
-
 def _clean(text: str) -> str:
     text = (text or "").lower().replace("'", "").replace("’", "")
-    text = _HOUR_WORD.sub(lambda m: f"{m.group(1)} {_HOUR_WORDS[m.group(2)]}", text)
+    table = words()
+    text = table.hour_word.sub(lambda m: f"{m.group(1)} {table.hour_words[m.group(2)]}", text)
     # Dates written with dots ("28.12.2026", "tgl 28.12") before dots become times ("19.30").
     text = re.sub(r"\b(\d{1,2})\.(\d{1,2})\.(\d{2,4})\b", r"\1/\2/\3", text)
     text = re.sub(r"\b(tgl|tanggal)\.?\s*(\d{1,2})\.(\d{1,2})\b", r"\1 \2/\3", text)
@@ -90,7 +122,7 @@ def _clean(text: str) -> str:
     text = re.sub(r"\b(jum)\s*at\b", "jumat", text)
     text = re.sub(r"\b(malem|mlm|malm)\b", "malam", text)  # spoken and typed forms of "malam"
     text = re.sub(r"\b(sre)\b", "sore", text)
-    text = _REGIONAL_WORD.sub(lambda m: _REGIONAL[m.group(1)], text)
+    text = table.regional_word.sub(lambda m: table.regional[m.group(1)], text)
     return re.sub(r"\s+", " ", text)
 
 
@@ -114,7 +146,7 @@ def parse_when(text: str, now: datetime) -> When:
     remainder = text
     for span in used:
         remainder = remainder.replace(span, " ")
-    at = _parse_time(remainder)
+    at, period = _parse_time(remainder)
     if day is None and at is not None and _refers_to_today(text):
         day = now.date()
     if day is None and not problems:
@@ -125,7 +157,7 @@ def parse_when(text: str, now: datetime) -> When:
         moment = datetime.combine(day, at or time(23, 59), JAKARTA)
         if moment < now:
             problems.append(PAST)
-    return When(day, at, tuple(dict.fromkeys(problems)))
+    return When(day, at, tuple(dict.fromkeys(problems)), period)
 
 
 _CLAUSE_BREAK = re.compile(r"[,.;!?]+|\b(?:tapi|tp|tpi|jadi|jd|soalnya|karena|krn)\b")
@@ -167,29 +199,31 @@ _DAY_WORD = rf"(?:besok|lusa|{_WEEKDAY_NAMES})"
 _EITHER = re.compile(rf"\b(?:hari\s+)?({_DAY_WORD})\s+(?:atau|ato|apa|or)\s+(?:hari\s+)?({_DAY_WORD})\b")
 
 
+# Days named relative to today, and how many days from today each is.
+_RELATIVE_DAYS = (
+    (re.compile(r"\b(hari ini|hr ini|sekarang|skrg|nanti|ntar)\b"), 0),
+    (re.compile(r"\b(kemarin|kmrn|kemaren|kemarin dulu)\b"), -1),
+    (re.compile(r"\b(besok|bsk|besuk|esok)\b"), 1),
+    (re.compile(r"\b(lusa)\b"), 2),
+)
+
+
 def _parse_day(text: str, now: datetime, problems: list[str]) -> tuple[date | None, list[str]]:
     today = now.date()
     either = _EITHER.search(text)
     if either and either.group(1) != either.group(2):
         problems.append(EITHER_DAY)
         return None, [either.group(0)]
-    found = re.search(r"\b(hari ini|hr ini|sekarang|skrg|nanti|ntar)\b", text)
-    if found:
-        return today, [found.group(0)]
-    found = re.search(r"\b(kemarin|kmrn|kemaren|kemarin dulu)\b", text)
-    if found:
-        return today - timedelta(days=1), [found.group(0)]
-    found = re.search(r"\b(besok|bsk|besuk|esok)\b", text)
-    if found:
-        return today + timedelta(days=1), [found.group(0)]
-    found = re.search(r"\b(lusa)\b", text)
-    if found:
-        return today + timedelta(days=2), [found.group(0)]
+    for pattern, offset in _RELATIVE_DAYS:
+        found = pattern.search(text)
+        if found:
+            return today + timedelta(days=offset), [found.group(0)]
 
-    found = next((m for m in _NAMED_DATE.finditer(text) if m.group("month") in MONTHS), None)
+    months = words().months
+    found = next((m for m in _NAMED_DATE.finditer(text) if m.group("month") in months), None)
     if found:
         return _calendar_day(
-            int(found.group("day")), MONTHS[found.group("month")], found.group("year"), today, problems
+            int(found.group("day")), months[found.group("month")], found.group("year"), today, problems
         ), [found.group(0)]
     found = _NUMERIC_DATE.search(text)
     if found:
@@ -224,7 +258,7 @@ def _parse_day(text: str, now: datetime, problems: list[str]) -> tuple[date | No
         if name == "minggu" and next_week and not found.group(0).startswith("hari"):
             problems.append(WHICH_DAY)
             return None, [found.group(0)]
-        weekday = WEEKDAYS[name]
+        weekday = words().weekdays[name]
         if next_week:
             start_of_next_week = today + timedelta(days=7 - today.weekday())
             return start_of_next_week + timedelta(days=weekday), [found.group(0)]
@@ -253,7 +287,8 @@ def _calendar_day(day_number: int, month: int, year: str | None, today: date, pr
     return found
 
 
-def _parse_time(text: str) -> time | None:
+def _parse_time(text: str) -> tuple[time | None, str | None]:
+    """The time, and the time of day when that is all the text says ("sore")."""
     best = None
     for found in _TIME.finditer(text):
         clock = bool(_HAS_CLOCK_WORD.search(text[max(0, found.start() - 6) : found.end()]))
@@ -272,8 +307,8 @@ def _parse_time(text: str) -> time | None:
     if best is None:
         found = _PERIOD.search(text)
         if found:
-            best = PERIOD_DEFAULT[found.group(1)]
-    return best
+            return words().period_default[found.group(1)], found.group(1)
+    return best, None
 
 
 def _with_period(hour: int, period: str | None) -> int:
@@ -298,7 +333,8 @@ def describe(moment: datetime) -> str:
 def describe_day(moment: datetime) -> str:
     """'Kamis, 27 November 2026' (Asia/Jakarta)."""
     local = moment.astimezone(JAKARTA)
-    return f"{DAY_NAMES[local.weekday()]}, {local.day} {MONTH_NAMES[local.month - 1]} {local.year}"
+    table = words()
+    return f"{table.day_names[local.weekday()]}, {local.day} {table.month_names[local.month - 1]} {local.year}"
 
 
 # -- opening hours ----------------------------------------------------------------------------
@@ -319,10 +355,7 @@ def check_slot(moment: datetime, hours: dict[str, tuple[str, str] | None], now: 
     window = _window_on(local.date(), hours)
     if window is not None and window[0] <= local.time() <= window[1]:
         return SlotCheck(True)
-    if window is None:
-        reason = "closed_day"
-    else:
-        reason = "before_opening" if local.time() < window[0] else "after_closing"
+    reason = "closed_day" if window is None else "before_opening" if local.time() < window[0] else "after_closing"
     return SlotCheck(False, reason, tuple(nearest_open(local, hours, now, count)))
 
 

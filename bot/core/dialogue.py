@@ -6,11 +6,13 @@ the replies and carry out the actions (a handoff case for staff, with its bookin
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
+from itertools import pairwise
 from typing import NamedTuple
 
 from . import dates
@@ -21,6 +23,7 @@ from .matcher import NAMED_PREFIX, Matcher
 from .messages import (
     FALLBACK_INTENT,
     Action,
+    CancelBooking,
     ConversationState,
     Decision,
     EraseData,
@@ -36,6 +39,7 @@ from .messages import (
 )
 from .questions import MAX_ANSWERS, Question, QuestionFinder
 from .render import bulleted, numbered, render
+from .schedule import NO_CALENDAR, CalendarView
 from .triage import CRISIS, RED_FLAG, Assessment, Level, Parts, Triage
 from .understand import IN_MEMORY, ModelSource
 
@@ -63,6 +67,16 @@ EMERGENCY_FOLLOW_UP = timedelta(hours=12)
 _ACKNOWLEDGED = frozenset({"thanks", "goodbye", "greeting"})
 DEFAULT_BOOKING_EXPIRY = timedelta(hours=2)
 _PRIVACY_ACTIONS = ("erase_request", "data_summary")
+# The acknowledgement of an attachment sent with a caption, by its kind (content type).
+_MEDIA_RECEIVED = {
+    "image": "media_received_image",
+    "application": "media_received_document",
+    "text": "media_received_document",
+    "video": "media_received_video",
+}
+# "batal janji", "ganti jadwal": a message about the appointment has at most this many words.
+_APPOINTMENT_MAX_TOKENS = 6
+_CANCEL, _MOVE = "cancel", "move"
 # The answer to "hapus semua data Anda?" counts only this soon after it.
 ERASE_CONFIRM_WINDOW = timedelta(minutes=10)
 
@@ -90,12 +104,21 @@ class Engine:
         self._cancel = kb.lexicon.cancel_words
         self._practical = frozenset(kb.practical_intents)
         self.words = kb.dialogue_words
+        self.calendar = NO_CALENDAR
 
     def step(
-        self, state: ConversationState, incoming: Incoming, now: datetime | None = None, staff: StaffView = NO_STAFF
+        self,
+        state: ConversationState,
+        incoming: Incoming,
+        now: datetime | None = None,
+        staff: StaffView = NO_STAFF,
+        calendar: CalendarView = NO_CALENDAR,
     ) -> Turn:
         """One patient message. `now` defaults to the current time in Jakarta; `staff` says
-        whether staff have the chat (an open case) and when they last replied."""
+        whether staff have the chat (an open case) and when they last replied; `calendar`, the
+        slots with no place left and the patient's next appointment (storage knows them)."""
+        if calendar is not self.calendar:
+            return self._seeing(calendar).step(state, incoming, now, staff, calendar)
         now = (now or datetime.now(dates.JAKARTA)).astimezone(dates.JAKARTA)
         assessment, parts = self.assess(incoming.text or "", state.danger_parts)
         proceed = partial(
@@ -103,6 +126,7 @@ class Engine:
         )
         turn = self.feedback.around(replace(state, started=True), incoming.text or "", now, assessment, staff, proceed)
         turn = replace(turn, state=replace(turn.state, danger_parts=parts), triage=assessment)
+        turn = self._acknowledge_media(incoming, turn)
         if state.started or not turn.replies:
             return turn
         # A new patient learns first that this is an automated assistant, unless the message
@@ -110,6 +134,22 @@ class Engine:
         intro = Reply(self.text("first_contact"))
         replies = (*turn.replies, intro) if _urgent(turn.actions) else (intro, *turn.replies)
         return replace(turn, replies=replies)
+
+    def _seeing(self, calendar: CalendarView) -> Engine:
+        """This engine for one message, seeing the calendar as storage has it."""
+        engine = copy.copy(self)
+        engine.calendar = calendar
+        engine.booking = self.booking.seeing(calendar.full)
+        return engine
+
+    def _acknowledge_media(self, incoming: Incoming, turn: Turn) -> Turn:
+        """A photo, document or video sent with a caption: received, said before the answer
+        to the caption (not before urgent advice, which comes first)."""
+        key = _MEDIA_RECEIVED.get(_media_kind(incoming.media_types))
+        if key is None or not (incoming.text or "").strip() or not turn.replies or _urgent(turn.actions):
+            return turn
+        first = Reply(f"{self.text(key)}\n{turn.replies[0].text}")
+        return replace(turn, replies=(first, *turn.replies[1:]))
 
     def assess(self, text: str, carried: Parts = ()) -> tuple[Assessment, Parts]:
         """The triage of a message (before anything else), and the parts of rules told over
@@ -203,11 +243,17 @@ class Engine:
             return Turn((reply,), (), m.state, None)
         return None
 
+    def _take_appointment(self, m: _Message) -> Turn | None:
+        return self._appointment(m.state, m.incoming, m.tokens, m.now)
+
     def _take_wordless(self, m: _Message) -> Turn | None:
         """No word to read: media, a location, emoji only, or nothing."""
         if m.tokens:
             return None
-        key = "media" if m.incoming.media_types or m.incoming.has_location else "emoji_only" if m.text else "empty"
+        if m.incoming.media_types or m.incoming.has_location:
+            key = "voice_note" if _media_kind(m.incoming.media_types) == "audio" else "media"
+        else:
+            key = "emoji_only" if m.text else "empty"
         return Turn((Reply(self.text(key)),), (), m.state, Match(Decision.FALLBACK, FALLBACK_INTENT, 0.0, reason=key))
 
     def _take_intent(self, m: _Message) -> Turn:
@@ -522,6 +568,35 @@ class Engine:
 
     # -- booking ----------------------------------------------------------------------------
 
+    def _appointment(self, state, incoming: Incoming, tokens: list[str], now: datetime) -> Turn | None:
+        """The patient's appointment changed or cancelled ("ganti jadwal", "batal janji") at
+        any time, even while staff have the chat; a new time being chosen goes on there too."""
+        if state.booking is not None:
+            return self._continue_booking(state, incoming, now) if state.booking.moving else None
+        command = self._appointment_command(tokens)
+        if command is None:
+            return None
+        match = Match(Decision.ANSWER, "booking", 1.0, reason=f"appointment:{command}")
+        upcoming = self.calendar.upcoming
+        if upcoming is None:
+            return Turn((Reply(self.text("appointment_none")),), (), replace(state, options=()), match)
+        when = dates.describe(upcoming.start)
+        if command == _CANCEL:
+            reply = Reply(self.text("appointment_cancelled").replace("{when}", when))
+            return Turn((reply,), (CancelBooking(),), replace(state, options=()), match)
+        step = self.booking.move(upcoming, now)
+        return Turn(tuple(Reply(t) for t in step.texts), (), replace(state, booking=step.draft, options=()), match)
+
+    def _appointment_command(self, tokens: list[str]) -> str | None:
+        """ "batal janji" -> cancel, "ganti jadwal" -> move: a short message naming an
+        appointment and what to do with it."""
+        words = set(tokens)
+        if len(tokens) > _APPOINTMENT_MAX_TOKENS or not words & self.kb.lexicon.appointment_words:
+            return None
+        if words & self._cancel or any(a == "tidak" and b == "jadi" for a, b in pairwise(tokens)):
+            return _CANCEL
+        return _MOVE if words & self.kb.lexicon.move_words else None
+
     def _start_booking(self, state, match: Match, incoming: Incoming, now: datetime) -> Turn:
         intro, _ = render(self.kb.intents["booking"].answer, self.kb)
         step = self.booking.start(incoming.text or "", incoming.profile_name, now)
@@ -542,7 +617,9 @@ class Engine:
             touched = replace(state, booking=replace(state.booking, updated_at=now.isoformat()))
             return Turn((Reply(body), *self._booking_resume(state)), (), touched, match)
         if step.booking is not None:
-            actions = (Handoff(HandoffReason.BOOKING, booking=step.booking),)
+            # A new time for an appointment already made: the old one goes, the new one is held.
+            moved = (CancelBooking(),) if state.booking.moving else ()
+            actions = (*moved, Handoff(HandoffReason.BOOKING, booking=step.booking))
             return self._hand_over(state, step.texts, actions, booking_match, now, "booking")
         new_state = replace(state, booking=step.draft, options=())
         return Turn(tuple(Reply(t) for t in step.texts), (), new_state, booking_match)
@@ -600,19 +677,26 @@ class Concern(NamedTuple):
 # The dialogue's order of concerns, which is its safety precedence: each in turn may take the
 # message, and the first that does answers it. Danger signs before anything; a pending question
 # (erase my data?) before a new topic; the patient's privacy rights even mid-booking or while
-# staff have the chat; then the follow-up of an emergency; staff's chat; and only then the
+# staff have the chat; then the follow-up of an emergency; the patient's appointment changed or
+# cancelled, even while staff have the chat; staff's chat; and only then the
 # conversation proper, where a doctor-level message gets the advice to see a doctor first.
 PRECEDENCE: tuple[Concern, ...] = (
     Concern("triage: emergency", Engine._take_emergency),
     Concern("pending confirmation: erase my data", Engine._take_erase_answer),
     Concern("privacy command: data saya / hapus data saya", Engine._take_privacy_command),
     Concern("after an emergency", Engine._take_after_emergency),
+    Concern("appointment: change or cancel", Engine._take_appointment),
     Concern("staff have the chat", Engine._take_staff_chat),
     Concern("booking in progress", Engine._take_booking, advised=True),
     Concern("numbered options", Engine._take_option, advised=True),
     Concern("nothing to read", Engine._take_wordless, advised=True),
     Concern("intents", Engine._take_intent, advised=True),
 )
+
+
+def _media_kind(media_types: tuple[str, ...]) -> str | None:
+    """The kind of the first attachment: the part of its content type before the slash."""
+    return media_types[0].split("/", 1)[0].lower() if media_types else None
 
 
 def _handoff(actions) -> bool:

@@ -11,13 +11,17 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from dataclasses import fields as fields_of
+from datetime import date as datetime_date
+from datetime import time as datetime_time
 from pathlib import Path
 
 import yaml
 
+from .dates import CalendarWords
 from .messages import FALLBACK_INTENT
 from .normalize import Normalizer
 from .review import read_review, review_answers
+from .schedule import Schedule, Treatment
 from .yamlschema import Problem, Problems, Reader, compose
 
 # Intent ids that the tests, fixtures and reports rely on. A KB may add more, never fewer.
@@ -49,19 +53,23 @@ _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 
 TEXT_KEYS = (
-    "first_contact", "greeting_prefix", "empty", "media", "clarify", "clarify_other", "questions_skipped",
+    "first_contact", "greeting_prefix", "empty", "media", "voice_note", "media_received_image",
+    "media_received_document", "media_received_video", "clarify", "clarify_other", "questions_skipped",
     "handoff_also", "options_hint",
     "follow_up_prompt", "invalid_option", "fallback_again", "missing_fact", "missing_fact_offer",
     "closed_day", "rate_limited", "emoji_only", "salam_reply", "error",
     "booking_ask_name_confirm", "booking_ask_name", "booking_ask_complaint", "booking_ask_when", "booking_no_time",
     "booking_no_date", "booking_which_day", "booking_either_day", "booking_past", "booking_invalid_date",
-    "booking_closed",
-    "booking_outside_hours", "booking_confirm", "booking_ask_change", "booking_sent", "booking_cancelled",
+    "booking_closed", "booking_outside_hours", "booking_break", "booking_full", "booking_offer", "booking_when_noted",
+    "booking_reminder", "appointment_none", "appointment_cancelled", "appointment_move",
+    "appointment_kept", "booking_booked", "booking_confirm", "booking_ask_change", "booking_sent", "booking_cancelled",
     "booking_resume", "staff_holding", "staff_thanks", "staff_will_reply", "out_of_hours",
     "emergency_again", "crisis_again", "emergency_not_clinic", "emergency_thanks", "doctor_advice",
     "doctor_reason_unknown", "doctor_only",
     "staff_alert", "staff_reason_booking", "staff_reason_human_agent", "staff_reason_urgent", "staff_booking_details",
-    "staff_last_messages", "staff_booking_confirmed", "staff_booking_rejected", "staff_note", "staff_template_reply",
+    "staff_booking_held", "staff_booking_confirmed_now",
+    "staff_last_messages", "staff_booking_confirmed", "staff_booking_rejected", "staff_booking_cancelled", "staff_note",
+    "staff_template_reply",
     "erase_done", "erase_cancelled", "erase_unclear", "data_summary", "erased_by_staff_case", "staff_template_no_name",
     "feedback_question", "feedback_question_case", "feedback_thanks", "feedback_sorry",
 )  # fmt: skip
@@ -175,6 +183,14 @@ class Lexicon:
     affirmations: frozenset[str]
     cancel_words: frozenset[str]
     change_words: frozenset[str]
+    appointment_words: frozenset[str]
+    move_words: frozenset[str]
+    booking_question_words: frozenset[str]
+    booking_not_this_name: frozenset[str]
+    booking_asks_for_slot: frozenset[str]
+    booking_neutral: frozenset[str]
+    # A word that names a booking field to correct -> the field (name, complaint, when).
+    booking_field_words: dict[str, str]
     calf_words: frozenset[str]
     other_body_parts: frozenset[str]
     question_joiners: frozenset[str]
@@ -216,6 +232,9 @@ class ClinicFacts:
     home_visit: str | None = None
     # CARE_FACTS by name; a fact left out or null is unknown.
     care: Mapping[str, str | None] = field(default_factory=dict)
+    # When appointments may start and how many at once (built from opening_hours alone, one
+    # place per slot, when clinic.yaml has no `schedule`).
+    schedule: Schedule = field(default_factory=lambda: Schedule(hours={}))
 
 
 @dataclass(frozen=True)
@@ -381,6 +400,7 @@ def _load(directory: Path) -> tuple[KnowledgeBase | None, Problems]:
 
     lexicon = _read_lexicon(*root("lexicon.yaml"))
     clinic = _read_clinic(*root("clinic.yaml"))
+    _read_calendar(*root("calendar.yaml"))  # checked here; bot.core.dates reads it
     texts, menu_prompt, menu_items, practical, feedback, dialogue_words = _read_dialogue(*root("dialogue.yaml"))
     settings = _read_settings(*root("matcher.yaml"))
     triage_rules, triage_words = _read_triage_rules(*root("triage.yaml"))
@@ -612,6 +632,12 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         "affirmations",
         "cancel_words",
         "change_words",
+        "appointment_words",
+        "move_words",
+        "booking_question_words",
+        "booking_not_this_name",
+        "booking_asks_for_slot",
+        "booking_neutral",
         "calf_words",
         "other_body_parts",
         "question_joiners",
@@ -625,8 +651,8 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         "feedback_no",
         "feedback_fillers",
     )
-    top = r.mapping(node, "lexicon", required=(*keys, "numbers", "phrases"))
-    if top is None or any(k not in top for k in (*keys, "numbers", "phrases")):
+    top = r.mapping(node, "lexicon", required=(*keys, "numbers", "phrases", "booking_field_words"))
+    if top is None or any(k not in top for k in (*keys, "numbers", "phrases", "booking_field_words")):
         return None
     slang, slang_lines = _read_slang(top["slang"], r)
     word_lists = {k: frozenset(text.lower() for text, _ in r.strings(top[k], k)) for k in keys[1:]}
@@ -656,6 +682,13 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         affirmations=word_lists["affirmations"],
         cancel_words=word_lists["cancel_words"],
         change_words=word_lists["change_words"],
+        appointment_words=word_lists["appointment_words"],
+        move_words=word_lists["move_words"],
+        booking_question_words=word_lists["booking_question_words"],
+        booking_not_this_name=word_lists["booking_not_this_name"],
+        booking_asks_for_slot=word_lists["booking_asks_for_slot"],
+        booking_neutral=word_lists["booking_neutral"],
+        booking_field_words=_read_field_words(top["booking_field_words"], r),
         calf_words=word_lists["calf_words"],
         other_body_parts=word_lists["other_body_parts"],
         question_joiners=word_lists["question_joiners"],
@@ -710,12 +743,89 @@ def _read_phrases(top, r: Reader, not_targets: set[str]) -> dict[str, str]:
     return phrases
 
 
+_CALENDAR_KEYS = (
+    "weekdays", "months", "day_names", "month_names", "hour_words", "regional", "periods", "when_words",
+)  # fmt: skip
+
+
+def read_calendar_words(path: Path) -> CalendarWords:
+    """knowledge/calendar.yaml alone (bot.core.dates reads it); KnowledgeError on a mistake."""
+    problems = Problems()
+    words = _read_calendar(compose(path, path.name, problems), Reader(path.name, problems))
+    if problems or words is None:
+        raise KnowledgeError(problems)
+    return words
+
+
+def _read_calendar(node, r: Reader | None) -> CalendarWords | None:
+    if node is None:
+        return None
+    top = r.mapping(node, "calendar", required=_CALENDAR_KEYS)
+    if top is None or any(key not in top for key in _CALENDAR_KEYS):
+        return None
+    numbers = {
+        key: _word_numbers(top[key], r, key, limit)
+        for key, limit in (("weekdays", 6), ("months", 12), ("hour_words", 12))
+    }
+    names = {key: [t for t, _ in r.strings(top[key], key)] for key in ("day_names", "month_names")}
+    for key, count in (("day_names", 7), ("month_names", 12)):
+        if len(names[key]) != count:
+            r.fail(top[key], f"{key}: {count} names, in order")
+    regional = {
+        str(k.value).lower(): (r.string(v, f"regional '{k.value}'") or "").lower()
+        for k, v in (top["regional"].value if r.mapping(top["regional"], "regional") is not None else ())
+    }
+    periods = {}
+    for name, span in (r.mapping(top["periods"], "periods") or {}).items():
+        times = r.mapping(span, f"periods.{name}", required=("default", "from", "to")) or {}
+        clock = [_clock_of(times[k], r, f"periods.{name}.{k}") for k in ("default", "from", "to") if k in times]
+        if len(clock) == 3 and None not in clock:
+            periods[name] = tuple(clock)
+    when = frozenset(t.lower() for t, _ in r.strings(top["when_words"], "when_words"))
+    return CalendarWords(
+        numbers["weekdays"], numbers["months"], tuple(names["day_names"]), tuple(names["month_names"]),
+        numbers["hour_words"], regional, periods, when,
+    )  # fmt: skip
+
+
+def _word_numbers(node, r: Reader, what: str, limit: int) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for key, value in node.value if r.mapping(node, what) is not None else ():
+        number = _whole(value, r, f"{what} '{key.value}'", 0, limit)
+        if number is not None:
+            found[str(key.value).lower()] = number
+    return found
+
+
+def _clock_of(node, r: Reader, what: str):
+    text = r.string(node, what)
+    found = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", (text or "").strip())
+    if not found:
+        r.fail(node, f"{what}: write HH:MM")
+        return None
+    return datetime_time(int(found.group(1)), int(found.group(2)))
+
+
+_BOOKING_FIELDS = ("name", "complaint", "when")
+
+
+def _read_field_words(node, r: Reader) -> dict[str, str]:
+    """lexicon.yaml booking_field_words: per field, the words that name it."""
+    found: dict[str, str] = {}
+    for field_name, words in (r.mapping(node, "booking_field_words", required=_BOOKING_FIELDS) or {}).items():
+        for word, line in r.strings(words, f"booking_field_words.{field_name}"):
+            if word.lower() in found:
+                r.fail(line, f"booking_field_words: '{word}' names two fields")
+            found[word.lower()] = field_name
+    return found
+
+
 def _read_clinic(node, r: Reader | None) -> ClinicFacts | None:
     if node is None:
         return None
     optional = (
         "address", "maps_url", "phone", "whatsapp", "website", "opening_hours", "prices", "payment_methods",
-        "insurance", "parking", "home_visit", "care",
+        "insurance", "parking", "home_visit", "care", "schedule",
     )  # fmt: skip
     top = r.mapping(node, "clinic", required=("name", "example_values"), optional=optional)
     if top is None or "name" not in top or "example_values" not in top:
@@ -763,7 +873,111 @@ def _read_clinic(node, r: Reader | None) -> ClinicFacts | None:
         parking=r.optional_string(top.get("parking"), "parking"),
         home_visit=r.optional_string(top.get("home_visit"), "home_visit"),
         care=care,
+        schedule=_read_schedule(top.get("schedule"), r, hours),
     )
+
+
+_SCHEDULE_KEYS = ("auto_confirm", "places_per_slot", "slot_minutes", "treatments", "breaks", "closed_dates", "holidays")
+
+
+def _read_schedule(node, r: Reader, hours: dict[str, tuple[str, str] | None]) -> Schedule:
+    """clinic.yaml `schedule`: every problem reported with its line; what is wrong is left
+    at its default so the other problems are still found."""
+    opening = {day: (_clock(v[0]), _clock(v[1])) if v else None for day, v in hours.items()}
+    if node is None:
+        return Schedule(hours=opening)
+    top = r.mapping(node, "schedule", optional=_SCHEDULE_KEYS) or {}
+    values: dict = {"hours": opening}
+    if "auto_confirm" in top:
+        values["auto_confirm"] = bool(r.boolean(top["auto_confirm"], "schedule.auto_confirm"))
+    for key, name in (("places_per_slot", "places"), ("slot_minutes", "slot_minutes")):
+        if key in top:
+            number = _whole(top[key], r, f"schedule.{key}", 1, 24 * 60)
+            if number is not None:
+                values[name] = number
+    if "treatments" in top:
+        treatments = _read_treatments(top["treatments"], r, values.get("slot_minutes", 30))
+        if treatments:
+            values["treatments"] = treatments
+    if "breaks" in top:
+        values["breaks"] = _read_breaks(top["breaks"], r)
+    closed: dict = {}
+    for key in ("closed_dates", "holidays"):
+        if key in top:
+            closed.update(_read_dates(top[key], r, f"schedule.{key}"))
+    values["closed"] = closed
+    return Schedule(**values)
+
+
+def _clock(text: str):
+    hour, minute = text.split(":")
+    return datetime_time(int(hour), int(minute))
+
+
+def _whole(node, r: Reader, what: str, low: int, high: int) -> int | None:
+    value = r.number(node, what)
+    if value is None:
+        return None
+    if value != int(value) or not low <= value <= high:
+        r.fail(node, f"{what} must be a whole number from {low} to {high}")
+        return None
+    return int(value)
+
+
+def _read_treatments(node, r: Reader, slot_minutes: int) -> tuple[Treatment, ...]:
+    found: list[Treatment] = []
+    for item in r.sequence(node, "schedule.treatments") or ():
+        entry = r.mapping(item, "treatment", required=("id", "name", "minutes"), optional=("words",))
+        if not entry or not {"id", "name", "minutes"} <= entry.keys():
+            continue
+        treatment_id, name = r.string(entry["id"], "treatment id"), r.string(entry["name"], "treatment name")
+        minutes = _whole(entry["minutes"], r, f"treatment '{treatment_id}' minutes", 1, 24 * 60)
+        if minutes is not None and minutes % slot_minutes:
+            r.fail(entry["minutes"], f"treatment '{treatment_id}' minutes: a multiple of slot_minutes ({slot_minutes})")
+            continue
+        words = tuple(w.lower() for w, _ in r.strings(entry["words"], "treatment words")) if "words" in entry else ()
+        if any(t.id == treatment_id for t in found):
+            r.fail(entry["id"], f"treatment '{treatment_id}' is defined twice")
+        elif treatment_id and name and minutes:
+            found.append(Treatment(treatment_id, name.strip(), minutes, words))
+    return tuple(found)
+
+
+def _read_breaks(node, r: Reader) -> dict:
+    """Breaks per weekday; `daily` applies to every weekday not listed."""
+    days = r.mapping(node, "schedule.breaks", optional=(*WEEKDAYS, "daily")) or {}
+    read: dict[str, tuple] = {}
+    for day, value in days.items():
+        spans = []
+        for text, line in r.strings(value, f"schedule.breaks.{day}") if not _is_null(value) else ():
+            found = _HOURS.match(text.replace(" ", ""))
+            if not found or found.group(1, 2) >= found.group(3, 4):
+                r.fail(line, f"schedule.breaks.{day}: write 'HH:MM-HH:MM' (start before end)")
+                continue
+            spans.append((_clock(f"{found.group(1)}:{found.group(2)}"), _clock(f"{found.group(3)}:{found.group(4)}")))
+        read[day] = tuple(spans)
+    daily = read.pop("daily", ())
+    return {day: read.get(day, daily) for day in WEEKDAYS}
+
+
+def _read_dates(node, r: Reader, what: str) -> dict:
+    found = {}
+    for item in r.sequence(node, what) or ():
+        entry = r.mapping(item, f"{what} entry", required=("date", "name"))
+        if not entry or not {"date", "name"} <= entry.keys():
+            continue
+        raw, name = entry["date"], r.string(entry["name"], f"{what} name")
+        try:
+            day = datetime_date.fromisoformat(str(raw.value)) if isinstance(raw, yaml.ScalarNode) else None
+        except ValueError:
+            day = None
+        if day is None:
+            r.fail(raw, f"{what}: '{getattr(raw, 'value', '')}' is not a date (write YYYY-MM-DD)")
+        elif day in found:
+            r.fail(raw, f"{what}: {day} is listed twice")
+        elif name:
+            found[day] = name.strip()
+    return found
 
 
 def _read_dialogue(node, r: Reader | None):

@@ -108,6 +108,9 @@ class BookingDetails:
     name: str
     complaint: str
     start: datetime  # timezone-aware, Asia/Jakarta
+    treatment: str = ""  # an id of clinic.yaml's schedule.treatments
+    minutes: int = 30
+    confirmed: bool = False  # the clinic confirms chosen slots at once (schedule.auto_confirm)
 
     def as_dict(self) -> dict:
         return {"name": self.name, "complaint": self.complaint, "start": self.start.isoformat()}
@@ -138,6 +141,11 @@ class StartBooking:
 
 
 @dataclass(frozen=True)
+class CancelBooking:
+    """The patient cancelled their appointment ("batal janji", or moved it): its places go back."""
+
+
+@dataclass(frozen=True)
 class EraseData:
     """The patient confirmed "hapus data saya": erase everything stored about them."""
 
@@ -157,8 +165,13 @@ class Rating:
     subject: str
 
 
-Action = Handoff | StartBooking | EraseData | ReportData | Rating
-_ACTION_NAMES = {StartBooking: "start_booking", EraseData: "erase_data", ReportData: "report_data"}
+Action = Handoff | StartBooking | CancelBooking | EraseData | ReportData | Rating
+_ACTION_NAMES = {
+    StartBooking: "start_booking",
+    CancelBooking: "cancel_booking",
+    EraseData: "erase_data",
+    ReportData: "report_data",
+}
 
 
 def describe_action(action: Action) -> str:
@@ -202,11 +215,14 @@ class BookingDraft:
     at: str | None = None
     slots: tuple[str, ...] = ()
     editing: bool = False
+    treatment: str | None = None  # a treatment the patient named (None: the default one)
+    moving: bool = False  # a new time for an appointment already made ("ganti jadwal")
 
     def to_dict(self) -> dict:
         return {
             "step": self.step, "updated_at": self.updated_at, "name": self.name, "complaint": self.complaint,
             "day": self.day, "at": self.at, "slots": list(self.slots), "editing": self.editing,
+            "treatment": self.treatment, "moving": self.moving,
         }  # fmt: skip
 
     @classmethod
@@ -216,7 +232,7 @@ class BookingDraft:
         return cls(
             step=data["step"], updated_at=data["updated_at"], name=data.get("name"), complaint=data.get("complaint"),
             day=data.get("day"), at=data.get("at"), slots=tuple(data.get("slots", ())),
-            editing=bool(data.get("editing")),
+            editing=bool(data.get("editing")), treatment=data.get("treatment"), moving=bool(data.get("moving")),
         )  # fmt: skip
 
 

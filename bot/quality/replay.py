@@ -39,7 +39,17 @@ from datetime import datetime
 from pathlib import Path
 
 from bot.core.dates import JAKARTA
-from bot.core.messages import ConversationState, EraseData, Handoff, HandoffReason, Incoming, StaffView, describe_action
+from bot.core.messages import (
+    CancelBooking,
+    ConversationState,
+    EraseData,
+    Handoff,
+    HandoffReason,
+    Incoming,
+    StaffView,
+    describe_action,
+)
+from bot.core.schedule import CalendarView
 from bot.core.yamlschema import Problems, Reader, compose, to_python
 
 EXPECT_KEYS = (
@@ -283,9 +293,10 @@ def engine_conversation(engine) -> Conversation:
     staff = StaffView()  # a case opens with a handoff and closes with the event, as in storage
     profile_name = None
     cases, urgent = 0, False  # cases opened so far; whether the open one is urgent
+    calendar = CalendarView()  # the patient's appointment, as storage would hold it
 
     def play(turn: FixtureTurn) -> Observed:
-        nonlocal state, staff, profile_name, cases, urgent
+        nonlocal state, staff, profile_name, cases, urgent, calendar
         profile_name = turn.profile_name or profile_name  # WhatsApp sends it with every message
         if turn.event == "case_closed":
             state, question = engine.feedback.after_case(state.resumed(), turn.at, cases, urgent)
@@ -295,8 +306,9 @@ def engine_conversation(engine) -> Conversation:
             staff = dataclasses.replace(staff, replied_at=turn.at)
             return Observed((), None, None, None, (), paused=staff.has_chat, booking_step=None)
         incoming = Incoming(turn.user, profile_name=profile_name, media_types=turn.media)
-        result = engine.step(state, incoming, turn.at, staff)
+        result = engine.step(state, incoming, turn.at, staff, calendar)
         state = result.state
+        calendar = _calendar_after(calendar, result.actions)
         if any(isinstance(a, EraseData) for a in result.actions):
             staff = StaffView()  # erasure closes the case, as privacy.erase does in storage
         elif any(isinstance(a, Handoff) for a in result.actions):
@@ -319,6 +331,13 @@ def engine_conversation(engine) -> Conversation:
         )
 
     return play
+
+
+def _calendar_after(calendar: CalendarView, actions) -> CalendarView:
+    """The appointment after a turn's actions: cancelled, then (moved or new) booked."""
+    upcoming = None if any(isinstance(a, CancelBooking) for a in actions) else calendar.upcoming
+    booked = next((a.booking for a in actions if isinstance(a, Handoff) and a.booking), None)
+    return CalendarView(calendar.full, booked or upcoming)
 
 
 def webhook_conversation(client, sender: str) -> Conversation:

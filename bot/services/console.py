@@ -20,13 +20,14 @@ from bot.core import dates
 from bot.core.messages import ConversationState, local_id
 from bot.logs import mask_phone
 from bot.services import insights, privacy
-from bot.services.handoff import close_case, send_to_patient, window_open
+from bot.services.handoff import close_case, patient_name, send_to_patient, window_open
 from bot.services.live import LiveEngine
 from bot.store import storage
 from bot.store.storage import (
+    BOOKING_CANCELLED,
     BOOKING_CONFIRMED,
+    BOOKING_HELD,
     BOOKING_REJECTED,
-    BOOKING_REQUESTED,
     CASE_CLOSED,
     CASE_OPEN,
     AuditEntry,
@@ -37,6 +38,12 @@ from bot.store.storage import (
 )
 
 log = logging.getLogger("klinik.console")
+# What staff may decide about a booking: from which statuses, to which, and what the patient reads.
+_BOOKING_DECISIONS = {
+    "confirm": (frozenset({BOOKING_HELD}), BOOKING_CONFIRMED, "staff_booking_confirmed"),
+    "reject": (frozenset({BOOKING_HELD}), BOOKING_REJECTED, "staff_booking_rejected"),
+    "cancel": (frozenset({BOOKING_HELD, BOOKING_CONFIRMED}), BOOKING_CANCELLED, "staff_booking_cancelled"),
+}
 MAX_REPLY = 1600
 VIEWS = ("waiting", "mine", "open", "closed", "all")
 
@@ -153,6 +160,8 @@ class Console:
             "claimed_at": _iso(case.claimed_at),
             "alert_status": case.alert_status,
             "booking": _booking_dict(booking) if booking else None,
+            # The booking's patient (with the WhatsApp profile name when it differs).
+            "shown_name": patient_name(conversation.profile_name, booking),
             "erased": conversation.erased_at is not None,
         }
 
@@ -229,25 +238,32 @@ class Console:
             )
 
     def decide_booking(self, case_id: int, me: str, confirm: bool, note: str = "") -> int | None:
-        """Confirm or reject the booking request; the patient is told in the same transaction.
+        """Confirm or reject the held booking; the patient is told in the same transaction.
         Outside WhatsApp's 24-hour window the decision is still recorded, but no message can go:
         returns None, and staff are told to reach the patient another way (or the template)."""
+        return self.decide(case_id, me, "confirm" if confirm else "reject", note)
+
+    def decide(self, case_id: int, me: str, decision: str, note: str = "") -> int | None:
+        """A decision of _BOOKING_DECISIONS on the case's booking (confirm, reject, cancel)."""
+        allowed, status, key = _BOOKING_DECISIONS[decision]
         now = self.clock()
         with self.sessions.begin() as session:
             case, conversation = self._own(session, case_id, me, now)
             booking = session.get(Booking, case.booking_id, with_for_update=True) if case.booking_id else None
             if booking is None:
                 raise ConsoleError("no_booking")
-            if booking.status != BOOKING_REQUESTED:
+            if booking.status not in allowed:
                 raise ConsoleError("booking_decided", status=booking.status)
-            booking.status = BOOKING_CONFIRMED if confirm else BOOKING_REJECTED
+            booking.status = status
+            if status != BOOKING_CONFIRMED:
+                storage.release_places(session, booking)
             booking.decided_by = me
             booking.updated_at = now
-            tally = insights.Tally()
-            tally.add(now, insights.BOOKING, booking.status)
-            tally.save(session)
+            if status != BOOKING_CANCELLED:  # the report counts the patients' cancellations only
+                tally = insights.Tally()
+                tally.add(now, insights.BOOKING, booking.status)
+                tally.save(session)
             engine = self.engines.current()
-            key = "staff_booking_confirmed" if confirm else "staff_booking_rejected"
             body = engine.text(key).replace("{when}", dates.describe(booking.start_at)).replace("{name}", booking.name)
             note = " ".join(note.split())[:500]
             if note:
@@ -265,7 +281,7 @@ class Console:
             if case.claimed_by and case.claimed_by != me:
                 raise ConsoleError("claimed_by_other", by=case.claimed_by)
             booking = session.get(Booking, case.booking_id) if case.booking_id else None
-            if booking is not None and booking.status == BOOKING_REQUESTED:
+            if booking is not None and booking.status == BOOKING_HELD:
                 raise ConsoleError("booking_undecided")
 
         with self.read_sessions() as session:

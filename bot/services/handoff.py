@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core import dates
 from bot.core.dialogue import Engine
-from bot.core.messages import ConversationState, Handoff, HandoffReason, local_id
+from bot.core.messages import BookingDetails, ConversationState, Handoff, HandoffReason, local_id
 from bot.core.render import fill
+from bot.core.schedule import NO_FULL, CalendarView
 from bot.logs import mask_phone
 from bot.services import insights
 from bot.services.live import LiveEngine, live
@@ -28,6 +29,9 @@ from bot.store.storage import (
     ALERT_NONE,
     ALERT_PENDING,
     ALERT_SENT,
+    BOOKING_CANCELLED,
+    BOOKING_CONFIRMED,
+    BOOKING_HELD,
     CASE_CLOSED,
     OUTBOUND,
     OUTBOX_PENDING,
@@ -71,6 +75,13 @@ class HandoffDesk:
         already open, an urgent handoff escalates it and alerts again; anything else only adds
         to it. The report's counts go to `tally`."""
         case = storage.open_case(session, conversation)
+        if case is not None and handoff.booking is not None:
+            # A new time for an appointment ("ganti jadwal") while staff have the chat: the
+            # case now holds the new booking, and staff are told again.
+            case.booking_id = self._book(session, conversation, handoff.booking, now, tally).id
+            case.summary = self._summary(session, conversation, handoff)
+            self._queue_alerts(session, conversation, case, handoff, now)
+            return case
         if case is not None:
             if handoff.reason is HandoffReason.URGENT:
                 # Every emergency alerts staff again, never deduplicated away.
@@ -78,19 +89,7 @@ class HandoffDesk:
                 case.summary = self._summary(session, conversation, handoff)
                 self._queue_alerts(session, conversation, case, handoff, now)
             return case
-        booking = None
-        if handoff.booking is not None:
-            booking = Booking(
-                conversation_id=conversation.id,
-                name=handoff.booking.name,
-                complaint=handoff.booking.complaint,
-                start_at=handoff.booking.start,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(booking)
-            session.flush()
-            tally.add(now, insights.BOOKING, "requested")
+        booking = self._book(session, conversation, handoff.booking, now, tally) if handoff.booking else None
         case = HandoffCase(
             conversation_id=conversation.id,
             reason=handoff.reason.value,
@@ -107,6 +106,65 @@ class HandoffDesk:
             extra={"fields": {"case": case.id, "reason": case.reason, "from": mask_phone(conversation.address)}},
         )
         return case
+
+    def calendar(self, session: Session, conversation_id: int, now: datetime, reading_slots: bool) -> CalendarView:
+        """The calendar as one message sees it: the patient's next appointment, and (while a
+        booking is being made) the slots with no place left."""
+        plan = self.engine.kb.clinic.schedule
+        full = storage.full_slots(session, now, plan.places) if reading_slots else NO_FULL
+        booking = storage.upcoming_booking(session, conversation_id, now)
+        if booking is None:
+            return CalendarView(full)
+        start = booking.start_at.astimezone(dates.JAKARTA)
+        minutes = (
+            int(((booking.end_at or booking.start_at) - booking.start_at).total_seconds() // 60) or plan.slot_minutes
+        )
+        details = BookingDetails(
+            booking.name,
+            booking.complaint,
+            start,
+            booking.treatment or "",
+            minutes,
+            booking.status == BOOKING_CONFIRMED,
+        )
+        return CalendarView(full, details)
+
+    def cancel(
+        self, session: Session, conversation: Conversation, now: datetime, tally: insights.Tally, moved: bool = False
+    ) -> None:
+        """The patient cancelled their next appointment, or `moved` it (the new one is booked
+        next, and counted as a request): its places go back."""
+        booking = storage.upcoming_booking(session, conversation.id, now)
+        if booking is None:
+            return
+        booking.status = BOOKING_CANCELLED
+        booking.updated_at = now
+        storage.release_places(session, booking)
+        if not moved:
+            tally.add(now, insights.BOOKING, BOOKING_CANCELLED)
+        log.info("booking cancelled by the patient", extra={"fields": {"booking": booking.id}})
+
+    def _book(self, session: Session, conversation: Conversation, details, now: datetime, tally) -> Booking:
+        """The booking, holding a place in each slot it covers (SlotTaken when one has none left)."""
+        booking = Booking(
+            conversation_id=conversation.id,
+            name=details.name,
+            complaint=details.complaint,
+            start_at=details.start,
+            end_at=details.start + timedelta(minutes=details.minutes),
+            treatment=details.treatment or None,
+            status=BOOKING_CONFIRMED if details.confirmed else BOOKING_HELD,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(booking)
+        session.flush()
+        plan = self.engine.kb.clinic.schedule
+        storage.hold_places(session, booking, plan.cells(details.start, details.minutes), plan.places)
+        tally.add(now, insights.BOOKING, "requested")
+        if details.confirmed:
+            tally.add(now, insights.BOOKING, BOOKING_CONFIRMED)
+        return booking
 
     def _queue_alerts(
         self, session: Session, conversation: Conversation, case: HandoffCase, handoff: Handoff, now: datetime
@@ -142,12 +200,16 @@ class HandoffDesk:
 
     def _alert_values(self, session, conversation, case, handoff: Handoff) -> dict[str, str]:
         reason = self.engine.text(f"staff_reason_{case.reason}")
-        patient = f"{conversation.profile_name or '-'} ({mask_phone(local_id(conversation.address))})"
+        patient = (
+            f"{patient_name(conversation.profile_name, handoff.booking)} ({mask_phone(local_id(conversation.address))})"
+        )
         if handoff.booking is not None and case.reason == HandoffReason.BOOKING.value:
+            status = "staff_booking_confirmed_now" if handoff.booking.confirmed else "staff_booking_held"
             details = (
                 self.engine.text("staff_booking_details")
                 .replace("{when}", dates.describe(handoff.booking.start))
                 .replace("{complaint}", handoff.booking.complaint[:_MAX_QUOTE])
+                .replace("{status}", self.engine.text(status))
             )
         else:
             quoted = " | ".join(m.body[:_MAX_QUOTE] for m in storage.recent_inbound(session, conversation) if m.body)
@@ -159,7 +221,7 @@ class HandoffDesk:
         """One paragraph for the staff queue: reason, who, and what they asked for."""
         values = {
             "reason": handoff.reason.value,
-            "patient": conversation.profile_name or "-",
+            "patient": patient_name(conversation.profile_name, handoff.booking),
             "number": mask_phone(local_id(conversation.address)),
         }
         if handoff.detail:
@@ -170,6 +232,17 @@ class HandoffDesk:
             recent = storage.recent_inbound(session, conversation)
             values["last_messages"] = " | ".join(m.body[:_MAX_QUOTE] for m in recent if m.body)
         return "; ".join(f"{key}: {value}" for key, value in values.items())
+
+
+def patient_name(profile_name: str | None, booking) -> str:
+    """Who the case is about: the booking's patient, with the WhatsApp profile name when it
+    differs ("Budi Santoso (WhatsApp: Probe)": a booking made for someone else)."""
+    name = booking.name if booking is not None and booking.name else None
+    if name is None:
+        return profile_name or "-"
+    if profile_name and profile_name.strip().lower() != name.strip().lower():
+        return f"{name} (WhatsApp: {profile_name})"
+    return name
 
 
 def close_case(

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.dialogue import Engine
 from bot.core.messages import (
+    CancelBooking,
     ConversationState,
     EraseData,
     Handoff,
@@ -57,7 +58,7 @@ _RETRYABLE_SQLSTATES = {"40P01", "40001"}
 _ATTEMPTS = 3
 ERASED = describe_action(EraseData())
 # Actions carried out on the conversation's ORM row (loaded only for them).
-_ROW_ACTIONS = (Handoff, ReportData, EraseData)
+_ROW_ACTIONS = (Handoff, CancelBooking, ReportData, EraseData)
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,13 @@ class Inbox:
                 # makes even that unlikely: the other delivery committed, so answer as it did.
                 outcome = self._replay(inbound.message_id)
                 break
+            except storage.SlotTaken:
+                # Another patient took the last place meanwhile: read the message again, now
+                # seeing the slot full (the patient is offered others).
+                if attempt == _ATTEMPTS:
+                    outcome = self._store_failed(inbound)
+                    break
+                log.info("slot taken meanwhile; message read again", extra={"fields": {"message": inbound.message_id}})
             except OperationalError as error:
                 if attempt == _ATTEMPTS or getattr(error.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES:
                     raise  # the database is unavailable: 503, and the channel may retry
@@ -244,7 +252,8 @@ class Inbox:
         self, engine: Engine, session: Session, conversation: Conversation, message: dict, state, incoming, now
     ) -> _Step:
         """The dialogue engine's turn, written into the conversation and the message's columns."""
-        turn = engine.step(state, incoming, now, storage.staff_view(session, conversation))
+        calendar = self.desk.calendar(session, conversation.id, now, reading_slots=state.booking is not None)
+        turn = engine.step(state, incoming, now, storage.staff_view(session, conversation), calendar)
         conversation.state = turn.state.to_dict()
         conversation.booking_expires_at = now + engine.booking.expiry if turn.state.booking else None
         if not state.started and turn.replies and conversation.notice_shown_at is None:
@@ -273,11 +282,14 @@ class Inbox:
         tally,
         now,
     ) -> list[str]:
-        """Carry out the turn's actions (a case for staff, the stored-data figures, a rating);
-        the reply texts, with the figures filled in."""
+        """Carry out the turn's actions (an appointment cancelled, a case for staff, the stored-data
+        figures, a rating); the reply texts, with the figures filled in."""
         texts = step.texts
-        for action in (a for a in step.actions if isinstance(a, Handoff)):
-            self.desk.hand_over(session, stored, action, now, tally)
+        for action in step.actions:
+            if isinstance(action, CancelBooking):
+                self.desk.cancel(session, stored, now, tally, moved=_handoff(step.actions))
+            if isinstance(action, Handoff):
+                self.desk.hand_over(session, stored, action, now, tally)
         if any(isinstance(a, ReportData) for a in step.actions):
             values = privacy.summary_values(session, stored, self.retention_days)
             texts = [fill(text, values) for text in texts]
@@ -357,6 +369,10 @@ class Inbox:
             },
         )
         return True
+
+
+def _handoff(actions) -> bool:
+    return any(isinstance(a, Handoff) for a in actions)
 
 
 def _received_as(outcome: Outcome) -> str:

@@ -28,8 +28,10 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
     bindparam,
     create_engine,
+    delete,
     event,
     func,
     insert,
@@ -40,6 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -52,8 +55,9 @@ INBOUND, OUTBOUND = "in", "out"
 STATUS_RANK = {"accepted": 0, "queued": 1, "sending": 2, "sent": 3, "delivered": 4, "read": 5}
 FINAL_FAILURES = {"failed", "undelivered"}
 CASE_OPEN, CASE_CLOSED = "open", "closed"
-BOOKING_REQUESTED, BOOKING_CONFIRMED, BOOKING_REJECTED, BOOKING_CANCELLED = (
-    "requested",
+# A booking holds its places from the patient's "ya" until staff confirm or reject it.
+BOOKING_HELD, BOOKING_CONFIRMED, BOOKING_REJECTED, BOOKING_CANCELLED = (
+    "held",
     "confirmed",
     "rejected",
     "cancelled",
@@ -169,7 +173,8 @@ class Message(Base):
 
 
 class Booking(Base):
-    """A booking request: staff confirm, reject or cancel it (the bot owns no calendar)."""
+    """An appointment: held for the patient until staff confirm or reject it (or confirmed at
+    once: clinic.yaml schedule.auto_confirm); it holds its places in booking_places."""
 
     __tablename__ = "bookings"
 
@@ -178,10 +183,32 @@ class Booking(Base):
     name: Mapped[str] = mapped_column(String(80))
     complaint: Mapped[str] = mapped_column(Text, default="")
     start_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(16), default=BOOKING_REQUESTED)
+    status: Mapped[str] = mapped_column(String(16), default=BOOKING_HELD)
     decided_by: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    treatment: Mapped[str | None] = mapped_column(String(32))
+    end_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When its reminder was queued (bot.services.reminders): never a second one.
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class BookingPlace(Base):
+    """One place (a therapist or room) in one slot, held by a booking. The unique (slot,
+    place) pair is what makes two patients unable to hold the same last place, whatever
+    races happen: the second insert fails and that patient is offered other slots."""
+
+    __tablename__ = "booking_places"
+    __table_args__ = (UniqueConstraint("slot_at", "place", name="uq_booking_places_slot_place"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id", ondelete="CASCADE"), index=True)
+    slot_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    place: Mapped[int] = mapped_column(Integer)
+
+
+class SlotTaken(Exception):
+    """The last place of a slot went to another patient while this message was read."""
 
 
 class HandoffCase(Base):
@@ -632,6 +659,54 @@ def update_status(session: Session, message: Message, status: str, error_code: s
     message.error_code = error_code or None
     message.status_at = now
     return True
+
+
+def full_slots(session: Session, since: datetime, places: int) -> frozenset[datetime]:
+    """The slots from `since` on with no place left (timezone-aware: equal to the core's Jakarta times)."""
+    query = (
+        select(BookingPlace.slot_at)
+        .where(BookingPlace.slot_at >= since)
+        .group_by(BookingPlace.slot_at)
+        .having(func.count() >= places)
+    )
+    return frozenset(session.scalars(query))
+
+
+def hold_places(session: Session, booking: Booking, slots, places: int) -> None:
+    """A place in each slot for `booking`, the lowest free one; SlotTaken when a slot has
+    none left. Each try runs in a savepoint, so a place taken by a concurrent transaction
+    (the unique constraint refuses it) is skipped without spoiling the caller's transaction."""
+    for slot in slots:
+        taken = set(session.scalars(select(BookingPlace.place).where(BookingPlace.slot_at == slot)))
+        for place in (p for p in range(1, places + 1) if p not in taken):
+            try:
+                with session.begin_nested():
+                    session.add(BookingPlace(booking_id=booking.id, slot_at=slot, place=place))
+            except IntegrityError:
+                continue
+            break
+        else:
+            raise SlotTaken(slot)
+
+
+def upcoming_booking(session: Session, conversation_id: int, now: datetime) -> Booking | None:
+    """The patient's next appointment, held or confirmed, not yet begun."""
+    query = (
+        select(Booking)
+        .where(
+            Booking.conversation_id == conversation_id,
+            Booking.status.in_((BOOKING_HELD, BOOKING_CONFIRMED)),
+            Booking.start_at >= now,
+        )
+        .order_by(Booking.start_at)
+        .limit(1)
+    )
+    return session.scalars(query).first()
+
+
+def release_places(session: Session, booking: Booking) -> None:
+    """A cancelled or rejected booking gives its places back."""
+    session.execute(delete(BookingPlace).where(BookingPlace.booking_id == booking.id))
 
 
 def open_case(session: Session, conversation: Conversation) -> HandoffCase | None:

@@ -25,6 +25,7 @@ from bot.services.learning import TaughtExamples, Teacher
 from bot.services.live import LiveEngine
 from bot.services.simulator import Simulator
 from bot.store import migrate, storage
+from bot.web import calendar_feed as calendar_web
 from bot.web import ops as ops_web
 from bot.web import simulator as simulator_web
 from bot.web import staff as staff_web
@@ -81,6 +82,7 @@ def create_app(config: Config | None = None) -> Flask:
     )
     simulator_web.init_app(app, config, Simulator(sessions, engines))
     ops_web.init_app(app, config, storage.read_only_sessions(database))
+    calendar_web.init_app(app, config, storage.read_only_sessions(database))
 
     @app.errorhandler(OperationalError)
     def database_unavailable(_error):

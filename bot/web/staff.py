@@ -296,15 +296,19 @@ def template(case_id: int):
     return _case_action(case_id, "sent", lambda: _console().send_template(case_id, g.staff))
 
 
+# A booking decision and the notice staff read after it.
+_BOOKING_NOTICES = {"confirm": "booking_confirmed", "reject": "booking_rejected", "cancel": "booking_cancelled"}
+
+
 @pages.post("/cases/<int:case_id>/booking")
 def booking(case_id: int):
     decision = request.form.get("decision")
-    if decision not in ("confirm", "reject"):
+    if decision not in _BOOKING_NOTICES:
         return redirect(url_for("staff.case", case_id=case_id, error="bad_decision"))
-    confirm = decision == "confirm"
     note = request.form.get("note", "")
-    notice = "booking_confirmed" if confirm else "booking_rejected"
-    return _case_action(case_id, notice, lambda: _console().decide_booking(case_id, g.staff, confirm, note) is not None)
+    return _case_action(
+        case_id, _BOOKING_NOTICES[decision], lambda: _console().decide(case_id, g.staff, decision, note) is not None
+    )
 
 
 @pages.post("/cases/<int:case_id>/close")
@@ -493,9 +497,9 @@ def api_template(case_id: int):
 def api_booking(case_id: int):
     body = _body()
     decision = body.get("decision")
-    if decision not in ("confirm", "reject"):
+    if decision not in _BOOKING_NOTICES:
         return jsonify(error="bad_decision", message=_error_text("bad_decision")), 400
-    message_id = _console().decide_booking(case_id, g.staff, decision == "confirm", str(body.get("note") or ""))
+    message_id = _console().decide(case_id, g.staff, decision, str(body.get("note") or ""))
     return jsonify(message_id=message_id, patient_told=message_id is not None, case=_console().case(case_id))
 
 

@@ -1,0 +1,221 @@
+"""Appointments hold places: the database refuses a second holder of the same place, and two
+patients saying "ya" at once for the last place get one booking and one offer of other slots;
+on SQLite and PostgreSQL."""
+
+import threading
+import time as clock_time
+from datetime import datetime
+
+import pytest
+from conftest import app_config
+from helpers import rows, say
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
+
+from bot.core.dates import JAKARTA
+from bot.store import storage
+from bot.store.storage import Booking, BookingPlace, Conversation
+from bot.web import create_app
+
+SLOT = datetime(2026, 11, 26, 15, 0, tzinfo=JAKARTA)
+PATIENTS = ("whatsapp:+6281200000011", "whatsapp:+6281200000012", "whatsapp:+6281200000013")
+
+
+@pytest.fixture
+def sessions(database_url):
+    engine = storage.make_engine(database_url)
+    yield storage.session_factory(engine)
+    engine.dispose()
+
+
+def _booking(session, address: str) -> Booking:
+    conversation = Conversation(address=address)
+    session.add(conversation)
+    session.flush()
+    booking = Booking(conversation_id=conversation.id, name="Rina", start_at=SLOT)
+    session.add(booking)
+    session.flush()
+    return booking
+
+
+def test_the_database_refuses_two_holders_of_one_place(sessions):
+    with pytest.raises(IntegrityError), sessions.begin() as session:
+        first, second = _booking(session, PATIENTS[0]), _booking(session, PATIENTS[1])
+        session.add(BookingPlace(booking_id=first.id, slot_at=SLOT, place=1))
+        session.flush()
+        session.add(BookingPlace(booking_id=second.id, slot_at=SLOT, place=1))
+
+
+def test_places_are_taken_lowest_first_and_given_back(sessions):
+    with sessions.begin() as session:
+        first, second = _booking(session, PATIENTS[0]), _booking(session, PATIENTS[1])
+        storage.hold_places(session, first, (SLOT,), 2)
+        storage.hold_places(session, second, (SLOT,), 2)
+        assert storage.full_slots(session, SLOT, 2) == {SLOT}
+        with pytest.raises(storage.SlotTaken):
+            storage.hold_places(session, _booking(session, PATIENTS[2]), (SLOT,), 2)
+        storage.release_places(session, first)
+        assert storage.full_slots(session, SLOT, 2) == frozenset()
+        assert sorted(session.scalars(select(BookingPlace.place))) == [2]
+
+
+def _waiting_on_a_lock(sessions) -> bool:
+    with sessions() as session:
+        return bool(session.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")))
+
+
+def test_a_concurrent_holder_of_the_last_place_is_refused_by_the_constraint(sessions, database_url):
+    """Two transactions both see the place free; the second's insert waits for the first and,
+    once the first commits, fails on the unique constraint: SlotTaken, nothing half-stored."""
+    with sessions.begin() as session:
+        ids = [_booking(session, address).id for address in PATIENTS[:2]]
+    outcome = {}
+
+    def second():
+        try:
+            with sessions.begin() as session:
+                storage.hold_places(session, session.get(Booking, ids[1]), (SLOT,), 1)
+            outcome["second"] = "held"
+        except storage.SlotTaken:
+            outcome["second"] = "taken"
+
+    with sessions.begin() as session:
+        storage.hold_places(session, session.get(Booking, ids[0]), (SLOT,), 1)
+        thread = threading.Thread(target=second)
+        thread.start()
+        if database_url.startswith("postgresql"):
+            # The second insert really runs before the first commits: it waits on the index.
+            for _ in range(3000):
+                if _waiting_on_a_lock(sessions):
+                    break
+                clock_time.sleep(0.01)
+            else:
+                pytest.fail("the second transaction never waited for the first")
+    thread.join()
+    assert outcome == {"second": "taken"}
+    with sessions() as session:
+        assert [(p.booking_id, p.place) for p in session.scalars(select(BookingPlace))] == [(ids[0], 1)]
+
+
+@pytest.fixture
+def app(database_url, clock):
+    app = create_app(app_config(database_url))
+    app.extensions["klinik_inbox"].clock = clock
+    yield app
+    app.extensions["klinik_database"].dispose()
+
+
+def _to_summary(app, sender: str, prefix: str) -> None:
+    say(app, "mau booking akupuntur besok jam 3", f"{prefix}1", sender=sender, name="Rina")
+    say(app, "ya", f"{prefix}2", sender=sender, name="Rina")
+    assert "Balas *ya*" in say(app, "betis kram", f"{prefix}3", sender=sender, name="Rina")[0]
+
+
+def test_two_patients_saying_ya_at_once_for_the_last_place(app):
+    """Two places at 15:00; a first patient holds one; two more say "ya" at the same moment:
+    one holds the last place, the other is told it is full and offered the nearest free slots."""
+    _to_summary(app, PATIENTS[0], "SMa")
+    assert any("terkirim" in r for r in say(app, "ya", "SMa4", sender=PATIENTS[0], name="Rina"))
+    for sender, prefix in zip(PATIENTS[1:], ("SMb", "SMc"), strict=True):
+        _to_summary(app, sender, prefix)
+    start = threading.Barrier(2)
+    replies = {}
+
+    def confirm(sender, sid):
+        start.wait()
+        replies[sender] = " ".join(say(app, "ya", sid, sender=sender, name="Rina"))
+
+    threads = [
+        threading.Thread(target=confirm, args=(s, f"{p}4")) for s, p in zip(PATIENTS[1:], ("SMb", "SMc"), strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sent = [s for s, r in replies.items() if "terkirim" in r]
+    full = [s for s, r in replies.items() if "sudah penuh" in r]
+    assert len(sent) == 1 and len(full) == 1, replies
+    assert "1. Kamis, 26 November 2026 pukul 14.00" in replies[full[0]]  # 14:00-15:00, the nearest free hour
+    assert [b.status for b in rows(app, Booking)] == ["held", "held"]
+    places = {(p.slot_at, p.place) for p in rows(app, BookingPlace)}
+    assert places == {(at, n) for at in (SLOT, SLOT.replace(minute=30)) for n in (1, 2)}
+
+
+def test_the_patient_moves_then_cancels_the_appointment_and_its_places_follow(app):
+    """ "ganti jadwal" while staff have the chat: the old booking is cancelled, the new one held
+    on the same case; "batal janji": cancelled, every place given back."""
+    sender = PATIENTS[0]
+    _to_summary(app, sender, "SMm")
+    say(app, "ya", "SMm4", sender=sender, name="Rina")
+    assert "Kapan Anda ingin datang?" in " ".join(say(app, "ganti jadwal", "SMm5", sender=sender, name="Rina"))
+    say(app, "jumat jam 2 siang", "SMm6", sender=sender, name="Rina")
+    assert any("terkirim" in r for r in say(app, "ya", "SMm7", sender=sender, name="Rina"))
+    old, new = rows(app, Booking)
+    assert (old.status, new.status) == ("cancelled", "held")
+    assert new.start_at == datetime(2026, 11, 27, 14, 0, tzinfo=JAKARTA) and new.treatment == "acupuncture"
+    assert {(p.booking_id, p.slot_at) for p in rows(app, BookingPlace)} == {
+        (new.id, new.start_at),
+        (new.id, new.start_at.replace(minute=30)),
+    }
+    (case,) = rows(app, storage.HandoffCase)
+    assert case.booking_id == new.id and case.status == "open"
+    reply = " ".join(say(app, "batal janji", "SMm8", sender=sender, name="Rina"))
+    assert "Jumat, 27 November 2026 pukul 14.00 sudah dibatalkan" in reply
+    assert [b.status for b in rows(app, Booking)] == ["cancelled", "cancelled"]
+    assert rows(app, BookingPlace) == []
+
+
+def test_staff_see_the_bookings_patient_not_the_whatsapp_profile(database_url, clock):
+    """Regression (issue 18): the alert for a booking made for someone else named the WhatsApp
+    profile ("Pasien: Probe") instead of the patient ("Budi Santoso")."""
+    app = create_app(app_config(database_url, staff_whatsapp_numbers=("whatsapp:+6281100000001",)))
+    app.extensions["klinik_inbox"].clock = clock
+    try:
+        sender = PATIENTS[0]
+        assert "Atas nama *Probe*?" in " ".join(say(app, "mau booking", "SMp1", sender=sender, name="Probe"))
+        say(app, "bukan", "SMp2", sender=sender, name="Probe")
+        say(app, "Budi Santoso", "SMp3", sender=sender, name="Probe")
+        say(app, "betis kram tiap malam", "SMp4", sender=sender, name="Probe")
+        say(app, "besok jam 10", "SMp5", sender=sender, name="Probe")
+        say(app, "ya", "SMp6", sender=sender, name="Probe")
+        (alert,) = rows(app, storage.OutboxItem)
+        assert "Pasien: Budi Santoso (WhatsApp: Probe) (+62812****0011)" in alert.body
+        assert "Kamis, 26 November 2026 pukul 10.00 (tempat ditahan, konfirmasi di konsol)" in alert.body
+        assert "betis kram tiap malam" in alert.body
+        (case,) = rows(app, storage.HandoffCase)
+        assert "patient: Budi Santoso (WhatsApp: Probe)" in case.summary
+        (row,) = app.extensions["klinik_console"].queue("open", "sari")
+        assert row["shown_name"] == "Budi Santoso (WhatsApp: Probe)"
+        assert (row["booking"]["status"], row["booking"]["complaint"]) == ("held", "betis kram tiap malam")
+    finally:
+        app.extensions["klinik_database"].dispose()
+
+
+def test_the_schedule_feed_is_an_icalendar_of_the_appointments_behind_its_token(database_url, clock):
+    import icalendar
+
+    config = app_config(database_url, calendar_feed_token="feed-token-123")
+    app = create_app(config)
+    app.extensions["klinik_inbox"].clock = clock
+    app.extensions["klinik_calendar"].clock = clock
+    try:
+        _to_summary(app, PATIENTS[0], "SMf")  # acupuncture, Thursday 26 November 15:00
+        say(app, "ya", "SMf4", sender=PATIENTS[0], name="Rina")
+        client = app.test_client()
+        assert client.get("/calendar/wrong-token.ics").status_code == 404
+        response = client.get("/calendar/feed-token-123.ics")
+        assert response.status_code == 200 and response.mimetype == "text/calendar"
+        (event,) = icalendar.Calendar.from_ical(response.data).walk("VEVENT")
+        assert event.decoded("dtstart") == SLOT and event.decoded("dtend") == SLOT.replace(hour=16)
+        assert str(event["summary"]).endswith("Akupunktur (menunggu konfirmasi)") and event["status"] == "TENTATIVE"
+        (case,) = rows(app, storage.HandoffCase)
+        assert str(event["url"]) == f"{config.public_base_url}/staff/cases/{case.id}"
+        assert "Rina" not in response.get_data(as_text=True)  # no patient data leaves for the calendar's provider
+        assert "betis" not in response.get_data(as_text=True)
+    finally:
+        app.extensions["klinik_database"].dispose()
+
+
+def test_no_feed_without_its_token(app):
+    assert app.test_client().get("/calendar/.ics").status_code == 404
+    assert app.test_client().get("/calendar/anything.ics").status_code == 404
