@@ -1,6 +1,8 @@
-"""The import contracts in .importlinter (layers, a pure core, Twilio only in its channel) hold, and ruff
-(ruff.toml: format and lint) is content with every file."""
+"""The import contracts in .importlinter (layers, a pure core, Twilio only in its channel) hold, ruff
+(ruff.toml: format and lint) is content with every file, and the vendored chart library is the pinned one."""
 
+import hashlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,3 +42,14 @@ def test_code_passes_the_linter():
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_vendored_chart_library_is_the_pinned_one():
+    """bot/static/vendor/chart.umd.min.js is byte for byte the npm build pinned in requirements.txt
+    (scripts/vendor-chartjs fetches it): no edited or stale copy is served to the console."""
+    pin = re.search(r"^# npm: chart\.js==(\S+) sha256=([0-9a-f]{64})$", (ROOT / "requirements.txt").read_text(), re.M)
+    assert pin, "requirements.txt pins chart.js"
+    vendored = (ROOT / "bot" / "static" / "vendor" / "chart.umd.min.js").read_bytes()
+    assert hashlib.sha256(vendored).hexdigest() == pin[2]
+    assert vendored.startswith(f"/*!\n * Chart.js v{pin[1]}\n".encode())
+    assert "MIT License" in (ROOT / "bot" / "static" / "vendor" / "chart.js.LICENSE.md").read_text()

@@ -4,6 +4,7 @@ unanswered inbox; the case question sent when staff close a case; the counts sur
 and erasures without personal data; and the migration that fills them from what was stored."""
 
 import csv
+import html
 import io
 import json
 import re
@@ -259,9 +260,71 @@ def test_the_page_shows_every_chart_as_a_table_without_scripts(app, seeded):
     assert '<span class="text">knp betis kedutan trs</span>' in page and re.search(
         r'href="/staff/unanswered#m-\d+">Ajarkan</a>', page
     )
-    assert "<script>" not in page.replace('<script src="/static/console.js" defer></script>', "")
+    scripts = re.findall(r"<script\b[^>]*>", page)
+    assert scripts == [
+        f'<script src="/static/{name}" defer>' for name in ("console.js", "vendor/chart.umd.min.js", "report.js")
+    ]
+    assert ' style="' not in page and "<style" not in page  # the CSP allows neither
+    figures = re.findall(r"<figure[^>]*>", page)
+    assert len(figures) == 8 and all(figure.endswith(" hidden>") for figure in figures)  # shown once drawn
     refused = sari.get("/staff/report?from=2026-12-01&to=2026-11-01").get_data(as_text=True)
     assert "Periode tidak sah" in refused and "30 hari terakhir" in refused
+
+
+def test_each_chart_draws_the_exact_figures_of_its_table(app, seeded):
+    """The charts' figures, as the page hands them to Chart.js (data-chart): labels, then each
+    series' label and values, in page order."""
+    bots = [stored_replies(app)[(day, "bot")] for day in ("2026-11-25", "2026-11-26")]
+    sari = StaffBrowser(app)
+    sari.login()
+    page = sari.get(f"/staff/report?{PERIOD}").get_data(as_text=True)
+    charts = [json.loads(html.unescape(spec)) for spec in re.findall(r"<canvas [^>]*data-chart='([^']*)'", page)]
+    drawn = {c["key"]: (c["labels"], [(s["label"], s["values"]) for s in c["series"]]) for c in charts}
+    count = "Jumlah"
+    assert drawn == {
+        "messages": (
+            ["25 Nov", "26 Nov"],
+            [("Pesan pasien", [10, 8]), ("Balasan bot", bots), ("Balasan staf", [2, 1])],
+        ),
+        "outcomes": (["Persen"], [("Dijawab", [72.7]), ("Ditanya balik", [9.1]), ("Tidak terjawab", [18.2])]),
+        "intents": (
+            ["Buat janji temu", "Penyebab kedutan betis", "Kram betis", "Tanda bahaya"],
+            [(count, [2, 2, 1, 1])],
+        ),
+        "triage": (["Darurat (IGD / 119)", "Perlu ke dokter"], [(count, [1, 1])]),
+        "bookings": (
+            [
+                "Mulai membuat janji",
+                "Permintaan terkirim ke staf",
+                "Dikonfirmasi staf",
+                "Ditolak staf",
+                "Dibatalkan pasien",
+            ],
+            [(count, [2, 1, 1, 0, 1])],
+        ),
+        "cases_opened": (["Permintaan janji", "Ingin bicara dengan staf", "DARURAT"], [(count, [1, 1, 1])]),
+        "first_reply": (["Median", "Persentil ke-90"], [("Menit", [10.0, 30.0])]),
+        "satisfaction": (
+            ["Kram betis", "Kasus: Ingin bicara dengan staf", "Penyebab kedutan betis", "Kasus: Permintaan janji"],
+            [("Membantu", [1, 1, 0, 0]), ("Kurang", [0, 0, 1, 0]), ("Tidak menjawab", [0, 0, 0, 1])],
+        ),
+    }
+    assert [c["key"] for c in charts] == list(drawn)  # in page order
+    assert {
+        c["key"]: (c["horizontal"], c["stacked"], c["unit"]) for c in charts if c["key"] in ("messages", "outcomes")
+    } == {
+        "messages": (False, True, "count"),
+        "outcomes": (True, True, "percent"),
+    }
+    quiet = sari.get("/staff/report?from=2026-10-01&to=2026-10-02").get_data(as_text=True)
+    assert [
+        re.search(r"\"key\": \"(\w+)\"", spec)[1] for spec in re.findall(r"data-chart='([^']*)'", html.unescape(quiet))
+    ] == [
+        "messages",
+        "triage",
+        "bookings",
+        "cases_opened",
+    ]  # nothing to draw: no chart of topics, rates, reply times or satisfaction, and their tables say so
 
 
 def test_a_thumbs_down_lands_in_the_unanswered_inbox_with_the_message_it_rated(app, seeded):

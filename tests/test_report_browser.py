@@ -1,7 +1,8 @@
 """The report page (Laporan) in real headless Chromium against the app served over HTTP: a week of
-messages through the webhook, then staff pick a period, read every chart with the same figures
-as the JSON API, open the table behind the daily chart, download the CSV, follow a missed
-phrasing to the unanswered inbox; the page fits a phone and reads without JavaScript.
+messages through the webhook, then staff pick a period, see every chart drawn by Chart.js with
+the same figures as the JSON API (one bar per figure, its length zero only for a zero), read the
+tables, open the table behind the daily chart, download the CSV, follow a missed phrasing to the
+unanswered inbox; the page fits a phone and reads without JavaScript (tables, no empty charts).
 
 With KLINIK_SCREENSHOTS=docs (`make screenshots`) it also writes docs/laporan-desktop.png and
 docs/laporan-phone.png."""
@@ -80,6 +81,98 @@ def numbers(page, selector) -> dict[str, str]:
     )
 
 
+# Every chart on the page as Chart.js holds it: what it draws (labels, each dataset's values, the
+# pixel length of each bar) and how many pixels of its canvas are painted.
+DRAWN = """canvases => canvases.map(canvas => {
+  const chart = Chart.getChart(canvas);
+  const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  let painted = 0;
+  for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) painted++;
+  return {
+    key: JSON.parse(canvas.dataset.chart).key, type: chart.config.type, visible: canvas.offsetWidth > 0,
+    labels: chart.data.labels.map(l => [].concat(l).join(' ')), painted,
+    datasets: chart.data.datasets.map((d, i) => ({
+      label: d.label, values: d.data,
+      lengths: chart.getDatasetMeta(i).data.map(bar => Math.abs(bar.horizontal ? bar.x - bar.base : bar.y - bar.base)),
+    })),
+  };
+})"""
+BOOKING_LABELS = {
+    "started": "Mulai membuat janji",
+    "requested": "Permintaan terkirim ke staf",
+    "confirmed": "Dikonfirmasi staf",
+    "rejected": "Ditolak staf",
+    "cancelled": "Dibatalkan pasien",
+}
+CASE_TITLES = {"case:human_agent": "Kasus: Ingin bicara dengan staf", "case:booking": "Kasus: Permintaan janji"}
+
+
+def expected_charts(report: dict) -> dict[str, tuple[list, list]]:
+    """Each chart's labels and its datasets' (label, values), from the JSON API's figures."""
+    days, rates, first = report["messages"]["per_day"], report["outcomes"]["rates"], report["cases"]["first_reply"]
+    satisfaction = report["satisfaction"]
+    titles = [s["title"] or CASE_TITLES[s["subject"]] for s in satisfaction]
+    months = {"11": "Nov"}
+    return {
+        "messages": (
+            [f"{int(d['day'][8:])} {months[d['day'][5:7]]}" for d in days],
+            [
+                (label, [d[key] for d in days])
+                for key, label in (("patient", "Pesan pasien"), ("bot", "Balasan bot"), ("staff", "Balasan staf"))
+            ],
+        ),  # fmt: skip
+        "outcomes": (
+            ["Persen"],
+            [
+                (label, [round(rates[key] * 100, 1)])
+                for key, label in (("answer", "Dijawab"), ("clarify", "Ditanya balik"), ("fallback", "Tidak terjawab"))
+            ],
+        ),  # fmt: skip
+        "intents": ([i["title"] for i in report["intents"]], [("Jumlah", [i["count"] for i in report["intents"]])]),
+        "triage": (
+            ["Darurat (IGD / 119)", "Perlu ke dokter"],
+            [("Jumlah", [report["triage"]["emergency"], report["triage"]["doctor"]])],
+        ),
+        "bookings": (list(BOOKING_LABELS.values()), [("Jumlah", [report["bookings"][k] for k in BOOKING_LABELS])]),
+        "cases_opened": (
+            ["Permintaan janji", "Ingin bicara dengan staf", "DARURAT"],
+            [("Jumlah", [report["cases"]["opened"][k] for k in ("booking", "human_agent", "urgent")])],
+        ),
+        "first_reply": (
+            ["Median", "Persentil ke-90"],
+            [("Menit", [round(first["median_seconds"] / 60, 1), round(first["p90_seconds"] / 60, 1)])],
+        ),
+        "satisfaction": (
+            titles,
+            [
+                ("Membantu", [s["helpful"] for s in satisfaction]),
+                ("Kurang", [s["not_helpful"] for s in satisfaction]),
+                ("Tidak menjawab", [s["asked"] - s["helpful"] - s["not_helpful"] for s in satisfaction]),
+            ],
+        ),
+    }
+
+
+def assert_charts_drawn(page, report: dict):
+    """Every chart is a Chart.js bar chart on a painted, visible canvas, with one bar per figure
+    of the JSON API, each bar's length zero exactly when its figure is."""
+    page.wait_for_function("document.querySelectorAll('figure.chart:not([hidden]) canvas').length === 8")
+    drawn = {chart["key"]: chart for chart in page.eval_on_selector_all("canvas[data-chart]", DRAWN)}
+    expected = expected_charts(report)
+    assert list(drawn) == list(expected)
+    for key, (labels, datasets) in expected.items():
+        chart = drawn[key]
+        assert chart["type"] == "bar" and chart["visible"] and chart["painted"] > 500, key
+        assert chart["labels"] == labels, key
+        assert [(d["label"], d["values"]) for d in chart["datasets"]] == datasets, key
+        for dataset in chart["datasets"]:
+            assert len(dataset["lengths"]) == len(labels), key
+            assert [length > 0.5 for length in dataset["lengths"]] == [v > 0 for v in dataset["values"]], key
+    longest = drawn["bookings"]["datasets"][0]
+    assert longest["lengths"].index(max(longest["lengths"])) == longest["values"].index(max(longest["values"]))
+    return drawn
+
+
 def test_staff_read_a_week_of_figures_on_a_desktop_and_on_a_phone(browser, served, tmp_path):
     app, base = served
     token = app.extensions["klinik_accounts"].issue_token("sari")
@@ -105,7 +198,8 @@ def test_staff_read_a_week_of_figures_on_a_desktop_and_on_a_phone(browser, serve
     page.wait_for_url(f"{base}/staff/report?{WEEK}")
     assert page.inner_text("#period-text") == "20 Nov – 26 Nov (7 hari)"
 
-    assert page.locator("#messages svg.columns rect").count() == 7
+    drawn = assert_charts_drawn(page, expected)
+    assert [len(d["lengths"]) for d in drawn["messages"]["datasets"]] == [7, 7, 7]
     assert numbers(page, "#messages dl.totals dd") == {k: str(v) for k, v in expected["messages"]["total"].items()}
     assert not page.is_visible("#messages-table")
     page.click("#messages summary")
@@ -149,6 +243,7 @@ def test_staff_read_a_week_of_figures_on_a_desktop_and_on_a_phone(browser, serve
 
     phone, page = login(browser, base, viewport=PHONE)
     page.goto(f"{base}/staff/report?{WEEK}")
+    assert_charts_drawn(page, expected)
     assert fits_the_screen(page)
     assert page.locator("#satisfaction-table").is_visible()
     screenshot(page, tmp_path, "laporan-phone.png", PHONE["width"])
@@ -170,5 +265,6 @@ def test_the_report_reads_without_javascript(browser, served):
         "#satisfaction-table",
     ):
         assert page.locator(f"{table} tbody tr").count() >= 1, table
+    assert page.locator("canvas[data-chart]").count() == 8 and page.locator("figure.chart:visible").count() == 0
     assert fits_the_screen(page)
     context.close()

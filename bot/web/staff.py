@@ -125,8 +125,7 @@ def _jakarta(value: str | datetime | None, style: str = "full") -> str:
 
 def _day(value: str) -> str:
     """2026-11-25 -> 25 Nov."""
-    day = datetime.fromisoformat(value)
-    return f"{day.day} {TEXTS['months'][day.month - 1]}"
+    return staff_report.day_label(value, TEXTS)
 
 
 def _waited(seconds: int) -> str:
@@ -387,6 +386,7 @@ def report():
         "staff/report.html",
         report=data,
         sections=staff_report.sections(data, TEXTS),
+        charts=staff_report.charts(data, TEXTS),
         error=error,
         presets=presets,
         subject_title=lambda item: staff_report.subject_title(item, TEXTS),

@@ -6,11 +6,12 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from datetime import date
 
 from bot.core.feedback import CASE_PREFIX
 from bot.services.insights import BOOKING_STEPS, CASE_REASONS
 
-COUNT, PERCENT, SECONDS = "count", "percent", "seconds"
+COUNT, PERCENT, SECONDS, MINUTES = "count", "percent", "seconds", "minutes"
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,6 @@ class Section:
     key: str
     rows: tuple[Row, ...]
     unit: str = COUNT
-
-    @property
-    def top(self) -> int | float:
-        """The largest value: the full length of a bar."""
-        return max((row.value or 0 for row in self.rows), default=0)
 
 
 def percent(share: float | None) -> float | None:
@@ -121,6 +117,91 @@ def duration(seconds: int | None, texts: dict) -> str:
     return t["hours"].format(h=seconds // 3600, m=seconds % 3600 // 60)
 
 
+def day_label(value: str, texts: dict) -> str:
+    """2026-11-25 -> 25 Nov."""
+    day = date.fromisoformat(value)
+    return f"{day.day} {texts['months'][day.month - 1]}"
+
+
 def percent_text(value: float | None, texts: dict) -> str:
     """66,7 % (Indonesian decimal comma)."""
     return texts["report"]["none"] if value is None else f"{value:.1f} %".replace(".", ",")
+
+
+def _chart(key: str, title: str, labels, series, *, horizontal=True, stacked=False, unit=COUNT) -> dict:
+    """One chart for the page's script (static/report.js draws it with Chart.js): the labels along
+    one axis, and each series' values in their order; the figures are the tables' own."""
+    return {
+        "key": key,
+        "title": title,
+        "horizontal": horizontal,
+        "stacked": stacked,
+        "unit": unit,
+        "labels": list(labels),
+        "series": [{"key": k, "label": label, "values": list(values)} for k, label, values in series],
+    }
+
+
+def charts(report: dict, texts: dict) -> dict[str, dict]:
+    """The report's charts by key in page order, with Indonesian labels; a chart with nothing to draw
+    is left out (its table says there is no data)."""
+    t = texts["report"]
+    parts = sections(report, texts)
+    days = report["messages"]["per_day"]
+    rates = parts["outcome_rates"].rows
+    first = parts["first_staff_reply"].rows
+    satisfaction = report["satisfaction"]
+
+    def one(key: str, title: str) -> dict:
+        rows = parts[key].rows
+        return _chart(key, title, (r.label for r in rows), [(COUNT, t["count"], [r.value for r in rows])])
+
+    drawn = (
+        _chart(
+            "messages",
+            t["messages_chart"],
+            (day_label(day["day"], texts) for day in days),
+            [(w, t["who"][w], [day[w] for day in days]) for w in t["who"]],
+            horizontal=False,
+            stacked=True,
+        ),
+        _chart(
+            "outcomes",
+            t["outcomes_title"],
+            [t["share"]],
+            [(r.key, r.label, [r.value]) for r in rates if r.value is not None],
+            stacked=True,
+            unit=PERCENT,
+        ),
+        one("intents", t["intents_title"]),
+        one("triage", t["triage_title"]),
+        one("bookings", t["bookings_title"]),
+        one("cases_opened", t["cases_title"]),
+        _chart(
+            "first_reply",
+            t["first_reply_title"],
+            (t[k] for k in ("median", "p90")),
+            [("first_reply", t["minutes_unit"], [_minutes(r.value) for r in first if r.key != "count"])],
+            unit=MINUTES,
+        ),
+        _chart(
+            "satisfaction",
+            t["satisfaction_title"],
+            (subject_title(s, texts) for s in satisfaction),
+            [
+                ("helpful", t["helpful"], [s["helpful"] for s in satisfaction]),
+                ("not_helpful", t["not_helpful"], [s["not_helpful"] for s in satisfaction]),
+                ("unanswered", t["no_answer"], [s["asked"] - s["helpful"] - s["not_helpful"] for s in satisfaction]),
+            ],
+            stacked=True,
+        ),
+    )
+    return {chart["key"]: chart for chart in drawn if chart["labels"] and any(_drawable(chart))}
+
+
+def _drawable(chart: dict):
+    return (value is not None for series in chart["series"] for value in series["values"])
+
+
+def _minutes(seconds: int | None) -> float | None:
+    return None if seconds is None else round(seconds / 60, 1)
