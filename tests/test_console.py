@@ -532,8 +532,8 @@ def test_api_covers_the_whole_case(app, worker, recorder):
 
 
 def test_unanswered_messages_are_grouped_and_learning_one_teaches_the_bot(app, sari, config):
-    say(app, "rutin yoga ngaruh ga", "SMu1", sender="whatsapp:+6281300000001")
-    say(app, "kalo rutin yoga ngaruh ga", "SMu2", sender="whatsapp:+6281300000002")
+    say(app, "rajin pilates ngaruh ga", "SMu1", sender="whatsapp:+6281300000001")
+    say(app, "kalo rajin pilates ngaruh ga", "SMu2", sender="whatsapp:+6281300000002")
     say(app, "jual pulsa murah", "SMu3", sender="whatsapp:+6281300000003")
     groups = app.extensions["klinik_teacher"].unanswered()
     assert [g["size"] for g in groups] == [2, 1]
@@ -543,16 +543,16 @@ def test_unanswered_messages_are_grouped_and_learning_one_teaches_the_bot(app, s
     response = sari.post(f"/staff/unanswered/{swim.id}", {"action": "learn", "intent": "prevention"})
     assert "notice=learned" in response.headers["Location"]
     assert [(t.intent, t.text, t.by, t.message_id) for t in rows(app, LearnedExample)] == [
-        ("prevention", "rutin yoga ngaruh ga", "sari", swim.id)
+        ("prevention", "rajin pilates ngaruh ga", "sari", swim.id)
     ]
     # Reloaded without a restart: the same question is now answered.
-    replies = say(app, "rutin yoga ngaruh ga", "SMu4", sender="whatsapp:+6281300000004")
+    replies = say(app, "rajin pilates ngaruh ga", "SMu4", sender="whatsapp:+6281300000004")
     assert rows(app, Message, Message.channel_message_id == "SMu4")[0].intent == "prevention"
     assert replies
     pulsa = rows(app, Message, Message.channel_message_id == "SMu3")[0]
     sari.post(f"/staff/unanswered/{pulsa.id}", {"action": "dismiss"})
     remaining = [m["text"] for g in app.extensions["klinik_teacher"].unanswered() for m in g["messages"]]
-    assert remaining == ["kalo rutin yoga ngaruh ga"]
+    assert remaining == ["kalo rajin pilates ngaruh ga"]
     assert [(r.outcome, r.intent, r.by) for r in rows(app, Review)] == [
         ("learned", "prevention", "sari"),
         ("dismissed", None, "sari"),
@@ -580,34 +580,36 @@ def test_taught_examples_reach_every_worker_and_a_fresh_deploy(app, sari, config
     or a deploy on a fresh disk with a fresh checkout of knowledge/) answers with them too."""
     import shutil
 
-    say(app, "rutin yoga ngaruh ga", "SMy1")
+    say(app, "rajin pilates ngaruh ga", "SMy1")
     swim = rows(app, Message, Message.channel_message_id == "SMy1")[0]
     sari.post(f"/staff/unanswered/{swim.id}", {"action": "learn", "intent": "prevention"})
     fresh = tmp_path / "deploy" / "knowledge"
     shutil.copytree(kb_copy, fresh)
     other = create_app(app_config(config.database_url, knowledge_dir=fresh, knowledge_reload_seconds=0))
     try:
-        say(other, "rutin yoga ngaruh ga", "SMy2", sender="whatsapp:+6281300000009")
+        say(other, "rajin pilates ngaruh ga", "SMy2", sender="whatsapp:+6281300000009")
         assert rows(other, Message, Message.channel_message_id == "SMy2")[0].intent == "prevention"
     finally:
         other.extensions["klinik_database"].dispose()
 
 
 def test_erasing_a_patient_removes_what_staff_taught_from_their_messages(app, sari):
-    say(app, "rutin yoga ngaruh ga", "SMe1")
+    say(app, "rajin pilates ngaruh ga", "SMe1")
     swim = rows(app, Message, Message.channel_message_id == "SMe1")[0]
     sari.post(f"/staff/unanswered/{swim.id}", {"action": "learn", "intent": "prevention"})
-    assert say(app, "rutin yoga ngaruh ga", "SMe2", sender="whatsapp:+6281300000008")
+    assert say(app, "rajin pilates ngaruh ga", "SMe2", sender="whatsapp:+6281300000008")
     assert rows(app, Message, Message.channel_message_id == "SMe2")[0].intent == "prevention"
     from bot.services import privacy
 
     with app.extensions["klinik_sessions"]() as session:
         exported = privacy.export(session, session.get(Conversation, swim.conversation_id))
-    assert [(t["text"], t["intent"]) for t in exported["taught_examples"]] == [("rutin yoga ngaruh ga", "prevention")]
+    assert [(t["text"], t["intent"]) for t in exported["taught_examples"]] == [
+        ("rajin pilates ngaruh ga", "prevention")
+    ]
     say(app, "hapus data saya", "SMe3")
     say(app, "ya hapus", "SMe4")
     assert rows(app, LearnedExample) == []
-    say(app, "rutin yoga ngaruh ga", "SMe5", sender="whatsapp:+6281300000007")
+    say(app, "rajin pilates ngaruh ga", "SMe5", sender="whatsapp:+6281300000007")
     assert rows(app, Message, Message.channel_message_id == "SMe5")[0].intent != "prevention"
 
 
@@ -690,7 +692,7 @@ def test_a_staff_reply_lapses_a_pending_erase_question(app, sari):
 def test_a_taught_example_goes_with_its_message_at_the_end_of_retention(app, sari, clock):
     from bot.services import privacy
 
-    say(app, "rutin yoga ngaruh ga", "SMr1")
+    say(app, "rajin pilates ngaruh ga", "SMr1")
     swim = rows(app, Message, Message.channel_message_id == "SMr1")[0]
     sari.post(f"/staff/unanswered/{swim.id}", {"action": "learn", "intent": "prevention"})
     assert len(rows(app, LearnedExample)) == 1
@@ -700,8 +702,8 @@ def test_a_taught_example_goes_with_its_message_at_the_end_of_retention(app, sar
 
 def test_the_same_words_taught_for_two_topics_at_once_keep_only_the_first(app, sari):
     """Each worker checks against what is stored, not what it loaded: the second is refused."""
-    say(app, "rutin yoga ngaruh ga", "SMc1", sender="whatsapp:+6281300000001")
-    say(app, "rutin yoga ngaruh ga", "SMc2", sender="whatsapp:+6281300000002")
+    say(app, "rajin pilates ngaruh ga", "SMc1", sender="whatsapp:+6281300000001")
+    say(app, "rajin pilates ngaruh ga", "SMc2", sender="whatsapp:+6281300000002")
     first, second = (rows(app, Message, Message.channel_message_id == sid)[0] for sid in ("SMc1", "SMc2"))
     teacher = app.extensions["klinik_teacher"]
     teacher.engines.refresh = lambda: False  # this worker has not reloaded yet

@@ -132,16 +132,16 @@ def test_a_danger_sign_anywhere_flag_must_be_true_or_false(kb_copy):
 
 def test_taught_examples_are_added_and_the_ones_that_cannot_be_are_left_out(kb):
     taught = [
-        knowledge.Taught(1, "prevention", "rutin yoga ngaruh ga"),
+        knowledge.Taught(1, "prevention", "rajin pilates ngaruh ga"),
         knowledge.Taught(2, "no_longer_there", "apa saja"),
         knowledge.Taught(3, "prevention", kb.intents["fallback"].examples[0].text),
         knowledge.Taught(4, "prevention", "🙏🙏"),
-        knowledge.Taught(5, "prevention", "Rutin yoga ngaruh ga?"),  # the same words again
+        knowledge.Taught(5, "prevention", "Rajin pilates ngaruh ga?"),  # the same words again
         knowledge.Taught(6, "fallback", "apa lagi ya"),
     ]
     merged, skipped = knowledge.with_taught(kb, taught)
     added = merged.intents["prevention"].examples[len(kb.intents["prevention"].examples) :]
-    assert [(e.text, e.file, e.line) for e in added] == [("rutin yoga ngaruh ga", knowledge.TAUGHT_SOURCE, 1)]
+    assert [(e.text, e.file, e.line) for e in added] == [("rajin pilates ngaruh ga", knowledge.TAUGHT_SOURCE, 1)]
     assert [(t.id, why) for t, why in skipped] == [
         (2, "unknown_intent"),
         (3, "conflict:fallback"),
@@ -167,7 +167,7 @@ def test_stored_examples_can_never_stop_the_bot_from_starting(kb_copy):
             return (1, 1)
 
         def load(self):
-            return [knowledge.Taught(1, "gone", "rutin yoga ngaruh ga")]
+            return [knowledge.Taught(1, "gone", "rajin pilates ngaruh ga")]
 
     engines = LiveEngine(kb_copy, Engine, taught=Stored())
     assert engines.current().matcher.match("kenapa betis kedutan").intent == "causes"
@@ -193,18 +193,18 @@ def test_taught_examples_that_could_not_be_read_are_read_again_once_the_database
             return (1, 1, 1)
 
         def load(self):
-            return [knowledge.Taught(1, "prevention", "rutin yoga ngaruh ga")] if self.readable else None
+            return [knowledge.Taught(1, "prevention", "rajin pilates ngaruh ga")] if self.readable else None
 
     source = Flaky()
     engines = LiveEngine(kb_copy, Engine, interval=0, taught=source)
-    assert engines.current().matcher.match("rutin yoga ngaruh ga").intent != "prevention"
+    assert engines.current().matcher.match("rajin pilates ngaruh ga").intent != "prevention"
     source.readable = True
     assert engines.refresh()
-    assert engines.current().matcher.match("rutin yoga ngaruh ga").intent == "prevention"
+    assert engines.current().matcher.match("rajin pilates ngaruh ga").intent == "prevention"
     source.readable = False  # unreadable again: what was loaded stays
     (kb_copy / "intents" / "calf.yaml").touch()
     engines.refresh()
-    assert engines.current().matcher.match("rutin yoga ngaruh ga").intent == "prevention"
+    assert engines.current().matcher.match("rajin pilates ngaruh ga").intent == "prevention"
 
 
 # -- clinic facts about the care, and the review warnings (issue 19) ----------------------------

@@ -80,7 +80,7 @@ def test_a_danger_sign_beside_a_question_comes_first_and_alone(engine):
 
 
 def test_the_clear_question_is_answered_and_the_unclear_one_asked_about(engine):
-    turn = first_message(engine, "harga akupuntur brp? terus otot betis saya gimana ya?")
+    turn = first_message(engine, "harga akupuntur brp? terus kalau betisnya aneh gimana?")
     assert answered(turn) == ["pricing"]
     assert [m.decision for m in turn.questions] == [Decision.ANSWER, Decision.CLARIFY]
     assert "Rp" in turn.replies[1].text
