@@ -134,3 +134,14 @@ def test_the_state_keeps_the_question_through_storage_and_a_closed_case(engine):
     *_, thanks = chat(engine, "knp betis kedutan trs", "makasih")
     assert ConversationState.from_dict(thanks.state.to_dict()) == thanks.state
     assert thanks.state.resumed().feedback_at == thanks.state.feedback_at
+
+
+@pytest.mark.parametrize("choice, helpful", [("helpful", True), ("not_helpful", False)])
+def test_a_tapped_button_answers_like_a_number_and_the_reply_marks_its_question(engine, choice, helpful):
+    causes, thanks = chat(engine, "knp betis kedutan trs", "makasih")
+    assert causes.replies[-1].split_question() == (causes.replies[-1].text, "")
+    before, question = thanks.replies[-1].split_question()
+    assert question.startswith("Apakah jawaban tentang") and question.endswith("2. 👎 Kurang membantu")
+    assert before and question not in before and thanks.replies[-1].text.startswith(before)
+    tapped = engine.step(thanks.state, Incoming("", choice_id=choice), MORNING + timedelta(minutes=2))
+    assert tapped.actions == (Rating(helpful, "causes"),)

@@ -124,7 +124,9 @@ class Engine:
         proceed = partial(
             self._step, incoming=incoming, now=now, first=not state.started, assessment=assessment, staff=staff
         )
-        turn = self.feedback.around(replace(state, started=True), incoming.text or "", now, assessment, staff, proceed)
+        turn = self.feedback.around(
+            replace(state, started=True), incoming.text or "", now, assessment, staff, proceed, incoming.choice_id
+        )
         turn = replace(turn, state=replace(turn.state, danger_parts=parts), triage=assessment)
         turn = self._acknowledge_media(incoming, turn)
         if state.started or not turn.replies:
@@ -148,7 +150,7 @@ class Engine:
         key = _MEDIA_RECEIVED.get(_media_kind(incoming.media_types))
         if key is None or not (incoming.text or "").strip() or not turn.replies or _urgent(turn.actions):
             return turn
-        first = Reply(f"{self.text(key)}\n{turn.replies[0].text}")
+        first = replace(turn.replies[0], text=f"{self.text(key)}\n{turn.replies[0].text}")
         return replace(turn, replies=(first, *turn.replies[1:]))
 
     def assess(self, text: str, carried: Parts = ()) -> tuple[Assessment, Parts]:

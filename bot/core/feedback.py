@@ -26,6 +26,9 @@ FEEDBACK_INTENT = "feedback"
 CASE_PREFIX = "case:"
 # An answer counts only this soon after the question.
 ANSWER_WINDOW = timedelta(hours=24)
+# The ids of the buttons a channel may offer with the question (the quick-reply template of
+# SATISFACTION_CONTENT_SID): a tap counts like typing 1 or 2.
+BUTTONS = {"helpful": True, "not_helpful": False}
 _MODIFIERS = re.compile("[\U0001f3fb-\U0001f3ff\ufe0f\u200d]")  # skin tones, emoji variation, joiners
 _TOKEN = re.compile(r"[^\W_]+|[^\w\s]")
 
@@ -87,11 +90,12 @@ class Feedback:
         assessment: Assessment,
         staff: StaffView,
         proceed: Callable[[ConversationState], Turn],
+        choice_id: str | None = None,
     ) -> Turn:
-        """One message: the answer to a waiting question, or the usual turn (`proceed`), which
-        may end with the question."""
+        """One message: the answer to a waiting question (typed, or a tapped button `choice_id`),
+        or the usual turn (`proceed`), which may end with the question."""
         if state.feedback_on is not None:
-            helpful = self.verdict(text) if self._answerable(state, now, assessment, staff) else None
+            helpful = self.verdict(text, choice_id) if self._answerable(state, now, assessment, staff) else None
             if helpful is not None:
                 reason = "feedback_up" if helpful else "feedback_down"
                 reply = Reply(self.kb.texts["feedback_thanks" if helpful else "feedback_sorry"])
@@ -110,7 +114,7 @@ class Feedback:
         if subject is None:
             return turn
         question = self.kb.texts["feedback_question"].replace("{topic}", self.kb.intents[subject].title or subject)
-        replies = (*turn.replies[:-1], Reply(f"{turn.replies[-1].text}\n\n{question}"))
+        replies = (*turn.replies[:-1], Reply(f"{turn.replies[-1].text}\n\n{question}", question=question))
         return replace(
             turn, replies=replies, state=replace(turn.state, feedback_at=now.isoformat(), feedback_on=subject)
         )
@@ -127,8 +131,10 @@ class Feedback:
             "feedback_question_case"
         ]
 
-    def verdict(self, text: str) -> bool | None:
+    def verdict(self, text: str, choice_id: str | None = None) -> bool | None:
         """True for 👍, False for 👎, None when the message is not an answer to the question."""
+        if choice_id in BUTTONS:
+            return BUTTONS[choice_id]
         said = {
             t
             for t in _TOKEN.findall(_MODIFIERS.sub("", text.lower()))

@@ -3,7 +3,7 @@ what goes out, and the side effects the edges must carry out."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
@@ -57,6 +57,7 @@ class Incoming:
     profile_name: str | None = None
     media_types: tuple[str, ...] = ()
     has_location: bool = False
+    choice_id: str | None = None  # a tapped button's id
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,18 @@ class Match:
 
 @dataclass(frozen=True)
 class Reply:
+    """One message to the patient. `question`: the satisfaction question this text ends with
+    (bot.core.feedback), for a channel that sends it on its own (with buttons); empty if none."""
+
     text: str
+    question: str = field(default="", compare=False)
+
+    def split_question(self) -> tuple[str, str]:
+        """(the text before the satisfaction question, the question), or (the text, "") when it
+        does not end with one."""
+        if not self.question or not self.text.endswith(self.question):
+            return self.text, ""
+        return self.text.removesuffix(self.question).rstrip(), self.question.strip()
 
 
 class HandoffReason(str, Enum):
