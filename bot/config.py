@@ -49,6 +49,9 @@ class Config:
     reminder_days_before: int = 1
     reminder_hour: int = 10
     reminder_template_id: str = ""
+    # A quick-reply content template (buttons `helpful` and `not_helpful`) the satisfaction
+    # question goes as; unset: it is sent as text, answered with 1 or 2.
+    satisfaction_template_id: str = ""
     # Conversations are purged this many days after their last message (`python -m bot purge`).
     retention_days: int = 365
     # How often each worker looks for changed knowledge files (seconds).
@@ -92,6 +95,7 @@ class Config:
             reminder_days_before=int(env.get("REMINDER_DAYS_BEFORE") or 1),
             reminder_hour=int(env.get("REMINDER_HOUR") or 10),
             reminder_template_id=env.get("REMINDER_CONTENT_SID", ""),
+            satisfaction_template_id=env.get("SATISFACTION_CONTENT_SID", ""),
             retention_days=int(env.get("RETENTION_DAYS") or 365),
             knowledge_reload_seconds=float(env.get("KNOWLEDGE_RELOAD_SECONDS") or 2.0),
             model_cache_dir=Path(env.get("MODEL_CACHE_DIR") or DEFAULT_MODEL_CACHE),

@@ -67,9 +67,11 @@ class ConsoleError(Exception):
 
 @dataclass(frozen=True)
 class Templates:
-    """An approved content template for replies outside the 24-hour window (optional)."""
+    """Content templates (optional): an approved one for replies outside the 24-hour window, and
+    the quick-reply satisfaction question sent when a case is closed."""
 
     reply_template_id: str = ""
+    satisfaction_template_id: str = ""
 
 
 class Console:
@@ -286,7 +288,16 @@ class Console:
 
         with self.read_sessions() as session:
             self._load(session, case_id)  # 404 for an unknown case
-        if not close_case(self.sessions, case_id, self.clock(), by=me, check=allowed, engine=self.engines.current()):
+        closed = close_case(
+            self.sessions,
+            case_id,
+            self.clock(),
+            by=me,
+            check=allowed,
+            engine=self.engines.current(),
+            satisfaction_template_id=self.templates.satisfaction_template_id,
+        )
+        if not closed:
             raise ConsoleError("closed")
 
     def export_patient(self, case_id: int, me: str) -> dict:

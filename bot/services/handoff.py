@@ -252,12 +252,13 @@ def close_case(
     by: str | None = None,
     check: Callable | None = None,
     engine: Engine | None = None,
+    satisfaction_template_id: str = "",
 ) -> bool:
     """Staff are done: close the case and let the bot talk to the patient again. `check(session,
     case)` runs once the case is locked and may refuse by raising, so that nothing can change
     between the check and the closing. With the `engine`, the patient is sent the satisfaction
     question about staff's help when it may come (bot.core.feedback) and WhatsApp's window is
-    open."""
+    open: as the quick-reply template `satisfaction_template_id` when set."""
     with sessions.begin() as session:
         # The inbox locks the conversation and then its case: take them in the same order.
         conversation_id = session.execute(
@@ -283,7 +284,8 @@ def close_case(
                 state, now, case.id, urgent=case.reason == HandoffReason.URGENT.value
             )
             if question:
-                send_to_patient(session, case, conversation, question, now)
+                template_id = satisfaction_template_id or None
+                send_to_patient(session, case, conversation, question, now, template_id=template_id)
                 tally.add(now, insights.MESSAGES, insights.BOT)
                 tally.add(now, insights.FEEDBACK_ASKED, insights.case_label(case.reason))
         conversation.state = state.to_dict()
@@ -311,15 +313,33 @@ def send_to_patient(
 ) -> Message:
     """A message to the patient about a case: stored, and queued in the outbox in the same
     transaction (the worker sends it through the channel); from staff, or from the bot."""
-    message = Message(conversation_id=conversation.id, direction=OUTBOUND, body=body, staff_name=staff, created_at=now)
+    return queue_to_patient(
+        session, conversation.id, conversation.address, body, now, staff, template_id, variables, case_id=case.id
+    )
+
+
+def queue_to_patient(
+    session: Session,
+    conversation_id: int,
+    address: str,
+    body: str,
+    now: datetime,
+    staff: str | None = None,
+    template_id: str | None = None,
+    variables: dict | None = None,
+    case_id: int | None = None,
+) -> Message:
+    """A message to the patient, stored and queued in the outbox in the caller's transaction
+    (with a template, `body` is what the transcript shows and the fallback text)."""
+    message = Message(conversation_id=conversation_id, direction=OUTBOUND, body=body, staff_name=staff, created_at=now)
     session.add(message)
     session.flush()
     session.add(
         OutboxItem(
             kind=PATIENT_MESSAGE,
-            case_id=case.id,
+            case_id=case_id,
             message_id=message.id,
-            to_address=conversation.address,
+            to_address=address,
             body=body,
             template_id=template_id,
             content_variables=variables,

@@ -37,7 +37,7 @@ from bot.core.render import fill, split_text
 from bot.core.triage import Level
 from bot.logs import mask_phone
 from bot.services import insights, metrics, privacy
-from bot.services.handoff import HandoffDesk, StaffSettings, refresh_alert_status
+from bot.services.handoff import HandoffDesk, StaffSettings, queue_to_patient, refresh_alert_status
 from bot.services.live import LiveEngine, live
 from bot.store import storage
 from bot.store.storage import (
@@ -68,6 +68,7 @@ class _Step:
     texts: list[str]
     turn: Turn | None = None
     triage: str | None = None
+    question: str = ""  # the satisfaction question, sent on its own as the template (not in texts)
 
     @property
     def match(self) -> Match | None:
@@ -110,6 +111,7 @@ class Inbox:
         rate_limit_per_minute: int,
         desk: HandoffDesk | None = None,
         retention_days: int = 365,
+        satisfaction_template_id: str = "",
         clock: Callable = storage.utcnow,
     ):
         self.sessions = sessions
@@ -118,6 +120,9 @@ class Inbox:
         self.max_reply_length = max_reply_length
         self.rate_limit = rate_limit_per_minute
         self.retention_days = retention_days
+        # The quick-reply template the satisfaction question goes as (through the outbox, after
+        # the turn's other replies); unset: the question ends the reply it comes with.
+        self.satisfaction_template_id = satisfaction_template_id
         self.clock = clock
 
     @property
@@ -199,6 +204,7 @@ class Inbox:
                 profile_name=inbound.profile_name,
                 media_types=tuple(kind for _, kind in inbound.media),
                 has_location=inbound.latitude is not None,
+                choice_id=inbound.choice_id,
             )
             step = self._rate_limit(engine, conversation, message, state, incoming, now)
             step = step or self._converse(engine, session, conversation, message, state, incoming, now)
@@ -215,6 +221,11 @@ class Inbox:
                 texts = [chunk for text in texts for chunk in split_text(text, max_reply_length)]
             replies = _store_replies(session, conversation.id, message_id, texts, now)
             tally.add(now, insights.MESSAGES, insights.BOT, len(replies))
+            if step.question:
+                # After the TwiML replies: the worker sends it once this transaction commits.
+                template_id = self.satisfaction_template_id
+                queue_to_patient(session, conversation.id, inbound.sender, step.question, now, template_id=template_id)
+                tally.add(now, insights.MESSAGES, insights.BOT)
             tally.save(session)
             if any(isinstance(a, EraseData) for a in step.actions):
                 keep = session.get(Message, message_id)
@@ -266,10 +277,15 @@ class Inbox:
                 reason=turn.match.reason,
             )
         message["actions"] = [describe_action(a) for a in turn.actions] or None
+        texts, question = [reply.text for reply in turn.replies], ""
+        if self.satisfaction_template_id and turn.replies:
+            last, question = turn.replies[-1].split_question()
+            texts[-1] = last
         return _Step(
-            texts=[reply.text for reply in turn.replies],
+            texts=texts,
             turn=turn,
             triage=turn.triage.level.label if turn.triage is not None else None,
+            question=question,
         )
 
     def _dispatch(

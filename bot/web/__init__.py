@@ -66,6 +66,7 @@ def create_app(config: Config | None = None) -> Flask:
         rate_limit_per_minute=config.rate_limit_per_minute,
         desk=HandoffDesk(engines, staff),
         retention_days=config.retention_days,
+        satisfaction_template_id=config.satisfaction_template_id,
     )
     app.extensions["klinik_engine"] = engines
     app.extensions["klinik_database"] = database
@@ -75,7 +76,7 @@ def create_app(config: Config | None = None) -> Flask:
     staff_web.init_app(
         app,
         config,
-        Console(sessions, engines, Templates(config.patient_reply_template_id)),
+        Console(sessions, engines, Templates(config.patient_reply_template_id, config.satisfaction_template_id)),
         teacher,
         Accounts(sessions),
         Insights(sessions, engines, teacher),
