@@ -47,6 +47,8 @@ def level_of(engine, text) -> Level:
         "ayah tidak sadarkn diri",
         "kaki kiri lumpu",
         "sakit jalan istirahat hilang " * 40 + "lalu pingsan",
+        "bapak saya epilepsinya kambuh dari tadi, belum sadar",  # an epileptic attack happening
+        "istri ayan kumat di dapur",
     ],
 )
 def test_emergencies_go_to_the_igd_first(engine, text):
@@ -73,6 +75,8 @@ def test_emergencies_go_to_the_igd_first(engine, text):
         "kmrn pingsan? engga kok, cuma pusing dikit pas berdiri cepet",  # the sign repeated as a question, then denied
         "kemeja sy kekecilan, sesak di perut. ada herbal buat langsing?",
         "arti mimpi digigit ular apa ya kak",  # a dream, not a bite
+        "saya penderita epilepsi, boleh ikut terapi akupunktur?",  # a condition named, asked about care
+        "susah menelan kapsul herbal yang besar, ada bentuk lain?",  # a pill too big, not a sign
     ],
 )
 def test_look_alikes_raise_no_alarm(engine, text):
