@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import app_config, signed_post
-from helpers import book, make_worker, rows, say
+from helpers import PATIENT, book, make_worker, rows, say
 
 from bot.channels.twilio.sender import TwilioSender
 from bot.services.handoff import close_case, sweep_expired_bookings
@@ -30,6 +30,28 @@ def setup(database_url, recorder, clock):
 
 
 # -- cases and alerts -------------------------------------------------------------------------
+
+
+def test_staff_hear_when_the_patient_cancels_the_appointment(setup, recorder):
+    """Regression (issue 18): "batal janji" freed the places but told no one; staff waited on a
+    case for a booking that was gone."""
+    app, worker = setup
+    book(app)
+    worker.run_once()
+    assert len(recorder.messages()) == len(STAFF)  # the request's alerts
+    reply = " ".join(say(app, "batal janji", "SMcancel1"))
+    assert "sudah dibatalkan" in reply
+    (booking,) = rows(app, Booking)
+    (case,) = rows(app, HandoffCase)
+    assert booking.status == "cancelled"
+    worker.run_once()
+    cancelled = recorder.messages()[len(STAFF) :]
+    assert sorted(m["To"] for m in cancelled) == sorted(STAFF)
+    for message in cancelled:
+        assert f"Kasus #{case.id}: Janji temu dibatalkan pasien" in message["Body"]
+        assert "Kamis, 26 November 2026 pukul 15.00: tempatnya sudah dibuka lagi" in message["Body"]
+        assert "+62812****7890" in message["Body"] and PATIENT.removeprefix("whatsapp:") not in message["Body"]
+        assert f"/staff/cases/{case.id}" in message["Body"]
 
 
 def test_a_confirmed_booking_becomes_a_request_a_case_and_one_alert_per_staff_member(setup, recorder):

@@ -142,7 +142,26 @@ class HandoffDesk:
         storage.release_places(session, booking)
         if not moved:
             tally.add(now, insights.BOOKING, BOOKING_CANCELLED)
+            self._alert_cancelled(session, conversation, booking, now)
         log.info("booking cancelled by the patient", extra={"fields": {"booking": booking.id}})
+
+    def _alert_cancelled(self, session: Session, conversation: Conversation, booking: Booking, now: datetime) -> None:
+        """Staff hear of a cancellation as of a request: the place is free again, and a held
+        booking's case need not wait for them."""
+        case = session.scalars(
+            select(HandoffCase).where(HandoffCase.booking_id == booking.id).order_by(HandoffCase.id.desc())
+        ).first()
+        patient = f"{patient_name(conversation.profile_name, booking)} ({mask_phone(local_id(conversation.address))})"
+        values = {
+            "case": str(case.id) if case is not None else "-",
+            "reason": self.engine.text("staff_reason_booking_cancelled"),
+            "patient": patient,
+            "details": self.engine.text("staff_booking_cancelled_details").replace(
+                "{when}", dates.describe(booking.start_at)
+            ),
+            "link": self._case_link(case.id) if case is not None else self._case_link(None),
+        }
+        self._alert_staff(session, case, values, now)
 
     def _book(self, session: Session, conversation: Conversation, details, now: datetime, tally) -> Booking:
         """The booking, holding a place in each slot it covers (SlotTaken when one has none left)."""
@@ -176,7 +195,12 @@ class HandoffDesk:
             )
             return
         case.alert_status = ALERT_PENDING
-        values = self._alert_values(session, conversation, case, handoff)
+        self._alert_staff(session, case, self._alert_values(session, conversation, case, handoff), now)
+
+    def _alert_staff(self, session: Session, case: HandoffCase | None, values: dict[str, str], now: datetime) -> None:
+        """One alert per staff number through the outbox (the staff template when set)."""
+        if not self.staff.numbers:
+            return
         body = fill(self.engine.text("staff_alert"), values)
         # WhatsApp template variables may hold no newline, tab or run of spaces (Twilio 21656).
         variables = {
@@ -187,7 +211,7 @@ class HandoffDesk:
             session.add(
                 OutboxItem(
                     kind=STAFF_ALERT,
-                    case_id=case.id,
+                    case_id=case.id if case is not None else None,
                     to_address=number,
                     body=body.strip(),
                     template_id=self.staff.template_id or None,
@@ -214,8 +238,20 @@ class HandoffDesk:
         else:
             quoted = " | ".join(m.body[:_MAX_QUOTE] for m in storage.recent_inbound(session, conversation) if m.body)
             details = self.engine.text("staff_last_messages").replace("{messages}", quoted or "-")
-        link = f"{self.staff.console_base_url}/staff/cases/{case.id}" if self.staff.console_base_url else f"#{case.id}"
-        return {"case": str(case.id), "reason": reason, "patient": patient, "details": details.strip(), "link": link}
+        return {
+            "case": str(case.id),
+            "reason": reason,
+            "patient": patient,
+            "details": details.strip(),
+            "link": self._case_link(case.id),
+        }
+
+    def _case_link(self, case_id: int | None) -> str:
+        """The console page of a case (its queue without one); "#N" when the console's address is not set."""
+        base = self.staff.console_base_url
+        if case_id is None:
+            return f"{base}/staff/" if base else "-"
+        return f"{base}/staff/cases/{case_id}" if base else f"#{case_id}"
 
     def _summary(self, session, conversation, handoff: Handoff) -> str:
         """One paragraph for the staff queue: reason, who, and what they asked for."""
