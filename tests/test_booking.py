@@ -18,6 +18,33 @@ def test_a_time_given_before_the_complaint_asks_for_the_complaint_not_the_summar
     assert step.texts == (engine.kb.texts["booking_ask_complaint"].strip(),)
 
 
+@pytest.mark.parametrize(
+    "first, expected",
+    [
+        ("mau booking akupuntur besok sore", "offer"),  # regression (issue 18): it went straight to 16:00
+        ("mau booking akupuntur besok jam 3 sore", "15:00"),  # an hour said: taken as it is
+    ],
+)
+def test_a_time_of_day_in_the_first_message_offers_its_free_slots(engine, first, expected):
+    started = engine.booking.start(first, "Rina", NOW)
+    named = engine.booking.step(started.draft, "ya", NOW)
+    step = engine.booking.step(named.draft, "betis kram tiap malam", NOW)
+    if expected == "offer":
+        assert step.draft.step == "pick_slot" and step.draft.period is None
+        assert [s[11:16] for s in step.draft.slots] == ["15:00", "16:00", "17:00"]
+        assert "sore" in step.texts[0]
+        picked = engine.booking.step(step.draft, "2", NOW)
+        assert (picked.draft.step, picked.draft.day, picked.draft.at) == ("confirm", "2026-11-26", "16:00")
+    else:
+        assert (step.draft.step, step.draft.day, step.draft.at) == ("confirm", "2026-11-26", expected)
+
+
+def test_an_hour_said_on_the_way_replaces_the_time_of_day(engine):
+    started = engine.booking.start("mau booking besok sore", None, NOW)
+    noted = engine.booking.step(started.draft, "jam 4 aja", NOW)
+    assert (noted.draft.at, noted.draft.period) == ("16:00", None)
+
+
 def test_a_missing_name_is_asked_before_the_complaint(engine):
     draft = BookingDraft(step="when", complaint="betis pegal", updated_at=NOW.isoformat())
     step = engine.booking.step(draft, "besok jam 11", NOW)

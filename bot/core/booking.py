@@ -91,7 +91,7 @@ class BookingFlow:
         if when.day and dates.PAST not in when.problems and dates.INVALID_DATE not in when.problems:
             draft = replace(draft, day=when.day.isoformat())
         if when.at:
-            draft = replace(draft, at=when.at.isoformat(timespec="minutes"))
+            draft = replace(draft, at=when.at.isoformat(timespec="minutes"), period=when.period)
         name = _clean_name(profile_name or "", typed=False)
         if name:
             return Step(
@@ -228,7 +228,7 @@ class BookingFlow:
         when = f"{dates.describe_day(picked[0])} {period}"
         slots = tuple(s.isoformat() for s in picked)
         text = self._text("booking_offer", when=when, options=options)
-        return Step((text,), replace(draft, step=PICK_SLOT, slots=slots, day=None, at=None))
+        return Step((text,), replace(draft, step=PICK_SLOT, slots=slots, day=None, at=None, period=None))
 
     def _inline_correction(self, draft: BookingDraft, text: str, now: datetime) -> Step | None:
         """ "ubah nama jadi Kevin Pratama", "nama: Kevin Pratama", "ganti keluhan jadi kram":
@@ -295,6 +295,7 @@ class BookingFlow:
             draft,
             day=when.day.isoformat() if when.day else draft.day,
             at=when.at.isoformat(timespec="minutes") if when.at else draft.at,
+            period=when.period if when.at else draft.period,
             updated_at=now.isoformat(),
         )
         if noted.day and noted.at:
@@ -365,7 +366,9 @@ class BookingFlow:
                 nxt = replace(draft, step=field)
                 return Step((self._question(nxt),), nxt)
         if draft.day and draft.at:
-            return self._check_when(draft, (), now)
+            # "besok sore" in the first message: that afternoon's free slots, as when it is the answer.
+            offer = self._period_offer(draft, draft.period, now) if draft.period else None
+            return offer or self._check_when(replace(draft, period=None), (), now)
         nxt = replace(draft, step=WHEN)
         return Step((self._question(nxt),), nxt)
 
@@ -393,7 +396,7 @@ class BookingFlow:
             options = numbered([dates.describe(s) for s in check.suggestions])
             text = self._text(_UNAVAILABLE_TEXT[check.reason], when=dates.describe(start), options=options)
             slots = tuple(s.isoformat() for s in check.suggestions)
-            return Step((text,), replace(draft, step=PICK_SLOT, slots=slots, day=None, at=None))
+            return Step((text,), replace(draft, step=PICK_SLOT, slots=slots, day=None, at=None, period=None))
         return self._to_confirm(draft, now)
 
     def _to_confirm(self, draft: BookingDraft, now: datetime) -> Step:

@@ -229,12 +229,13 @@ class BookingDraft:
     editing: bool = False
     treatment: str | None = None  # a treatment the patient named (None: the default one)
     moving: bool = False  # a new time for an appointment already made ("ganti jadwal")
+    period: str | None = None  # a time of day said without an hour ("besok sore"): its free slots are offered
 
     def to_dict(self) -> dict:
         return {
             "step": self.step, "updated_at": self.updated_at, "name": self.name, "complaint": self.complaint,
             "day": self.day, "at": self.at, "slots": list(self.slots), "editing": self.editing,
-            "treatment": self.treatment, "moving": self.moving,
+            "treatment": self.treatment, "moving": self.moving, "period": self.period,
         }  # fmt: skip
 
     @classmethod
@@ -245,6 +246,7 @@ class BookingDraft:
             step=data["step"], updated_at=data["updated_at"], name=data.get("name"), complaint=data.get("complaint"),
             day=data.get("day"), at=data.get("at"), slots=tuple(data.get("slots", ())),
             editing=bool(data.get("editing")), treatment=data.get("treatment"), moving=bool(data.get("moving")),
+            period=data.get("period"),
         )  # fmt: skip
 
 
