@@ -151,15 +151,14 @@ class HandoffDesk:
         case = session.scalars(
             select(HandoffCase).where(HandoffCase.booking_id == booking.id).order_by(HandoffCase.id.desc())
         ).first()
-        patient = f"{patient_name(conversation.profile_name, booking)} ({mask_phone(local_id(conversation.address))})"
         values = {
             "case": str(case.id) if case is not None else "-",
             "reason": self.engine.text("staff_reason_booking_cancelled"),
-            "patient": patient,
+            "patient": _alert_patient(conversation, booking),
             "details": self.engine.text("staff_booking_cancelled_details").replace(
                 "{when}", dates.describe(booking.start_at)
             ),
-            "link": self._case_link(case.id) if case is not None else self._case_link(None),
+            "link": self._case_link(case.id if case is not None else None),
         }
         self._alert_staff(session, case, values, now)
 
@@ -224,9 +223,7 @@ class HandoffDesk:
 
     def _alert_values(self, session, conversation, case, handoff: Handoff) -> dict[str, str]:
         reason = self.engine.text(f"staff_reason_{case.reason}")
-        patient = (
-            f"{patient_name(conversation.profile_name, handoff.booking)} ({mask_phone(local_id(conversation.address))})"
-        )
+        patient = _alert_patient(conversation, handoff.booking)
         if handoff.booking is not None and case.reason == HandoffReason.BOOKING.value:
             status = "staff_booking_confirmed_now" if handoff.booking.confirmed else "staff_booking_held"
             details = (
@@ -268,6 +265,11 @@ class HandoffDesk:
             recent = storage.recent_inbound(session, conversation)
             values["last_messages"] = " | ".join(m.body[:_MAX_QUOTE] for m in recent if m.body)
         return "; ".join(f"{key}: {value}" for key, value in values.items())
+
+
+def _alert_patient(conversation: Conversation, booking) -> str:
+    """Who an alert is about, with the masked number: "Budi Santoso (+62812****7890)"."""
+    return f"{patient_name(conversation.profile_name, booking)} ({mask_phone(local_id(conversation.address))})"
 
 
 def patient_name(profile_name: str | None, booking) -> str:
