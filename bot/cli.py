@@ -98,15 +98,16 @@ def cmd_chat(args, out=sys.stdout, inp=sys.stdin) -> int:
 
 def _chat_via_webhook(args, out, inp) -> int:
     """Chat through the real webhook: a running one at URL, or one started here in dev mode."""
-    from bot.quality.webhook_client import WebhookClient
+    from bot import channels
 
     config = Config.from_env()
+    side = channels.patient_side(config)
     server = None
     url = args.via_webhook
     if not url:
-        server, url = _start_local_server(args, config)
-    client = WebhookClient(url, auth_token=config.twilio_auth_token)
-    sender = args.phone if args.phone.startswith("whatsapp:") else f"whatsapp:{args.phone}"
+        server, url = _start_local_server(args, config, side)
+    client = side.client(url)
+    sender = args.phone if ":" in args.phone else side.address(args.phone)
 
     def respond(line: str) -> None:
         reply = client.send(sender, line, profile_name=args.name)
@@ -143,8 +144,9 @@ def _build_app(config: Config, args, dev: bool, loopback: bool = False):
         raise CliError(exc.report()) from None
 
 
-def _start_local_server(args, config: Config):
-    """The app in dev mode on a free loopback port, served from a background thread."""
+def _start_local_server(args, config: Config, side):
+    """The app on a free loopback port (in dev mode unless the webhook checks signatures),
+    served from a background thread; and the URL of `side`'s webhook there."""
     import threading
 
     from werkzeug.serving import make_server
@@ -153,11 +155,11 @@ def _start_local_server(args, config: Config):
 
     logs.configure("WARNING")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    app = _build_app(config, args, dev=not config.twilio_auth_token, loopback=True)
+    app = _build_app(config, args, dev=not side.verifies, loopback=True)
     _start_worker_thread(app)
     server = make_server("127.0.0.1", args.port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_port}/webhook/whatsapp"
+    return server, f"http://127.0.0.1:{server.server_port}{side.webhook_path}"
 
 
 def _start_worker_thread(app) -> None:
@@ -234,7 +236,7 @@ def cmd_dev(args, out=sys.stdout) -> int:
     """Everything a newcomer needs on the embedded default: the app in dev mode (SQLite unless
     DATABASE_URL says otherwise, migrated at start) with the outbox worker in process, serving
     the simulator, the staff console and the webhook; prints their URLs and a console login."""
-    from bot import logs
+    from bot import channels, logs
 
     config = Config.from_env()
     logs.configure(config.log_level)
@@ -245,19 +247,14 @@ def cmd_dev(args, out=sys.stdout) -> int:
     base = f"http://{args.host}:{server.port}"
     config = app.extensions["klinik_config"]
     database = app.extensions["klinik_database"].url.render_as_string(hide_password=True)
-    sends = (
-        "through Twilio"
-        if config.twilio_account_sid and config.twilio_auth_token and config.twilio_whatsapp_from
-        else "nowhere (no Twilio credentials)"
-    )
-    signed = (
-        "signed requests only (TWILIO_AUTH_TOKEN is set)" if config.twilio_auth_token else "unsigned requests accepted"
-    )
+    side = channels.patient_side(config)
+    described = side.describe()
     print(
-        f"{note}Klinik-bot in dev mode. Database: {database}. Outbox worker in this process, sending {sends}.\n"
+        f"{note}Klinik-bot in dev mode. Database: {database}. "
+        f"Outbox worker in this process, sending {described['sends']}.\n"
         f"  WhatsApp simulator  {base}/simulator/\n"
         f"  staff console       {base}/staff/   {_dev_login(app)}\n"
-        f"  webhook             {base}/webhook/whatsapp   ({signed})\n"
+        f"  webhook             {base}{side.webhook_path}   ({described['webhook']})\n"
         f"  health              {base}/healthz   ready: {base}/readyz   metrics: {base}/metrics\n"
         f"{_example_values_note(config)}"
         "Ctrl-C stops it. A chat in the terminal instead: make chat",
@@ -398,7 +395,7 @@ def cmd_purge(args, out=sys.stdout) -> int:
 
 def cmd_serve(args, out=sys.stdout) -> int:
     """Run the webhook with werkzeug's development server (production uses gunicorn)."""
-    from bot import logs
+    from bot import channels, logs
 
     config = Config.from_env()
     logs.configure(config.log_level)
@@ -407,7 +404,8 @@ def cmd_serve(args, out=sys.stdout) -> int:
     if args.dev or args.with_worker:
         _start_worker_thread(app)
     base = f"http://{args.host}:{server.port}"
-    print(f"{note}Webhook: {base}/webhook/whatsapp   health: {base}/healthz", file=out, flush=True)
+    webhook = channels.patient_side(config).webhook_path
+    print(f"{note}Webhook: {base}{webhook}   health: {base}/healthz", file=out, flush=True)
     return _serve_until_stopped(server)
 
 
@@ -502,11 +500,11 @@ def _compare_with_baseline(args, engine: Engine, reports, out) -> int:
 
 
 def cmd_replay(args, out=sys.stdout) -> int:
-    """Fixtures against the engine, or (--url) against a running webhook, signed with
-    TWILIO_AUTH_TOKEN, each fixture as a new patient with a number of the test range."""
+    """Fixtures against the engine, or (--url) against a running webhook of the home channel,
+    signed as it signs, each fixture as a new patient with a number of the test range."""
     from urllib.error import URLError
 
-    from bot.quality.webhook_client import WebhookClient, fake_patient_number
+    from bot import channels
 
     engine = None if args.url else load_engine(args.knowledge)
     try:
@@ -515,21 +513,16 @@ def cmd_replay(args, out=sys.stdout) -> int:
         raise CliError(str(exc)) from None
     if not fixtures:
         raise CliError(f"{args.path}: no fixtures (*.yaml) found")
+    side = channels.patient_side(Config.from_env())
     if args.url:
-        token = Config.from_env().twilio_auth_token
-        if not token:
-            print(
-                "TWILIO_AUTH_TOKEN is not set: requests go unsigned (only a dev-mode server accepts them)",
-                file=sys.stderr,
-            )
-        client = WebhookClient(args.url, auth_token=token)
+        if not side.verifies:
+            print(f"requests go unsigned, {side.describe()['unsigned']}", file=sys.stderr)
+        client = side.client(args.url)
         print(f"live against {args.url}, each fixture as a new patient", file=out)
     results = []
     for fixture in fixtures:
         conversation = (
-            replay.webhook_conversation(client, fake_patient_number())
-            if args.url
-            else replay.engine_conversation(engine)
+            replay.webhook_conversation(client, side.fake_address()) if args.url else replay.engine_conversation(engine)
         )
         try:
             results.extend(replay.run_fixture(fixture, conversation))

@@ -1,6 +1,8 @@
 """Configuration from environment variables, with defaults that run locally with no accounts.
 
-Secrets (the Twilio auth token) come only from the environment, never from the repository.
+Secrets (channel tokens, the session key) come only from the environment, never from the
+repository. A channel reads its own settings from `Config.environ` (bot/channels/<name>/), so
+nothing here names a messaging platform.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE = ROOT / "instance" / "klinik.db"
 DEFAULT_MODEL_CACHE = ROOT / "instance" / "model-cache"
-TWILIO_API_BASE = "https://api.twilio.com"
 
 
 def _flag(value: str | None) -> bool:
@@ -24,10 +25,6 @@ def _flag(value: str | None) -> bool:
 class Config:
     knowledge_dir: Path = ROOT / "knowledge"
     database_url: str = f"sqlite:///{DEFAULT_DATABASE}"
-    twilio_account_sid: str = ""
-    twilio_auth_token: str = field(default="", repr=False)
-    twilio_whatsapp_from: str = ""
-    twilio_api_base_url: str = TWILIO_API_BASE
     public_base_url: str = ""
     dev_mode: bool = False
     # Number of reverse proxies in front of the app whose X-Forwarded-Proto/Host to trust.
@@ -68,6 +65,9 @@ class Config:
     # `python -m bot worker` serves its own counters for Prometheus on this address (port 0: it does not).
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = 0
+    # The environment this configuration was read from: each channel takes its settings (tokens,
+    # sender ids) from here. Secrets inside, so never printed.
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -75,10 +75,6 @@ class Config:
         return cls(
             knowledge_dir=Path(env.get("KNOWLEDGE_DIR") or ROOT / "knowledge"),
             database_url=env.get("DATABASE_URL") or f"sqlite:///{DEFAULT_DATABASE}",
-            twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", ""),
-            twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
-            twilio_whatsapp_from=env.get("TWILIO_WHATSAPP_FROM", ""),
-            twilio_api_base_url=(env.get("TWILIO_API_BASE_URL") or TWILIO_API_BASE).rstrip("/"),
             public_base_url=(env.get("PUBLIC_BASE_URL") or "").rstrip("/"),
             dev_mode=_flag(env.get("BOT_DEV_MODE")),
             trusted_proxies=int(env.get("TRUSTED_PROXIES") or 0),
@@ -104,6 +100,7 @@ class Config:
             calendar_feed_token=env.get("CALENDAR_FEED_TOKEN", ""),
             worker_metrics_host=env.get("WORKER_METRICS_HOST") or "127.0.0.1",
             worker_metrics_port=int(env.get("WORKER_METRICS_PORT") or 0),
+            environ=dict(env),
         )
 
 

@@ -11,7 +11,7 @@ from functools import partial
 
 import prometheus_client
 
-from bot.channels.twilio.sender import TwilioSender
+from bot import channels
 from bot.config import Config
 from bot.core import knowledge
 from bot.logs import mask_phone
@@ -25,11 +25,11 @@ log = logging.getLogger("klinik.worker")
 
 
 class DevSender:
-    """Dev mode without Twilio credentials: nothing leaves the machine; the alert is logged
-    (its text at DEBUG only: it may quote a patient)."""
+    """Dev mode, for a channel without the settings to send: nothing leaves the machine; the
+    message is logged (its text at DEBUG only: it may quote a patient)."""
 
-    def send(self, to, body="", template_id=None, content_variables=None, status_callback=None) -> Sent:
-        log.info("dev mode: message not sent (no Twilio credentials)", extra={"fields": {"to": mask_phone(to)}})
+    def send(self, to, body="", template_id=None, content_variables=None, outbox_id=None) -> Sent:
+        log.info("dev mode: message not sent (channel not configured)", extra={"fields": {"to": mask_phone(to)}})
         log.debug("dev mode message", extra={"fields": {"body": body}})
         return Sent(f"SMdev{uuid.uuid4().hex}", "sent")
 
@@ -37,20 +37,11 @@ class DevSender:
 def build_worker(config: Config, sessions=None) -> OutboxWorker:
     if sessions is None:
         sessions = storage.session_factory(storage.make_engine(config.database_url))
-    if config.twilio_account_sid and config.twilio_auth_token and config.twilio_whatsapp_from:
-        sender = TwilioSender(config)
-    elif config.dev_mode:
-        sender = DevSender()
-    else:
-        raise SystemExit(
-            "the worker needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_WHATSAPP_FROM (or BOT_DEV_MODE=1)"
-        )
-    return OutboxWorker(
-        sessions,
-        sender,
-        max_attempts=config.outbox_max_attempts,
-        status_callback_base=config.public_base_url,
-    )
+    try:
+        sender = channels.outbound(config, stand_in=DevSender() if config.dev_mode else None)
+    except ValueError as error:
+        raise SystemExit(f"the worker: {error}") from None
+    return OutboxWorker(sessions, sender, max_attempts=config.outbox_max_attempts)
 
 
 def start_in_background(config: Config, sessions) -> threading.Event:

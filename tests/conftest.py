@@ -133,12 +133,20 @@ PUBLIC_BASE = "https://klinik.example"
 
 
 def app_config(database_url: str, **overrides) -> Config:
+    """The tests' configuration. The Twilio channel's settings are environment variables (it
+    reads them from Config.environ): give them as twilio_auth_token="..." and the like."""
+    environ = dict(
+        os.environ,
+        TWILIO_ACCOUNT_SID="ACtest",
+        TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+        TWILIO_WHATSAPP_FROM="whatsapp:+14155238886",
+    )
+    for key in [key for key in overrides if key.startswith("twilio_")]:
+        environ[key.upper()] = overrides.pop(key)
     values = dict(
         knowledge_dir=KNOWLEDGE,
         database_url=database_url,
-        twilio_account_sid="ACtest",
-        twilio_auth_token=AUTH_TOKEN,
-        twilio_whatsapp_from="whatsapp:+14155238886",
+        environ=environ,
         public_base_url=PUBLIC_BASE,
         dev_mode=False,
         # The tests answer with the shipped knowledge, example clinic facts included

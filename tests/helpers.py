@@ -39,7 +39,6 @@ def make_worker(config: Config, app, clock, **options) -> OutboxWorker:
     return OutboxWorker(
         app.extensions["klinik_sessions"],
         TwilioSender(config, timeout=5),
-        status_callback_base=config.public_base_url,
         clock=clock,
         max_attempts=options.pop("max_attempts", 5),
         **options,

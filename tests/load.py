@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from bot.channels.twilio.client import WebhookClient
 from bot.core.dialogue import WAITING_FOR_STAFF
 from bot.core.messages import ConversationState
-from bot.quality.webhook_client import WebhookClient
 from bot.services.inbox import PROCESSING_FAILED
 from bot.store import storage
 from bot.store.storage import INBOUND, OUTBOUND, RATE_NOTICE, RATE_SILENCED, Conversation, Message

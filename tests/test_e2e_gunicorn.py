@@ -7,7 +7,7 @@ from conftest import AUTH_TOKEN
 from servers import gunicorn
 from sqlalchemy import func, select
 
-from bot.quality.webhook_client import WebhookClient
+from bot.channels.twilio.client import WebhookClient
 from bot.store import storage
 from bot.store.storage import Conversation, Message
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import app_config
 from helpers import rows
 
-from bot.store.storage import Conversation, Message
+from bot.store.storage import Conversation, HandoffCase, Message, OutboxItem
 from bot.web import create_app
 
 SECRET = "json-channel-test-secret"
@@ -160,4 +160,52 @@ def test_replies_are_posted_signed_to_the_callback_url(database_url, monkeypatch
     assert json.loads(body) == response.get_json()
     post(application, {"id": "m-cb", "from": "crm-49", "text": "alamat klinik dimana"})  # a retry
     assert len(receiver.received) == 1  # answered from storage, not called back again
+    application.extensions["klinik_database"].dispose()
+
+
+def test_a_staff_reply_reaches_a_json_patient_through_the_callback(database_url, monkeypatch, receiver):
+    """Outbound on the second channel: the worker the Procfile runs (bot.worker.build_worker)
+    routes by the address's scheme, so the staff reply goes to the callback, not to Twilio."""
+    from bot.worker import build_worker
+
+    application = make_app(database_url, monkeypatch, callback=receiver.url)
+    post(application, {"id": "m-staff", "from": "crm-7", "text": "sambungkan ke admin dong"})
+    receiver.received.clear()
+    (case,) = rows(application, HandoffCase)
+    application.extensions["klinik_console"].reply(case.id, "sari", "Halo, saya Sari dari klinik.")
+    config = application.extensions["klinik_config"]
+    worker = build_worker(config, application.extensions["klinik_sessions"])
+    assert worker.run_once() == 1
+    ((headers, body),) = receiver.received
+    assert headers["X-Klinik-Signature"] == signature(body)
+    (item,) = rows(application, OutboxItem)
+    assert json.loads(body) == {
+        "to": "crm-7",
+        "replies": [{"id": f"outbox-{item.id}", "text": "Halo, saya Sari dari klinik."}],
+    }
+    assert (item.status, item.to_address) == ("sent", "json:crm-7")
+    (staff_message,) = [m for m in rows(application, Message) if m.staff_name]
+    assert staff_message.status == "delivered"
+    application.extensions["klinik_database"].dispose()
+
+
+def test_a_refusing_callback_is_retried_later_and_a_scheme_no_channel_sends_to_fails(
+    database_url, monkeypatch, receiver
+):
+    from bot.channels import Outbound
+    from bot.services.outbox import SendError
+    from bot.worker import build_worker
+
+    application = make_app(database_url, monkeypatch, callback=receiver.url.replace("/replies", "/gone"))
+    receiver.server.RequestHandlerClass.do_POST = lambda handler: (handler.send_response(503), handler.end_headers())
+    post(application, {"id": "m-503", "from": "crm-8", "text": "sambungkan ke admin dong"})
+    (case,) = rows(application, HandoffCase)
+    application.extensions["klinik_console"].reply(case.id, "sari", "Halo dari klinik.")
+    worker = build_worker(application.extensions["klinik_config"], application.extensions["klinik_sessions"])
+    assert worker.run_once() == 1
+    (item,) = rows(application, OutboxItem)
+    assert (item.status, item.attempts) == ("pending", 1) and "503" in item.last_error
+    with pytest.raises(SendError) as refused:
+        Outbound(worker.sender.senders).send("telegram:123", "halo")
+    assert not refused.value.retryable and "telegram:" in str(refused.value)
     application.extensions["klinik_database"].dispose()

@@ -17,7 +17,7 @@ from helpers import PATIENT, make_worker, say
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.quality.webhook_client import WebhookClient
+from bot.channels.twilio.client import WebhookClient
 from bot.store import storage
 from bot.web import create_app
 

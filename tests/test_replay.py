@@ -12,9 +12,9 @@ from helpers import serving
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.channels.twilio.client import TEST_NUMBER_PREFIX, WebhookClient, WebhookReply, fake_patient_number
 from bot.core.knowledge import REQUIRED_INTENTS
 from bot.quality import replay
-from bot.quality.webhook_client import TEST_NUMBER_PREFIX, WebhookClient, WebhookReply, fake_patient_number
 from bot.store.storage import Conversation
 from bot.web import create_app
 

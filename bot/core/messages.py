@@ -44,6 +44,11 @@ class InboundMessage:
         return self.body.strip() or (self.choice_text or self.choice_id or "").strip()
 
 
+# No Indonesian number has a 0 right after the country code, so numbers in this range belong to
+# nobody: simulated patients and live replays use them, and a message "sent" to one reaches no one.
+TEST_NUMBER_PREFIX = "+6200"
+
+
 def local_id(address: str) -> str:
     """'whatsapp:+62812...' -> '+62812...': the patient's id on their channel, for staff to read."""
     return address.partition(":")[2] or address

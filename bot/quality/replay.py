@@ -351,7 +351,6 @@ def webhook_conversation(client, sender: str) -> Conversation:
         PAUSED_HEADER,
         REASON_HEADER,
     )
-    from bot.quality.webhook_client import media_fields
 
     profile_name = None
 
@@ -362,11 +361,11 @@ def webhook_conversation(client, sender: str) -> Conversation:
         if turn.fixed_clock:
             raise Skip("needs a fixed clock (now/at): offline only")
         profile_name = turn.profile_name or profile_name
-        reply = client.send(sender, turn.user, profile_name=profile_name, **media_fields(turn.media))
+        reply = client.send(sender, turn.user, profile_name=profile_name, media=turn.media)
         if reply.status != 200:
-            hint = " (is TWILIO_AUTH_TOKEN the server's, and the URL exactly the one it checks signatures against?)"
+            hint = getattr(client, "refused_hint", "") if reply.status == 403 else ""
             return dataclasses.replace(
-                NOTHING, error=f"HTTP {reply.status} from the webhook" + (hint if reply.status == 403 else "")
+                NOTHING, error=f"HTTP {reply.status} from the webhook" + (f" ({hint})" if hint else "")
             )
         headers = {key.lower(): value for key, value in reply.headers.items()}
         if DECISION_HEADER.lower() not in headers:

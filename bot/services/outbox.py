@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlencode
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -67,7 +66,6 @@ class OutboxWorker:
         base_delay: float = 2.0,
         max_delay: float = 300.0,
         lease: float = 60.0,
-        status_callback_base: str = "",
         clock: Callable[[], datetime] = storage.utcnow,
     ):
         self.sessions = sessions
@@ -76,7 +74,6 @@ class OutboxWorker:
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.lease = timedelta(seconds=lease)
-        self.status_callback_base = status_callback_base
         self.clock = clock
 
     def backoff(self, attempts: int) -> timedelta:
@@ -92,13 +89,8 @@ class OutboxWorker:
                 break
             tried += 1
             item_id, token, to, body, template_id, variables = claimed
-            callback = (
-                f"{self.status_callback_base}/webhook/status?{urlencode({'outbox': item_id})}"
-                if self.status_callback_base
-                else None
-            )
             try:
-                sent = self.sender.send(to, body, template_id, variables, callback)
+                sent = self.sender.send(to, body, template_id, variables, outbox_id=item_id)
             except SendError as error:
                 self._failed(item_id, token, str(error), error.retryable)
             except Exception as error:  # noqa: BLE001 - an unexpected client error must not kill the worker

@@ -1,10 +1,11 @@
 """The WhatsApp simulator at /simulator: chat with the bot as a patient, in the browser.
 
 Only in dev mode or for a logged-in staff member; anyone else gets 404. Every message goes
-through the real webhook, handed to this app in process (WSGI) and signed here with
-TWILIO_AUTH_TOKEN, so the browser never sees the token and the reply is exactly what Twilio would
-get. Outside dev mode only numbers of the test range (webhook_client.TEST_NUMBER_PREFIX) can be
-used, so a simulated chat never mixes with a real patient's. The page runs under the console's
+through the home channel's real webhook (bot.channels.patient_side), handed to this app in
+process (WSGI) and signed here, so the browser never sees the channel's secret and the reply is
+exactly what the platform would get. Outside dev mode only numbers of the test range
+(bot.core.messages.TEST_NUMBER_PREFIX) can be used, so a simulated chat never mixes with a real
+patient's. The page runs under the console's
 Content-Security-Policy (scripts from this origin only); message text is set as textContent.
 """
 
@@ -15,11 +16,12 @@ import uuid
 from pathlib import Path
 
 import yaml
-from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, render_template, request, url_for
+from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 
+from bot import channels
 from bot.config import ROOT, Config
-from bot.quality.webhook_client import TEST_NUMBER_PREFIX, WsgiWebhookClient, fake_patient_number, media_fields
+from bot.core.messages import TEST_NUMBER_PREFIX, local_id
 from bot.services.simulator import Simulator, SimulatorError
 from bot.store import storage
 from bot.web.staff import csrf, logged_in_staff
@@ -75,8 +77,9 @@ def _csrf_failed(_error):
 
 
 def _address(raw) -> str:
-    """'+62 812-3456-7890', '0812...' or 'whatsapp:+62...' -> 'whatsapp:+62...'."""
-    number = re.sub(r"[\s\-().]", "", str(raw or "")).removeprefix("whatsapp:")
+    """'+62 812-3456-7890', '0812...' or 'whatsapp:+62...' -> the address on the home channel
+    ('whatsapp:+62...')."""
+    number = local_id(re.sub(r"[\s\-().]", "", str(raw or "")))
     if number.startswith("0"):
         number = "+62" + number[1:]
     elif not number.startswith("+"):
@@ -85,7 +88,7 @@ def _address(raw) -> str:
         raise _Refused("bad_number")
     if not _config().dev_mode and not number.startswith(TEST_NUMBER_PREFIX):
         raise _Refused("real_number")
-    return f"whatsapp:{number}"
+    return channels.patient_side(_config()).address(number)
 
 
 def _body() -> dict:
@@ -100,7 +103,7 @@ def page():
         "simulator/page.html",
         S=TEXTS,
         dev=dev,
-        number=fake_patient_number().removeprefix("whatsapp:"),
+        number=local_id(channels.patient_side(_config()).fake_address()),
         recent=_simulator().recent(None if dev else TEST_NUMBER_PREFIX),
     )
 
@@ -117,7 +120,7 @@ def send():
         raise _Refused("empty")
     name = " ".join(str(body.get("name") or "").split())[:200] or None
     sid = f"SMsim{uuid.uuid4().hex}"
-    reply = _webhook().send(address, text, profile_name=name, sid=sid, **media_fields([media] if media else []))
+    reply = _webhook().send(address, text, profile_name=name, sid=sid, media=[media] if media else [])
     stored = _simulator().turn(sid) if reply.status == 200 else None
     if stored is None:
         raise _Refused("webhook", 502, status=reply.status)
@@ -126,12 +129,11 @@ def send():
     return jsonify(inbound=stored["inbound"], replies=replies)
 
 
-def _webhook() -> WsgiWebhookClient:
+def _webhook():
     """A client for this very app's webhook, signing the URL the webhook checks."""
     config = _config()
-    url = (config.public_base_url or request.host_url.rstrip("/")) + url_for("twilio_webhook.whatsapp")
-    to = config.twilio_whatsapp_from or "whatsapp:+14155238886"
-    return WsgiWebhookClient(current_app._get_current_object(), url, config.twilio_auth_token, to)
+    base = config.public_base_url or request.host_url.rstrip("/")
+    return channels.patient_side(config).loopback(current_app._get_current_object(), base)
 
 
 @bp.get("/messages")

@@ -5,7 +5,8 @@ Request body: {"id": "...", "from": "...", "text": "...", and optionally "name",
 "text"}}. The header X-Klinik-Signature is "sha256=" + the hex HMAC-SHA256 of the raw body with
 the secret JSON_CHANNEL_SECRET (without it, only dev mode accepts unsigned requests). The
 answer: {"id", "duplicate", "replies": [{"id", "text"}]}; a retried id gets the stored replies.
-With JSON_CHANNEL_CALLBACK_URL set, the replies are also POSTed there, signed the same way.
+With JSON_CHANNEL_CALLBACK_URL set, the replies are also POSTed there, signed the same way, and
+so is every later message (a staff reply, a reminder) the outbox sends: {"to", "replies"}.
 The patient's address is "json:" + `from`.
 """
 
@@ -15,7 +16,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import urllib.request
 from dataclasses import dataclass, field
 
@@ -46,13 +46,12 @@ class Settings:
     callback_timeout: float = 5.0
 
     @classmethod
-    def from_env(cls, env=None) -> Settings:
-        env = os.environ if env is None else env
+    def from_env(cls, env) -> Settings:
         return cls(env.get("JSON_CHANNEL_SECRET", ""), env.get("JSON_CHANNEL_CALLBACK_URL", ""))
 
 
 def init_app(app: Flask, inbox: Inbox, config: Config, settings: Settings | None = None) -> None:
-    settings = settings or Settings.from_env()
+    settings = settings or Settings.from_env(config.environ)
     app.extensions[_EXTENSION] = (inbox, config, settings)
     app.register_blueprint(bp)
 
@@ -160,17 +159,23 @@ def _answer(inbound: InboundMessage, outcome: Outcome) -> dict:
 
 
 def _call_back(settings: Settings, answer: dict, sender: str) -> None:
-    """POST the replies to the configured URL, signed. They are stored and in the response
-    already, so a failing receiver is logged, not retried."""
-    body = json.dumps(answer, ensure_ascii=False).encode()
+    """POST the replies to the configured URL. They are stored and in the response already, so
+    a failing receiver is logged, not retried."""
+    try:
+        post(settings, answer)
+    except OSError as error:
+        log.warning("json callback failed", extra={"fields": {"to": mask_phone(sender), "error": str(error)[:200]}})
+
+
+def post(settings: Settings, payload: dict) -> None:
+    """POST `payload` to the callback URL, signed; OSError (urllib's HTTPError among them) when
+    it does not take it."""
+    body = json.dumps(payload, ensure_ascii=False).encode()
     outgoing = urllib.request.Request(
         settings.callback_url,
         data=body,
         method="POST",
         headers={"Content-Type": "application/json", SIGNATURE_HEADER: sign(settings.secret, body)},
     )
-    try:
-        with urllib.request.urlopen(outgoing, timeout=settings.callback_timeout) as response:
-            response.read()
-    except OSError as error:
-        log.warning("json callback failed", extra={"fields": {"to": mask_phone(sender), "error": str(error)[:200]}})
+    with urllib.request.urlopen(outgoing, timeout=settings.callback_timeout) as response:
+        response.read()

@@ -1,5 +1,24 @@
-"""Twilio WhatsApp: the only package that imports twilio (an import contract checks it)."""
+"""Twilio WhatsApp: the only package that imports twilio (an import contract checks it).
 
+The home channel: the simulator, `chat --via-webhook` and live replays speak through it."""
+
+from .client import PatientSide
+from .sender import REQUIREMENT as SENDER_NEEDS
+from .sender import TwilioSender
+from .settings import settings
 from .webhook import init_app
 
-__all__ = ["init_app"]
+ADDRESS_SCHEME = "whatsapp"
+HOME = True
+
+
+def sender(config) -> TwilioSender | None:
+    """The REST sender, when the credentials to send are set."""
+    return TwilioSender(config) if settings(config).can_send else None
+
+
+def patient_side(config) -> PatientSide:
+    return PatientSide(config)
+
+
+__all__ = ["ADDRESS_SCHEME", "HOME", "SENDER_NEEDS", "init_app", "patient_side", "sender"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
 import requests
 from twilio.base.exceptions import TwilioRestException
@@ -12,23 +13,23 @@ from twilio.rest import Client
 from bot.config import Config
 from bot.services.outbox import SendError, Sent
 
+from .settings import settings
+
 # Twilio answers 429 when we send too fast and 5xx when it is unwell: both pass with time.
 _RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+REQUIREMENT = "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_WHATSAPP_FROM"
 
 
 class TwilioSender:
     """The real twilio client, pointed at TWILIO_API_BASE_URL (Twilio itself by default)."""
 
     def __init__(self, config: Config, timeout: float = 10.0):
-        if not (config.twilio_account_sid and config.twilio_auth_token and config.twilio_whatsapp_from):
-            raise ValueError("sending needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_WHATSAPP_FROM")
-        self.client = Client(
-            config.twilio_account_sid,
-            config.twilio_auth_token,
-            http_client=TwilioHttpClient(timeout=timeout),
-        )
-        self.client.api.base_url = config.twilio_api_base_url
-        self.sender = config.twilio_whatsapp_from
+        own = settings(config)
+        if not own.can_send:
+            raise ValueError(f"sending needs {REQUIREMENT}")
+        self.client = Client(own.account_sid, own.auth_token, http_client=TwilioHttpClient(timeout=timeout))
+        self.client.api.base_url = own.api_base_url
+        self.sender = own.whatsapp_from
         self.status_callback_base = config.public_base_url
 
     def send(
@@ -37,8 +38,10 @@ class TwilioSender:
         body: str = "",
         template_id: str | None = None,
         content_variables: dict | None = None,
-        status_callback: str | None = None,
+        outbox_id: int | None = None,
     ) -> Sent:
+        """Through the REST API; Twilio reports the delivery of outbox item `outbox_id` to the
+        status webhook (when PUBLIC_BASE_URL says where that is)."""
         options = {"to": to, "from_": self.sender}
         if template_id:
             options["content_sid"] = template_id  # a Content template, by its Twilio SID
@@ -46,8 +49,9 @@ class TwilioSender:
                 options["content_variables"] = json.dumps(content_variables, ensure_ascii=False)
         else:
             options["body"] = body
-        if status_callback:
-            options["status_callback"] = status_callback
+        if outbox_id is not None and self.status_callback_base:
+            query = urlencode({"outbox": outbox_id})
+            options["status_callback"] = f"{self.status_callback_base}/webhook/status?{query}"
         try:
             message = self.client.messages.create(**options)
         except TwilioRestException as error:

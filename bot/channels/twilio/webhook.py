@@ -27,6 +27,8 @@ from bot.headers import (
 from bot.logs import mask_phone
 from bot.services.inbox import InboundMessage, Inbox, Outcome
 
+from .settings import WEBHOOK_PATH, Settings, settings
+
 # WhatsApp refuses messages longer than this; longer replies are split.
 WHATSAPP_MAX_LENGTH = 1600
 # How many media items a single Twilio message can carry.
@@ -42,7 +44,7 @@ def init_app(app: Flask, inbox: Inbox, config: Config) -> None:
     app.extensions["klinik_inbox"] = inbox
     app.extensions["klinik_config"] = config
     app.register_blueprint(bp)
-    if not config.twilio_auth_token:
+    if not settings(config).auth_token:
         if config.dev_mode:
             log.warning(
                 "BOT_DEV_MODE=1 and no TWILIO_AUTH_TOKEN: webhook requests are NOT signature-checked. "
@@ -60,6 +62,10 @@ def _config() -> Config:
     return current_app.extensions["klinik_config"]
 
 
+def _settings() -> Settings:
+    return settings(_config())
+
+
 def signed_url() -> str:
     """The URL Twilio signed: PUBLIC_BASE_URL + path + query when configured, else the URL this
     request arrived at (behind a proxy, trusted X-Forwarded-* headers via ProxyFix)."""
@@ -71,15 +77,15 @@ def signed_url() -> str:
 def _check_signature() -> None:
     """403 unless the request carries a valid X-Twilio-Signature. Fails closed: without an
     auth token only dev mode (BOT_DEV_MODE=1) accepts unsigned requests."""
-    config = _config()
-    if not config.twilio_auth_token:
-        if config.dev_mode:
+    token = _settings().auth_token
+    if not token:
+        if _config().dev_mode:
             return
         log.error("webhook refused: TWILIO_AUTH_TOKEN is not set and BOT_DEV_MODE is off")
         abort(403)
     signature = request.headers.get(SIGNATURE_HEADER, "")
     algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
-    validator = RequestValidator(config.twilio_auth_token)
+    validator = RequestValidator(token)
     if not signature or not validator.validate(signed_url(), request.form, signature, algorithm):
         log.warning(
             "webhook refused: bad signature",
@@ -146,7 +152,7 @@ def status_callback_url(outbound_id: int) -> str:
     return f"{base}/webhook/status?{urlencode({'out': outbound_id})}"
 
 
-@bp.post("/webhook/whatsapp")
+@bp.post(WEBHOOK_PATH)
 def whatsapp() -> Response:
     _check_signature()
     outcome = _inbox().receive(parse_inbound(request.form), max_reply_length=WHATSAPP_MAX_LENGTH)

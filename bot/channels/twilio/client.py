@@ -1,7 +1,8 @@
 """Talk to a running webhook over HTTP as Twilio would: a form POST, signed when a token is set.
 
-Used by `python -m bot chat --via-webhook`, by replays against a live server, by the simulator
-(in process, through the WSGI app) and by tests.
+The channel's patient side (bot.channels.patient_side): used by `python -m bot chat
+--via-webhook`, by replays against a live server, by the simulator (in process, through the WSGI
+app) and by tests.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from urllib.request import Request, urlopen
 
 from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
 
-# No Indonesian number has a 0 right after the country code, so numbers in this range belong to
-# nobody: simulated patients and live replays use them, and a message "sent" to one reaches no one.
-TEST_NUMBER_PREFIX = "+6200"
+from bot.config import Config
+from bot.core.messages import TEST_NUMBER_PREFIX
+
+from .settings import SANDBOX_NUMBER, WEBHOOK_PATH, settings
 
 
 def fake_patient_number() -> str:
@@ -55,7 +57,10 @@ def parse_twiml(document: str) -> tuple[str, ...]:
 
 
 class WebhookClient:
-    def __init__(self, url: str, auth_token: str = "", to: str = "whatsapp:+14155238886", timeout: float = 30):
+    # What a 403 from the webhook most likely means, for whoever reads a failed replay.
+    refused_hint = "is TWILIO_AUTH_TOKEN the server's, and the URL exactly the one it checks signatures against?"
+
+    def __init__(self, url: str, auth_token: str = "", to: str = SANDBOX_NUMBER, timeout: float = 30):
         self.url = url
         self.validator = RequestValidator(auth_token) if auth_token else None
         self.to = to
@@ -83,20 +88,28 @@ class WebhookClient:
             return WebhookReply(error.code, (), error.read().decode("utf-8", "replace"), dict(error.headers.items()))
 
     def send(
-        self, sender: str, text: str, profile_name: str | None = None, sid: str | None = None, **extra: str
+        self,
+        sender: str,
+        text: str,
+        profile_name: str | None = None,
+        sid: str | None = None,
+        media: tuple[str, ...] | list[str] = (),
+        **extra: str,
     ) -> WebhookReply:
-        """One WhatsApp message from `sender` ('whatsapp:+62...'), as Twilio would deliver it."""
+        """One WhatsApp message from `sender` ('whatsapp:+62...'), as Twilio would deliver it,
+        with attachments of the `media` content types; `extra`: more form fields, as given."""
         form = {
             "MessageSid": sid or f"SM{uuid.uuid4().hex}",
             "AccountSid": "ACLOCAL",
             "From": sender,
             "To": self.to,
             "Body": text,
-            "NumMedia": str(extra.pop("NumMedia", "0")),
+            "NumMedia": "0",
             "WaId": sender.removeprefix("whatsapp:").lstrip("+"),
         }
         if profile_name:
             form["ProfileName"] = profile_name
+        form.update(media_fields(media) if media else {})
         form.update(extra)
         return self.post(form)
 
@@ -105,7 +118,7 @@ class WsgiWebhookClient(WebhookClient):
     """The same signed forms, handed to a WSGI app in this process instead of over a socket
     (the simulator: no second server, and no deadlock on a single-threaded one)."""
 
-    def __init__(self, app, url: str, auth_token: str = "", to: str = "whatsapp:+14155238886"):
+    def __init__(self, app, url: str, auth_token: str = "", to: str = SANDBOX_NUMBER):
         super().__init__(url, auth_token, to)
         self.app = app
 
@@ -120,3 +133,45 @@ class WsgiWebhookClient(WebhookClient):
         body = response.get_data(as_text=True)
         messages = parse_twiml(body) if response.status_code == 200 else ()
         return WebhookReply(response.status_code, messages, body, dict(response.headers.items()))
+
+
+class PatientSide:
+    """How a simulated patient reaches this channel (bot.channels.patient_side): the webhook's
+    path, and clients that sign as Twilio does with the configured auth token."""
+
+    webhook_path = WEBHOOK_PATH
+
+    def __init__(self, config: Config):
+        self.settings = settings(config)
+
+    @property
+    def verifies(self) -> bool:
+        """Whether the webhook checks signatures (else only a dev-mode server takes requests)."""
+        return bool(self.settings.auth_token)
+
+    def client(self, url: str) -> WebhookClient:
+        return WebhookClient(url, self.settings.auth_token, self.settings.whatsapp_from or SANDBOX_NUMBER)
+
+    def loopback(self, app, base_url: str) -> WsgiWebhookClient:
+        """A client for `app`'s own webhook in this process, signing the URL under `base_url`."""
+        to = self.settings.whatsapp_from or SANDBOX_NUMBER
+        return WsgiWebhookClient(app, base_url + WEBHOOK_PATH, self.settings.auth_token, to)
+
+    @staticmethod
+    def address(number: str) -> str:
+        """'+62812...' -> the patient's address on this channel."""
+        return f"whatsapp:{number}"
+
+    @staticmethod
+    def fake_address() -> str:
+        return fake_patient_number()
+
+    def describe(self) -> dict[str, str]:
+        """For the dev server's banner: where replies go, and which requests the webhook takes."""
+        return {
+            "sends": "through Twilio" if self.settings.can_send else "nowhere (no Twilio credentials)",
+            "webhook": "signed requests only (TWILIO_AUTH_TOKEN is set)"
+            if self.verifies
+            else "unsigned requests accepted",
+            "unsigned": "TWILIO_AUTH_TOKEN is not set (only a dev-mode server accepts them)",
+        }
