@@ -219,3 +219,35 @@ def test_the_schedule_feed_is_an_icalendar_of_the_appointments_behind_its_token(
 def test_no_feed_without_its_token(app):
     assert app.test_client().get("/calendar/.ics").status_code == 404
     assert app.test_client().get("/calendar/anything.ics").status_code == 404
+
+
+def test_with_auto_confirm_the_appointment_is_booked_and_the_chat_stays_with_the_bot(database_url, clock, kb_copy):
+    """Regression (issue 18): with schedule.auto_confirm the booking was confirmed, yet a case
+    was opened, so the bot fell silent ("Staf klinik akan membalas") as if staff had to act."""
+    clinic = kb_copy / "clinic.yaml"
+    clinic.write_text(clinic.read_text(encoding="utf-8").replace("auto_confirm: false", "auto_confirm: true"))
+    app = create_app(
+        app_config(database_url, knowledge_dir=kb_copy, staff_whatsapp_numbers=("whatsapp:+6281100000001",))
+    )
+    app.extensions["klinik_inbox"].clock = clock
+    try:
+        sender = PATIENTS[0]
+        _to_summary(app, sender, "SMq")
+        reply = " ".join(say(app, "ya", "SMq4", sender=sender, name="Rina"))
+        assert "sudah terjadwal" in reply and "Kamis, 26 November 2026 pukul 15.00" in reply
+        (booking,) = rows(app, Booking)
+        assert booking.status == "confirmed" and rows(app, storage.HandoffCase) == []
+        (alert,) = rows(app, storage.OutboxItem)
+        assert "Janji temu baru" in alert.body and "terkonfirmasi otomatis" in alert.body and "Rina" in alert.body
+        # The bot still answers: no case, no holding message.
+        answer = " ".join(say(app, "alamat kliniknya dimana?", "SMq5", sender=sender, name="Rina"))
+        assert "Staf klinik akan membalas" not in answer and "Jl." in answer
+        # Moving it books the new time at once too, and gives the old places back.
+        say(app, "ganti jadwal", "SMq6", sender=sender, name="Rina")
+        say(app, "jumat jam 2 siang", "SMq7", sender=sender, name="Rina")
+        assert "sudah terjadwal" in " ".join(say(app, "ya", "SMq8", sender=sender, name="Rina"))
+        old, new = rows(app, Booking)
+        assert (old.status, new.status) == ("cancelled", "confirmed") and rows(app, storage.HandoffCase) == []
+        assert {p.booking_id for p in rows(app, BookingPlace)} == {new.id}
+    finally:
+        app.extensions["klinik_database"].dispose()

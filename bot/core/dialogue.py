@@ -23,6 +23,7 @@ from .matcher import NAMED_PREFIX, Matcher
 from .messages import (
     FALLBACK_INTENT,
     Action,
+    BookAppointment,
     CancelBooking,
     ConversationState,
     Decision,
@@ -619,8 +620,13 @@ class Engine:
             touched = replace(state, booking=replace(state.booking, updated_at=now.isoformat()))
             return Turn((Reply(body), *self._booking_resume(state)), (), touched, match)
         if step.booking is not None:
-            # A new time for an appointment already made: the old one goes, the new one is held.
+            # A new time for an appointment already made: the old one goes, the new one is held
+            # for staff (who then have the chat), or booked at once when the clinic confirms so.
             moved = (CancelBooking(),) if state.booking.moving else ()
+            if step.booking.confirmed:
+                after = replace(state, booking=None, options=(), last_intent="booking", misses=0)
+                actions = (*moved, BookAppointment(step.booking))
+                return Turn(tuple(Reply(t) for t in step.texts), actions, after, booking_match)
             actions = (*moved, Handoff(HandoffReason.BOOKING, booking=step.booking))
             return self._hand_over(state, step.texts, actions, booking_match, now, "booking")
         new_state = replace(state, booking=step.draft, options=())

@@ -67,7 +67,7 @@ TEXT_KEYS = (
     "emergency_again", "crisis_again", "emergency_not_clinic", "emergency_thanks", "doctor_advice",
     "doctor_reason_unknown", "doctor_only",
     "staff_alert", "staff_reason_booking", "staff_reason_human_agent", "staff_reason_urgent", "staff_booking_details",
-    "staff_reason_booking_cancelled", "staff_booking_cancelled_details",
+    "staff_reason_booking_cancelled", "staff_booking_cancelled_details", "staff_reason_booking_booked",
     "staff_booking_held", "staff_booking_confirmed_now",
     "staff_last_messages", "staff_booking_confirmed", "staff_booking_rejected", "staff_booking_cancelled", "staff_note",
     "staff_template_reply",

@@ -144,6 +144,19 @@ class Handoff:
 
 
 @dataclass(frozen=True)
+class BookAppointment:
+    """An appointment the clinic confirms at once (clinic.yaml schedule.auto_confirm): booked,
+    staff told; no case, so the chat stays with the bot."""
+
+    booking: BookingDetails
+
+
+def booked(actions) -> BookingDetails | None:
+    """The appointment a turn's actions book, held (a handoff's) or confirmed at once."""
+    return next((a.booking for a in actions if isinstance(a, Handoff | BookAppointment) and a.booking), None)
+
+
+@dataclass(frozen=True)
 class StaffView:
     """What the edge knows of staff for one chat: whether staff have it (a case is open: the
     one fact, kept by storage) and when they last replied in it."""
@@ -182,8 +195,9 @@ class Rating:
     subject: str
 
 
-Action = Handoff | StartBooking | CancelBooking | EraseData | ReportData | Rating
+Action = Handoff | BookAppointment | StartBooking | CancelBooking | EraseData | ReportData | Rating
 _ACTION_NAMES = {
+    BookAppointment: "book_appointment",
     StartBooking: "start_booking",
     CancelBooking: "cancel_booking",
     EraseData: "erase_data",

@@ -47,6 +47,7 @@ from bot.core.messages import (
     HandoffReason,
     Incoming,
     StaffView,
+    booked,
     describe_action,
 )
 from bot.core.schedule import CalendarView
@@ -316,7 +317,8 @@ def engine_conversation(engine) -> Conversation:
             urgent = urgent or any(isinstance(a, Handoff) and a.reason is HandoffReason.URGENT for a in result.actions)
             staff = dataclasses.replace(staff, has_chat=True)
         match = result.match
-        booking = next((a.booking.as_dict() for a in result.actions if isinstance(a, Handoff) and a.booking), None)
+        appointment = booked(result.actions)
+        booking = appointment.as_dict() if appointment else None
         return Observed(
             replies=tuple(r.text for r in result.replies),
             intent=match.intent if match else None,
@@ -336,8 +338,7 @@ def engine_conversation(engine) -> Conversation:
 def _calendar_after(calendar: CalendarView, actions) -> CalendarView:
     """The appointment after a turn's actions: cancelled, then (moved or new) booked."""
     upcoming = None if any(isinstance(a, CancelBooking) for a in actions) else calendar.upcoming
-    booked = next((a.booking for a in actions if isinstance(a, Handoff) and a.booking), None)
-    return CalendarView(calendar.full, booked or upcoming)
+    return CalendarView(calendar.full, booked(actions) or upcoming)
 
 
 def webhook_conversation(client, sender: str) -> Conversation:

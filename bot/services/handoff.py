@@ -107,6 +107,32 @@ class HandoffDesk:
         )
         return case
 
+    def book(
+        self,
+        session: Session,
+        conversation: Conversation,
+        details: BookingDetails,
+        now: datetime,
+        tally: insights.Tally,
+    ) -> Booking:
+        """An appointment confirmed at once (schedule.auto_confirm): booked, and staff told with
+        no case to take, so the chat stays with the bot. While staff have the chat anyway, it
+        joins their case as a held one would."""
+        if storage.open_case(session, conversation) is not None:
+            case = self.hand_over(session, conversation, Handoff(HandoffReason.BOOKING, booking=details), now, tally)
+            return session.get(Booking, case.booking_id)
+        booking = self._book(session, conversation, details, now, tally)
+        values = {
+            "case": "-",
+            "reason": self.engine.text("staff_reason_booking_booked"),
+            "patient": _alert_patient(conversation, details),
+            "details": self._booking_details(details),
+            "link": self._case_link(None),
+        }
+        self._alert_staff(session, None, values, now)
+        log.info("booking confirmed at once", extra={"fields": {"booking": booking.id}})
+        return booking
+
     def calendar(self, session: Session, conversation_id: int, now: datetime, reading_slots: bool) -> CalendarView:
         """The calendar as one message sees it: the patient's next appointment, and (while a
         booking is being made) the slots with no place left."""
@@ -225,13 +251,7 @@ class HandoffDesk:
         reason = self.engine.text(f"staff_reason_{case.reason}")
         patient = _alert_patient(conversation, handoff.booking)
         if handoff.booking is not None and case.reason == HandoffReason.BOOKING.value:
-            status = "staff_booking_confirmed_now" if handoff.booking.confirmed else "staff_booking_held"
-            details = (
-                self.engine.text("staff_booking_details")
-                .replace("{when}", dates.describe(handoff.booking.start))
-                .replace("{complaint}", handoff.booking.complaint[:_MAX_QUOTE])
-                .replace("{status}", self.engine.text(status))
-            )
+            details = self._booking_details(handoff.booking)
         else:
             quoted = " | ".join(m.body[:_MAX_QUOTE] for m in storage.recent_inbound(session, conversation) if m.body)
             details = self.engine.text("staff_last_messages").replace("{messages}", quoted or "-")
@@ -242,6 +262,15 @@ class HandoffDesk:
             "details": details.strip(),
             "link": self._case_link(case.id),
         }
+
+    def _booking_details(self, booking: BookingDetails) -> str:
+        status = "staff_booking_confirmed_now" if booking.confirmed else "staff_booking_held"
+        return (
+            self.engine.text("staff_booking_details")
+            .replace("{when}", dates.describe(booking.start))
+            .replace("{complaint}", booking.complaint[:_MAX_QUOTE])
+            .replace("{status}", self.engine.text(status))
+        )
 
     def _case_link(self, case_id: int | None) -> str:
         """The console page of a case (its queue without one); "#N" when the console's address is not set."""

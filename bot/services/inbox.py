@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.dialogue import Engine
 from bot.core.messages import (
+    BookAppointment,
     CancelBooking,
     ConversationState,
     EraseData,
@@ -31,6 +32,7 @@ from bot.core.messages import (
     Rating,
     ReportData,
     Turn,
+    booked,
     describe_action,
 )
 from bot.core.render import fill, split_text
@@ -58,7 +60,7 @@ _RETRYABLE_SQLSTATES = {"40P01", "40001"}
 _ATTEMPTS = 3
 ERASED = describe_action(EraseData())
 # Actions carried out on the conversation's ORM row (loaded only for them).
-_ROW_ACTIONS = (Handoff, CancelBooking, ReportData, EraseData)
+_ROW_ACTIONS = (Handoff, BookAppointment, CancelBooking, ReportData, EraseData)
 
 
 @dataclass(frozen=True)
@@ -303,9 +305,11 @@ class Inbox:
         texts = step.texts
         for action in step.actions:
             if isinstance(action, CancelBooking):
-                self.desk.cancel(session, stored, now, tally, moved=_handoff(step.actions))
+                self.desk.cancel(session, stored, now, tally, moved=booked(step.actions) is not None)
             if isinstance(action, Handoff):
                 self.desk.hand_over(session, stored, action, now, tally)
+            if isinstance(action, BookAppointment):
+                self.desk.book(session, stored, action.booking, now, tally)
         if any(isinstance(a, ReportData) for a in step.actions):
             values = privacy.summary_values(session, stored, self.retention_days)
             texts = [fill(text, values) for text in texts]
@@ -385,10 +389,6 @@ class Inbox:
             },
         )
         return True
-
-
-def _handoff(actions) -> bool:
-    return any(isinstance(a, Handoff) for a in actions)
 
 
 def _received_as(outcome: Outcome) -> str:
