@@ -52,7 +52,7 @@ def throughput_vs_concurrency(figures: dict, target: Path) -> None:
     rows = figures["rows"]
     series: dict[str, list[dict]] = {}
     for row in rows:
-        name = {"bare": "bare Flask (fixed TwiML)", "engine": "bot, no storage"}.get(
+        name = {"bare": "bare Flask (fixed TwiML)", "minimal": "minimal webhook", "engine": "bot, no storage"}.get(
             row["app"], f"bot, {row['database']}"
         )
         series.setdefault(name, []).append(row)

@@ -1,9 +1,11 @@
 """Webhook throughput: requests per second and latency of the full signed path (POST
 /webhook/whatsapp with a valid signature, storage, dialogue, TwiML) under gunicorn on loopback,
-measured with wrk, beside a bare Flask app returning fixed TwiML (bench/bare_app.py) under the
-same gunicorn settings; on SQLite and on PostgreSQL, at several concurrency levels. A second
-baseline, the bot with storage taken out (bench/engine_app.py), splits the gap into what the
-web layer and the dialogue engine cost and what storage costs.
+measured with wrk, beside a bare Flask app returning fixed TwiML (bench/bare_app.py) and the
+minimal correct webhook (bench/minimal_app.py: signature checked, one SQLite insert, fixed TwiML;
+the baseline issue 17's target is a ratio of) under the same gunicorn settings; on SQLite and on
+PostgreSQL, at several concurrency levels. A third baseline, the bot with storage taken out
+(bench/engine_app.py), splits the gap into what the web layer and the dialogue engine cost and
+what storage costs.
 
     python bench/webhook_throughput.py [--databases sqlite postgresql] [--connections 1 4 16 64]
                                        [--duration 10] [--workers 2] [--threads 4] [--json FILE]
@@ -163,6 +165,24 @@ def main() -> int:
             for connections in args.connections:
                 rows.append({"app": "bare", "database": None, **run_wrk(base, bodies, connections, args.duration)})
 
+        minimal_folder = folder / "minimal"
+        minimal_folder.mkdir()
+        with servers.gunicorn(
+            f"sqlite:///{minimal_folder / 'minimal.db'}",
+            folder / "minimal.log",
+            app="bench.minimal_app:app",
+            workers=args.workers,
+            threads=args.threads,
+            migrate=False,
+        ) as base:
+            signed_requests(bodies, f"{base}/webhook/whatsapp", texts, args.requests, "mwarm", 19)
+            run_wrk(base, bodies, 4, WARM_UP_SECONDS)
+            for index, connections in enumerate(args.connections):
+                signed_requests(
+                    bodies, f"{base}/webhook/whatsapp", texts, args.requests, f"m{connections}x", 20 + index
+                )
+                rows.append({"app": "minimal", "database": None, **run_wrk(base, bodies, connections, args.duration)})
+
         with servers.gunicorn(
             servers.sqlite_database(folder),
             folder / "engine.log",
@@ -205,18 +225,23 @@ def main() -> int:
             print(f"{database}: {stored_inbound(url)} messages stored for {sent} measured requests (+ the warm-up)")
 
     bare = {r["connections"]: r for r in rows if r["app"] == "bare"}
+    minimal = {r["connections"]: r for r in rows if r["app"] == "minimal"}
     print(
         f"\n{'app':<18} {'conn':>4} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}"
-        f" {'non-2xx':>8} {'errors':>6} {'vs bare':>8}"
+        f" {'non-2xx':>8} {'errors':>6} {'vs bare':>8} {'vs minimal':>10}"
     )
     for row in rows:
-        name = {"bare": "bare Flask", "engine": "bot, no storage"}.get(row["app"], f"bot, {row['database']}")
+        name = {"bare": "bare Flask", "minimal": "minimal webhook", "engine": "bot, no storage"}.get(
+            row["app"], f"bot, {row['database']}"
+        )
         ratio = row["rps"] / bare[row["connections"]]["rps"]
+        to_minimal = row["rps"] / minimal[row["connections"]]["rps"]
         flag = "  (requests repeated: too few prepared)" if row["app"] == "bot" and row["repeated"] else ""
         print(
             f"{name:<18} {row['connections']:>4} {row['rps']:>8.1f} {row['p50_ms']:>8.1f} {row['p90_ms']:>8.1f}"
             f" {row['p99_ms']:>8.1f} "
-            f"{row['max_ms']:>8.1f} {row['non_2xx']:>8} {row['socket_errors']:>6} {ratio:>7.2f}x{flag}"
+            f"{row['max_ms']:>8.1f} {row['non_2xx']:>8} {row['socket_errors']:>6} {ratio:>7.2f}x"
+            f" {to_minimal:>9.2f}x{flag}"
         )
     print("\ngoal: the bot at >= 0.5x the bare app's requests/s")
     if args.json:
