@@ -75,7 +75,7 @@ def test_the_confirmation_buttons_send_change_and_cancel(engine):
         "slot:2026-11-26T11:00:00+07:00",  # a slot never offered in this conversation
         "confirm:yes",  # a button of a later step
         "topic:pricing",  # a menu row, while a booking is going on
-        "HXforeign-payload",
+        "change:when",  # a button of another step
     ],
 )
 def test_a_choice_not_offered_gets_the_clear_answer_and_the_question_again(engine, choice_id):
@@ -113,6 +113,13 @@ def test_the_clarify_question_carries_its_two_topics(engine):
     assert turn.match.decision.value == "clarify"  # a bare body part: which topic?
     assert [o.id for o in turn.replies[-1].options] == [f"topic:{i}" for i in state.options]
     assert "1. " in turn.replies[-1].text
+
+
+def test_a_button_the_bot_did_not_give_is_read_as_its_text(engine):
+    """A quick reply of a template sent from outside the bot (its own ids): the text counts."""
+    turn, state = at_slot_offer(engine)
+    _, after = talk(engine, state, "2", "promo_december")
+    assert after.booking.at == "16:00"
 
 
 def test_no_options_on_a_text_question_or_after_the_conversation_moved_on(engine):

@@ -54,6 +54,11 @@ _WORD_CHOICES = {
         ("change:when", "choice_field_when"),
     ),
 }
+# The prefixes of every choice id the booking gives (a tap on one not offered now is stale).
+CHOICE_PREFIXES = (
+    SLOT_CHOICE,
+    *sorted({choice.split(":")[0] + ":" for row in _WORD_CHOICES.values() for choice, _ in row}),
+)
 _UNSENDABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 

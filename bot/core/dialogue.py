@@ -16,7 +16,7 @@ from itertools import pairwise
 from typing import NamedTuple
 
 from . import dates
-from .booking import MAX_CHOICE_DIGITS, BookingFlow
+from .booking import CHOICE_PREFIXES, MAX_CHOICE_DIGITS, BookingFlow
 from .feedback import BUTTONS as FEEDBACK_BUTTONS
 from .feedback import Feedback
 from .knowledge import KnowledgeBase
@@ -83,6 +83,9 @@ _CANCEL, _MOVE = "cancel", "move"
 ERASE_CONFIRM_WINDOW = timedelta(minutes=10)
 # The choice id of a topic offered in a numbered list (menu, clarify question, follow-ups).
 TOPIC_CHOICE = "topic:"
+# Every choice id the bot gives starts with one of these; a tap on another (a button of a
+# template sent from outside the bot) is read as its text.
+OWN_CHOICES = (TOPIC_CHOICE, *CHOICE_PREFIXES)
 
 
 class Engine:
@@ -167,10 +170,10 @@ class Engine:
         return replace(turn, replies=(*turn.replies[:-1], replace(turn.replies[-1], options=options)))
 
     def _said(self, state: ConversationState, incoming: Incoming, now: datetime, staff: StaffView) -> str | None:
-        """What a message says: its text, or for a tapped choice what the patient could have typed
-        for it (its number or word); None for a choice the conversation does not offer (now)."""
+        """What a message says: its text, or for a tapped choice of the bot's what the patient could
+        have typed for it (its number or word); None for one the conversation does not offer now."""
         choice = incoming.choice_id
-        if not choice or choice in FEEDBACK_BUTTONS:
+        if not choice or choice in FEEDBACK_BUTTONS or not choice.startswith(OWN_CHOICES):
             return incoming.text
         offered = {option.id: option.said for option in self.offer(self._lapsed(state, now, staff), staff)}
         return offered.get(choice)
