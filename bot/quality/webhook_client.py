@@ -38,6 +38,11 @@ def media_fields(content_types) -> dict[str, str]:
     return fields
 
 
+def choice_fields(choice_id: str, title: str) -> dict[str, str]:
+    """Form fields of a tapped quick-reply button (none without a choice)."""
+    return {"ButtonPayload": choice_id, "ButtonText": title} if choice_id else {}
+
+
 @dataclass(frozen=True)
 class WebhookReply:
     status: int

@@ -19,7 +19,13 @@ from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, re
 from flask_wtf.csrf import CSRFError
 
 from bot.config import ROOT, Config
-from bot.quality.webhook_client import TEST_NUMBER_PREFIX, WsgiWebhookClient, fake_patient_number, media_fields
+from bot.quality.webhook_client import (
+    TEST_NUMBER_PREFIX,
+    WsgiWebhookClient,
+    choice_fields,
+    fake_patient_number,
+    media_fields,
+)
 from bot.services.simulator import Simulator, SimulatorError
 from bot.store import storage
 from bot.web.staff import csrf, logged_in_staff
@@ -117,7 +123,9 @@ def send():
         raise _Refused("empty")
     name = " ".join(str(body.get("name") or "").split())[:200] or None
     sid = f"SMsim{uuid.uuid4().hex}"
-    reply = _webhook().send(address, text, profile_name=name, sid=sid, **media_fields([media] if media else []))
+    choice = choice_fields(str(body.get("choice_id") or "")[:500], text)  # a tapped button
+    fields = {**media_fields([media] if media else []), **choice}
+    reply = _webhook().send(address, text, profile_name=name, sid=sid, **fields)
     stored = _simulator().turn(sid) if reply.status == 200 else None
     if stored is None:
         raise _Refused("webhook", 502, status=reply.status)
