@@ -127,5 +127,15 @@ def test_no_options_on_a_text_question_or_after_the_conversation_moved_on(engine
     assert turn.replies[-1].options[0].id == "name:yes"
     turn, state = talk(engine, state, "bukan")
     assert turn.replies[-1].options == ()  # "Boleh tahu nama pasien?": typed
-    stale, _ = talk(engine, state, "Ya", "name:yes")
+    stale, _ = talk(engine, state, "Ya", "name:yes")  # the name question was answered already
     assert stale.replies[0].text == engine.kb.texts["choice_stale"]
+
+
+def test_the_name_buttons_keep_the_profile_name_or_ask_for_another(engine):
+    turn, state = talk(engine, ConversationState(), "mau booking")
+    yes, other = turn.replies[-1].options
+    assert (yes.title, other.title) == ("Ya", "Bukan")
+    _, kept = talk(engine, state, yes.title, yes.id)
+    assert (kept.booking.step, kept.booking.name) == ("complaint", "Rina")
+    _, asked = talk(engine, state, other.title, other.id)
+    assert (asked.booking.step, asked.booking.name) == ("name", None)
