@@ -129,7 +129,7 @@ class Engine:
         now = (now or datetime.now(dates.JAKARTA)).astimezone(dates.JAKARTA)
         said = self._said(state, incoming, now, staff)
         if said is None:
-            return self._offering(self._stale_choice(state), staff)
+            return self._offering(self._stale_choice(self._lapsed(state, now, staff)), staff)
         incoming = replace(incoming, text=said)
         assessment, parts = self.assess(incoming.text or "", state.danger_parts)
         proceed = partial(
@@ -165,7 +165,7 @@ class Engine:
     def _offering(self, turn: Turn, staff: StaffView) -> Turn:
         """The turn with its last reply carrying the choices it leaves open (as data)."""
         options = self.offer(turn.state, staff)
-        if not options or not turn.replies or turn.replies[-1].question:
+        if not options or not turn.replies:
             return turn
         return replace(turn, replies=(*turn.replies[:-1], replace(turn.replies[-1], options=options)))
 
