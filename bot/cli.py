@@ -301,6 +301,15 @@ def cmd_worker(args, out=sys.stdout) -> int:
     return run(config)
 
 
+def cmd_content(args, out=sys.stdout) -> int:
+    """`content register`: every channel that sends choices as templates registers its own."""
+    from bot import channels
+
+    config = Config.from_env()
+    registrars = [getattr(package, "register_content", None) for package in channels.packages()]
+    return max((registrar(config, out) for registrar in registrars if registrar), default=0)
+
+
 def cmd_cases(args, out=sys.stdout) -> int:
     """The handoff queue from the command line (the staff console shows the same)."""
     from sqlalchemy import select
@@ -654,6 +663,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="send queued WhatsApp messages (staff alerts, staff replies) with retries")
     worker.set_defaults(func=cmd_worker)
+
+    content = sub.add_parser("content", help="buttons and lists: register the channels' content templates")
+    content_sub = content.add_subparsers(dest="content_command", required=True)
+    content_sub.add_parser(
+        "register", help="create the templates of knowledge/content.yaml not registered yet; write their SIDs"
+    ).set_defaults(func=cmd_content)
 
     cases = sub.add_parser("cases", help="handoff cases: list, close")
     cases_sub = cases.add_subparsers(dest="cases_command", required=True)

@@ -52,6 +52,10 @@ def kb_copy(tmp_path) -> Path:
 import os  # noqa: E402
 import warnings  # noqa: E402
 
+# No test sends choices as templates unless it registers them itself (tests/test_content_buttons.py):
+# a content_sids.json registered on this machine must not change the other tests' replies.
+os.environ["CONTENT_SIDS_FILE"] = str(ROOT / "tests" / "no-content-sids.json")
+
 import servers  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 

@@ -1,5 +1,6 @@
 """A local stand-in for Twilio's REST API: records every request, answers like Twilio, and
-fails on demand. The real `twilio` client is pointed at it with TWILIO_API_BASE_URL."""
+fails on demand. The real `twilio` client is pointed at it with TWILIO_API_BASE_URL (messages)
+and TWILIO_CONTENT_BASE_URL (Content API templates: POST /v1/Content, a JSON body)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,10 @@ class Recorder:
     def messages(self) -> list[dict]:
         return [r.form for r in self.requests if r.path.endswith("/Messages.json")]
 
+    def contents(self) -> list[dict]:
+        """The Content API create requests (their JSON bodies), in order."""
+        return [r.form for r in self.requests if r.path == "/v1/Content"]
+
 
 def start_recorder() -> tuple[Recorder, ThreadingHTTPServer]:
     recorder = Recorder()
@@ -47,9 +52,11 @@ def start_recorder() -> tuple[Recorder, ThreadingHTTPServer]:
 
         def do_POST(self):
             length = int(self.headers.get("Content-Length") or 0)
-            form = {
-                k: v[0] for k, v in parse_qs(self.rfile.read(length).decode("utf-8"), keep_blank_values=True).items()
-            }
+            raw = self.rfile.read(length).decode("utf-8")
+            if (self.headers.get("Content-Type") or "").startswith("application/json"):
+                form = json.loads(raw)
+            else:
+                form = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
             with recorder.lock:
                 failure = recorder.failures.pop(0) if recorder.failures else None
             if failure == "slow":
@@ -67,6 +74,9 @@ def start_recorder() -> tuple[Recorder, ThreadingHTTPServer]:
                 return
             with recorder.lock:
                 recorder.requests.append(Recorded(self.path, form, dict(self.headers)))
+            if self.path == "/v1/Content":
+                self._reply(201, json.dumps(_content_created(form)))
+                return
             sid = f"SM{uuid.uuid4().hex}"
             payload = {
                 "sid": sid,
@@ -87,6 +97,22 @@ def start_recorder() -> tuple[Recorder, ThreadingHTTPServer]:
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+    def _content_created(request: dict) -> dict:
+        """Twilio's answer to a created Content template: the request, with its new HX sid."""
+        sid = f"HX{uuid.uuid4().hex}"
+        return {
+            "sid": sid,
+            "account_sid": "AC" + "0" * 32,
+            "friendly_name": request.get("friendly_name"),
+            "language": request.get("language"),
+            "variables": request.get("variables"),
+            "types": request.get("types"),
+            "url": f"https://content.twilio.com/v1/Content/{sid}",
+            "date_created": "2026-12-07T14:00:00Z",
+            "date_updated": "2026-12-07T14:00:00Z",
+            "links": {},
+        }
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     recorder.url = f"http://127.0.0.1:{server.server_port}"

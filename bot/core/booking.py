@@ -16,7 +16,7 @@ from itertools import pairwise
 
 from . import dates, schedule
 from .knowledge import KnowledgeBase
-from .messages import BookingDetails, BookingDraft, Decision
+from .messages import BookingDetails, BookingDraft, Decision, Option
 from .render import fill, format_hours, numbered
 from .schedule import NO_FULL
 
@@ -40,6 +40,25 @@ _INLINE_FIELD = re.compile(
 MAX_CHOICE_DIGITS = 6
 # Control characters that XML 1.0, and so a TwiML reply, cannot carry: the complaint is echoed
 # back in the summary, where one of them would make the whole reply unreadable for Twilio.
+# The choice id of an offered slot: this prefix and the slot's ISO time, so that a tap maps back
+# to exactly that slot, and a slot no longer offered is recognised.
+SLOT_CHOICE = "slot:"
+# The steps answered with a word, and their choices: (choice id, the dialogue text of its title);
+# a tap counts as typing the title.
+_WORD_CHOICES = {
+    NAME_CONFIRM: (("name:yes", "choice_yes"), ("name:other", "choice_other_name")),
+    CONFIRM: (("confirm:yes", "choice_yes"), ("confirm:change", "choice_change"), ("confirm:cancel", "choice_cancel")),
+    CHANGE: (
+        ("change:name", "choice_field_name"),
+        ("change:complaint", "choice_field_complaint"),
+        ("change:when", "choice_field_when"),
+    ),
+}
+# The prefixes of every choice id the booking gives (a tap on one not offered now is stale).
+CHOICE_PREFIXES = (
+    SLOT_CHOICE,
+    *sorted({choice.split(":")[0] + ":" for row in _WORD_CHOICES.values() for choice, _ in row}),
+)
 _UNSENDABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
@@ -426,6 +445,18 @@ class BookingFlow:
             options = numbered([dates.describe(datetime.fromisoformat(s)) for s in draft.slots])
             return f"{options}\n{self.kb.texts['options_hint']}"
         return self._question(draft)
+
+    def offer(self, draft: BookingDraft) -> tuple[Option, ...]:
+        """The choices the pending question accepts, as buttons: the offered slots (by number),
+        or the words of a yes/no or which-field question; none for a free-text question."""
+        if draft.step == PICK_SLOT:
+            return tuple(
+                Option(f"{SLOT_CHOICE}{slot}", dates.describe_short(datetime.fromisoformat(slot)), str(number))
+                for number, slot in enumerate(draft.slots, start=1)
+            )
+        return tuple(
+            Option(choice, self.kb.texts[key], self.kb.texts[key]) for choice, key in _WORD_CHOICES.get(draft.step, ())
+        )
 
     def _question(self, draft: BookingDraft) -> str:
         if draft.step == NAME_CONFIRM:

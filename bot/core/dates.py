@@ -337,6 +337,14 @@ def describe_day(moment: datetime) -> str:
     return f"{table.day_names[local.weekday()]}, {local.day} {table.month_names[local.month - 1]} {local.year}"
 
 
+def describe_short(moment: datetime) -> str:
+    """'Kam 27 Nov 15.00' (Asia/Jakarta): a slot on a button, where titles are short."""
+    local = moment.astimezone(JAKARTA)
+    table = words()
+    day, month = table.day_names[local.weekday()][:3], table.month_names[local.month - 1][:3]
+    return f"{day} {local.day} {month} {local:%H.%M}"
+
+
 # -- opening hours ----------------------------------------------------------------------------
 
 

@@ -16,7 +16,8 @@ from itertools import pairwise
 from typing import NamedTuple
 
 from . import dates
-from .booking import MAX_CHOICE_DIGITS, BookingFlow
+from .booking import CHOICE_PREFIXES, MAX_CHOICE_DIGITS, BookingFlow
+from .feedback import BUTTONS as FEEDBACK_BUTTONS
 from .feedback import Feedback
 from .knowledge import KnowledgeBase
 from .matcher import NAMED_PREFIX, Matcher
@@ -32,6 +33,7 @@ from .messages import (
     HandoffReason,
     Incoming,
     Match,
+    Option,
     Reply,
     ReportData,
     StaffView,
@@ -80,6 +82,11 @@ _APPOINTMENT_MAX_TOKENS = 6
 _CANCEL, _MOVE = "cancel", "move"
 # The answer to "hapus semua data Anda?" counts only this soon after it.
 ERASE_CONFIRM_WINDOW = timedelta(minutes=10)
+# The choice id of a topic offered in a numbered list (menu, clarify question, follow-ups).
+TOPIC_CHOICE = "topic:"
+# Every choice id the bot gives starts with one of these; a tap on another (a button of a
+# template sent from outside the bot) is read as its text.
+OWN_CHOICES = (TOPIC_CHOICE, *CHOICE_PREFIXES)
 
 
 class Engine:
@@ -121,6 +128,10 @@ class Engine:
         if calendar is not self.calendar:
             return self._seeing(calendar).step(state, incoming, now, staff, calendar)
         now = (now or datetime.now(dates.JAKARTA)).astimezone(dates.JAKARTA)
+        said = self._said(state, incoming, now, staff)
+        if said is None:
+            return self._offering(self._stale_choice(self._lapsed(state, now, staff)), staff)
+        incoming = replace(incoming, text=said)
         assessment, parts = self.assess(incoming.text or "", state.danger_parts)
         proceed = partial(
             self._step, incoming=incoming, now=now, first=not state.started, assessment=assessment, staff=staff
@@ -130,13 +141,49 @@ class Engine:
         )
         turn = replace(turn, state=replace(turn.state, danger_parts=parts), triage=assessment)
         turn = self._acknowledge_media(incoming, turn)
-        if state.started or not turn.replies:
+        if not state.started and turn.replies:
+            # A new patient learns first that this is an automated assistant, unless the message
+            # is urgent: then the urgent advice comes first and the introduction after it.
+            intro = Reply(self.text("first_contact"))
+            replies = (*turn.replies, intro) if _urgent(turn.actions) else (intro, *turn.replies)
+            turn = replace(turn, replies=replies)
+        return self._offering(turn, staff)
+
+    def offer(self, state: ConversationState, staff: StaffView = NO_STAFF) -> tuple[Option, ...]:
+        """The choices the conversation's pending question accepts as a tap: the booking's (slots,
+        yes/no, which field) or the numbered topics showing; none while staff have the chat, or
+        while an erase confirmation, an emergency's follow-up or the satisfaction question waits."""
+        if staff.has_chat or state.erase_asked_at or state.emergency_at or state.feedback_on:
+            return ()
+        if state.booking is not None:
+            return self.booking.offer(state.booking)
+        return tuple(
+            Option(f"{TOPIC_CHOICE}{intent}", self.kb.intents[intent].title or intent, str(number))
+            for number, intent in enumerate(state.options, start=1)
+            if intent in self.kb.intents
+        )
+
+    def _offering(self, turn: Turn, staff: StaffView) -> Turn:
+        """The turn with its last reply carrying the choices it leaves open (as data)."""
+        options = self.offer(turn.state, staff)
+        if not options or not turn.replies:
             return turn
-        # A new patient learns first that this is an automated assistant, unless the message
-        # is urgent: then the urgent advice comes first and the introduction after it.
-        intro = Reply(self.text("first_contact"))
-        replies = (*turn.replies, intro) if _urgent(turn.actions) else (intro, *turn.replies)
-        return replace(turn, replies=replies)
+        return replace(turn, replies=(*turn.replies[:-1], replace(turn.replies[-1], options=options)))
+
+    def _said(self, state: ConversationState, incoming: Incoming, now: datetime, staff: StaffView) -> str | None:
+        """What a message says: its text, or for a tapped choice of the bot's what the patient could
+        have typed for it (its number or word); None for one the conversation does not offer now."""
+        choice = incoming.choice_id
+        if not choice or choice in FEEDBACK_BUTTONS or not choice.startswith(OWN_CHOICES):
+            return incoming.text
+        offered = {option.id: option.said for option in self.offer(self._lapsed(state, now, staff), staff)}
+        return offered.get(choice)
+
+    def _stale_choice(self, state: ConversationState) -> Turn:
+        """A tap on a choice not offered now (an old message, or another conversation's)."""
+        reply = Reply(self.text("choice_stale"))
+        match = Match(Decision.FALLBACK, FALLBACK_INTENT, 0.0, reason="choice_stale")
+        return Turn((reply, *self._booking_resume(state)), (), replace(state, started=True), match)
 
     def _seeing(self, calendar: CalendarView) -> Engine:
         """This engine for one message, seeing the calendar as storage has it."""

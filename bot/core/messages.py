@@ -62,7 +62,7 @@ class Incoming:
     profile_name: str | None = None
     media_types: tuple[str, ...] = ()
     has_location: bool = False
-    choice_id: str | None = None  # a tapped button's id
+    choice_id: str | None = None  # a tapped button's id (an Option.id, or a feedback button's)
 
 
 @dataclass(frozen=True)
@@ -97,12 +97,26 @@ class Match:
 
 
 @dataclass(frozen=True)
+class Option:
+    """One choice a reply offers, as data for a channel that shows buttons or list rows: `id`
+    comes back when it is tapped (Incoming.choice_id) and counts as typing `said` (its number
+    in the reply's numbered list, or a word); `title` is what the button shows."""
+
+    id: str
+    title: str
+    said: str
+
+
+@dataclass(frozen=True)
 class Reply:
     """One message to the patient. `question`: the satisfaction question this text ends with
-    (bot.core.feedback), for a channel that sends it on its own (with buttons); empty if none."""
+    (bot.core.feedback), for a channel that sends it on its own (with buttons); empty if none.
+    `options`: the choices the text lists, for a channel that can show them as buttons (the
+    text keeps its numbered list for the channels that cannot)."""
 
     text: str
     question: str = field(default="", compare=False)
+    options: tuple[Option, ...] = field(default=(), compare=False)
 
     def split_question(self) -> tuple[str, str]:
         """(the text before the satisfaction question, the question), or (the text, "") when it

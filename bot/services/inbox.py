@@ -13,7 +13,8 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -29,6 +30,7 @@ from bot.core.messages import (
     InboundMessage,
     Incoming,
     Match,
+    Option,
     Rating,
     ReportData,
     Turn,
@@ -63,14 +65,23 @@ ERASED = describe_action(EraseData())
 _ROW_ACTIONS = (Handoff, BookAppointment, CancelBooking, ReportData, EraseData)
 
 
+class OptionTemplates(Protocol):
+    """A channel's way to send a reply's options as buttons or a list (bot.core.messages.Option):
+    the template and its variables for this text and these options, or None to send the text."""
+
+    def template(self, text: str, options: tuple[Option, ...]) -> tuple[str, dict] | None: ...
+
+
 @dataclass(frozen=True)
 class _Step:
-    """What the rate limit or the dialogue made of a message: the texts to send, and the turn."""
+    """What the rate limit or the dialogue made of a message: the texts to send (with the options
+    each lists, as data), and the turn."""
 
     texts: list[str]
     turn: Turn | None = None
     triage: str | None = None
     question: str = ""  # the satisfaction question, sent on its own as the template (not in texts)
+    options: list[tuple[Option, ...]] = field(default_factory=list)  # beside texts; empty: none
 
     @property
     def match(self) -> Match | None:
@@ -85,6 +96,7 @@ class _Step:
 class StoredReply:
     id: int
     text: str
+    options: tuple[Option, ...] = ()  # the choices it lists, for a channel that shows them
 
 
 @dataclass(frozen=True)
@@ -132,13 +144,17 @@ class Inbox:
         """The engine serving now (the knowledge base may be reloaded while running)."""
         return self.engines.current()
 
-    def receive(self, inbound: InboundMessage, max_reply_length: int | None = None) -> Outcome:
+    def receive(
+        self, inbound: InboundMessage, max_reply_length: int | None = None, templates: OptionTemplates | None = None
+    ) -> Outcome:
         """Store, answer and log one inbound message. `max_reply_length`: the channel's limit on
-        one message (longer replies are split and stored as several); None: the inbox's own."""
+        one message (longer replies are split and stored as several); None: the inbox's own.
+        `templates`: the channel sends options as buttons; from the first reply it has a template
+        for, the replies go through the outbox, in order (not in the outcome)."""
         started = time.perf_counter()
         for attempt in range(1, _ATTEMPTS + 1):
             try:
-                outcome = self._receive(inbound, max_reply_length or self.max_reply_length)
+                outcome = self._receive(inbound, max_reply_length or self.max_reply_length, templates)
                 break
             except IntegrityError:
                 # Only a same-MessageSid insert can collide here, and the conversation lock
@@ -191,7 +207,9 @@ class Inbox:
         )
         return outcome
 
-    def _receive(self, inbound: InboundMessage, max_reply_length: int | None) -> Outcome:
+    def _receive(
+        self, inbound: InboundMessage, max_reply_length: int | None, templates: OptionTemplates | None
+    ) -> Outcome:
         """One inbound message, in one transaction: each step below does one job."""
         now = self.clock()
         engine = self.engine  # one engine for the whole message, taken before any lock
@@ -219,10 +237,15 @@ class Inbox:
             needs_row = any(isinstance(a, _ROW_ACTIONS) for a in step.actions)
             stored = session.get(Conversation, conversation.id) if needs_row else None
             texts = self._dispatch(session, stored, conversation.id, message_id, step, tally, now)
-            if max_reply_length:
-                texts = [chunk for text in texts for chunk in split_text(text, max_reply_length)]
-            replies = _store_replies(session, conversation.id, message_id, texts, now)
-            tally.add(now, insights.MESSAGES, insights.BOT, len(replies))
+            pairs = _split(list(zip(texts, step.options or [()] * len(texts), strict=True)), max_reply_length)
+            direct, queued = _through_outbox(pairs, templates)
+            replies = _store_replies(session, conversation.id, message_id, direct, now)
+            for text, template_id, variables in queued:
+                # After the TwiML replies: the worker sends them once this transaction commits.
+                queue_to_patient(
+                    session, conversation.id, inbound.sender, text, now, template_id=template_id, variables=variables
+                )
+            tally.add(now, insights.MESSAGES, insights.BOT, len(replies) + len(queued))
             if step.question:
                 # After the TwiML replies: the worker sends it once this transaction commits.
                 template_id = self.satisfaction_template_id
@@ -288,6 +311,7 @@ class Inbox:
             turn=turn,
             triage=turn.triage.level.label if turn.triage is not None else None,
             question=question,
+            options=[reply.options for reply in turn.replies],
         )
 
     def _dispatch(
@@ -329,7 +353,7 @@ class Inbox:
             storage.save_conversation(session, conversation)
             message["reason"] = PROCESSING_FAILED
             (message_id,) = storage.insert_messages(session, [message])
-            replies = _store_replies(session, conversation.id, message_id, [self.engine.text("error")], now)
+            replies = _store_replies(session, conversation.id, message_id, [(self.engine.text("error"), ())], now)
             tally = insights.Tally()
             insights.count_inbound(tally, now, message, ConversationState(), None)
             tally.add(now, insights.MESSAGES, insights.BOT, len(replies))
@@ -435,9 +459,41 @@ def _open(session: Session, inbound: InboundMessage, now) -> Outcome | tuple:
     return conversation, message
 
 
+def _split(pairs: list[tuple[str, tuple[Option, ...]]], limit: int | None) -> list[tuple[str, tuple[Option, ...]]]:
+    """Each (text, options) cut into messages of at most `limit` characters; the options go with
+    the last part, which ends with their list."""
+    if not limit:
+        return pairs
+    cut = []
+    for text, options in pairs:
+        chunks = split_text(text, limit)
+        cut += [(chunk, options if index == len(chunks) - 1 else ()) for index, chunk in enumerate(chunks)]
+    return cut
+
+
+def _through_outbox(
+    pairs: list[tuple[str, tuple[Option, ...]]], templates: OptionTemplates | None
+) -> tuple[list[tuple[str, tuple[Option, ...]]], list[tuple[str, str | None, dict | None]]]:
+    """(the replies sent directly, the ones queued in order as (text, template id, variables)):
+    from the first reply whose options the channel has a template for, all are queued, so that
+    none overtakes another."""
+    if templates is None:
+        return pairs, []
+    for index, (text, options) in enumerate(pairs):
+        if options and templates.template(text, options) is not None:
+            return pairs[:index], [(t, *_template(templates, t, o)) for t, o in pairs[index:]]
+    return pairs, []
+
+
+def _template(templates: OptionTemplates, text: str, options: tuple[Option, ...]) -> tuple[str | None, dict | None]:
+    """The channel's template and variables for a queued reply; (None, None): plain text."""
+    return (templates.template(text, options) if options else None) or (None, None)
+
+
 def _store_replies(
-    session: Session, conversation_id: int, message_id: int, texts: list[str], now
+    session: Session, conversation_id: int, message_id: int, pairs: list[tuple[str, tuple[Option, ...]]], now
 ) -> tuple[StoredReply, ...]:
+    texts = [text for text, _ in pairs]
     rows = [
         {
             "conversation_id": conversation_id,
@@ -450,7 +506,7 @@ def _store_replies(
         for position, body in enumerate(texts)
     ]
     ids = storage.insert_messages(session, rows)
-    return tuple(StoredReply(id_, body) for id_, body in zip(ids, texts, strict=True))
+    return tuple(StoredReply(id_, body, options) for id_, (body, options) in zip(ids, pairs, strict=True))
 
 
 def _stored_outcome(session: Session, message: Message) -> Outcome:

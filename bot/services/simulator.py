@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core import dates
-from bot.core.messages import local_id
+from bot.core.messages import ConversationState, local_id
 from bot.quality import replay
 from bot.services.console import message_dict
 from bot.services.live import LiveEngine
@@ -102,7 +102,8 @@ class Simulator:
             return [message_view(m) for m in session.execute(query).scalars()]
 
     def turn(self, message_id: str) -> dict | None:
-        """The inbound message with this channel message id and the bot's stored replies to it."""
+        """The inbound message with this channel message id and the bot's stored replies to it;
+        the last reply has the choices the conversation offers now (`options`), for buttons."""
         with self.sessions() as session:
             message = storage.find_by_channel_id(session, message_id)
             if message is None:
@@ -110,7 +111,17 @@ class Simulator:
             replies = session.execute(
                 select(Message).where(Message.in_reply_to_id == message.id).order_by(Message.position, Message.id)
             ).scalars()
-            return {"inbound": message_view(message), "replies": [message_view(r) for r in replies]}
+            views = [message_view(r) for r in replies]
+            if views:
+                views[-1]["options"] = self._offer(session, message.conversation_id)
+            return {"inbound": message_view(message), "replies": views}
+
+    def _offer(self, session: Session, conversation_id: int) -> list[dict]:
+        """The choices the conversation's pending question accepts, as the engine offers them."""
+        conversation = session.get(Conversation, conversation_id)
+        state = ConversationState.from_dict(conversation.state)
+        offer = self.engines.current().offer(state, storage.staff_view(session, conversation))
+        return [{"id": option.id, "title": option.title} for option in offer]
 
     # -- recording a fixture ----------------------------------------------------------------
 

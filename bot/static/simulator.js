@@ -1,6 +1,8 @@
 // The WhatsApp simulator: sends what you type to /simulator/send (which signs it and hands it to
 // the real webhook), shows the replies the webhook gave, and every 2 seconds fetches the
-// conversation's newer stored messages, so staff replies from the console appear too.
+// conversation's newer stored messages, so staff replies from the console appear too. The choices
+// a reply offers show as buttons under it (rows of a list beyond three), as WhatsApp shows them;
+// a click sends the choice as a tapped button would (its id and title).
 // Message text is untrusted: it only ever becomes text nodes (WhatsApp's *bold* and _italic_ as
 // <strong>/<em> elements whose textContent is set), never HTML.
 "use strict";
@@ -78,6 +80,7 @@
       item.appendChild(paragraph);
     }
     (message.media || []).forEach(function (media) { item.appendChild(line("text", mediaLabel(media.content_type))); });
+    if (message.options && message.options.length) { item.appendChild(choices(message.options)); }
     if (message.sender === "patient") {
       understood[message.id] = message;
       item.appendChild(line("meta", clock(message.created_at)));
@@ -88,6 +91,21 @@
     }
     log.appendChild(item);
     scrollDown();
+  }
+
+  function choices(options) {
+    var box = document.createElement("div");
+    box.className = "sim-choices " + (options.length > 3 ? "as-list" : "as-buttons");
+    options.forEach(function (option) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "secondary sim-choice";
+      button.dataset.choice = option.id;
+      button.textContent = option.title;
+      button.addEventListener("click", function () { send(option.title, null, option.id); });
+      box.appendChild(button);
+    });
+    return box;
   }
 
   function info(text, id) {
@@ -122,12 +140,14 @@
     });
   }
 
-  function send(text, media) {
+  function send(text, media, choiceId) {
     if (busy) { return; }
     busy = true;
     showError("");
     $("sim-send").disabled = true;
-    post(root.dataset.send, { number: number(), name: $("sim-name").value, text: text, media: media || null })
+    var body = { number: number(), name: $("sim-name").value, text: text, media: media || null };
+    body.choice_id = choiceId || null;
+    post(root.dataset.send, body)
       .then(function (data) {
         bubble(data.inbound);
         data.replies.forEach(bubble);

@@ -120,7 +120,9 @@ def send():
         raise _Refused("empty")
     name = " ".join(str(body.get("name") or "").split())[:200] or None
     sid = f"SMsim{uuid.uuid4().hex}"
-    reply = _webhook().send(address, text, profile_name=name, sid=sid, media=[media] if media else [])
+    choice_id = str(body.get("choice_id") or "")[:500]  # a tapped button
+    media_types = [media] if media else []
+    reply = _webhook().send(address, text, profile_name=name, sid=sid, media=media_types, choice_id=choice_id)
     stored = _simulator().turn(sid) if reply.status == 200 else None
     if stored is None:
         raise _Refused("webhook", 502, status=reply.status)

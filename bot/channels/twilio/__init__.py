@@ -3,6 +3,7 @@
 The home channel: the simulator, `chat --via-webhook` and live replays speak through it."""
 
 from .client import PatientSide
+from .content import register_command as register_content
 from .sender import REQUIREMENT as SENDER_NEEDS
 from .sender import TwilioSender
 from .settings import settings
@@ -21,4 +22,4 @@ def patient_side(config) -> PatientSide:
     return PatientSide(config)
 
 
-__all__ = ["ADDRESS_SCHEME", "HOME", "SENDER_NEEDS", "init_app", "patient_side", "sender"]
+__all__ = ["ADDRESS_SCHEME", "HOME", "SENDER_NEEDS", "init_app", "patient_side", "register_content", "sender"]

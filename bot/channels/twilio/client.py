@@ -40,6 +40,11 @@ def media_fields(content_types) -> dict[str, str]:
     return fields
 
 
+def choice_fields(choice_id: str, title: str) -> dict[str, str]:
+    """Form fields of a tapped quick-reply button (none without a choice)."""
+    return {"ButtonPayload": choice_id, "ButtonText": title} if choice_id else {}
+
+
 @dataclass(frozen=True)
 class WebhookReply:
     status: int
@@ -94,10 +99,12 @@ class WebhookClient:
         profile_name: str | None = None,
         sid: str | None = None,
         media: tuple[str, ...] | list[str] = (),
+        choice_id: str = "",
         **extra: str,
     ) -> WebhookReply:
         """One WhatsApp message from `sender` ('whatsapp:+62...'), as Twilio would deliver it,
-        with attachments of the `media` content types; `extra`: more form fields, as given."""
+        with attachments of the `media` content types, or as the tap of the button `choice_id`
+        titled `text`; `extra`: more form fields, as given."""
         form = {
             "MessageSid": sid or f"SM{uuid.uuid4().hex}",
             "AccountSid": "ACLOCAL",
@@ -110,6 +117,7 @@ class WebhookClient:
         if profile_name:
             form["ProfileName"] = profile_name
         form.update(media_fields(media) if media else {})
+        form.update(choice_fields(choice_id, text))
         form.update(extra)
         return self.post(form)
 

@@ -20,6 +20,11 @@ class Settings:
     whatsapp_from: str = ""
     # Where the REST client sends (tests point it at a local recorder).
     api_base_url: str = API_BASE
+    # Content API templates (bot/channels/twilio/content.py): where `content register` writes
+    # their ContentSids and the app reads them (empty: instance/content_sids.json), and where
+    # the Content API is (empty: Twilio's).
+    content_sids_file: str = ""
+    content_base_url: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -28,6 +33,8 @@ class Settings:
             auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
             whatsapp_from=env.get("TWILIO_WHATSAPP_FROM", ""),
             api_base_url=(env.get("TWILIO_API_BASE_URL") or API_BASE).rstrip("/"),
+            content_sids_file=env.get("CONTENT_SIDS_FILE", ""),
+            content_base_url=env.get("TWILIO_CONTENT_BASE_URL", ""),
         )
 
     @property

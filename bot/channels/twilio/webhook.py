@@ -27,6 +27,7 @@ from bot.headers import (
 from bot.logs import mask_phone
 from bot.services.inbox import InboundMessage, Inbox, Outcome
 
+from .content import ContentTemplates
 from .settings import WEBHOOK_PATH, Settings, settings
 
 # WhatsApp refuses messages longer than this; longer replies are split.
@@ -43,6 +44,7 @@ bp = Blueprint("twilio_webhook", __name__)
 def init_app(app: Flask, inbox: Inbox, config: Config) -> None:
     app.extensions["klinik_inbox"] = inbox
     app.extensions["klinik_config"] = config
+    app.extensions["klinik_content_templates"] = ContentTemplates.from_config(config)
     app.register_blueprint(bp)
     if not settings(config).auth_token:
         if config.dev_mode:
@@ -127,8 +129,9 @@ def parse_inbound(raw_form) -> InboundMessage:
         latitude=_float(form.get("Latitude")),
         longitude=_float(form.get("Longitude")),
         location_label=(form.get("Label") or form.get("Address") or "")[:500] or None,
-        choice_id=(form.get("ButtonPayload") or "")[:500] or None,
-        choice_text=(form.get("ButtonText") or "")[:500] or None,
+        # A tapped quick-reply button, or a row picked from a list.
+        choice_id=(form.get("ButtonPayload") or form.get("ListId") or "")[:500] or None,
+        choice_text=(form.get("ButtonText") or form.get("ListTitle") or "")[:500] or None,
     )
 
 
@@ -155,7 +158,8 @@ def status_callback_url(outbound_id: int) -> str:
 @bp.post(WEBHOOK_PATH)
 def whatsapp() -> Response:
     _check_signature()
-    outcome = _inbox().receive(parse_inbound(request.form), max_reply_length=WHATSAPP_MAX_LENGTH)
+    templates = current_app.extensions["klinik_content_templates"]
+    outcome = _inbox().receive(parse_inbound(request.form), max_reply_length=WHATSAPP_MAX_LENGTH, templates=templates)
     twiml = MessagingResponse()
     for reply in outcome.replies:
         # statusCallback, not action: a <Message> with an action URL hands the rest of the
