@@ -108,8 +108,8 @@ class Rules:
         # alike: the term "ubun ubunnya" is "ubun ubun".
         self._stems = {word + clitic: word for word in stemmed for clitic in lexicon.clitics if len(word) > 2}
 
-        def stem(terms: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
-            return list(dict.fromkeys(tuple(self._stems.get(w, w) for w in term) for term in terms))
+        def stem(terms: list[tuple[str, ...]]) -> _Terms:
+            return _Terms(dict.fromkeys(tuple(self._stems.get(w, w) for w in term) for term in terms))
 
         self._terms = [(rule_id, [stem(group) for group in groups]) for rule_id, groups in self._terms]
         self._unless = {rule_id: stem(terms) for rule_id, terms in self._unless.items()}
@@ -218,11 +218,16 @@ class Rules:
         affirmed, not all), the indices of those groups: the next message may complete it."""
         words, positions = self._positions(sequence)
         parts = []
-        for rule_id, groups in self._terms:
-            if rule_id in self._anywhere and not self._cancelled(rule_id, words):
-                present = tuple(i for i, group in enumerate(groups) if self._term_places(words, positions, group))
-                if present and len(present) < len(groups):
-                    parts.append((rule_id, present))
+        for (rule_id, groups), firsts in zip(self._terms, self._firsts, strict=True):
+            if rule_id not in self._anywhere:
+                continue
+            present = tuple(
+                i
+                for i, (group, first) in enumerate(zip(groups, firsts, strict=True))
+                if not first.isdisjoint(positions.keys()) and self._term_places(words, positions, group)
+            )
+            if present and len(present) < len(groups) and not self._cancelled(rule_id, words):
+                parts.append((rule_id, present))
         return tuple(parts)
 
     def completed(self, parts: Parts, carried: Parts) -> str | None:
@@ -343,11 +348,12 @@ class Rules:
     def _term_places(self, words: list[str], positions: dict[str, list[int]], group) -> list[tuple[int, int]]:
         """Where terms of a group occur, affirmed (not right after a negation): (first, last)."""
         places = []
-        for term in group:
-            size = len(term)
-            for index in positions.get(term[0], ()):
-                if tuple(words[index : index + size]) == term and not self._negated_at(words, index):
-                    places.append((index, index + size - 1))
+        for first, indices in positions.items():
+            for term in group.by_first.get(first, ()):
+                size = len(term)
+                for index in indices:
+                    if tuple(words[index : index + size]) == term and not self._negated_at(words, index):
+                        places.append((index, index + size - 1))
         return places
 
     def _negated_at(self, words: list[str], index: int) -> bool:
@@ -544,6 +550,17 @@ def _joking_pattern(marks: Sequence[str]) -> re.Pattern[str] | None:
         else:
             parts.append(re.escape(mark))
     return re.compile("|".join(parts))
+
+
+class _Terms(list):
+    """A group of terms (word tuples), indexed by first word: a message's few words look up
+    their terms instead of every term being tried against the message."""
+
+    def __init__(self, terms=()):
+        super().__init__(terms)
+        self.by_first: dict[str, list[tuple[str, ...]]] = {}
+        for term in self:
+            self.by_first.setdefault(term[0], []).append(term)
 
 
 def _tightest(places: Sequence[Sequence[tuple[int, int]]]) -> tuple[int, int]:
