@@ -62,7 +62,9 @@ def start_in_background(config: Config, sessions) -> threading.Event:
 def _housekeeping(sessions, config: Config) -> None:
     now = storage.utcnow()
     sweep_expired_bookings(sessions, now)
-    settings = ReminderSettings(config.reminder_days_before, config.reminder_hour, config.reminder_template_id)
+    settings = ReminderSettings(
+        config.reminder_days_before, config.reminder_hour, config.reminder_template_id, channels.delivery_rules()
+    )
     if settings.days_before > 0:
         queue_reminders(sessions, _knowledge(config.knowledge_dir), settings, now)
 

@@ -209,3 +209,31 @@ def test_a_refusing_callback_is_retried_later_and_a_scheme_no_channel_sends_to_f
         Outbound(worker.sender.senders).send("telegram:123", "halo")
     assert not refused.value.retryable and "telegram:" in str(refused.value)
     application.extensions["klinik_database"].dispose()
+
+
+def test_whatsapps_window_and_length_are_the_twilio_channels_not_the_json_channels(database_url, monkeypatch):
+    """The 24-hour window and the 1,600 characters are declared by the Twilio channel
+    (bot.channels.delivery_rules): three days after a JSON patient's last message staff can
+    still write to them, and at length; a WhatsApp patient's reply is held to WhatsApp's rules."""
+    from datetime import timedelta
+
+    from helpers import say
+
+    from bot.services.console import ConsoleError
+    from bot.store import storage
+
+    application = make_app(database_url, monkeypatch)
+    post(application, {"id": "m-win", "from": "crm-9", "text": "sambungkan ke admin dong"})
+    say(application, "sambungkan ke admin dong", "SMwin1")
+    json_case, whatsapp_case = rows(application, HandoffCase)
+    console = application.extensions["klinik_console"]
+    later = storage.utcnow() + timedelta(days=3)
+    console.clock = lambda: later
+    assert console.reply(json_case.id, "sari", "x" * 2000)
+    with pytest.raises(ConsoleError) as too_long:
+        console.reply(whatsapp_case.id, "sari", "x" * 1601)
+    assert too_long.value.code == "too_long" and too_long.value.details == {"limit": 1600}
+    with pytest.raises(ConsoleError) as closed:
+        console.reply(whatsapp_case.id, "sari", "Halo, masih ada keluhan?")
+    assert closed.value.code == "window_closed"
+    application.extensions["klinik_database"].dispose()

@@ -8,12 +8,13 @@ import pytest
 from conftest import app_config
 from helpers import PATIENT, book, make_worker, rows, say
 
+from bot import channels
 from bot.core.dates import JAKARTA
 from bot.services.reminders import ReminderSettings, due_at, queue_reminders
 from bot.store.storage import Booking, OutboxItem
 from bot.web import create_app
 
-SETTINGS = ReminderSettings(days_before=1, hour=10, template_id="HXreminder")
+SETTINGS = ReminderSettings(days_before=1, hour=10, template_id="HXreminder", rules=channels.delivery_rules())
 # The appointment book() makes: Thursday 26 November 2026, 15:00 in Jakarta.
 DUE = datetime(2026, 11, 25, 10, 0, tzinfo=JAKARTA)
 

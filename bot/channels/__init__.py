@@ -8,6 +8,8 @@ names one (docs/ARCHITECTURE.md: how to add one). A channel package has:
 - `ADDRESS_SCHEME`: the prefix of its patients' addresses ("<scheme>:<their id there>");
 - `sender(config)`: what sends the outbox's messages to those addresses (None: not configured),
   and `SENDER_NEEDS`, the settings sending needs;
+- optionally `REPLY_WINDOW` (how long after a patient's last message a free-form message may
+  still go) and `MAX_MESSAGE_LENGTH`, which the services read as `delivery_rules()`;
 - the home channel alone (`HOME = True`): `patient_side(config)`, how the simulator, the
   terminal chat and live replays write as a patient would.
 """
@@ -19,6 +21,7 @@ import importlib
 import pkgutil
 from types import ModuleType
 
+from bot.services.handoff import DeliveryRules
 from bot.services.outbox import SendError, Sent
 
 
@@ -33,6 +36,16 @@ def init_app(app, inbox, config) -> None:
     """Register every channel's routes on the app."""
     for package in packages():
         package.init_app(app, inbox, config)
+
+
+@functools.cache
+def delivery_rules() -> DeliveryRules:
+    """The reply windows and message limits the channels declare, by address scheme."""
+    declared = packages()
+    return DeliveryRules(
+        windows={p.ADDRESS_SCHEME: p.REPLY_WINDOW for p in declared if hasattr(p, "REPLY_WINDOW")},
+        lengths={p.ADDRESS_SCHEME: p.MAX_MESSAGE_LENGTH for p in declared if hasattr(p, "MAX_MESSAGE_LENGTH")},
+    )
 
 
 def patient_side(config):

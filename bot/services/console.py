@@ -20,7 +20,7 @@ from bot.core import dates
 from bot.core.messages import ConversationState, local_id
 from bot.logs import mask_phone
 from bot.services import insights, privacy
-from bot.services.handoff import close_case, patient_name, send_to_patient, window_open
+from bot.services.handoff import NO_LIMITS, DeliveryRules, close_case, patient_name, send_to_patient
 from bot.services.live import LiveEngine
 from bot.store import storage
 from bot.store.storage import (
@@ -44,7 +44,8 @@ _BOOKING_DECISIONS = {
     "reject": (frozenset({BOOKING_HELD}), BOOKING_REJECTED, "staff_booking_rejected"),
     "cancel": (frozenset({BOOKING_HELD, BOOKING_CONFIRMED}), BOOKING_CANCELLED, "staff_booking_cancelled"),
 }
-MAX_REPLY = 1600
+# The longest staff reply the console takes; a channel with a shorter limit lowers it.
+MAX_REPLY = 4096
 VIEWS = ("waiting", "mine", "open", "closed", "all")
 
 
@@ -81,8 +82,10 @@ class Console:
         engines: LiveEngine,
         templates: Templates = Templates(),
         clock=storage.utcnow,
+        rules: DeliveryRules = NO_LIMITS,
     ):
         self.sessions = sessions
+        self.rules = rules
         # The queue and the periodic refreshes only read: on SQLite they then never wait for,
         # or hold up, the webhook's writes.
         self.read_sessions = storage.read_only_sessions(sessions)
@@ -131,6 +134,7 @@ class Console:
             ).scalars()
             row["messages"] = [self._with_reason(message_dict(m)) for m in messages]
             row["window_open"] = self._window_open(conversation, now)
+            row["max_reply"] = self.rules.max_length(conversation.address, MAX_REPLY)
             row["template_available"] = bool(self.templates.reply_template_id)
             return row
 
@@ -180,7 +184,7 @@ class Console:
         return case, conversation
 
     def _window_open(self, conversation: Conversation, now: datetime) -> bool:
-        return window_open(conversation, now)
+        return self.rules.window_open(conversation, now)
 
     # -- acting -----------------------------------------------------------------------------
 
@@ -209,11 +213,12 @@ class Console:
         text = (text or "").strip()
         if not text:
             raise ConsoleError("empty")
-        if len(text) > MAX_REPLY:
-            raise ConsoleError("too_long", limit=MAX_REPLY)
         now = self.clock()
         with self.sessions.begin() as session:
             case, conversation = self._own(session, case_id, me, now)
+            limit = self.rules.max_length(conversation.address, MAX_REPLY)
+            if len(text) > limit:
+                raise ConsoleError("too_long", limit=limit)
             if not self._window_open(conversation, now):
                 raise ConsoleError("window_closed")
             return self._send(session, case, conversation, text, me, now)
@@ -296,6 +301,7 @@ class Console:
             check=allowed,
             engine=self.engines.current(),
             satisfaction_template_id=self.templates.satisfaction_template_id,
+            rules=self.rules,
         )
         if not closed:
             raise ConsoleError("closed")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -48,8 +48,30 @@ from bot.store.storage import (
 
 log = logging.getLogger("klinik.handoff")
 _MAX_QUOTE = 200
-# WhatsApp accepts free-form messages only within 24 hours of the patient's last message.
-SESSION_WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class DeliveryRules:
+    """What each channel takes, by the scheme of the patient's address, as the channel packages
+    declare it (bot.channels.delivery_rules): how long after the patient's last message a
+    free-form message may still go (WhatsApp: 24 hours; later only an approved template), and
+    the longest message. A scheme not listed has neither limit."""
+
+    windows: Mapping[str, timedelta] = field(default_factory=dict)
+    lengths: Mapping[str, int] = field(default_factory=dict)
+
+    def window_open(self, conversation: Conversation, now: datetime) -> bool:
+        """Whether the patient's channel still takes a free-form message."""
+        window = self.windows.get(conversation.address.partition(":")[0])
+        if window is None:
+            return True
+        return conversation.last_inbound_at is not None and now - conversation.last_inbound_at < window
+
+    def max_length(self, address: str, default: int) -> int:
+        return min(self.lengths.get(address.partition(":")[0], default), default)
+
+
+NO_LIMITS = DeliveryRules()
 
 
 @dataclass(frozen=True)
@@ -320,12 +342,13 @@ def close_case(
     check: Callable | None = None,
     engine: Engine | None = None,
     satisfaction_template_id: str = "",
+    rules: DeliveryRules = NO_LIMITS,
 ) -> bool:
     """Staff are done: close the case and let the bot talk to the patient again. `check(session,
     case)` runs once the case is locked and may refuse by raising, so that nothing can change
     between the check and the closing. With the `engine`, the patient is sent the satisfaction
-    question about staff's help when it may come (bot.core.feedback) and WhatsApp's window is
-    open: as the quick-reply template `satisfaction_template_id` when set."""
+    question about staff's help when it may come (bot.core.feedback) and the channel's window
+    (`rules`) is open: as the quick-reply template `satisfaction_template_id` when set."""
     with sessions.begin() as session:
         # The inbox locks the conversation and then its case: take them in the same order.
         conversation_id = session.execute(
@@ -346,7 +369,7 @@ def close_case(
         state = ConversationState.from_dict(conversation.state).resumed()
         tally = insights.Tally()
         tally.add(now, insights.CASE_CLOSED, case.reason)
-        if engine is not None and window_open(conversation, now):
+        if engine is not None and rules.window_open(conversation, now):
             state, question = engine.feedback.after_case(
                 state, now, case.id, urgent=case.reason == HandoffReason.URGENT.value
             )
@@ -361,11 +384,6 @@ def close_case(
         tally.save(session)
     log.info("case closed", extra={"fields": {"case": case_id}})
     return True
-
-
-def window_open(conversation: Conversation, now: datetime) -> bool:
-    """Whether WhatsApp still takes a free-form message to the patient."""
-    return conversation.last_inbound_at is not None and now - conversation.last_inbound_at < SESSION_WINDOW
 
 
 def send_to_patient(

@@ -21,7 +21,7 @@ from bot.core import dates
 from bot.core.knowledge import KnowledgeBase
 from bot.core.render import fill
 from bot.logs import mask_phone
-from bot.services.handoff import window_open
+from bot.services.handoff import NO_LIMITS, DeliveryRules
 from bot.store.storage import (
     BOOKING_CONFIRMED,
     BOOKING_HELD,
@@ -44,7 +44,8 @@ STOP_INTENT = "stop_messages"
 class ReminderSettings:
     days_before: int = 1  # 0: no reminders
     hour: int = 10  # the hour (Asia/Jakarta) the reminder goes on that day
-    template_id: str = ""  # an approved template ({{1}} name, {{2}} when) for outside the 24-hour window
+    template_id: str = ""  # an approved template ({{1}} name, {{2}} when) for outside the channel's window
+    rules: DeliveryRules = NO_LIMITS  # the channels' windows (bot.channels.delivery_rules)
 
 
 def due_at(start: datetime, settings: ReminderSettings) -> datetime:
@@ -90,9 +91,9 @@ def _remind(session: Session, kb, settings: ReminderSettings, booking: Booking, 
     when = dates.describe(booking.start_at)
     body = fill(kb.texts["booking_reminder"], {"clinic_name": kb.clinic.name, "name": booking.name, "when": when})
     template_id = variables = None
-    if not window_open(conversation, now):
+    if not settings.rules.window_open(conversation, now):
         if not settings.template_id:
-            log.warning("no reminder: outside the 24-hour window and no REMINDER_CONTENT_SID", extra={"fields": who})
+            log.warning("no reminder: outside the channel's window and no REMINDER_CONTENT_SID", extra={"fields": who})
             return 0
         template_id, variables = settings.template_id, {"1": " ".join(booking.name.split()), "2": when}
     message = Message(conversation_id=conversation.id, direction=OUTBOUND, body=body.strip(), created_at=now)

@@ -76,7 +76,12 @@ def create_app(config: Config | None = None) -> Flask:
     staff_web.init_app(
         app,
         config,
-        Console(sessions, engines, Templates(config.patient_reply_template_id, config.satisfaction_template_id)),
+        Console(
+            sessions,
+            engines,
+            Templates(config.patient_reply_template_id, config.satisfaction_template_id),
+            rules=channels.delivery_rules(),
+        ),
         teacher,
         Accounts(sessions),
         Insights(sessions, engines, teacher),
