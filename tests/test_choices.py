@@ -139,3 +139,17 @@ def test_the_name_buttons_keep_the_profile_name_or_ask_for_another(engine):
     assert (kept.booking.step, kept.booking.name) == ("complaint", "Rina")
     _, asked = talk(engine, state, other.title, other.id)
     assert (asked.booking.step, asked.booking.name) == ("name", None)
+
+
+@pytest.mark.parametrize(("index", "erased"), [(0, True), (1, False)], ids=["yes, erase", "no, keep"])
+def test_the_erase_confirmation_has_buttons_that_erase_or_keep(engine, index, erased):
+    """A destructive step asked with buttons too: "Ya, hapus" erases, "Tidak, simpan" keeps."""
+    _, state = talk(engine, ConversationState(), "kapan klinik buka?")
+    turn, state = talk(engine, state, "hapus data saya")
+    offered = turn.replies[-1].options
+    assert [o.id for o in offered] == ["erase:yes", "erase:no"]
+    assert [o.title for o in offered] == ["Ya, hapus", "Tidak, simpan"]
+    turn, state = talk(engine, state, offered[index].title, offered[index].id)
+    assert [describe_action(a) for a in turn.actions] == (["erase_data"] if erased else [])
+    assert turn.match.reason == ("erase_confirmed" if erased else "erase_cancelled")
+    assert not turn.replies[-1].options and state.erase_asked_at is None

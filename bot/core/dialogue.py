@@ -84,9 +84,12 @@ _CANCEL, _MOVE = "cancel", "move"
 ERASE_CONFIRM_WINDOW = timedelta(minutes=10)
 # The choice id of a topic offered in a numbered list (menu, clarify question, follow-ups).
 TOPIC_CHOICE = "topic:"
+# The erase confirmation's buttons (id, text of the title); a tap counts as typing the title.
+ERASE_CHOICE = "erase:"
+_ERASE_CHOICES = ((f"{ERASE_CHOICE}yes", "choice_erase_yes"), (f"{ERASE_CHOICE}no", "choice_erase_no"))
 # Every choice id the bot gives starts with one of these; a tap on another (a button of a
 # template sent from outside the bot) is read as its text.
-OWN_CHOICES = (TOPIC_CHOICE, *CHOICE_PREFIXES)
+OWN_CHOICES = (TOPIC_CHOICE, ERASE_CHOICE, *CHOICE_PREFIXES)
 
 
 class Engine:
@@ -150,10 +153,13 @@ class Engine:
         return self._offering(turn, staff)
 
     def offer(self, state: ConversationState, staff: StaffView = NO_STAFF) -> tuple[Option, ...]:
-        """The choices the conversation's pending question accepts as a tap: the booking's (slots,
-        yes/no, which field) or the numbered topics showing; none while staff have the chat, or
-        while an erase confirmation, an emergency's follow-up or the satisfaction question waits."""
-        if staff.has_chat or state.erase_asked_at or state.emergency_at or state.feedback_on:
+        """The choices the conversation's pending question accepts as a tap: the erase
+        confirmation's yes/no, the booking's (slots, yes/no, which field) or the numbered topics
+        showing; none while staff have the chat, an emergency's follow-up or the satisfaction
+        question waits."""
+        if state.erase_asked_at:
+            return tuple(Option(choice, self.text(key), self.text(key)) for choice, key in _ERASE_CHOICES)
+        if staff.has_chat or state.emergency_at or state.feedback_on:
             return ()
         if state.booking is not None:
             return self.booking.offer(state.booking)

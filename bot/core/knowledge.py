@@ -74,7 +74,7 @@ TEXT_KEYS = (
     "erase_done", "erase_cancelled", "erase_unclear", "data_summary", "erased_by_staff_case", "staff_template_no_name",
     "feedback_question", "feedback_question_case", "feedback_thanks", "feedback_sorry",
     "choice_yes", "choice_change", "choice_cancel", "choice_other_name", "choice_field_name",
-    "choice_field_complaint", "choice_field_when", "choice_stale",
+    "choice_field_complaint", "choice_field_when", "choice_stale", "choice_erase_yes", "choice_erase_no",
 )  # fmt: skip
 
 MATCHER_KEYS = (
