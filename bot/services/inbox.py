@@ -66,10 +66,11 @@ _ROW_ACTIONS = (Handoff, BookAppointment, CancelBooking, ReportData, EraseData)
 
 
 class OptionTemplates(Protocol):
-    """A channel's way to send a reply's options as buttons or a list (bot.core.messages.Option):
-    the template and its variables for this text and these options, or None to send the text."""
+    """A channel's way to send a reply's options as buttons or a list (bot.core.messages.Option),
+    in a message of their own after the reply: its short text, the template and its variables;
+    or None (the numbered text alone)."""
 
-    def template(self, text: str, options: tuple[Option, ...]) -> tuple[str, dict] | None: ...
+    def template(self, options: tuple[Option, ...]) -> tuple[str, str, dict] | None: ...
 
 
 @dataclass(frozen=True)
@@ -149,8 +150,8 @@ class Inbox:
     ) -> Outcome:
         """Store, answer and log one inbound message. `max_reply_length`: the channel's limit on
         one message (longer replies are split and stored as several); None: the inbox's own.
-        `templates`: the channel sends options as buttons; from the first reply it has a template
-        for, the replies go through the outbox, in order (not in the outcome)."""
+        `templates`: the channel sends options as buttons: every reply is in the outcome with
+        its numbered text, and the buttons follow through the outbox in messages of their own."""
         started = time.perf_counter()
         for attempt in range(1, _ATTEMPTS + 1):
             try:
@@ -238,8 +239,8 @@ class Inbox:
             stored = session.get(Conversation, conversation.id) if needs_row else None
             texts = self._dispatch(session, stored, conversation.id, message_id, step, tally, now)
             pairs = _split(list(zip(texts, step.options or [()] * len(texts), strict=True)), max_reply_length)
-            direct, queued = _through_outbox(pairs, templates)
-            replies = _store_replies(session, conversation.id, message_id, direct, now)
+            replies = _store_replies(session, conversation.id, message_id, pairs, now)
+            queued = _buttons(pairs, templates)
             for text, template_id, variables in queued:
                 # After the TwiML replies: the worker sends them once this transaction commits.
                 queue_to_patient(
@@ -471,23 +472,15 @@ def _split(pairs: list[tuple[str, tuple[Option, ...]]], limit: int | None) -> li
     return cut
 
 
-def _through_outbox(
+def _buttons(
     pairs: list[tuple[str, tuple[Option, ...]]], templates: OptionTemplates | None
-) -> tuple[list[tuple[str, tuple[Option, ...]]], list[tuple[str, str | None, dict | None]]]:
-    """(the replies sent directly, the ones queued in order as (text, template id, variables)):
-    from the first reply whose options the channel has a template for, all are queued, so that
-    none overtakes another."""
+) -> list[tuple[str, str, dict]]:
+    """The messages carrying the replies' options as buttons, (text, template id, variables) in
+    order: the worker sends them after the replies themselves, which keep their numbered text."""
     if templates is None:
-        return pairs, []
-    for index, (text, options) in enumerate(pairs):
-        if options and templates.template(text, options) is not None:
-            return pairs[:index], [(t, *_template(templates, t, o)) for t, o in pairs[index:]]
-    return pairs, []
-
-
-def _template(templates: OptionTemplates, text: str, options: tuple[Option, ...]) -> tuple[str | None, dict | None]:
-    """The channel's template and variables for a queued reply; (None, None): plain text."""
-    return (templates.template(text, options) if options else None) or (None, None)
+        return []
+    found = (templates.template(options) for _, options in pairs if options)
+    return [template for template in found if template is not None]
 
 
 def _store_replies(

@@ -2,9 +2,11 @@
 
 The template definitions live in knowledge/content.yaml: quick-reply templates for 2 and 3
 choices and list-picker templates for up to 10. `python -m bot content register` creates each
-one (through the real twilio client) and writes name -> ContentSid to CONTENT_SIDS_FILE; a reply
-whose choices have a registered template of their size is sent as it (ContentSid +
-ContentVariables, through the outbox), any other stays numbered text.
+one (through the real twilio client) and writes name -> ContentSid to CONTENT_SIDS_FILE. A reply
+whose choices have a registered template of their size still goes as its numbered text, and is
+followed by the buttons (ContentSid + ContentVariables, through the outbox) in a short message of
+their own (content.yaml `prompt`): the reply reaches the patient even if the buttons do not, and
+no variable holds a line break, which WhatsApp refuses.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from .settings import settings
 DEFAULT_SIDS_FILE = ROOT / "instance" / "content_sids.json"
 QUICK_REPLY, LIST_PICKER = "twilio/quick-reply", "twilio/list-picker"
 # WhatsApp's limits (characters): a template's body, a button's title, a list row and its description.
-BODY_LIMIT = 1024
+# The prompt the buttons go with: one short line (a content variable; Twilio's limit is larger).
+PROMPT_LIMIT = 200
 TITLE_LIMIT = {QUICK_REPLY: 20, LIST_PICKER: 24}
 DESCRIPTION_LIMIT = 72
 # The variables each choice takes after the body ({{1}}): title and id; a list row, its description too.
@@ -65,6 +68,7 @@ class Definitions:
     language: str
     sample_body: str
     templates: tuple[Definition, ...]
+    prompt: str = ""
 
     def for_size(self, size: int) -> Definition | None:
         """The template for this many choices: buttons when they fit, else a list."""
@@ -82,7 +86,10 @@ def load_definitions(path: Path) -> Definitions:
     templates += [Definition(f"{listed['name']}_{n}", LIST_PICKER, n, button) for n in listed["sizes"]]
     if any(d.size > 10 or (d.kind == QUICK_REPLY and d.size > 3) for d in templates):
         raise ValueError(f"{path}: at most 3 buttons and 10 list rows")
-    return Definitions(str(data.get("language") or "id"), str(data["sample_body"]), tuple(templates))
+    prompt = " ".join(str(data["prompt"]).split())
+    if not prompt or len(prompt) > PROMPT_LIMIT:
+        raise ValueError(f"{path}: prompt must be one line of at most {PROMPT_LIMIT} characters")
+    return Definitions(str(data.get("language") or "id"), str(data["sample_body"]), tuple(templates), prompt)
 
 
 def shorten(title: str, limit: int) -> str:
@@ -141,12 +148,15 @@ class ContentTemplates:
             self._seen = (mtime, read_sids(self.path))
         return self._seen[1]
 
-    def template(self, text: str, options: tuple[Option, ...]) -> tuple[str, dict] | None:
+    def template(self, options: tuple[Option, ...]) -> tuple[str, str, dict] | None:
+        """(the prompt, the template, its variables) of the message carrying these choices as
+        buttons or a list; None when no template of their size is registered."""
         definition = self.definitions.for_size(len(options))
         sid = self.sids().get(definition.name) if definition else None
-        if sid is None or len(text) > BODY_LIMIT:
+        if sid is None:
             return None
-        return sid, variables(definition.kind, text, options)
+        prompt = self.definitions.prompt
+        return prompt, sid, variables(definition.kind, prompt, options)
 
 
 @dataclass(frozen=True)
