@@ -236,9 +236,11 @@ def test_with_auto_confirm_the_appointment_is_booked_and_the_chat_stays_with_the
         reply = " ".join(say(app, "ya", "SMq4", sender=sender, name="Rina"))
         assert "sudah terjadwal" in reply and "Kamis, 26 November 2026 pukul 15.00" in reply
         (booking,) = rows(app, Booking)
-        assert booking.status == "confirmed" and rows(app, storage.HandoffCase) == []
+        (case,) = rows(app, storage.HandoffCase)  # closed from the start: staff find it, the bot keeps the chat
+        assert booking.status == "confirmed" and (case.status, case.booking_id) == ("closed", booking.id)
         (alert,) = rows(app, storage.OutboxItem)
         assert "Janji temu baru" in alert.body and "terkonfirmasi otomatis" in alert.body and "Rina" in alert.body
+        assert alert.case_id == case.id and f"#{case.id}" in alert.body
         # The bot still answers: no case, no holding message.
         answer = " ".join(say(app, "alamat kliniknya dimana?", "SMq5", sender=sender, name="Rina"))
         assert "Staf klinik akan membalas" not in answer and "Jl." in answer
@@ -247,7 +249,14 @@ def test_with_auto_confirm_the_appointment_is_booked_and_the_chat_stays_with_the
         say(app, "jumat jam 2 siang", "SMq7", sender=sender, name="Rina")
         assert "sudah terjadwal" in " ".join(say(app, "ya", "SMq8", sender=sender, name="Rina"))
         old, new = rows(app, Booking)
-        assert (old.status, new.status) == ("cancelled", "confirmed") and rows(app, storage.HandoffCase) == []
+        assert (old.status, new.status) == ("cancelled", "confirmed")
+        assert [c.status for c in rows(app, storage.HandoffCase)] == ["closed", "closed"]
         assert {p.booking_id for p in rows(app, BookingPlace)} == {new.id}
+        # Erasing the patient's data takes the bookings and every alert about them.
+        say(app, "hapus data saya", "SMq9", sender=sender, name="Rina")
+        say(app, "ya hapus", "SMq10", sender=sender, name="Rina")
+        assert rows(app, Booking) == []
+        assert all(c.booking_id is None and "Rina" not in c.summary for c in rows(app, storage.HandoffCase))
+        assert [o for o in rows(app, storage.OutboxItem) if o.to_address != sender] == []
     finally:
         app.extensions["klinik_database"].dispose()

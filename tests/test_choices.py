@@ -153,3 +153,15 @@ def test_the_erase_confirmation_has_buttons_that_erase_or_keep(engine, index, er
     assert [describe_action(a) for a in turn.actions] == (["erase_data"] if erased else [])
     assert turn.match.reason == ("erase_confirmed" if erased else "erase_cancelled")
     assert not turn.replies[-1].options and state.erase_asked_at is None
+
+
+def test_a_danger_sign_typed_beside_a_tap_is_triaged_not_taken_as_the_tap(engine):
+    """Bad input (a JSON channel can send text and a choice together): the words count."""
+    turn, state = at_slot_offer(engine)
+    tapped = turn.replies[-1].options[0]
+    turn, _ = talk(engine, state, "nyeri dada hebat dan sesak napas sekarang", tapped.id)
+    assert turn.triage.level.name == "EMERGENCY" and "119" in " ".join(r.text for r in turn.replies)
+    stale, _ = talk(
+        engine, ConversationState(), "nyeri dada hebat dan sesak napas sekarang", "slot:2026-11-27T09:00:00+07:00"
+    )
+    assert stale.triage.level.name == "EMERGENCY"

@@ -237,3 +237,19 @@ def test_whatsapps_window_and_length_are_the_twilio_channels_not_the_json_channe
         console.reply(whatsapp_case.id, "sari", "Halo, masih ada keluhan?")
     assert closed.value.code == "window_closed"
     application.extensions["klinik_database"].dispose()
+
+
+def test_outside_dev_mode_the_worker_needs_the_home_channels_sender(database_url, receiver):
+    """Staff alerts (emergencies' among them) go over WhatsApp: a worker with only the JSON
+    callback configured would fail each of them for good, so it refuses to start."""
+    import dataclasses
+
+    from bot.worker import DevSender, build_worker
+
+    json_only = {"JSON_CHANNEL_SECRET": SECRET, "JSON_CHANNEL_CALLBACK_URL": receiver.url}
+    config = dataclasses.replace(app_config(database_url), environ=json_only)
+    with pytest.raises(SystemExit, match="TWILIO_ACCOUNT_SID"):
+        build_worker(config)
+    worker = build_worker(dataclasses.replace(config, dev_mode=True))  # dev mode: logged, not sent
+    assert isinstance(worker.sender.senders["whatsapp"], DevSender)
+    assert not isinstance(worker.sender.senders["json"], DevSender)

@@ -89,3 +89,18 @@ def test_outside_the_24_hour_window_the_template_goes(setup, recorder, clock):
     make_worker(config, app, clock).run_once()
     (sent,) = [m for m in recorder.messages() if m.get("ContentSid")]
     assert sent["ContentSid"] == "HXreminder" and "Desember" in sent["ContentVariables"]
+
+
+def test_a_reminder_whose_appointment_was_erased_never_goes(setup, recorder, clock):
+    """Bad input (issue 18): the reminder is queued, then the patient erases their data before
+    the worker sends it: the booking and the queued reminder are gone, nothing reaches them."""
+    app, config = setup
+    book(app)
+    assert _remind(app, DUE) == 1
+    say(app, "hapus data saya", "SMerase1")
+    assert "sudah kami hapus" in " ".join(say(app, "ya hapus", "SMerase2"))
+    assert rows(app, Booking) == [] and [o for o in rows(app, OutboxItem) if o.to_address == PATIENT] == []
+    clock.now = DUE.astimezone(UTC)
+    make_worker(config, app, clock).run_once()
+    assert [m for m in recorder.messages() if "Pengingat" in m.get("Body", "")] == []
+    assert _remind(app, DUE + timedelta(hours=1)) == 0

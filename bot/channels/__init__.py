@@ -51,8 +51,12 @@ def delivery_rules() -> DeliveryRules:
 def patient_side(config):
     """The home channel's patient side: its webhook path, clients that sign as its platform does,
     addresses of simulated patients."""
+    return _home().patient_side(config)
+
+
+def _home() -> ModuleType:
     (home,) = [package for package in packages() if getattr(package, "HOME", False)]
-    return home.patient_side(config)
+    return home
 
 
 class Outbound:
@@ -71,13 +75,15 @@ class Outbound:
 
 def outbound(config, stand_in=None) -> Outbound:
     """The senders of every channel that can send; `stand_in` (dev mode's, which logs and sends
-    nothing) for each that cannot. No sender at all is an error naming what each one needs."""
+    nothing) for each that cannot. Without the home channel's sender (staff alerts go over it),
+    an error naming what it needs."""
     senders = {}
     for package in packages():
         sender = package.sender(config) or stand_in
         if sender is not None:
             senders[package.ADDRESS_SCHEME] = sender
-    if not senders:
-        needs = "; or ".join(package.SENDER_NEEDS for package in packages())
-        raise ValueError(f"sending needs {needs} (or BOT_DEV_MODE=1)")
+    home = _home()
+    if home.ADDRESS_SCHEME not in senders:
+        # Staff alerts, emergencies' among them, go over the home channel: never start without it.
+        raise ValueError(f"sending needs {home.SENDER_NEEDS} (or BOT_DEV_MODE=1)")
     return Outbound(senders)

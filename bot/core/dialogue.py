@@ -132,6 +132,8 @@ class Engine:
             return self._seeing(calendar).step(state, incoming, now, staff, calendar)
         now = (now or datetime.now(dates.JAKARTA)).astimezone(dates.JAKARTA)
         said = self._said(state, incoming, now, staff)
+        if said != incoming.text and self._urgent_words(incoming.text, state):
+            said = incoming.text  # a danger sign typed beside a tap: the words count, not the tap
         if said is None:
             return self._offering(self._stale_choice(self._lapsed(state, now, staff)), staff)
         incoming = replace(incoming, text=said)
@@ -180,10 +182,13 @@ class Engine:
         """What a message says: its text, or for a tapped choice of the bot's what the patient could
         have typed for it (its number or word); None for one the conversation does not offer now."""
         choice = incoming.choice_id
-        if not choice or choice in FEEDBACK_BUTTONS or not choice.startswith(OWN_CHOICES):
-            return incoming.text
+        if not choice or choice in FEEDBACK_BUTTONS or not choice.startswith(OWN_CHOICES) or staff.has_chat:
+            return incoming.text  # while staff have the chat, a tap is a message for them
         offered = {option.id: option.said for option in self.offer(self._lapsed(state, now, staff), staff)}
         return offered.get(choice)
+
+    def _urgent_words(self, text: str | None, state: ConversationState) -> bool:
+        return bool(text) and self.assess(text, state.danger_parts)[0].level is Level.EMERGENCY
 
     def _stale_choice(self, state: ConversationState) -> Turn:
         """A tap on a choice not offered now (an old message, or another conversation's)."""

@@ -138,21 +138,35 @@ class HandoffDesk:
         tally: insights.Tally,
     ) -> Booking:
         """An appointment confirmed at once (schedule.auto_confirm): booked, and staff told with
-        no case to take, so the chat stays with the bot. While staff have the chat anyway, it
-        joins their case as a held one would."""
+        a case already closed (nothing to take), so the chat stays with the bot. While staff have
+        the chat anyway, it joins their case as a held one would."""
         if storage.open_case(session, conversation) is not None:
             case = self.hand_over(session, conversation, Handoff(HandoffReason.BOOKING, booking=details), now, tally)
             return session.get(Booking, case.booking_id)
         booking = self._book(session, conversation, details, now, tally)
+        # A case closed from the start: staff find the booking in the console (and the alert
+        # links it), the bot keeps the chat, and erasing the patient's data takes the alert too.
+        case = HandoffCase(
+            conversation_id=conversation.id,
+            reason=HandoffReason.BOOKING.value,
+            summary=self._summary(session, conversation, Handoff(HandoffReason.BOOKING, booking=details)),
+            booking_id=booking.id,
+            opened_at=now,
+            status=CASE_CLOSED,
+            closed_at=now,
+        )
+        session.add(case)
+        session.flush()
         values = {
-            "case": "-",
+            "case": str(case.id),
             "reason": self.engine.text("staff_reason_booking_booked"),
             "patient": _alert_patient(conversation, details),
             "details": self._booking_details(details),
-            "link": self._case_link(None),
+            "link": self._case_link(case.id),
         }
-        self._alert_staff(session, None, values, now)
-        log.info("booking confirmed at once", extra={"fields": {"booking": booking.id}})
+        case.alert_status = ALERT_PENDING if self.staff.numbers else ALERT_NONE
+        self._alert_staff(session, case, values, now)
+        log.info("booking confirmed at once", extra={"fields": {"booking": booking.id, "case": case.id}})
         return booking
 
     def calendar(self, session: Session, conversation_id: int, now: datetime, reading_slots: bool) -> CalendarView:

@@ -27,4 +27,5 @@ class CallbackSender:
             raise SendError(f"callback answered {error.code}", error.code in _RETRYABLE_STATUS) from error
         except OSError as error:
             raise SendError(f"callback unreachable: {type(error).__name__}", retryable=True) from error
-        return Sent(f"{PREFIX}:{message_id}", "delivered")
+        # Not "json:…", the inbound messages' ids: a patient's message id "outbox-7" is no reply.
+        return Sent(f"{PREFIX}-out:{message_id}", "delivered")
