@@ -29,7 +29,7 @@ class MemoryInbox:
         self.states: dict[str, ConversationState] = {}
         self.ids = itertools.count(1)
 
-    def receive(self, inbound: InboundMessage, max_reply_length: int | None = None) -> Outcome:
+    def receive(self, inbound: InboundMessage, max_reply_length: int | None = None, templates=None) -> Outcome:
         started = time.perf_counter()
         engine = self.engines.current()
         incoming = Incoming(inbound.text, profile_name=inbound.profile_name)
