@@ -57,7 +57,7 @@ def messages() -> list[str]:
 
 def answered_messages(engine) -> list[str]:
     """The messages the bot answers itself, without handing the chat to staff: once a chat is
-    handed over the bot stays silent for it, and a benchmark would measure silence."""
+    handed over the bot only acknowledges it, and a benchmark would measure the acknowledgement."""
     kb = engine.kb
     texts = []
     for text in messages():

@@ -84,7 +84,7 @@ def main() -> int:
     print(load.latency_summary(results, seconds))
     print(
         f"database: {report.inbound} inbound, {report.outbound} replies, {report.conversations} conversations, "
-        f"{report.silent} answered with silence (chat with staff); checked in {time.perf_counter() - started:.1f} s"
+        f"{report.silent} answered with silence (flooding); checked in {time.perf_counter() - started:.1f} s"
     )
     problems = report.problems + [f"server log: {line[:200]}" for line in errors[:10]]
     if problems:

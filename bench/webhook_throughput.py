@@ -16,8 +16,8 @@ database `klinik_bench` on the server of scripts/test-postgres); installs nothin
 Requests are signed in advance: a signature covers the URL and every form field, so each
 concurrency level gets its own file of signed requests, each with a new MessageSid (no request
 is a duplicate delivery), from 200 patients, with the texts of tests/eval that the bot answers
-itself (a chat handed to staff would make the bot fall silent for that patient, and the
-benchmark measure silence). bench/wrk_signed.lua sends them in turn. The flood limit
+itself (a chat handed to staff would leave the bot only acknowledging that patient's
+messages, and the benchmark measure the acknowledgement). bench/wrk_signed.lua sends them in turn. The flood limit
 (RATE_LIMIT_PER_MINUTE) is raised for the run, so that every request goes through the dialogue
 engine rather than being silenced. wrk runs on the same machine as the server and takes CPU
 from it: compare figures from one machine only.

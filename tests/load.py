@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from bot.channels.twilio.client import WebhookClient
-from bot.core.dialogue import WAITING_FOR_STAFF
 from bot.core.messages import ConversationState
 from bot.services.inbox import PROCESSING_FAILED
 from bot.store import storage
@@ -44,7 +43,7 @@ ANSWERED = [
     ["jual kuota internet?", "betis saya kedutan", "kalau stres?", "2", "makasih banyak"],
 ]
 # Conversations that end with the chat handed to staff (a booking, a request for a person, a
-# danger sign): from then on messages are stored and answered with silence.
+# danger sign): from then on messages are stored for staff and acknowledged.
 HANDED_OVER = [
     ["mau booking akupuntur besok jam 3", "ya", "betis kanan kedutan terus", "ya", "halo?"],
     ["bisa chat sama admin aja?", "halo?"],
@@ -167,7 +166,7 @@ class Report:
     problems: list[str] = field(default_factory=list)
     inbound: int = 0
     outbound: int = 0
-    silent: int = 0  # messages answered with silence (chat with staff, or flooding)
+    silent: int = 0  # messages answered with silence (flooding only)
     conversations: int = 0
 
     def problem(self, text: str) -> None:
@@ -234,7 +233,7 @@ def _check_replies(
             )
         if not group:
             report.silent += 1
-            if message.reason not in (WAITING_FOR_STAFF, RATE_SILENCED):
+            if message.reason != RATE_SILENCED:
                 report.problem(f"{message.channel_message_id}: no reply (reason {message.reason})")
         if message.reason == PROCESSING_FAILED:
             report.problem(f"{message.channel_message_id}: processing failed (the apology was sent)")

@@ -60,7 +60,8 @@ _TO_STAFF = "handoff_human"
 # After this many messages in a row that the bot could not place, a case is opened for staff.
 MISSES_BEFORE_HANDOFF = 2
 NO_STAFF = StaffView()
-# The reason of a message that waits for staff (the holding message, or silence after it).
+# The reason of a message that waits for staff (answered with the holding message, or a short
+# acknowledgement once the patient has been told).
 WAITING_FOR_STAFF = "waiting_for_staff"
 # After an emergency, each message is answered with the urgent direction again for this long
 # (or until staff close the case).
@@ -540,7 +541,8 @@ class Engine:
     def _while_staff(self, state, text: str, now: datetime, assessment: Assessment, staff: StaffView) -> Turn:
         """Staff have the chat. Practical questions the bot knows (address, hours, prices) are
         still answered and thanks acknowledged, with when staff will reply; anything else waits
-        for staff, with one holding message between two staff replies."""
+        for staff: the first one after a handover or a staff reply with the holding message, the
+        next ones with a short acknowledgement, so the patient always knows the message arrived."""
         match = self.matcher.match(text) if text else Match(Decision.FALLBACK, FALLBACK_INTENT, 0.0, reason="empty")
         said = match.intent if match.decision is Decision.ANSWER else None
         if said in self._practical:
@@ -556,10 +558,9 @@ class Engine:
         held = state.held_at is not None and not (
             staff.replied_at and staff.replied_at > datetime.fromisoformat(state.held_at)
         )
-        if held:
-            return self._advised(Turn((), (), state, waiting), assessment)
-        texts = (self.text("staff_holding"), *self._out_of_hours(now))
-        turn = Turn((Reply("\n".join(texts)),), (), replace(state, held_at=now.isoformat()), waiting)
+        texts = (self.text("staff_holding_again" if held else "staff_holding"), *self._out_of_hours(now))
+        after = state if held else replace(state, held_at=now.isoformat())
+        turn = Turn((Reply("\n".join(texts)),), (), after, waiting)
         return self._advised(turn, assessment)
 
     def _out_of_hours(self, now: datetime) -> tuple[str, ...]:

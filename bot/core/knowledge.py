@@ -63,7 +63,7 @@ TEXT_KEYS = (
     "booking_closed", "booking_outside_hours", "booking_break", "booking_full", "booking_offer", "booking_when_noted",
     "booking_reminder", "appointment_none", "appointment_cancelled", "appointment_move",
     "appointment_kept", "booking_booked", "booking_confirm", "booking_ask_change", "booking_sent", "booking_cancelled",
-    "booking_resume", "staff_holding", "staff_thanks", "staff_will_reply", "out_of_hours",
+    "booking_resume", "staff_holding", "staff_holding_again", "staff_thanks", "staff_will_reply", "out_of_hours",
     "emergency_again", "crisis_again", "emergency_not_clinic", "emergency_thanks", "doctor_advice",
     "doctor_reason_unknown", "doctor_only",
     "staff_alert", "staff_reason_booking", "staff_reason_human_agent", "staff_reason_urgent", "staff_booking_details",
