@@ -138,7 +138,7 @@ def test_evaluation_counts_clarify_as_not_answered(engine):
 def test_the_triage_sets_are_large_and_apart():
     held_out, *tuning = (
         evaluation.load_triage(EVAL / f"{name}.yaml")
-        for name in ("triage", *(f"triage_dev{n}" for n in ("", 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)))
+        for name in ("triage", *(f"triage_dev{n}" for n in ("", 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)))
     )
     counts = {level: sum(item.level == level for item in held_out) for level in evaluation.TRIAGE_LEVELS}
     assert counts["emergency"] >= 50 and counts["doctor"] >= 40 and counts["none"] >= 60
@@ -147,7 +147,7 @@ def test_the_triage_sets_are_large_and_apart():
 
 
 @pytest.mark.parametrize(
-    "name", ["triage_dev", "triage_dev2", "triage_dev3", "triage_dev4", "triage_dev8", "triage_dev9"]
+    "name", ["triage_dev", "triage_dev2", "triage_dev3", "triage_dev4", "triage_dev8", "triage_dev9", "triage_dev12"]
 )
 def test_the_triage_tuning_sets_meet_the_targets(engine, name):
     summary = evaluation.summarize_triage(evaluation.run_triage(engine, evaluation.load_triage(EVAL / f"{name}.yaml")))
@@ -157,13 +157,13 @@ def test_the_triage_tuning_sets_meet_the_targets(engine, name):
 def test_the_held_out_triage_set_does_not_regress(engine):
     """The fresh held-out set (the fourth, 2026-12-07) does not yet meet the triage targets
     (emergency recall 1.0, false alarms ≤ 2 %); this guards what has been reached
-    (docs/TRIAGE.md, 96.2 / 88.0 / 4.2 %) until it does. Doctor recall was 90.7 % before the
+    (docs/TRIAGE.md, 96.2 / 89.3 / 4.2 %) until it does. Doctor recall was 90.7 % before the
     care topics' examples (illnesses asked about beside acupuncture) joined the second net's
     harmless messages."""
     summary = evaluation.summarize_triage(evaluation.run_triage(engine, evaluation.load_triage(EVAL / "triage.yaml")))
     assert (
         summary["emergency_recall"] >= 0.96
-        and summary["doctor_recall"] >= 0.88
+        and summary["doctor_recall"] >= 0.89
         and summary["false_alarm_rate"] <= 0.045
     ), summary
 
