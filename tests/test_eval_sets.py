@@ -175,6 +175,6 @@ def test_two_question_messages_get_every_answer_and_one_question_messages_one(en
     above); the care topics' long questions with their context often do (9 %), so the whole set
     is guarded at 4.2 %."""
     held_out = evaluation.summarize(evaluation.run(engine, evaluation.load_labelled(EVAL / "two_questions.yaml")))
-    assert held_out["all_answered"] >= 0.83 and held_out["none_answered"] <= 0.02, held_out
+    assert held_out["all_answered"] >= 0.85 and held_out["none_answered"] <= 0.02, held_out
     single = evaluation.summarize(evaluation.run(engine, evaluation.load_labelled(EVAL / "heldout.yaml")))
     assert single["extra_answers"] <= 0.042, single

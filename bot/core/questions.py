@@ -32,6 +32,8 @@ _MAX_PIECES = 12
 # the shortest): a cut is tried between every two words, two readings each.
 _RUN_ON_SHORTEST = 3
 _RUN_ON_LONGEST = 30
+# ... or, for a second half with a word that asks ("| berapa tarifnya", "| alamatnya di mana"), this.
+_RUN_ON_SHORTEST_ASKED = 2
 # A half this sure is a question of its own beside a half that asks what the whole message asks.
 _RUN_ON_SURE = 0.85
 # Sentence and clause ends, and list numbers ("1." "2)": one digit, not "jam 3." or "tanggal 8.").
@@ -175,8 +177,11 @@ class QuestionFinder:
         if not 2 * _RUN_ON_SHORTEST <= len(words) <= _RUN_ON_LONGEST:
             return None
         best, surest = None, self.run_on_floor
-        for cut in range(_RUN_ON_SHORTEST, len(words) - _RUN_ON_SHORTEST + 1):
+        for cut in range(_RUN_ON_SHORTEST, len(words) - _RUN_ON_SHORTEST_ASKED + 1):
             left, right = " ".join(words[:cut]), " ".join(words[cut:])
+            short = len(words) - cut < _RUN_ON_SHORTEST
+            if short and self._questioning.isdisjoint(self.matcher.normalize.tokens(right)):
+                continue
             ending = self.matcher.normalize.tokens(left)[-1:]
             if not (self._asks(left) and self._asks(right)) or self._unfinished.issuperset(ending):
                 continue
