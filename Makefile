@@ -40,7 +40,7 @@ test: $(TEST_STAMP)
 
 # The held-out sets' misses are not printed: reading them would make its figures optimistic.
 evaluate: $(RUN_STAMP)
-	$(BIN)/python -m bot evaluate tests/eval/tune.yaml tests/eval/dev.yaml tests/eval/calib.yaml tests/eval/hard_dev.yaml tests/eval/care_dev2.yaml tests/eval/triage_dev.yaml tests/eval/triage_dev2.yaml tests/eval/triage_dev3.yaml tests/eval/triage_dev4.yaml tests/eval/triage_dev5.yaml tests/eval/triage_dev6.yaml tests/eval/triage_dev7.yaml tests/eval/triage_dev8.yaml tests/eval/triage_dev9.yaml tests/eval/triage_dev10.yaml tests/eval/triage_dev11.yaml tests/eval/triage_dev12.yaml tests/eval/two_questions_dev.yaml tests/eval/two_questions_dev2.yaml tests/eval/two_questions_dev3.yaml tests/eval/two_questions_dev4.yaml tests/eval/two_questions_dev5.yaml
+	$(BIN)/python -m bot evaluate tests/eval/tune.yaml tests/eval/dev.yaml tests/eval/calib.yaml tests/eval/hard_dev.yaml tests/eval/care_dev2.yaml tests/eval/triage_dev.yaml tests/eval/triage_dev2.yaml tests/eval/triage_dev3.yaml tests/eval/triage_dev4.yaml tests/eval/triage_dev5.yaml tests/eval/triage_dev6.yaml tests/eval/triage_dev7.yaml tests/eval/triage_dev8.yaml tests/eval/triage_dev9.yaml tests/eval/triage_dev10.yaml tests/eval/triage_dev11.yaml tests/eval/triage_dev12.yaml tests/eval/triage_dev13.yaml tests/eval/two_questions_dev.yaml tests/eval/two_questions_dev2.yaml tests/eval/two_questions_dev3.yaml tests/eval/two_questions_dev4.yaml tests/eval/two_questions_dev5.yaml
 	$(BIN)/python -m bot evaluate --baseline --errors 0 tests/eval/heldout.yaml tests/eval/hard.yaml $(SAMPLE)
 	$(BIN)/python -m bot evaluate --errors 0 tests/eval/triage.yaml
 

@@ -138,7 +138,7 @@ def test_evaluation_counts_clarify_as_not_answered(engine):
 def test_the_triage_sets_are_large_and_apart():
     held_out, *tuning = (
         evaluation.load_triage(EVAL / f"{name}.yaml")
-        for name in ("triage", *(f"triage_dev{n}" for n in ("", 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)))
+        for name in ("triage", *(f"triage_dev{n}" for n in ("", 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13)))
     )
     counts = {level: sum(item.level == level for item in held_out) for level in evaluation.TRIAGE_LEVELS}
     assert counts["emergency"] >= 50 and counts["doctor"] >= 40 and counts["none"] >= 60
@@ -147,7 +147,17 @@ def test_the_triage_sets_are_large_and_apart():
 
 
 @pytest.mark.parametrize(
-    "name", ["triage_dev", "triage_dev2", "triage_dev3", "triage_dev4", "triage_dev8", "triage_dev9", "triage_dev12"]
+    "name",
+    [
+        "triage_dev",
+        "triage_dev2",
+        "triage_dev3",
+        "triage_dev4",
+        "triage_dev8",
+        "triage_dev9",
+        "triage_dev12",
+        "triage_dev13",
+    ],
 )
 def test_the_triage_tuning_sets_meet_the_targets(engine, name):
     summary = evaluation.summarize_triage(evaluation.run_triage(engine, evaluation.load_triage(EVAL / f"{name}.yaml")))
