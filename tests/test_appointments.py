@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 from conftest import app_config
-from helpers import rows, say
+from helpers import PASSWORD, StaffBrowser, rows, say
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -258,5 +258,43 @@ def test_with_auto_confirm_the_appointment_is_booked_and_the_chat_stays_with_the
         assert rows(app, Booking) == []
         assert all(c.booking_id is None and "Rina" not in c.summary for c in rows(app, storage.HandoffCase))
         assert [o for o in rows(app, storage.OutboxItem) if o.to_address != sender] == []
+    finally:
+        app.extensions["klinik_database"].dispose()
+
+
+def test_staff_cancel_an_auto_confirmed_appointment_and_the_patient_answer_reaches_them(database_url, clock, kb_copy):
+    """An appointment booked at once (auto-confirm) has a case closed from the start; staff can
+    still cancel it from its case page. The case opens again for them, the place is free, the
+    patient is told, and the patient's answer waits for staff instead of going to the bot."""
+    clinic = kb_copy / "clinic.yaml"
+    clinic.write_text(clinic.read_text(encoding="utf-8").replace("auto_confirm: false", "auto_confirm: true"))
+    app = create_app(app_config(database_url, knowledge_dir=kb_copy, secret_key="test-secret-key"))
+    app.extensions["klinik_inbox"].clock = clock
+    app.extensions["klinik_console"].clock = clock
+    app.extensions["klinik_accounts"].add("sari", PASSWORD)
+    try:
+        sender = PATIENTS[1]
+        _to_summary(app, sender, "SMz")
+        assert "sudah terjadwal" in " ".join(say(app, "ya", "SMz4", sender=sender, name="Rina"))
+        (case,) = rows(app, storage.HandoffCase)
+        assert case.status == "closed"
+        sari = StaffBrowser(app)
+        assert sari.login().status_code == 302
+        page = sari.get(f"/staff/cases/{case.id}").get_data(as_text=True)
+        assert 'id="cancel-booking"' in page and "membukanya lagi" in page
+        response = sari.post(f"/staff/cases/{case.id}/booking", {"decision": "cancel", "note": "terapis sakit"})
+        assert response.status_code == 302 and "error" not in response.headers["Location"]
+        (booking,) = rows(app, Booking)
+        (case,) = rows(app, storage.HandoffCase)
+        assert (booking.status, booking.decided_by) == ("cancelled", "sari")
+        assert (case.status, case.claimed_by, case.closed_at) == ("open", "sari", None)
+        assert rows(app, BookingPlace) == []
+        told = [o.body for o in rows(app, storage.OutboxItem) if o.to_address == sender]
+        assert any("dibatalkan" in body and "terapis sakit" in body for body in told)
+        (waits,) = say(app, "lho kenapa dibatalkan?", "SMz5", sender=sender, name="Rina")
+        assert "Staf klinik akan membalas" in waits
+        # Cancelling twice is refused, not repeated.
+        again = sari.post(f"/staff/cases/{case.id}/booking", {"decision": "cancel"})
+        assert "error=booking_decided" in again.headers["Location"]
     finally:
         app.extensions["klinik_database"].dispose()

@@ -251,11 +251,14 @@ class Console:
         return self.decide(case_id, me, "confirm" if confirm else "reject", note)
 
     def decide(self, case_id: int, me: str, decision: str, note: str = "") -> int | None:
-        """A decision of _BOOKING_DECISIONS on the case's booking (confirm, reject, cancel)."""
+        """A decision of _BOOKING_DECISIONS on the case's booking (confirm, reject, cancel).
+        A confirmed appointment can be cancelled from a closed case too (one booked at once
+        with auto-confirm, or a case closed after confirming): the case opens again, so the
+        patient's answer to the cancellation reaches staff."""
         allowed, status, key = _BOOKING_DECISIONS[decision]
         now = self.clock()
         with self.sessions.begin() as session:
-            case, conversation = self._own(session, case_id, me, now)
+            case, conversation = self._own(session, case_id, me, now, reopen=decision == "cancel")
             booking = session.get(Booking, case.booking_id, with_for_update=True) if case.booking_id else None
             if booking is None:
                 raise ConsoleError("no_booking")
@@ -342,11 +345,20 @@ class Console:
                 for e in entries
             ]
 
-    def _own(self, session: Session, case_id: int, me: str, now: datetime) -> tuple[HandoffCase, Conversation]:
-        """Lock the case for an action by `me`: it must be open and not someone else's."""
+    def _own(
+        self, session: Session, case_id: int, me: str, now: datetime, reopen: bool = False
+    ) -> tuple[HandoffCase, Conversation]:
+        """Lock the case for an action by `me`: it must be open and not someone else's. With
+        `reopen`, a closed case opens again for `me` (unless the patient has another open
+        case: that one has the chat, and this one stays closed)."""
         case, conversation = self._load(session, case_id, lock=True)
-        if case.status != CASE_OPEN:
+        if case.status != CASE_OPEN and not reopen:
             raise ConsoleError("closed")
+        if case.status != CASE_OPEN:
+            if storage.open_case(session, conversation) is None:
+                case.status, case.closed_at, case.claimed_by, case.claimed_at = CASE_OPEN, None, me, now
+                session.flush()
+            return case, conversation
         if case.claimed_by and case.claimed_by != me:
             raise ConsoleError("claimed_by_other", by=case.claimed_by)
         if not case.claimed_by:
