@@ -298,3 +298,38 @@ def test_staff_cancel_an_auto_confirmed_appointment_and_the_patient_answer_reach
         assert "error=booking_decided" in again.headers["Location"]
     finally:
         app.extensions["klinik_database"].dispose()
+
+
+def test_cancelling_from_a_closed_case_waits_for_another_open_case_and_the_24_hours(database_url, clock, kb_copy):
+    """While another case of the patient is open, cancelling from the closed one is refused (the
+    open one has the chat); outside WhatsApp's 24 hours the appointment is cancelled, the case
+    stays closed and staff are told to reach the patient another way."""
+    clinic = kb_copy / "clinic.yaml"
+    clinic.write_text(clinic.read_text(encoding="utf-8").replace("auto_confirm: false", "auto_confirm: true"))
+    app = create_app(app_config(database_url, knowledge_dir=kb_copy, secret_key="test-secret-key"))
+    app.extensions["klinik_inbox"].clock = clock
+    app.extensions["klinik_console"].clock = clock
+    app.extensions["klinik_accounts"].add("sari", PASSWORD)
+    try:
+        sender = PATIENTS[2]
+        _to_summary(app, sender, "SMy")
+        say(app, "ya", "SMy4", sender=sender, name="Rina")
+        say(app, "bisa chat sama admin?", "SMy5", sender=sender, name="Rina")
+        booked, talk = rows(app, storage.HandoffCase)
+        assert (booked.status, talk.status) == ("closed", "open")
+        sari = StaffBrowser(app)
+        assert sari.login().status_code == 302
+        refused = sari.post(f"/staff/cases/{booked.id}/booking", {"decision": "cancel"})
+        assert "error=other_case_open" in refused.headers["Location"]
+        assert f"#{talk.id}" in sari.get(refused.headers["Location"]).get_data(as_text=True)
+        assert rows(app, Booking)[0].status == "confirmed"
+        app.extensions["klinik_console"].close(talk.id, "sari")
+        clock.advance(hours=25)  # the patient's last message is older than WhatsApp's window
+        silent = sari.post(f"/staff/cases/{booked.id}/booking", {"decision": "cancel"})
+        assert "notice=booking_cancelled_silent" in silent.headers["Location"]
+        (booking,) = rows(app, Booking)
+        assert booking.status == "cancelled" and rows(app, BookingPlace) == []
+        assert [c.status for c in rows(app, storage.HandoffCase)] == ["closed", "closed"]
+        assert not [o for o in rows(app, storage.OutboxItem) if o.to_address == sender and "dibatalkan" in o.body]
+    finally:
+        app.extensions["klinik_database"].dispose()

@@ -156,7 +156,6 @@ def test_the_triage_sets_are_large_and_apart():
         "triage_dev8",
         "triage_dev9",
         "triage_dev12",
-        "triage_dev13",
     ],
 )
 def test_the_triage_tuning_sets_meet_the_targets(engine, name):

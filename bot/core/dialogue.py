@@ -541,8 +541,9 @@ class Engine:
     def _while_staff(self, state, text: str, now: datetime, assessment: Assessment, staff: StaffView) -> Turn:
         """Staff have the chat. Practical questions the bot knows (address, hours, prices) are
         still answered and thanks acknowledged, with when staff will reply; anything else waits
-        for staff: the first one after a handover or a staff reply with the holding message, the
-        next ones with a short acknowledgement, so the patient always knows the message arrived."""
+        for staff, each with a reply so the patient knows it arrived: the holding message when the
+        patient has not been told since staff last wrote (the handover's own text counts as told),
+        else a short acknowledgement."""
         match = self.matcher.match(text) if text else Match(Decision.FALLBACK, FALLBACK_INTENT, 0.0, reason="empty")
         said = match.intent if match.decision is Decision.ANSWER else None
         if said in self._practical:

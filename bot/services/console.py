@@ -54,7 +54,8 @@ class ConsoleError(Exception):
 
     status = {"not_found": 404, "claimed_by_other": 409, "closed": 409, "window_closed": 409,
               "no_booking": 409, "booking_decided": 409, "empty": 400, "too_long": 400,
-              "no_template": 409, "bad_view": 400, "erased": 410, "booking_undecided": 409}  # fmt: skip
+              "no_template": 409, "bad_view": 400, "erased": 410, "booking_undecided": 409,
+              "other_case_open": 409}  # fmt: skip
 
     def __init__(self, code: str, **details):
         super().__init__(code)
@@ -134,6 +135,8 @@ class Console:
             ).scalars()
             row["messages"] = [self._with_reason(message_dict(m)) for m in messages]
             row["window_open"] = self._window_open(conversation, now)
+            other = storage.open_case(session, conversation) if case.status != CASE_OPEN else None
+            row["open_case_id"] = other.id if other is not None else None  # the patient's case that has the chat
             row["max_reply"] = self.rules.max_length(conversation.address, MAX_REPLY)
             row["template_available"] = bool(self.templates.reply_template_id)
             return row
@@ -165,7 +168,7 @@ class Console:
             "claimed_by": case.claimed_by,
             "claimed_at": _iso(case.claimed_at),
             "alert_status": case.alert_status,
-            "booking": _booking_dict(booking) if booking else None,
+            "booking": _booking_dict(booking, now) if booking else None,
             # The booking's patient (with the WhatsApp profile name when it differs).
             "shown_name": patient_name(conversation.profile_name, booking),
             "erased": conversation.erased_at is not None,
@@ -252,13 +255,15 @@ class Console:
 
     def decide(self, case_id: int, me: str, decision: str, note: str = "") -> int | None:
         """A decision of _BOOKING_DECISIONS on the case's booking (confirm, reject, cancel).
-        A confirmed appointment can be cancelled from a closed case too (one booked at once
-        with auto-confirm, or a case closed after confirming): the case opens again, so the
-        patient's answer to the cancellation reaches staff."""
+        An upcoming confirmed appointment can be cancelled from a closed case too (see _reopen)."""
         allowed, status, key = _BOOKING_DECISIONS[decision]
         now = self.clock()
         with self.sessions.begin() as session:
-            case, conversation = self._own(session, case_id, me, now, reopen=decision == "cancel")
+            case, conversation = self._load(session, case_id, lock=True)
+            if case.status != CASE_OPEN and decision == "cancel":
+                self._reopen(session, case, conversation, me, now)
+            else:
+                self._claim(case, me, now)
             booking = session.get(Booking, case.booking_id, with_for_update=True) if case.booking_id else None
             if booking is None:
                 raise ConsoleError("no_booking")
@@ -345,25 +350,43 @@ class Console:
                 for e in entries
             ]
 
-    def _own(
-        self, session: Session, case_id: int, me: str, now: datetime, reopen: bool = False
-    ) -> tuple[HandoffCase, Conversation]:
-        """Lock the case for an action by `me`: it must be open and not someone else's. With
-        `reopen`, a closed case opens again for `me` (unless the patient has another open
-        case: that one has the chat, and this one stays closed)."""
+    def _own(self, session: Session, case_id: int, me: str, now: datetime) -> tuple[HandoffCase, Conversation]:
+        """Lock the case for an action by `me`: it must be open and not someone else's."""
         case, conversation = self._load(session, case_id, lock=True)
-        if case.status != CASE_OPEN and not reopen:
-            raise ConsoleError("closed")
+        self._claim(case, me, now)
+        return case, conversation
+
+    @staticmethod
+    def _claim(case: HandoffCase, me: str, now: datetime) -> None:
         if case.status != CASE_OPEN:
-            if storage.open_case(session, conversation) is None:
-                case.status, case.closed_at, case.claimed_by, case.claimed_at = CASE_OPEN, None, me, now
-                session.flush()
-            return case, conversation
+            raise ConsoleError("closed")
         if case.claimed_by and case.claimed_by != me:
             raise ConsoleError("claimed_by_other", by=case.claimed_by)
         if not case.claimed_by:
             case.claimed_by, case.claimed_at = me, now
-        return case, conversation
+
+    def _reopen(self, session: Session, case: HandoffCase, conversation: Conversation, me: str, now: datetime) -> None:
+        """Cancelling an upcoming confirmed appointment from its closed case (one booked at once
+        with auto-confirm, or a case closed after confirming) opens the case again for `me`, so
+        the patient's answer to the cancellation reaches staff. Refused for a past appointment
+        and while another case of the patient is open (that one has the chat: close it first).
+        When the patient cannot be written to (outside WhatsApp's 24 hours) the case stays
+        closed: the cancellation is recorded and staff are told to reach the patient."""
+        booking = session.get(Booking, case.booking_id) if case.booking_id else None
+        if booking is None or booking.status != BOOKING_CONFIRMED or booking.start_at <= now:
+            raise ConsoleError("closed")
+        other = storage.open_case(session, conversation)
+        if other is not None:
+            raise ConsoleError("other_case_open", case=other.id)
+        if not self._window_open(conversation, now):
+            return
+        case.status, case.closed_at, case.claimed_by, case.claimed_at = CASE_OPEN, None, me, now
+        # Staff write first in a reopened case: no waiting time for the report's first reply.
+        case.first_reply_at = case.first_reply_at or now
+        tally = insights.Tally()
+        tally.add(now, insights.CASE_OPENED, case.reason)
+        tally.save(session)
+        session.flush()
 
     def _send(self, session, case, conversation, body, me, now, template_id=None, variables=None) -> int:
         state = ConversationState.from_dict(conversation.state)
@@ -388,7 +411,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _booking_dict(booking: Booking) -> dict:
+def _booking_dict(booking: Booking, now: datetime) -> dict:
     return {
         "id": booking.id,
         "name": booking.name,
@@ -397,6 +420,7 @@ def _booking_dict(booking: Booking) -> dict:
         "when": dates.describe(booking.start_at),
         "status": booking.status,
         "decided_by": booking.decided_by,
+        "upcoming": booking.start_at > now,
     }
 
 

@@ -155,7 +155,13 @@ def _insights() -> Insights:
 
 
 def _error_text(code: str, details: dict | None = None) -> str:
-    return TEXTS["errors"].get(code, TEXTS["errors"]["unknown"]).format(**(details or {}))
+    """An error's Indonesian text, its placeholders filled ("-" for a detail not given)."""
+    return TEXTS["errors"].get(code, TEXTS["errors"]["unknown"]).format_map(_Details(details or {}))
+
+
+class _Details(dict):
+    def __missing__(self, key: str) -> str:
+        return "-"
 
 
 # -- pages ------------------------------------------------------------------------------------
@@ -257,7 +263,9 @@ def case(case_id: int):
         case=data,
         notice=TEXTS["notices"].get(notice) if notice else None,
         # Only known texts, filled from the database: a crafted link cannot put words on the page.
-        error=_error_text(error, {"by": data["claimed_by"] or "-"}) if error in TEXTS["errors"] else None,
+        error=_error_text(error, {"by": data["claimed_by"] or "-", "case": data["open_case_id"] or "-"})
+        if error in TEXTS["errors"]
+        else None,
     )
 
 

@@ -37,8 +37,6 @@ _MAX_MEDIA = 10
 # The X-Klinik-* headers (bot/headers.py) go on every response; only a caller holding the auth
 # token (or dev mode) gets a response.
 
-_SETTINGS = "klinik_twilio_settings"
-
 log = logging.getLogger("klinik.webhook")
 bp = Blueprint("twilio_webhook", __name__)
 
@@ -47,9 +45,8 @@ def init_app(app: Flask, inbox: Inbox, config: Config) -> None:
     app.extensions["klinik_inbox"] = inbox
     app.extensions["klinik_config"] = config
     app.extensions["klinik_content_templates"] = ContentTemplates.from_config(config)
-    own = app.extensions[_SETTINGS] = settings(config)  # read once, not on every request
     app.register_blueprint(bp)
-    if not own.auth_token:
+    if not settings(config).auth_token:
         if config.dev_mode:
             log.warning(
                 "BOT_DEV_MODE=1 and no TWILIO_AUTH_TOKEN: webhook requests are NOT signature-checked. "
@@ -68,7 +65,7 @@ def _config() -> Config:
 
 
 def _settings() -> Settings:
-    return current_app.extensions[_SETTINGS]
+    return settings(_config())
 
 
 def signed_url() -> str:
