@@ -333,3 +333,30 @@ def test_cancelling_from_a_closed_case_waits_for_another_open_case_and_the_24_ho
         assert not [o for o in rows(app, storage.OutboxItem) if o.to_address == sender and "dibatalkan" in o.body]
     finally:
         app.extensions["klinik_database"].dispose()
+
+
+def test_a_past_appointment_cannot_be_cancelled_from_its_closed_case(database_url, clock, kb_copy):
+    """Confirmed appointments keep their status after the visit: a closed case's past one shows
+    no cancel button and is not cancelled (no reopened case, no message about a past date)."""
+    clinic = kb_copy / "clinic.yaml"
+    clinic.write_text(clinic.read_text(encoding="utf-8").replace("auto_confirm: false", "auto_confirm: true"))
+    app = create_app(app_config(database_url, knowledge_dir=kb_copy, secret_key="test-secret-key"))
+    app.extensions["klinik_inbox"].clock = clock
+    app.extensions["klinik_console"].clock = clock
+    app.extensions["klinik_accounts"].add("sari", PASSWORD)
+    try:
+        sender = PATIENTS[0]
+        _to_summary(app, sender, "SMx")
+        say(app, "ya", "SMx4", sender=sender, name="Rina")
+        (case,) = rows(app, storage.HandoffCase)
+        clock.advance(days=3)  # the appointment (Thursday 15.00) is over
+        sari = StaffBrowser(app)
+        assert sari.login().status_code == 302
+        assert 'id="cancel-booking"' not in sari.get(f"/staff/cases/{case.id}").get_data(as_text=True)
+        refused = sari.post(f"/staff/cases/{case.id}/booking", {"decision": "cancel"})
+        assert "error=closed" in refused.headers["Location"]
+        assert rows(app, Booking)[0].status == "confirmed"
+        assert rows(app, storage.HandoffCase)[0].status == "closed"
+        assert not [o for o in rows(app, storage.OutboxItem) if o.to_address == sender and "dibatalkan" in o.body]
+    finally:
+        app.extensions["klinik_database"].dispose()
