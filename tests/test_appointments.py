@@ -262,101 +262,91 @@ def test_with_auto_confirm_the_appointment_is_booked_and_the_chat_stays_with_the
         app.extensions["klinik_database"].dispose()
 
 
-def test_staff_cancel_an_auto_confirmed_appointment_and_the_patient_answer_reaches_them(database_url, clock, kb_copy):
+@pytest.fixture
+def auto_confirmed(database_url, clock, kb_copy):
+    """The app with schedule.auto_confirm on (appointments booked at once, their cases closed
+    from the start), its clocks on `clock`, and the staff account "sari"."""
+    clinic = kb_copy / "clinic.yaml"
+    clinic.write_text(clinic.read_text(encoding="utf-8").replace("auto_confirm: false", "auto_confirm: true"))
+    app = create_app(app_config(database_url, knowledge_dir=kb_copy, secret_key="test-secret-key"))
+    app.extensions["klinik_inbox"].clock = clock
+    app.extensions["klinik_console"].clock = clock
+    app.extensions["klinik_accounts"].add("sari", PASSWORD)
+    yield app
+    app.extensions["klinik_database"].dispose()
+
+
+def test_staff_cancel_an_auto_confirmed_appointment_and_the_patient_answer_reaches_them(auto_confirmed, clock):
     """An appointment booked at once (auto-confirm) has a case closed from the start; staff can
     still cancel it from its case page. The case opens again for them, the place is free, the
     patient is told, and the patient's answer waits for staff instead of going to the bot."""
-    clinic = kb_copy / "clinic.yaml"
-    clinic.write_text(clinic.read_text(encoding="utf-8").replace("auto_confirm: false", "auto_confirm: true"))
-    app = create_app(app_config(database_url, knowledge_dir=kb_copy, secret_key="test-secret-key"))
-    app.extensions["klinik_inbox"].clock = clock
-    app.extensions["klinik_console"].clock = clock
-    app.extensions["klinik_accounts"].add("sari", PASSWORD)
-    try:
-        sender = PATIENTS[1]
-        _to_summary(app, sender, "SMz")
-        assert "sudah terjadwal" in " ".join(say(app, "ya", "SMz4", sender=sender, name="Rina"))
-        (case,) = rows(app, storage.HandoffCase)
-        assert case.status == "closed"
-        sari = StaffBrowser(app)
-        assert sari.login().status_code == 302
-        page = sari.get(f"/staff/cases/{case.id}").get_data(as_text=True)
-        assert 'id="cancel-booking"' in page and "membukanya lagi" in page
-        response = sari.post(f"/staff/cases/{case.id}/booking", {"decision": "cancel", "note": "terapis sakit"})
-        assert response.status_code == 302 and "error" not in response.headers["Location"]
-        (booking,) = rows(app, Booking)
-        (case,) = rows(app, storage.HandoffCase)
-        assert (booking.status, booking.decided_by) == ("cancelled", "sari")
-        assert (case.status, case.claimed_by, case.closed_at) == ("open", "sari", None)
-        assert rows(app, BookingPlace) == []
-        told = [o.body for o in rows(app, storage.OutboxItem) if o.to_address == sender]
-        assert any("dibatalkan" in body and "terapis sakit" in body for body in told)
-        (waits,) = say(app, "lho kenapa dibatalkan?", "SMz5", sender=sender, name="Rina")
-        assert "Staf klinik akan membalas" in waits
-        # Cancelling twice is refused, not repeated.
-        again = sari.post(f"/staff/cases/{case.id}/booking", {"decision": "cancel"})
-        assert "error=booking_decided" in again.headers["Location"]
-    finally:
-        app.extensions["klinik_database"].dispose()
+    app = auto_confirmed
+    sender = PATIENTS[1]
+    _to_summary(app, sender, "SMz")
+    assert "sudah terjadwal" in " ".join(say(app, "ya", "SMz4", sender=sender, name="Rina"))
+    (case,) = rows(app, storage.HandoffCase)
+    assert case.status == "closed"
+    sari = StaffBrowser(app)
+    assert sari.login().status_code == 302
+    page = sari.get(f"/staff/cases/{case.id}").get_data(as_text=True)
+    assert 'id="cancel-booking"' in page and "membukanya lagi" in page
+    response = sari.post(f"/staff/cases/{case.id}/booking", {"decision": "cancel", "note": "terapis sakit"})
+    assert response.status_code == 302 and "error" not in response.headers["Location"]
+    (booking,) = rows(app, Booking)
+    (case,) = rows(app, storage.HandoffCase)
+    assert (booking.status, booking.decided_by) == ("cancelled", "sari")
+    assert (case.status, case.claimed_by, case.closed_at) == ("open", "sari", None)
+    assert rows(app, BookingPlace) == []
+    told = [o.body for o in rows(app, storage.OutboxItem) if o.to_address == sender]
+    assert any("dibatalkan" in body and "terapis sakit" in body for body in told)
+    (waits,) = say(app, "lho kenapa dibatalkan?", "SMz5", sender=sender, name="Rina")
+    assert "Staf klinik akan membalas" in waits
+    # Cancelling twice is refused, not repeated.
+    again = sari.post(f"/staff/cases/{case.id}/booking", {"decision": "cancel"})
+    assert "error=booking_decided" in again.headers["Location"]
 
 
-def test_cancelling_from_a_closed_case_waits_for_another_open_case_and_the_24_hours(database_url, clock, kb_copy):
+def test_cancelling_from_a_closed_case_waits_for_another_open_case_and_the_24_hours(auto_confirmed, clock):
     """While another case of the patient is open, cancelling from the closed one is refused (the
     open one has the chat); outside WhatsApp's 24 hours the appointment is cancelled, the case
     stays closed and staff are told to reach the patient another way."""
-    clinic = kb_copy / "clinic.yaml"
-    clinic.write_text(clinic.read_text(encoding="utf-8").replace("auto_confirm: false", "auto_confirm: true"))
-    app = create_app(app_config(database_url, knowledge_dir=kb_copy, secret_key="test-secret-key"))
-    app.extensions["klinik_inbox"].clock = clock
-    app.extensions["klinik_console"].clock = clock
-    app.extensions["klinik_accounts"].add("sari", PASSWORD)
-    try:
-        sender = PATIENTS[2]
-        _to_summary(app, sender, "SMy")
-        say(app, "ya", "SMy4", sender=sender, name="Rina")
-        say(app, "bisa chat sama admin?", "SMy5", sender=sender, name="Rina")
-        booked, talk = rows(app, storage.HandoffCase)
-        assert (booked.status, talk.status) == ("closed", "open")
-        sari = StaffBrowser(app)
-        assert sari.login().status_code == 302
-        refused = sari.post(f"/staff/cases/{booked.id}/booking", {"decision": "cancel"})
-        assert "error=other_case_open" in refused.headers["Location"]
-        assert f"#{talk.id}" in sari.get(refused.headers["Location"]).get_data(as_text=True)
-        assert rows(app, Booking)[0].status == "confirmed"
-        app.extensions["klinik_console"].close(talk.id, "sari")
-        clock.advance(hours=25)  # the patient's last message is older than WhatsApp's window
-        silent = sari.post(f"/staff/cases/{booked.id}/booking", {"decision": "cancel"})
-        assert "notice=booking_cancelled_silent" in silent.headers["Location"]
-        (booking,) = rows(app, Booking)
-        assert booking.status == "cancelled" and rows(app, BookingPlace) == []
-        assert [c.status for c in rows(app, storage.HandoffCase)] == ["closed", "closed"]
-        assert not [o for o in rows(app, storage.OutboxItem) if o.to_address == sender and "dibatalkan" in o.body]
-    finally:
-        app.extensions["klinik_database"].dispose()
+    app = auto_confirmed
+    sender = PATIENTS[2]
+    _to_summary(app, sender, "SMy")
+    say(app, "ya", "SMy4", sender=sender, name="Rina")
+    say(app, "bisa chat sama admin?", "SMy5", sender=sender, name="Rina")
+    booked, talk = rows(app, storage.HandoffCase)
+    assert (booked.status, talk.status) == ("closed", "open")
+    sari = StaffBrowser(app)
+    assert sari.login().status_code == 302
+    refused = sari.post(f"/staff/cases/{booked.id}/booking", {"decision": "cancel"})
+    assert "error=other_case_open" in refused.headers["Location"]
+    assert f"#{talk.id}" in sari.get(refused.headers["Location"]).get_data(as_text=True)
+    assert rows(app, Booking)[0].status == "confirmed"
+    app.extensions["klinik_console"].close(talk.id, "sari")
+    clock.advance(hours=25)  # the patient's last message is older than WhatsApp's window
+    silent = sari.post(f"/staff/cases/{booked.id}/booking", {"decision": "cancel"})
+    assert "notice=booking_cancelled_silent" in silent.headers["Location"]
+    (booking,) = rows(app, Booking)
+    assert booking.status == "cancelled" and rows(app, BookingPlace) == []
+    assert [c.status for c in rows(app, storage.HandoffCase)] == ["closed", "closed"]
+    assert not [o for o in rows(app, storage.OutboxItem) if o.to_address == sender and "dibatalkan" in o.body]
 
 
-def test_a_past_appointment_cannot_be_cancelled_from_its_closed_case(database_url, clock, kb_copy):
+def test_a_past_appointment_cannot_be_cancelled_from_its_closed_case(auto_confirmed, clock):
     """Confirmed appointments keep their status after the visit: a closed case's past one shows
     no cancel button and is not cancelled (no reopened case, no message about a past date)."""
-    clinic = kb_copy / "clinic.yaml"
-    clinic.write_text(clinic.read_text(encoding="utf-8").replace("auto_confirm: false", "auto_confirm: true"))
-    app = create_app(app_config(database_url, knowledge_dir=kb_copy, secret_key="test-secret-key"))
-    app.extensions["klinik_inbox"].clock = clock
-    app.extensions["klinik_console"].clock = clock
-    app.extensions["klinik_accounts"].add("sari", PASSWORD)
-    try:
-        sender = PATIENTS[0]
-        _to_summary(app, sender, "SMx")
-        say(app, "ya", "SMx4", sender=sender, name="Rina")
-        (case,) = rows(app, storage.HandoffCase)
-        clock.advance(days=3)  # the appointment (Thursday 15.00) is over
-        sari = StaffBrowser(app)
-        assert sari.login().status_code == 302
-        assert 'id="cancel-booking"' not in sari.get(f"/staff/cases/{case.id}").get_data(as_text=True)
-        refused = sari.post(f"/staff/cases/{case.id}/booking", {"decision": "cancel"})
-        assert "error=closed" in refused.headers["Location"]
-        assert rows(app, Booking)[0].status == "confirmed"
-        assert rows(app, storage.HandoffCase)[0].status == "closed"
-        assert not [o for o in rows(app, storage.OutboxItem) if o.to_address == sender and "dibatalkan" in o.body]
-    finally:
-        app.extensions["klinik_database"].dispose()
+    app = auto_confirmed
+    sender = PATIENTS[0]
+    _to_summary(app, sender, "SMx")
+    say(app, "ya", "SMx4", sender=sender, name="Rina")
+    (case,) = rows(app, storage.HandoffCase)
+    clock.advance(days=3)  # the appointment (Thursday 15.00) is over
+    sari = StaffBrowser(app)
+    assert sari.login().status_code == 302
+    assert 'id="cancel-booking"' not in sari.get(f"/staff/cases/{case.id}").get_data(as_text=True)
+    refused = sari.post(f"/staff/cases/{case.id}/booking", {"decision": "cancel"})
+    assert "error=closed" in refused.headers["Location"]
+    assert rows(app, Booking)[0].status == "confirmed"
+    assert rows(app, storage.HandoffCase)[0].status == "closed"
+    assert not [o for o in rows(app, storage.OutboxItem) if o.to_address == sender and "dibatalkan" in o.body]
