@@ -135,8 +135,6 @@ class Console:
             ).scalars()
             row["messages"] = [self._with_reason(message_dict(m)) for m in messages]
             row["window_open"] = self._window_open(conversation, now)
-            other = storage.open_case(session, conversation) if case.status != CASE_OPEN else None
-            row["open_case_id"] = other.id if other is not None else None  # the patient's case that has the chat
             row["max_reply"] = self.rules.max_length(conversation.address, MAX_REPLY)
             row["template_available"] = bool(self.templates.reply_template_id)
             return row
@@ -148,6 +146,13 @@ class Console:
             nearest = self.engines.current().matcher.nearest_example(message["text"], message["intent"])
             message["nearest_example"] = nearest[0] if nearest else None
         return message
+
+    def other_open_case(self, case_id: int) -> int | None:
+        """The patient's open case beside this closed one (it has the chat), if any."""
+        with self.read_sessions() as session:
+            case, conversation = self._load(session, case_id)
+            other = storage.open_case(session, conversation) if case.status != CASE_OPEN else None
+            return other.id if other is not None else None
 
     def _case_row(self, session: Session, case: HandoffCase, conversation: Conversation, now: datetime) -> dict:
         booking = session.get(Booking, case.booking_id) if case.booking_id else None

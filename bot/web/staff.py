@@ -263,10 +263,17 @@ def case(case_id: int):
         case=data,
         notice=TEXTS["notices"].get(notice) if notice else None,
         # Only known texts, filled from the database: a crafted link cannot put words on the page.
-        error=_error_text(error, {"by": data["claimed_by"] or "-", "case": data["open_case_id"] or "-"})
-        if error in TEXTS["errors"]
-        else None,
+        error=_error_text(error, _error_details(error, case_id, data)) if error in TEXTS["errors"] else None,
     )
+
+
+def _error_details(error: str, case_id: int, data: dict) -> dict:
+    """What an error text names, read from the database (the case that has the chat only when
+    the error is about it: the page's periodic refreshes do not look it up)."""
+    details = {"by": data["claimed_by"] or "-"}
+    if error == "other_case_open":
+        details["case"] = _console().other_open_case(case_id) or "-"
+    return details
 
 
 @pages.get("/cases/<int:case_id>/transcript.part")
