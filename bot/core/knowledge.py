@@ -80,7 +80,7 @@ TEXT_KEYS = (
 MATCHER_KEYS = (
     "answer_threshold", "clarify_threshold", "clarify_margin", "context_bonus", "context_max_tokens", "typo_cutoff",
     "max_tokens", "c", "cutoffs", "triage_c", "emergency_threshold", "doctor_threshold", "lasting_threshold",
-    "question_floor", "question_marked_floor", "question_run_on_floor",
+    "question_floor", "question_marked_floor", "question_run_on_floor", "question_conditional_floor",
 )  # fmt: skip
 
 
@@ -204,6 +204,8 @@ class Lexicon:
     conditional_words: frozenset[str]
     # A part of a message that ends with one of these is unfinished ("bisa bikin | kedutan?").
     unfinished_words: frozenset[str]
+    # A "ga" after one of these negates what follows ("biar ga kedutan"), it does not ask.
+    purpose_words: frozenset[str]
     # Answers to the satisfaction question (bot.core.feedback).
     feedback_yes: frozenset[str]
     feedback_no: frozenset[str]
@@ -265,6 +267,8 @@ class MatcherSettings:
     question_floor: float = 0.5
     question_marked_floor: float = 0.5
     question_run_on_floor: float = 0.6
+    # ... and a part that only adds a condition ("kalo kurang minum?") this sure of another topic.
+    question_conditional_floor: float = 0.8
     # Per intent, an answer cutoff that replaces answer_threshold (where tuning found one better).
     cutoffs: Mapping[str, float] = field(default_factory=dict)
 
@@ -650,6 +654,7 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         "request_words",
         "conditional_words",
         "unfinished_words",
+        "purpose_words",
         "feedback_yes",
         "feedback_no",
         "feedback_fillers",
@@ -701,6 +706,7 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         request_words=word_lists["request_words"],
         conditional_words=word_lists["conditional_words"],
         unfinished_words=word_lists["unfinished_words"],
+        purpose_words=word_lists["purpose_words"],
         feedback_yes=word_lists["feedback_yes"],
         feedback_no=word_lists["feedback_no"],
         feedback_fillers=word_lists["feedback_fillers"],

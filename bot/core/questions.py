@@ -34,8 +34,11 @@ _RUN_ON_SHORTEST = 3
 _RUN_ON_LONGEST = 30
 # ... or, for a second half with a word that asks ("| berapa tarifnya", "| alamatnya di mana"), this.
 _RUN_ON_SHORTEST_ASKED = 2
-# A half this sure is a question of its own beside a half that asks what the whole message asks.
+# A half this sure is a question of its own beside a half that asks what the whole message asks
+# (less sure after a first half that ends as a yes/no question: "...bikin kedutan gak | akupuntur
+# bisa bantu ga").
 _RUN_ON_SURE = 0.85
+_RUN_ON_SURE_AFTER_YES_NO = 0.6
 # Sentence and clause ends, and list numbers ("1." "2)": one digit, not "jam 3." or "tanggal 8.").
 _BOUNDARY = (
     r"[!?;\n]+|(?<!\d)[.,]+|[.,]+(?!\d)|\s[+&]\s?|(?<=[a-z])[+&](?=\s?[a-z])"
@@ -63,6 +66,9 @@ class QuestionFinder:
         self.marked_floor = settings.question_marked_floor
         # Each half of two questions typed with nothing between them needs this.
         self.run_on_floor = settings.question_run_on_floor
+        # A part that only adds a condition to the question before ("kalo kurang minum?") is a
+        # question of its own when the model is this sure it asks about another topic.
+        self.conditional_floor = settings.question_conditional_floor
         # A piece that is not marked ("...?", "terus ...") must ask something itself: "kedutan"
         # or "kemarin main futsal" is the story around a question.
         lexicon = matcher.kb.lexicon
@@ -71,6 +77,7 @@ class QuestionFinder:
         self._questioning = lexicon.asking_words - lexicon.request_words
         self._conditional = lexicon.conditional_words
         self._unfinished = lexicon.unfinished_words
+        self._purpose = lexicon.purpose_words
         starters = sorted((re.escape(w) for w in lexicon.question_starters), key=len, reverse=True)
         self._starts = re.compile(rf"(?:{'|'.join(starters)})(?![a-z0-9])", re.IGNORECASE) if starters else None
         words = sorted((re.escape(j) for j in lexicon.question_joiners), key=len, reverse=True)
@@ -124,6 +131,8 @@ class QuestionFinder:
         pending = ""
         for piece, marked, listed in pieces:
             current = f"{pending} {piece}".strip()
+            if found and not pending and self._conditional_question(piece, found):
+                continue
             # A part listed with a joining word after a comma, on its own line or after "+" asks
             # what the others ask ("tolong kasih tau jam buka, sama harga terapinya").
             if not self._asks(piece, first=not found) and not (listed and not pending):
@@ -147,12 +156,14 @@ class QuestionFinder:
         questions = self._narrowest(distinct)
         if any(self.matcher.kb.intents[q.match.intent].action == _BOOKING for q in questions):
             # Beside a booking request, what only requests is its detail ("mau daftar, mau
-            # akupuntur ya"); what asks (with "?", or a word like berapa) or stands in a list of
-            # things asked is a question too.
+            # akupuntur ya"); what asks (with "?", "kalo ke rumah?", or a word like berapa) or
+            # stands in a list of things asked is a question too.
             questions = [
                 q
                 for q in questions
-                if self.matcher.kb.intents[q.match.intent].action or q.listed or self._asks(q.text, requests=False)
+                if self.matcher.kb.intents[q.match.intent].action
+                or q.listed
+                or self._asks(q.text, requests=False, first=True)
             ]
         # An unsure last part is asked about only when it has a word that asks ("terus betis saya
         # gimana?"), not for a "?" alone ("brp kalau 5 sesi?").
@@ -182,14 +193,18 @@ class QuestionFinder:
             short = len(words) - cut < _RUN_ON_SHORTEST
             if short and self._questioning.isdisjoint(self.matcher.normalize.tokens(right)):
                 continue
-            ending = self.matcher.normalize.tokens(left)[-1:]
+            left_tokens = self.matcher.normalize.tokens(left)
+            ending = left_tokens[-1:]
             if not (self._asks(left) and self._asks(right)) or self._unfinished.issuperset(ending):
                 continue
             first, second = _named(self.matcher.match(left)), _named(self.matcher.match(right))
             if not (_is_question(first) and _is_question(second)) or first.intent == second.intent:
                 continue
             less = min(first.score, second.score)
-            beside_whole = whole.intent in (first.intent, second.intent) and less >= _RUN_ON_SURE
+            # A first half that ends as a yes/no question and asks what the whole message asks.
+            yes_no = ending == [_YES_NO] and self._purpose.isdisjoint(left_tokens) and whole.intent == first.intent
+            sure = _RUN_ON_SURE_AFTER_YES_NO if yes_no else _RUN_ON_SURE
+            beside_whole = whole.intent in (first.intent, second.intent) and less >= sure
             if less > surest and (less > whole.score or beside_whole):
                 best, surest = (Question(left, first), Question(right, second)), min(first.score, second.score)
         questions = self._narrowest(list(best or ()))
@@ -209,6 +224,25 @@ class QuestionFinder:
             return True
         words = self._asking if requests else self._questioning
         return (bool(tokens) and tokens[-1] == _YES_NO) or not words.isdisjoint(tokens)
+
+    def _conditional_question(self, piece: str, found: list[Question]) -> bool:
+        """A part that only adds a condition to the question before it ("kurang magnesium bikin
+        kedutan ya? | kalo kurang minum?"), read by itself as another topic with conditional_floor:
+        a question of its own; read as a narrower topic of the question before ("knp betis
+        kedutan | kalo lg banyak pikiran?"), that question narrowed. Updates `found`; False
+        when the part is not such a question ("harga brp? | kalau 5 sesi?" belongs to the price)."""
+        tokens = self.matcher.normalize.tokens(piece)
+        if not tokens or tokens[0] not in self._conditional:
+            return False
+        match = _named(self.matcher.match(piece))
+        before = found[-1]
+        if not _is_question(match) or match.score < self.conditional_floor or match.intent == before.match.intent:
+            return False
+        if self.matcher.kb.intents[match.intent].part_of == before.match.intent:
+            found[-1] = Question(f"{before.text} {piece}", match, before.listed)
+        else:
+            found.append(Question(piece, match))
+        return True
 
     def _sibling(self, intent_id: str, found: Sequence[Question]) -> bool:
         """Whether an intent narrows the same broader topic as a question found before it
