@@ -29,6 +29,14 @@ def answered(turn) -> list[str]:
         # Two questions typed with nothing between them.
         ("brp tarif akupunktur skrg terapisnya bisa dateng ke rumah gak", ["pricing", "home_visit"]),
         ("kedutan otot tuh sebenernya apaan sih mau daftar buat sabtu besok bisa", ["about_twitching", "booking"]),
+        # A part that only adds a condition, but about another topic.
+        ("kurang magnesium bikin kedutan ya? kalo jarang minum air?", ["cause_electrolyte", "cause_dehydration"]),
+        # ... or a narrower topic of the question before: that question narrowed.
+        ("knp betis sy kedutan kalo lg banyak pikiran? gmn biar gk kambuh?", ["cause_stress", "prevention"]),
+        # A first half that ends as a yes/no question, then a second one.
+        ("kurang kalsium bisa bikin kedutan gak sih akupunktur bisa bantu ga", ["cause_electrolyte", "tcm_treatment"]),
+        # A part joined by "trus" that asks with a tag ("kan").
+        ("lagi menyusui boleh diakupuntur gk trus jarumnya steril kan", ["pregnancy_breastfeeding", "needle_hygiene"]),
     ],
 )
 def test_each_question_is_found_in_the_order_asked(engine, text, intents):
@@ -46,6 +54,8 @@ def test_each_question_is_found_in_the_order_asked(engine, text, intents):
         # No cut where one reading is surer as a whole, nor after a word that waits for more.
         "hormon stres bs bikin kontraksi otot betis?",
         "kalsium rendah bs bikin otot kedut?",
+        "harga akupuntur brp? kalau 5 sesi?",  # the condition belongs to the price
+        "pola hidup yg bener biar otot betis ga kedutan tu kyk gmn",  # "biar ... ga" negates, it does not ask
     ],
 )
 def test_one_question_stays_one(engine, text):

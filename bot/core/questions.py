@@ -22,8 +22,6 @@ from .messages import Decision, Match
 # More than this many questions: the first ones are answered and the rest named as skipped.
 MAX_ANSWERS = 3
 _BOOKING = "start_booking"
-# "ga", "gak", "nggak" at the end of a piece (after the slang step): a yes/no question.
-_YES_NO = "tidak"
 # A comma or full stop at the end of the text before a cut.
 _PUNCTUATION_BEFORE = re.compile(r"[.,;]\s*$")
 # Pieces read at most (a 5,000-character message is not read as hundreds of questions).
@@ -76,6 +74,8 @@ class QuestionFinder:
         # ... of them, the words that ask rather than only request (berapa, not mau).
         self._questioning = lexicon.asking_words - lexicon.request_words
         self._conditional = lexicon.conditional_words
+        self._tags = lexicon.question_tags
+        self._joiners = lexicon.question_joiners
         self._unfinished = lexicon.unfinished_words
         self._purpose = lexicon.purpose_words
         starters = sorted((re.escape(w) for w in lexicon.question_starters), key=len, reverse=True)
@@ -111,7 +111,11 @@ class QuestionFinder:
                 pieces[-1] = (*pieces[-1][:2], True)  # the piece before a line break or "+" is an item too
             start = found.end()
         rest = text[start:].strip()
-        if rest:
+        if rest and pieces and joined and rest.lower().rstrip("?!. ") in self._joiners:
+            # A joining word that ends the message ends the question before it ("kok bisa di betis terus").
+            last, marked, was_listed = pieces[-1]
+            pieces[-1] = (f"{last} {rest}", marked or rest.endswith("?"), was_listed)
+        elif rest:
             pieces.append((rest, joined or rest.endswith("?"), listed))
         return pieces
 
@@ -202,7 +206,9 @@ class QuestionFinder:
                 continue
             less = min(first.score, second.score)
             # A first half that ends as a yes/no question and asks what the whole message asks.
-            yes_no = ending == [_YES_NO] and self._purpose.isdisjoint(left_tokens) and whole.intent == first.intent
+            yes_no = (
+                bool(ending) and ending[0] in self._tags and self._purpose.isdisjoint(left_tokens) and whole.intent == first.intent
+            )
             sure = _RUN_ON_SURE_AFTER_YES_NO if yes_no else _RUN_ON_SURE
             beside_whole = whole.intent in (first.intent, second.intent) and less >= sure
             if less > surest and (less > whole.score or beside_whole):
@@ -211,7 +217,8 @@ class QuestionFinder:
         return tuple(questions) if len(questions) == 2 and self._agrees(whole, questions) else None
 
     def _asks(self, text: str, requests: bool = True, first: bool = False) -> bool:
-        """Whether a piece asks or requests: it ends with "?" or "ga" ("kopi bikin kedutan ga"),
+        """Whether a piece asks or requests: it ends with "?" or a question tag ("kopi bikin
+        kedutan ga", "jarumnya steril kan"),
         starts with a word that starts a new question (sekalian, oiya, btw...), or has an
         asking word (apa, berapa, bisa, mau, tolong...; with `requests` False, only the words
         that ask). A piece starting with "kalau" belongs to the question before ("harga brp? kalau
@@ -223,7 +230,12 @@ class QuestionFinder:
         ):
             return True
         words = self._asking if requests else self._questioning
-        return (bool(tokens) and tokens[-1] == _YES_NO) or not words.isdisjoint(tokens)
+        return (bool(tokens) and tokens[-1] in self._tags) or self._tagged(text) or not words.isdisjoint(tokens)
+
+    def _tagged(self, text: str) -> bool:
+        """Whether the text as typed ends with a question tag the word reading drops ("kan")."""
+        typed = re.findall(r"[a-z]+", text.lower())
+        return bool(typed) and typed[-1] in self._tags
 
     def _conditional_question(self, piece: str, found: list[Question]) -> bool:
         """A part that only adds a condition to the question before it ("kurang magnesium bikin
