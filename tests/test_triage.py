@@ -49,6 +49,12 @@ def level_of(engine, text) -> Level:
         "sakit jalan istirahat hilang " * 40 + "lalu pingsan",
         "bapak saya epilepsinya kambuh dari tadi, belum sadar",  # an epileptic attack happening
         "istri ayan kumat di dapur",
+        # Found in review (round 8): laughing, a period or a machine at work cancel nothing.
+        "anak sy lg ketawa tiba2 kelojotan",
+        "epilepsi adik sy kumat td pas ngakak nonton youtube",
+        "anak gadis sy tiba2 pingsan di sekolah, tiap mens nyeri",
+        "jari suami putus kena mesin pas lembur kerjaan di pabrik",
+        "kedutan normal ga kaki sy lemah sebelah sejak tadi pagi",
     ],
 )
 def test_emergencies_go_to_the_igd_first(engine, text):
@@ -77,6 +83,8 @@ def test_emergencies_go_to_the_igd_first(engine, text):
         "arti mimpi digigit ular apa ya kak",  # a dream, not a bite
         "saya penderita epilepsi, boleh ikut terapi akupunktur?",  # a condition named, asked about care
         "susah menelan kapsul herbal yang besar, ada bentuk lain?",  # a pill too big, not a sign
+        "kaki rasanya mau putus abis jalan jauh, pegel bgt, bisa pijat?",  # a figure of speech
+        "aku ketawa sampe kejang2 baca chat kamu",
     ],
 )
 def test_look_alikes_raise_no_alarm(engine, text):
@@ -101,6 +109,7 @@ def test_no_after_a_question_is_no_alarm(engine):
         # Signs that sound acute but came slowly, over weeks: a doctor soon, not the IGD.
         ("sering keselek kalau minum, makin lama makin sering sebulan ini", "choking_often"),
         ("saya cuci darah, boleh makan pisang buat kram betis?", "kidney_disease_diet"),
+        ("sy hepatitis b, boleh minum ramuan herbal?", "herbs_with_liver_disease"),
     ],
 )
 def test_the_middle_level_says_see_a_doctor_and_still_answers(engine, text, rule):
