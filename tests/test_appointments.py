@@ -165,6 +165,27 @@ def test_the_patient_moves_then_cancels_the_appointment_and_its_places_follow(ap
     assert rows(app, BookingPlace) == []
 
 
+def test_a_move_does_not_count_the_patients_own_appointment_as_taking_a_place(app):
+    """Two places a slot. Rina holds 15:00-16:00 and Budi 15:30-16:30, so 15:30 is full; Rina
+    moving to 15:30 needs only the places she gives up and one of Budi's slot's: she gets it."""
+    rina, budi = PATIENTS[:2]
+    _to_summary(app, rina, "SMo")
+    assert any("terkirim" in r for r in say(app, "ya", "SMo4", sender=rina, name="Rina"))
+    say(app, "mau booking akupuntur besok jam 15.30", "SMq1", sender=budi, name="Budi")
+    say(app, "ya", "SMq2", sender=budi, name="Budi")
+    say(app, "betis kram", "SMq3", sender=budi, name="Budi")
+    assert any("terkirim" in r for r in say(app, "ya", "SMq4", sender=budi, name="Budi"))
+    assert "Kapan Anda ingin datang?" in " ".join(say(app, "ganti jadwal", "SMo5", sender=rina, name="Rina"))
+    reply = " ".join(say(app, "besok jam 15.30", "SMo6", sender=rina, name="Rina"))
+    assert "penuh" not in reply and "pukul 15.30" in reply, reply
+    assert any("terkirim" in r for r in say(app, "ya", "SMo7", sender=rina, name="Rina"))
+    old, budis, new = rows(app, Booking)
+    assert (old.status, budis.status, new.status) == ("cancelled", "held", "held")
+    assert new.start_at == SLOT.replace(minute=30)
+    held = sorted((p.slot_at.astimezone(JAKARTA).strftime("%H:%M"), p.booking_id) for p in rows(app, BookingPlace))
+    assert held == sorted([("15:30", budis.id), ("16:00", budis.id), ("15:30", new.id), ("16:00", new.id)])
+
+
 def test_staff_see_the_bookings_patient_not_the_whatsapp_profile(database_url, clock):
     """Regression (issue 18): the alert for a booking made for someone else named the WhatsApp
     profile ("Pasien: Probe") instead of the patient ("Budi Santoso")."""

@@ -207,7 +207,10 @@ class QuestionFinder:
             less = min(first.score, second.score)
             # A first half that ends as a yes/no question and asks what the whole message asks.
             yes_no = (
-                bool(ending) and ending[0] in self._tags and self._purpose.isdisjoint(left_tokens) and whole.intent == first.intent
+                bool(ending)
+                and ending[0] in self._tags
+                and self._purpose.isdisjoint(left_tokens)
+                and whole.intent == first.intent
             )
             sure = _RUN_ON_SURE_AFTER_YES_NO if yes_no else _RUN_ON_SURE
             beside_whole = whole.intent in (first.intent, second.intent) and less >= sure

@@ -169,12 +169,16 @@ class HandoffDesk:
         log.info("booking confirmed at once", extra={"fields": {"booking": booking.id, "case": case.id}})
         return booking
 
-    def calendar(self, session: Session, conversation_id: int, now: datetime, reading_slots: bool) -> CalendarView:
+    def calendar(
+        self, session: Session, conversation_id: int, now: datetime, reading_slots: bool, moving: bool = False
+    ) -> CalendarView:
         """The calendar as one message sees it: the patient's next appointment, and (while a
-        booking is being made) the slots with no place left."""
+        booking is being made) the slots with no place left; while it is being `moving` to
+        another time, its own places do not fill a slot (they are freed when the move is made)."""
         plan = self.engine.kb.clinic.schedule
-        full = storage.full_slots(session, now, plan.places) if reading_slots else NO_FULL
         booking = storage.upcoming_booking(session, conversation_id, now)
+        ignoring = booking.id if moving and booking is not None else None
+        full = storage.full_slots(session, now, plan.places, ignoring) if reading_slots else NO_FULL
         if booking is None:
             return CalendarView(full)
         start = booking.start_at.astimezone(dates.JAKARTA)

@@ -289,7 +289,10 @@ class Inbox:
         self, engine: Engine, session: Session, conversation: Conversation, message: dict, state, incoming, now
     ) -> _Step:
         """The dialogue engine's turn, written into the conversation and the message's columns."""
-        calendar = self.desk.calendar(session, conversation.id, now, reading_slots=state.booking is not None)
+        draft = state.booking
+        calendar = self.desk.calendar(
+            session, conversation.id, now, reading_slots=draft is not None, moving=draft is not None and draft.moving
+        )
         turn = engine.step(state, incoming, now, storage.staff_view(session, conversation), calendar)
         conversation.state = turn.state.to_dict()
         conversation.booking_expires_at = now + engine.booking.expiry if turn.state.booking else None
