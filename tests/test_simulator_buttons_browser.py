@@ -81,3 +81,20 @@ def test_the_menu_shows_its_topics_as_list_rows(page):
     rows_ = page.locator(LAST_BOT).locator(".sim-choices.as-list .sim-choice")
     assert rows_.count() == 10
     click(page, "Biaya & pembayaran", "Biaya")
+
+
+def test_a_chat_opened_again_shows_its_pending_buttons_and_older_ones_stay_plain(page):
+    """History loaded by polling (the page opened again) shows the buttons of the question the
+    conversation waits on, on its newest bot message only: the menu before it stays plain."""
+    _, page = page
+    say(page, "menu", "Biaya & pembayaran")
+    say(page, "mau booking akupunktur senin depan sore", "Atas nama")
+    number = page.input_value("#sim-number")
+    page.reload()
+    page.fill("#sim-name", "Budi")
+    page.fill("#sim-number", number)
+    page.locator("#sim-number").blur()  # "change": the simulator opens that patient's chat
+    page.locator("#sim-log .from-bot", has_text="Atas nama").last.wait_for(timeout=15_000)
+    assert page.locator(LAST_BOT).locator(".sim-choice").all_inner_texts() == ["Ya", "Bukan"]
+    assert page.locator("#sim-log .from-bot .sim-choice").count() == 2  # the menu's rows are not offered now
+    click(page, "Ya", "Keluhan apa")

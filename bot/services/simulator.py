@@ -91,7 +91,9 @@ class Simulator:
             ]
 
     def messages(self, address: str, after: int = 0) -> list[dict]:
-        """Every stored message of the patient's conversation with an id above `after`."""
+        """Every stored message of the patient's conversation with an id above `after`; when the
+        newest is the bot's, it has the choices the conversation offers now (`options`), as a
+        reply to a sent message has: a chat opened again shows its pending buttons."""
         with self.sessions() as session:
             query = (
                 select(Message)
@@ -99,7 +101,11 @@ class Simulator:
                 .where(Conversation.address == address, Message.id > after)
                 .order_by(Message.id)
             )
-            return [message_view(m) for m in session.execute(query).scalars()]
+            stored = list(session.execute(query).scalars())
+            views = [message_view(m) for m in stored]
+            if stored and stored[-1].sender == "bot":
+                views[-1]["options"] = self._offer(session, stored[-1].conversation_id)
+            return views
 
     def turn(self, message_id: str) -> dict | None:
         """The inbound message with this channel message id and the bot's stored replies to it;
