@@ -11,6 +11,7 @@ from conftest import app_config
 from helpers import PASSWORD, StaffBrowser, rows, say
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bot.core.dates import JAKARTA
 from bot.store import storage
@@ -371,3 +372,73 @@ def test_a_past_appointment_cannot_be_cancelled_from_its_closed_case(auto_confir
     assert rows(app, Booking)[0].status == "confirmed"
     assert rows(app, storage.HandoffCase)[0].status == "closed"
     assert not [o for o in rows(app, storage.OutboxItem) if o.to_address == sender and "dibatalkan" in o.body]
+
+
+def test_staff_move_an_appointment_to_a_free_open_time_and_the_patient_is_told(auto_confirmed, clock):
+    """ "change ... by staff" (issue 18): from the case page staff move an appointment to
+    another time. It is checked as a patient's choice is (the clinic open for its whole length,
+    not a break or a holiday, a place free); the old places are freed, the new ones held, the
+    reminder goes again for the new time, and the patient reads the new time with staff's note."""
+    app = auto_confirmed
+    sender = PATIENTS[0]
+    _to_summary(app, sender, "SMv")
+    assert "sudah terjadwal" in " ".join(say(app, "ya", "SMv4", sender=sender, name="Rina"))
+    (case,) = rows(app, storage.HandoffCase)
+    with Session(app.extensions["klinik_database"]) as session, session.begin():
+        session.get(Booking, case.booking_id).reminded_at = clock()  # its reminder already went
+    sari = StaffBrowser(app)
+    assert sari.login().status_code == 302
+    page = sari.get(f"/staff/cases/{case.id}").get_data(as_text=True)
+    assert 'id="move-booking"' in page and 'value="2026-11-26"' in page and 'value="15:00"' in page
+    refused = {
+        ("2026-11-29", "10:00"): "move_closed_day",  # a Sunday
+        ("2026-11-27", "12:00"): "move_break",  # Friday's prayer break
+        ("2026-11-27", "17:30"): "move_after_closing",  # a 60-minute treatment past 18:00
+        ("2026-11-24", "10:00"): "move_past",
+        ("2026-11-27", "jam 3"): "bad_time",
+    }
+    for (day, at), error in refused.items():
+        response = sari.post(f"/staff/cases/{case.id}/booking/move", {"day": day, "time": at})
+        assert f"error={error}" in response.headers["Location"], (day, at)
+    (booking,) = rows(app, Booking)
+    assert booking.start_at == SLOT and booking.reminded_at is not None  # nothing changed
+    response = sari.post(
+        f"/staff/cases/{case.id}/booking/move", {"day": "2026-11-27", "time": "14:00", "note": "terapis cuti"}
+    )
+    assert "notice=booking_moved" in response.headers["Location"]
+    assert "Jadwal dipindahkan" in sari.get(response.headers["Location"]).get_data(as_text=True)
+    (booking,) = rows(app, Booking)
+    moved = datetime(2026, 11, 27, 14, 0, tzinfo=JAKARTA)
+    assert (booking.start_at, booking.end_at, booking.status) == (moved, moved.replace(hour=15), "confirmed")
+    assert (booking.reminded_at, booking.decided_by) == (None, "sari")
+    assert {p.slot_at for p in rows(app, BookingPlace)} == {moved, moved.replace(minute=30)}
+    (case,) = rows(app, storage.HandoffCase)
+    assert (case.status, case.claimed_by) == ("open", "sari")
+    (told,) = [o.body for o in rows(app, storage.OutboxItem) if o.to_address == sender]
+    assert "diubah oleh klinik" in told and "Jumat, 27 November 2026 pukul 14.00" in told and "terapis cuti" in told
+
+
+def test_staff_cannot_move_an_appointment_into_a_full_time(auto_confirmed, clock):
+    """Two places a slot: two other patients at 16:00 fill it; moving there is refused and
+    nothing moves. The API takes the same move as JSON."""
+    app = auto_confirmed
+    for sender, prefix in zip(PATIENTS, ("SMf", "SMg", "SMh"), strict=True):
+        when = "besok jam 3" if sender == PATIENTS[0] else "besok jam 4"
+        say(app, f"mau booking akupuntur {when}", f"{prefix}1", sender=sender, name="Rina")
+        say(app, "ya", f"{prefix}2", sender=sender, name="Rina")
+        say(app, "betis kram", f"{prefix}3", sender=sender, name="Rina")
+        assert "sudah terjadwal" in " ".join(say(app, "ya", f"{prefix}4", sender=sender, name="Rina"))
+    first = next(c for c in rows(app, storage.HandoffCase) if c.booking_id == rows(app, Booking)[0].id)
+    sari = StaffBrowser(app)
+    sari.login()
+    response = sari.post(f"/staff/cases/{first.id}/booking/move", {"day": "2026-11-26", "time": "16:00"})
+    assert "error=move_full" in response.headers["Location"]
+    assert rows(app, Booking)[0].start_at == SLOT
+    token = app.extensions["klinik_accounts"].issue_token("sari")
+    api = app.test_client().post(
+        f"/staff/api/cases/{first.id}/booking/move",
+        json={"start": "2026-11-26T17:00"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert api.status_code == 200 and api.get_json()["patient_told"] is True
+    assert rows(app, Booking)[0].start_at == SLOT.replace(hour=17)

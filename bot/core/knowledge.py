@@ -70,7 +70,7 @@ TEXT_KEYS = (
     "staff_reason_booking_cancelled", "staff_booking_cancelled_details", "staff_reason_booking_booked",
     "staff_booking_held", "staff_booking_confirmed_now",
     "staff_last_messages", "staff_booking_confirmed", "staff_booking_rejected", "staff_booking_cancelled", "staff_note",
-    "staff_template_reply",
+    "staff_booking_moved", "staff_template_reply",
     "erase_done", "erase_cancelled", "erase_unclear", "data_summary", "erased_by_staff_case", "staff_template_no_name",
     "feedback_question", "feedback_question_case", "feedback_thanks", "feedback_sorry",
     "choice_yes", "choice_change", "choice_cancel", "choice_other_name", "choice_field_name",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import case as sql_case
 from sqlalchemy import select, update
@@ -264,14 +264,7 @@ class Console:
         allowed, status, key = _BOOKING_DECISIONS[decision]
         now = self.clock()
         with self.sessions.begin() as session:
-            case, conversation = self._load(session, case_id, lock=True)
-            if case.status != CASE_OPEN and decision == "cancel":
-                self._reopen(session, case, conversation, me, now)
-            else:
-                self._claim(case, me, now)
-            booking = session.get(Booking, case.booking_id, with_for_update=True) if case.booking_id else None
-            if booking is None:
-                raise ConsoleError("no_booking")
+            case, conversation, booking = self._case_booking(session, case_id, me, now, reopen=decision == "cancel")
             if booking.status not in allowed:
                 raise ConsoleError("booking_decided", status=booking.status)
             booking.status = status
@@ -283,15 +276,66 @@ class Console:
                 tally = insights.Tally()
                 tally.add(now, insights.BOOKING, booking.status)
                 tally.save(session)
-            engine = self.engines.current()
-            body = engine.text(key).replace("{when}", dates.describe(booking.start_at)).replace("{name}", booking.name)
-            note = " ".join(note.split())[:500]
-            if note:
-                body = f"{body}\n{engine.text('staff_note').replace('{note}', note)}"
             log.info("booking decided", extra={"fields": {"case": case_id, "status": booking.status}})
-            if not self._window_open(conversation, now):
-                return None
-            return self._send(session, case, conversation, body, me, now)
+            return self._tell(session, case, conversation, booking, key, note, me, now)
+
+    def move_booking(self, case_id: int, me: str, start: datetime, note: str = "") -> int | None:
+        """Move the case's upcoming appointment (held or confirmed; it keeps its status) to
+        `start`, checked as the patient's own choice is: the clinic open for its whole length,
+        a place free in every slot (its own places do not count). Its reminder goes again for
+        the new time. From a closed case as a cancellation is (see _reopen). The patient is
+        told; None when they cannot be (WhatsApp's 24 hours)."""
+        now = self.clock()
+        plan = self.engines.current().kb.clinic.schedule
+        with self.sessions.begin() as session:
+            case, conversation, booking = self._case_booking(session, case_id, me, now, reopen=True)
+            if booking.status not in (BOOKING_HELD, BOOKING_CONFIRMED) or booking.start_at <= now:
+                raise ConsoleError("booking_decided", status=booking.status)
+            if start <= now:
+                raise ConsoleError("move_past")
+            length = (booking.end_at or booking.start_at) - booking.start_at
+            minutes = int(length.total_seconds() // 60) or plan.slot_minutes
+            full = storage.full_slots(session, now, plan.places, ignoring=booking.id)
+            check = plan.check(start, minutes, now, full)
+            if not check.ok:
+                raise ConsoleError(f"move_{check.reason}")
+            storage.release_places(session, booking)
+            booking.start_at, booking.end_at = start, start + timedelta(minutes=minutes)
+            booking.reminded_at = None
+            booking.decided_by, booking.updated_at = me, now
+            try:
+                storage.hold_places(session, booking, plan.cells(start, minutes), plan.places)
+            except storage.SlotTaken:
+                raise ConsoleError("move_full") from None
+            log.info("booking moved", extra={"fields": {"case": case_id, "status": booking.status}})
+            return self._tell(session, case, conversation, booking, "staff_booking_moved", note, me, now)
+
+    def _case_booking(
+        self, session: Session, case_id: int, me: str, now: datetime, reopen: bool
+    ) -> tuple[HandoffCase, Conversation, Booking]:
+        """The case (claimed by `me`, or opened again when `reopen` allows and it is closed), its
+        conversation and its booking, locked."""
+        case, conversation = self._load(session, case_id, lock=True)
+        if case.status != CASE_OPEN and reopen:
+            self._reopen(session, case, conversation, me, now)
+        else:
+            self._claim(case, me, now)
+        booking = session.get(Booking, case.booking_id, with_for_update=True) if case.booking_id else None
+        if booking is None:
+            raise ConsoleError("no_booking")
+        return case, conversation, booking
+
+    def _tell(self, session, case, conversation, booking: Booking, key: str, note: str, me: str, now) -> int | None:
+        """The patient told of staff's decision on the booking (text `key`, staff's note after
+        it); None when WhatsApp's 24 hours have passed and no free message can go."""
+        engine = self.engines.current()
+        body = engine.text(key).replace("{when}", dates.describe(booking.start_at)).replace("{name}", booking.name)
+        note = " ".join(note.split())[:500]
+        if note:
+            body = f"{body}\n{engine.text('staff_note').replace('{note}', note)}"
+        if not self._window_open(conversation, now):
+            return None
+        return self._send(session, case, conversation, body, me, now)
 
     def close(self, case_id: int, me: str) -> None:
         """Close the case (the bot resumes). Not someone else's case, and not with a booking

@@ -325,6 +325,27 @@ def booking(case_id: int):
     )
 
 
+@pages.post("/cases/<int:case_id>/booking/move")
+def move_booking(case_id: int):
+    start = _new_start(request.form.get("day", ""), request.form.get("time", ""))
+    if start is None:
+        return redirect(url_for("staff.case", case_id=case_id, error="bad_time"))
+    note = request.form.get("note", "")
+    return _case_action(
+        case_id, "booking_moved", lambda: _console().move_booking(case_id, g.staff, start, note) is not None
+    )
+
+
+def _new_start(day: str, at: str) -> datetime | None:
+    """The date ("2026-12-10") and time ("15:00") of the console's form, in Asia/Jakarta; None
+    when they are not one."""
+    try:
+        start = datetime.fromisoformat(f"{day.strip()}T{at.strip()}")
+    except ValueError:
+        return None
+    return start.replace(tzinfo=dates.JAKARTA) if start.tzinfo is None else None
+
+
 @pages.post("/cases/<int:case_id>/close")
 def close(case_id: int):
     return _case_action(case_id, "closed", lambda: _console().close(case_id, g.staff))
@@ -515,6 +536,18 @@ def api_booking(case_id: int):
     if decision not in _BOOKING_NOTICES:
         return jsonify(error="bad_decision", message=_error_text("bad_decision")), 400
     message_id = _console().decide(case_id, g.staff, decision, str(body.get("note") or ""))
+    return jsonify(message_id=message_id, patient_told=message_id is not None, case=_console().case(case_id))
+
+
+@api.post("/cases/<int:case_id>/booking/move")
+@_bearer
+def api_move_booking(case_id: int):
+    body = _body()
+    day, _, at = str(body.get("start") or "").partition("T")
+    start = _new_start(day, at)
+    if start is None:
+        return jsonify(error="bad_time", message=_error_text("bad_time")), 400
+    message_id = _console().move_booking(case_id, g.staff, start, str(body.get("note") or ""))
     return jsonify(message_id=message_id, patient_told=message_id is not None, case=_console().case(case_id))
 
 
