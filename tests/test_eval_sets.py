@@ -138,7 +138,7 @@ def test_evaluation_counts_clarify_as_not_answered(engine):
 def test_the_triage_sets_are_large_and_apart():
     held_out, *tuning = (
         evaluation.load_triage(EVAL / f"{name}.yaml")
-        for name in ("triage", *(f"triage_dev{n}" for n in ("", 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)))
+        for name in ("triage", *(f"triage_dev{n}" for n in ("", 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)))
     )
     counts = {level: sum(item.level == level for item in held_out) for level in evaluation.TRIAGE_LEVELS}
     assert counts["emergency"] >= 50 and counts["doctor"] >= 40 and counts["none"] >= 60
@@ -184,6 +184,6 @@ def test_two_question_messages_get_every_answer_and_one_question_messages_one(en
     above); the care topics' long questions with their context often do (9 %), so the whole set
     is guarded at 4.2 %."""
     held_out = evaluation.summarize(evaluation.run(engine, evaluation.load_labelled(EVAL / "two_questions.yaml")))
-    assert held_out["all_answered"] >= 0.85 and held_out["none_answered"] <= 0.02, held_out
+    assert held_out["all_answered"] >= 0.875 and held_out["none_answered"] <= 0.02, held_out
     single = evaluation.summarize(evaluation.run(engine, evaluation.load_labelled(EVAL / "heldout.yaml")))
     assert single["extra_answers"] <= 0.042, single

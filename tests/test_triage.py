@@ -55,6 +55,13 @@ def level_of(engine, text) -> Level:
         "anak gadis sy tiba2 pingsan di sekolah, tiap mens nyeri",
         "jari suami putus kena mesin pas lembur kerjaan di pabrik",
         "kedutan normal ga kaki sy lemah sebelah sejak tadi pagi",
+        # Round 9: a crisis told indirectly, a nosebleed on warfarin, a large burn, coffee-ground vomit.
+        "bapak sejak ibu meninggal gak mau makan, kemarin bilang bentar lagi bapak nyusul ibu",
+        "aku udah di atap gedung kantor. cuma mau bilang makasih ya udah baik sama aku",
+        "adik bilang ada suara nyuruh dia loncat dari jendela",
+        "nenek minum warfarin, mimisan ga berhenti udah sejam",
+        "punggung melepuh kena bekam api, kulitnya ngelupas putih",
+        "kakek muntah item kayak ampas kopi",
     ],
 )
 def test_emergencies_go_to_the_igd_first(engine, text):
@@ -85,6 +92,8 @@ def test_emergencies_go_to_the_igd_first(engine, text):
         "susah menelan kapsul herbal yang besar, ada bentuk lain?",  # a pill too big, not a sign
         "kaki rasanya mau putus abis jalan jauh, pegel bgt, bisa pijat?",  # a figure of speech
         "aku ketawa sampe kejang2 baca chat kamu",
+        "pengen ketabrak jodoh aja deh 😂",
+        "abis pijat betis agak nyeri kalo dipencet, tp jalan normal, ga bengkak",  # "normal ga" here denies
     ],
 )
 def test_look_alikes_raise_no_alarm(engine, text):
@@ -110,6 +119,8 @@ def test_no_after_a_question_is_no_alarm(engine):
         ("sering keselek kalau minum, makin lama makin sering sebulan ini", "choking_often"),
         ("saya cuci darah, boleh makan pisang buat kram betis?", "kidney_disease_diet"),
         ("sy hepatitis b, boleh minum ramuan herbal?", "herbs_with_liver_disease"),
+        # "boleh ga ..." asks; it does not deny what follows.
+        ("boleh gak minum jamu sambil minum warfarin?", "herbs_with_blood_thinner"),
     ],
 )
 def test_the_middle_level_says_see_a_doctor_and_still_answers(engine, text, rule):

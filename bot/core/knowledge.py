@@ -183,6 +183,8 @@ class Lexicon:
     negations: frozenset[str]
     negation_bridges: frozenset[str]
     negation_lists: frozenset[str]
+    # Words before "ga" that make it ask, not deny ("boleh ga minum jamu sama warfarin?").
+    negation_askers: frozenset[str]
     affirmations: frozenset[str]
     cancel_words: frozenset[str]
     change_words: frozenset[str]
@@ -270,7 +272,7 @@ class MatcherSettings:
     question_marked_floor: float = 0.5
     question_run_on_floor: float = 0.6
     # ... and a part that only adds a condition ("kalo kurang minum?") this sure of another topic.
-    question_conditional_floor: float = 0.8
+    question_conditional_floor: float = 0.75
     # Per intent, an answer cutoff that replaces answer_threshold (where tuning found one better).
     cutoffs: Mapping[str, float] = field(default_factory=dict)
 
@@ -638,6 +640,7 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         "negations",
         "negation_bridges",
         "negation_lists",
+        "negation_askers",
         "affirmations",
         "cancel_words",
         "change_words",
@@ -690,6 +693,7 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         negations=word_lists["negations"],
         negation_bridges=word_lists["negation_bridges"],
         negation_lists=word_lists["negation_lists"],
+        negation_askers=word_lists["negation_askers"],
         affirmations=word_lists["affirmations"],
         cancel_words=word_lists["cancel_words"],
         change_words=word_lists["change_words"],

@@ -22,6 +22,7 @@ from .messages import Decision, Match
 # More than this many questions: the first ones are answered and the rest named as skipped.
 MAX_ANSWERS = 3
 _BOOKING = "start_booking"
+_THANKS = "thanks"
 # A comma or full stop at the end of the text before a cut.
 _PUNCTUATION_BEFORE = re.compile(r"[.,;]\s*$")
 # Pieces read at most (a 5,000-character message is not read as hundreds of questions).
@@ -137,6 +138,8 @@ class QuestionFinder:
             current = f"{pending} {piece}".strip()
             if found and not pending and self._conditional_question(piece, found):
                 continue
+            if not pending and self._only_thanks(piece):
+                continue  # "makasih kak infonya 🙏 | satu lagi, ...": not a story for the next part
             # A part listed with a joining word after a comma, on its own line or after "+" asks
             # what the others ask ("tolong kasih tau jam buka, sama harga terapinya").
             if not self._asks(piece, first=not found) and not (listed and not pending):
@@ -176,6 +179,9 @@ class QuestionFinder:
         if len(questions) == 1 and len(distinct) > 1 and unclear is None and self._agrees(whole, questions):
             # "Kenapa kedutan? Apa karena stres?": the narrower question answers both.
             return (replace(questions[0], text=text),)
+        if len(questions) == 1 and unclear is None and whole.intent in SOCIAL_INTENTS and "?" in questions[0].text:
+            # Thanks around one question asked ("makasih infonya, satu lagi, ...?"): the question.
+            return (questions[0],)
         if len(questions) + (unclear is not None) < 2 or not questions or not self._agrees(whole, questions):
             return self._run_on(text, whole) or (Question(text, whole),)
         return (*questions, *([unclear] if unclear else ()))
@@ -258,6 +264,12 @@ class QuestionFinder:
         else:
             found.append(Question(piece, match))
         return True
+
+    def _only_thanks(self, piece: str) -> bool:
+        """Whether a part only thanks, surely ("makasih kak infonya"; a greeting before a story
+        stays with it: "selamat pagi, kalau betis kedutan terus, ...")."""
+        match = self.matcher.match(piece)
+        return match.decision is Decision.ANSWER and match.intent == _THANKS and match.score >= self.piece_floor
 
     def _sibling(self, intent_id: str, found: Sequence[Question]) -> bool:
         """Whether an intent narrows the same broader topic as a question found before it

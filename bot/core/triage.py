@@ -82,6 +82,7 @@ class Rules:
         self._negations = lexicon.negations
         self._bridges = lexicon.negation_bridges
         self._lists = lexicon.negation_lists
+        self._askers = lexicon.negation_askers
         self.by_id: dict[str, TriageRule] = {rule.id: rule for rule in kb.triage_rules}
 
         def compile_terms(terms) -> list[tuple[str, ...]]:
@@ -365,6 +366,8 @@ class Rules:
             if before < 0:
                 break
             if words[before] in self._negations:
+                if before > 0 and words[before - 1] in self._askers:
+                    break  # "boleh ga ...": asks, denies nothing
                 if all(w in self._bridges for w in words[before + 1 : index]):
                     return True
                 break
