@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.core.dates import JAKARTA
+from bot.core.dates import describe as dates_describe
 from bot.store import storage
 from bot.store.storage import Booking, BookingPlace, Conversation
 from bot.web import create_app
@@ -190,8 +191,12 @@ def test_a_move_does_not_count_the_patients_own_appointment_as_taking_a_place(ap
 def test_staff_see_the_bookings_patient_not_the_whatsapp_profile(database_url, clock):
     """Regression (issue 18): the alert for a booking made for someone else named the WhatsApp
     profile ("Pasien: Probe") instead of the patient ("Budi Santoso")."""
-    app = create_app(app_config(database_url, staff_whatsapp_numbers=("whatsapp:+6281100000001",)))
+    app = create_app(
+        app_config(database_url, staff_whatsapp_numbers=("whatsapp:+6281100000001",), secret_key="test-secret-key")
+    )
     app.extensions["klinik_inbox"].clock = clock
+    app.extensions["klinik_console"].clock = clock
+    app.extensions["klinik_accounts"].add("sari", PASSWORD)
     try:
         sender = PATIENTS[0]
         assert "Atas nama *Probe*?" in " ".join(say(app, "mau booking", "SMp1", sender=sender, name="Probe"))
@@ -209,6 +214,12 @@ def test_staff_see_the_bookings_patient_not_the_whatsapp_profile(database_url, c
         (row,) = app.extensions["klinik_console"].queue("open", "sari")
         assert row["shown_name"] == "Budi Santoso (WhatsApp: Probe)"
         assert (row["booking"]["status"], row["booking"]["complaint"]) == ("held", "betis kram tiap malam")
+        sari = StaffBrowser(app)
+        sari.login()
+        page = sari.get(f"/staff/cases/{case.id}").get_data(as_text=True)
+        for shown in ("Budi Santoso (WhatsApp: Probe)", "betis kram tiap malam", "Kamis, 26 November 2026 pukul 10.00"):
+            assert shown in page, shown
+        assert "ditahan, menunggu konfirmasi" in page  # the booking's status
     finally:
         app.extensions["klinik_database"].dispose()
 
@@ -442,3 +453,23 @@ def test_staff_cannot_move_an_appointment_into_a_full_time(auto_confirmed, clock
     )
     assert api.status_code == 200 and api.get_json()["patient_told"] is True
     assert rows(app, Booking)[0].start_at == SLOT.replace(hour=17)
+
+
+@pytest.mark.parametrize(
+    ("correction", "when"),
+    [
+        ("jamnya jam 4 aja", "Kamis, 26 November 2026 pukul 16.00"),
+        ("eh hari jumat aja", "Jumat, 27 November 2026 pukul 15.00"),
+    ],
+)
+def test_a_free_text_correction_through_the_webhook_keeps_what_was_not_changed(app, correction, when):
+    """The phrasings issue 18 found ignored, through the signed webhook: at the summary, a new
+    hour keeps the day, a new day keeps the hour, and the held booking has them."""
+    sender = PATIENTS[0]
+    _to_summary(app, sender, "SMk")
+    reply = " ".join(say(app, correction, "SMk4", sender=sender, name="Rina"))
+    assert when in reply and "Balas *ya*" in reply
+    assert any("terkirim" in r for r in say(app, "ya", "SMk5", sender=sender, name="Rina"))
+    (booking,) = rows(app, Booking)
+    assert (booking.name, booking.complaint, booking.treatment) == ("Rina", "betis kram", "acupuncture")
+    assert dates_describe(booking.start_at) == when

@@ -185,3 +185,18 @@ def test_a_time_said_while_the_complaint_is_asked_is_noted_and_the_question_aske
         engine.kb.texts["booking_ask_complaint"].strip(),
     )
     assert engine.booking.step(result.draft, "betis kram", NOW).draft.at == "16:00"
+
+
+def test_an_hour_that_does_not_exist_is_asked_again_and_changes_nothing(engine):
+    """ "jam 25" (issue 18, bad input): a clear answer, not a silent "Jam berapa?"; at the
+    summary the booking keeps its time."""
+    asking = BookingDraft(step="when", name="Rina", complaint="betis kram", updated_at=NOW.isoformat())
+    result = engine.booking.step(asking, "besok jam 25", NOW)
+    assert result.texts == (engine.kb.texts["booking_invalid_time"].strip(),)
+    assert (result.draft.step, result.draft.day, result.draft.at) == ("when", "2026-11-26", None)
+    summary = BookingDraft(
+        step="confirm", name="Rina", complaint="betis kram", day="2026-11-26", at="15:00", updated_at=NOW.isoformat()
+    )
+    kept = engine.booking.step(summary, "jamnya jam 25 aja", NOW)
+    assert engine.kb.texts["booking_invalid_time"].strip() in kept.texts[0]
+    assert (kept.draft.step, kept.draft.day, kept.draft.at) == ("confirm", "2026-11-26", "15:00")

@@ -11,6 +11,7 @@ import pytest
 from bot.core.dates import (
     EITHER_DAY,
     INVALID_DATE,
+    INVALID_TIME,
     JAKARTA,
     NO_DATE,
     NO_TIME,
@@ -121,6 +122,8 @@ TABLE = [
     ("1-12-26 jam 11", D(2026, 12, 1), T(11), ()),
     ("31/2 jam 10", None, T(10), (INVALID_DATE,)),
     ("31 februari", None, None, (INVALID_DATE, NO_TIME)),
+    ("besok jam 25", D(2026, 11, 26), None, (INVALID_TIME, NO_TIME)),
+    ("pukul 10.75", None, None, (NO_DATE, INVALID_TIME, NO_TIME)),
     # times
     ("jam 3", None, T(15), (NO_DATE,)),
     ("jam 10", None, T(10), (NO_DATE,)),

@@ -210,10 +210,13 @@ def test_parse_when_reads_only_real_days_within_range(text, now):
         dates.NO_TIME,
         dates.PAST,
         dates.INVALID_DATE,
+        dates.INVALID_TIME,
         dates.WHICH_DAY,
         dates.EITHER_DAY,
     }
     assert (when.at is None) == (dates.NO_TIME in when.problems)
+    if dates.INVALID_TIME in when.problems:
+        assert when.at is None  # an hour that does not exist is never read as another one
     if when.day is not None:
         assert when.day <= now.date() + timedelta(days=dates.MAX_DAYS_AHEAD)
         assert type(when.day) is date  # a real calendar day, never a moment or a string

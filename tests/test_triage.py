@@ -62,6 +62,13 @@ def level_of(engine, text) -> Level:
         "nenek minum warfarin, mimisan ga berhenti udah sejam",
         "punggung melepuh kena bekam api, kulitnya ngelupas putih",
         "kakek muntah item kayak ampas kopi",
+        # Found in review: a visit that did not help is not "better"; a drama or a queue cancels no faint.
+        "udah ke dokter 2 hari lalu, kok bisa ga membaik ya, dada kiri nyeri tembus ke lengan",
+        "nenek tadi pingsan pas nonton sinetron",
+        "adik sy udah 3 hari ga tidur, ngamuk bawa pisau abis main game, ngancam bunuh ibu",
+        "bapak mimisan udah 30 menit, tadi sempet berhenti sendiri trus keluar lagi deras",
+        "obat tidur mama udah aku ambil semua, nanti malem aku minum",
+        "ga kuat ama semuanya",
     ],
 )
 def test_emergencies_go_to_the_igd_first(engine, text):
@@ -94,6 +101,12 @@ def test_emergencies_go_to_the_igd_first(engine, text):
         "aku ketawa sampe kejang2 baca chat kamu",
         "pengen ketabrak jodoh aja deh 😂",
         "abis pijat betis agak nyeri kalo dipencet, tp jalan normal, ga bengkak",  # "normal ga" here denies
+        "kondisinya aman, ga ada nyeri dada",
+        "ibu saya wafat 2 bulan lalu, adik nanti nyusul ke klinik jam 3 ya",
+        "lagi jemur baju di atap, makasih udah bales kak",
+        "bawa pisau buat potong kue",
+        "mimisan 20 menit, skrg udah mampet kok",
+        "melepuh di jari, kulitnya putih dikit",
     ],
 )
 def test_look_alikes_raise_no_alarm(engine, text):

@@ -72,6 +72,8 @@ class Step:
     faq_intent: str | None = None  # an FAQ answered on the way
 
 
+# What a time the patient wrote can have wrong that is asked about again, not guessed around.
+_ASKED_AGAIN = (dates.INVALID_DATE, dates.INVALID_TIME, dates.WHICH_DAY, dates.EITHER_DAY)
 # Why a wanted time cannot be booked -> the text that says so (with the nearest free slots).
 _UNAVAILABLE_TEXT = {
     schedule.CLOSED_DAY: "booking_closed",
@@ -228,7 +230,7 @@ class BookingFlow:
             at=when.at.isoformat(timespec="minutes") if when.at else draft.at,
             updated_at=now.isoformat(),
         )
-        problems = [p for p in when.problems if p in (dates.INVALID_DATE, dates.WHICH_DAY, dates.EITHER_DAY)]
+        problems = [p for p in when.problems if p in _ASKED_AGAIN]
         offer = self._period_offer(draft, when.period, now) if when.period and not problems else None
         return offer or self._check_when(draft, problems, now)
 
@@ -292,12 +294,14 @@ class BookingFlow:
         if when.day is None and when.at is None:
             if dates.INVALID_DATE in when.problems and draft.day and draft.at:  # "tgl 31 nov"
                 return self._kept(draft, self._text("booking_invalid_date"), now)
+            if dates.INVALID_TIME in when.problems and draft.day and draft.at:  # "jamnya jam 25 aja"
+                return self._kept(draft, self._text("booking_invalid_time"), now)
             return None
         day = when.day.isoformat() if when.day else draft.day
         at = when.at.isoformat(timespec="minutes") if when.at else draft.at
         if (day, at) == (draft.day, draft.at):
             return None
-        problems = [p for p in when.problems if p in (dates.INVALID_DATE, dates.WHICH_DAY, dates.EITHER_DAY)]
+        problems = [p for p in when.problems if p in _ASKED_AGAIN]
         corrected = replace(draft, day=day, at=at, editing=False, updated_at=now.isoformat())
         step = self._check_when(corrected, problems, now)
         if step.draft is not None and step.draft.step == WHEN and draft.day and draft.at:
@@ -395,6 +399,8 @@ class BookingFlow:
         draft = replace(draft, step=WHEN)
         if dates.INVALID_DATE in problems:
             return Step((self._text("booking_invalid_date"),), replace(draft, day=None))
+        if dates.INVALID_TIME in problems:
+            return Step((self._text("booking_invalid_time"),), replace(draft, at=None))
         if dates.WHICH_DAY in problems:
             return Step((self._text("booking_which_day"),), draft)
         if dates.EITHER_DAY in problems:

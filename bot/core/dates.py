@@ -88,6 +88,8 @@ def __getattr__(name: str):
 MAX_DAYS_AHEAD = 366
 # Problems a parse can report; the dialogue asks about each in Indonesian.
 NO_DATE, NO_TIME, PAST, INVALID_DATE, WHICH_DAY = "no_date", "no_time", "past", "invalid_date", "which_day"
+# A clock time that does not exist: "jam 25", "jam 10.75".
+INVALID_TIME = "invalid_time"
 # Two days offered as a choice: "senin atau selasa", "besok ato lusa".
 EITHER_DAY = "either_day"
 
@@ -151,6 +153,8 @@ def parse_when(text: str, now: datetime) -> When:
         day = now.date()
     if day is None and not problems:
         problems.append(NO_DATE)
+    if at is None and _impossible_time(remainder):
+        problems.append(INVALID_TIME)
     if at is None:
         problems.append(NO_TIME)
     if day is not None and INVALID_DATE not in problems:
@@ -309,6 +313,17 @@ def _parse_time(text: str) -> tuple[time | None, str | None]:
         if found:
             return words().period_default[found.group(1)], found.group(1)
     return best, None
+
+
+def _impossible_time(text: str) -> bool:
+    """Whether the text names a clock time that does not exist ("jam 25", "pukul 10.75")."""
+    for found in _TIME.finditer(text):
+        clock = bool(_HAS_CLOCK_WORD.search(text[max(0, found.start() - 6) : found.end()]))
+        if (clock or found.group("minute") is not None) and (
+            int(found.group("hour")) > 23 or int(found.group("minute") or 0) > 59
+        ):
+            return True
+    return False
 
 
 def _with_period(hour: int, period: str | None) -> int:

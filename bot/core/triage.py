@@ -225,7 +225,7 @@ class Rules:
             present = tuple(
                 i
                 for i, (group, first) in enumerate(zip(groups, firsts, strict=True))
-                if not first.isdisjoint(positions.keys()) and self._term_places(words, positions, group)
+                if not first.isdisjoint(positions.keys()) and self._term_places(words, positions, group, asked=True)
             )
             if present and len(present) < len(groups) and not self._cancelled(rule_id, words):
                 parts.append((rule_id, present))
@@ -260,7 +260,7 @@ class Rules:
         dropped: set[int] = set()
         for index, word in enumerate(words):
             for term in self._terms_by_first.get(word, ()):
-                if tuple(words[index : index + len(term)]) != term or not self._negated_at(words, index):
+                if tuple(words[index : index + len(term)]) != term or not self._negated_at(words, index, asked=True):
                     continue
                 start = index - 1
                 while start >= 0 and words[start] not in self._negations:
@@ -329,7 +329,7 @@ class Rules:
         for (rule_id, groups), firsts in zip(self._terms, self._firsts, strict=True):
             if any(first.isdisjoint(present) for first in firsts):
                 continue
-            places = [self._term_places(words, positions, group) for group in groups]
+            places = [self._term_places(words, positions, group, asked=True) for group in groups]
             if not all(places):
                 continue
             best = _tightest(places)
@@ -346,18 +346,22 @@ class Rules:
                 positions.setdefault(word, []).append(index)
         return words, positions
 
-    def _term_places(self, words: list[str], positions: dict[str, list[int]], group) -> list[tuple[int, int]]:
-        """Where terms of a group occur, affirmed (not right after a negation): (first, last)."""
+    def _term_places(
+        self, words: list[str], positions: dict[str, list[int]], group, asked: bool = False
+    ) -> list[tuple[int, int]]:
+        """Where terms of a group occur, affirmed (not right after a negation): (first, last).
+        `asked`: a negation that asks ("boleh ga ...") does not deny (a rule's own signs only:
+        a cancelling or softening word stays denied by it, "bisa ga membaik")."""
         places = []
         for first, indices in positions.items():
             for term in group.by_first.get(first, ()):
                 size = len(term)
                 for index in indices:
-                    if tuple(words[index : index + size]) == term and not self._negated_at(words, index):
+                    if tuple(words[index : index + size]) == term and not self._negated_at(words, index, asked):
                         places.append((index, index + size - 1))
         return places
 
-    def _negated_at(self, words: list[str], index: int) -> bool:
+    def _negated_at(self, words: list[str], index: int, asked: bool = False) -> bool:
         """A negation before `index`, with at most two bridge words between ("tidak ada sesak",
         "belum pernah pingsan", "tidak sampai sesak"), or a denied sign listed right before it
         ("ga ada sesak atau nyeri dada", "ga sesak nyeri dada": "nyeri dada" is denied too)."""
@@ -366,7 +370,7 @@ class Rules:
             if before < 0:
                 break
             if words[before] in self._negations:
-                if before > 0 and words[before - 1] in self._askers:
+                if asked and before > 0 and words[before - 1] in self._askers:
                     break  # "boleh ga ...": asks, denies nothing
                 if all(w in self._bridges for w in words[before + 1 : index]):
                     return True
@@ -375,7 +379,7 @@ class Rules:
         # denied itself.
         end = index - 1 if index >= 2 and words[index - 1] in self._lists else index
         signs = (start for start in range(max(end - self._longest, 0), end) if tuple(words[start:end]) in self._signs)
-        return any(self._negated_at(words, start) for start in signs)
+        return any(self._negated_at(words, start, asked) for start in signs)
 
 
 class Triage:
