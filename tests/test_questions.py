@@ -82,6 +82,13 @@ def test_a_booking_request_beside_a_question_is_started_after_the_answer(engine)
     assert "akupunktur" in turn.replies[1].text.lower() and "nama" in turn.replies[-1].text.lower()
 
 
+def test_a_practical_fact_requested_beside_a_booking_is_answered_before_it_starts(engine):
+    """ "sama tolong info alamatnya" only requests, but the address is no detail of the booking."""
+    turn = first_message(engine, "mau daftar akupuntur sabtu jam 10 ya, sama tolong info alamat kliniknya")
+    assert answered(turn) == ["clinic_info", "booking"]
+    assert turn.state.booking is not None
+
+
 def test_a_danger_sign_beside_a_question_comes_first_and_alone(engine):
     turn = first_message(engine, "harga paket akupuntur brp? oiya suami saya dari tadi pagi mulutnya mencong")
     assert any(isinstance(a, Handoff) and a.reason is HandoffReason.URGENT for a in turn.actions)

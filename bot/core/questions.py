@@ -79,6 +79,7 @@ class QuestionFinder:
         self._joiners = lexicon.question_joiners
         self._unfinished = lexicon.unfinished_words
         self._purpose = lexicon.purpose_words
+        self._practical = frozenset(matcher.kb.practical_intents)
         starters = sorted((re.escape(w) for w in lexicon.question_starters), key=len, reverse=True)
         self._starts = re.compile(rf"(?:{'|'.join(starters)})(?![a-z0-9])", re.IGNORECASE) if starters else None
         words = sorted((re.escape(j) for j in lexicon.question_joiners), key=len, reverse=True)
@@ -163,13 +164,15 @@ class QuestionFinder:
         questions = self._narrowest(distinct)
         if any(self.matcher.kb.intents[q.match.intent].action == _BOOKING for q in questions):
             # Beside a booking request, what only requests is its detail ("mau daftar, mau
-            # akupuntur ya"); what asks (with "?", "kalo ke rumah?", or a word like berapa) or
-            # stands in a list of things asked is a question too.
+            # akupuntur ya"); what asks (with "?", "kalo ke rumah?", or a word like berapa),
+            # stands in a list of things asked, or requests a practical fact ("sama tolong info
+            # alamatnya") is a question too.
             questions = [
                 q
                 for q in questions
                 if self.matcher.kb.intents[q.match.intent].action
                 or q.listed
+                or q.match.intent in self._practical
                 or self._asks(q.text, requests=False, first=True)
             ]
         # An unsure last part is asked about only when it has a word that asks ("terus betis saya

@@ -664,13 +664,10 @@ def update_status(session: Session, message: Message, status: str, error_code: s
 def full_slots(session: Session, since: datetime, places: int, ignoring: int | None = None) -> frozenset[datetime]:
     """The slots from `since` on with no place left (timezone-aware: equal to the core's Jakarta
     times), not counting the places of booking `ignoring` (the appointment a patient is moving)."""
-    query = (
-        select(BookingPlace.slot_at)
-        .where(BookingPlace.slot_at >= since, BookingPlace.booking_id != (ignoring if ignoring is not None else -1))
-        .group_by(BookingPlace.slot_at)
-        .having(func.count() >= places)
-    )
-    return frozenset(session.scalars(query))
+    query = select(BookingPlace.slot_at).where(BookingPlace.slot_at >= since)
+    if ignoring is not None:
+        query = query.where(BookingPlace.booking_id != ignoring)
+    return frozenset(session.scalars(query.group_by(BookingPlace.slot_at).having(func.count() >= places)))
 
 
 def hold_places(session: Session, booking: Booking, slots, places: int) -> None:
