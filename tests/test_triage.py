@@ -69,6 +69,10 @@ def level_of(engine, text) -> Level:
         "bapak mimisan udah 30 menit, tadi sempet berhenti sendiri trus keluar lagi deras",
         "obat tidur mama udah aku ambil semua, nanti malem aku minum",
         "ga kuat ama semuanya",
+        # Found by a tester chatting as patients.
+        "maaf ya semua kalau sy ada salah, selamat tinggal, tolong jagain anak2 sy",
+        "idung berdarah terus ga mau berenti, lg minum obat pengencer darah",
+        "abis bekam api kulit punggung melepuh lebar bgt segede telapak tangan",
     ],
 )
 def test_emergencies_go_to_the_igd_first(engine, text):
@@ -107,6 +111,7 @@ def test_emergencies_go_to_the_igd_first(engine, text):
         "bawa pisau buat potong kue",
         "mimisan 20 menit, skrg udah mampet kok",
         "melepuh di jari, kulitnya putih dikit",
+        "selamat tinggal 2026, semoga tahun depan lebih baik",
     ],
 )
 def test_look_alikes_raise_no_alarm(engine, text):
@@ -134,6 +139,7 @@ def test_no_after_a_question_is_no_alarm(engine):
         ("sy hepatitis b, boleh minum ramuan herbal?", "herbs_with_liver_disease"),
         # "boleh ga ..." asks; it does not deny what follows.
         ("boleh gak minum jamu sambil minum warfarin?", "herbs_with_blood_thinner"),
+        ("abis bekam kulit melepuh", "burn_blister"),
     ],
 )
 def test_the_middle_level_says_see_a_doctor_and_still_answers(engine, text, rule):
