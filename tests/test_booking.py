@@ -200,3 +200,13 @@ def test_an_hour_that_does_not_exist_is_asked_again_and_changes_nothing(engine):
     kept = engine.booking.step(summary, "jamnya jam 25 aja", NOW)
     assert engine.kb.texts["booking_invalid_time"].strip() in kept.texts[0]
     assert (kept.draft.step, kept.draft.day, kept.draft.at) == ("confirm", "2026-11-26", "15:00")
+
+
+@pytest.mark.parametrize("text", ["yaudah senin aja", "maksudnya senin jam 2 siang"])
+def test_a_new_day_said_while_the_name_is_asked_is_not_taken_for_the_name(engine, text):
+    """Found by a tester: after "mo daftar hr minggu jm 9", "yaudah senin aja" was stored as the
+    patient's name "Yaudah Senin Aja"."""
+    draft = BookingDraft(step="name", day="2026-11-29", at="09:00", updated_at=NOW.isoformat())
+    result = engine.booking.step(draft, text, NOW)
+    assert (result.draft.step, result.draft.name, result.draft.day) == ("name", None, "2026-11-30")
+    assert result.texts[-1] == engine.kb.texts["booking_ask_name"].strip()
