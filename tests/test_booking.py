@@ -210,3 +210,14 @@ def test_a_new_day_said_while_the_name_is_asked_is_not_taken_for_the_name(engine
     result = engine.booking.step(draft, text, NOW)
     assert (result.draft.step, result.draft.name, result.draft.day) == ("name", None, "2026-11-30")
     assert result.texts[-1] == engine.kb.texts["booking_ask_name"].strip()
+
+
+def test_an_hour_that_does_not_exist_in_the_first_message_is_said_at_once(engine):
+    """ "mau booking bekam besok jam 25": the day is kept, the patient told the hour does not
+    exist, and the name asked; the time is asked again in its turn."""
+    result = engine.booking.start("mau booking bekam besok jam 25", None, NOW)
+    assert result.texts == (
+        engine.kb.texts["booking_invalid_time_later"].strip(),
+        engine.kb.texts["booking_ask_name"].strip(),
+    )
+    assert (result.draft.step, result.draft.day, result.draft.at) == ("name", "2026-11-26", None)

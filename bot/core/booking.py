@@ -113,12 +113,13 @@ class BookingFlow:
             draft = replace(draft, day=when.day.isoformat())
         if when.at:
             draft = replace(draft, at=when.at.isoformat(timespec="minutes"), period=when.period)
+        # "besok jam 25": said at once, and the time asked again when its turn comes.
+        aside = (self._text("booking_invalid_time_later"),) if dates.INVALID_TIME in when.problems else ()
         name = _clean_name(profile_name or "", typed=False)
         if name:
-            return Step(
-                (self._text("booking_ask_name_confirm", name=name),), replace(draft, step=NAME_CONFIRM, name=name)
-            )
-        return Step((self._text("booking_ask_name"),), draft)
+            asked = self._text("booking_ask_name_confirm", name=name)
+            return Step((*aside, asked), replace(draft, step=NAME_CONFIRM, name=name))
+        return Step((*aside, self._text("booking_ask_name")), draft)
 
     def move(self, upcoming: BookingDetails, now: datetime) -> Step:
         """ "ganti jadwal": a new time for an appointment already made, asked for with the old
