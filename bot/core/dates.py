@@ -148,12 +148,12 @@ def parse_when(text: str, now: datetime) -> When:
     remainder = text
     for span in used:
         remainder = remainder.replace(span, " ")
-    at, period = _parse_time(remainder)
+    at, period, impossible = _parse_time(remainder)
     if day is None and at is not None and _refers_to_today(text):
         day = now.date()
     if day is None and not problems:
         problems.append(NO_DATE)
-    if at is None and _impossible_time(remainder):
+    if at is None and impossible:
         problems.append(INVALID_TIME)
     if at is None:
         problems.append(NO_TIME)
@@ -291,9 +291,10 @@ def _calendar_day(day_number: int, month: int, year: str | None, today: date, pr
     return found
 
 
-def _parse_time(text: str) -> tuple[time | None, str | None]:
-    """The time, and the time of day when that is all the text says ("sore")."""
-    best = None
+def _parse_time(text: str) -> tuple[time | None, str | None, bool]:
+    """The time, and the time of day when that is all the text says ("sore"); and whether the
+    text names a clock time that does not exist ("jam 25", "pukul 10.75")."""
+    best, impossible = None, False
     for found in _TIME.finditer(text):
         clock = bool(_HAS_CLOCK_WORD.search(text[max(0, found.start() - 6) : found.end()]))
         minute_given = found.group("minute") is not None
@@ -301,6 +302,7 @@ def _parse_time(text: str) -> tuple[time | None, str | None]:
         if not (clock or minute_given or period):
             continue  # a bare number is a date or a count, not a time
         hour, minute = int(found.group("hour")), int(found.group("minute") or 0)
+        impossible = impossible or ((clock or minute_given) and (hour > 23 or minute > 59))
         if found.group("half"):
             hour, minute = hour - 1, 30
         if hour > 23 or minute > 59 or hour < 0:
@@ -311,19 +313,8 @@ def _parse_time(text: str) -> tuple[time | None, str | None]:
     if best is None:
         found = _PERIOD.search(text)
         if found:
-            return words().period_default[found.group(1)], found.group(1)
-    return best, None
-
-
-def _impossible_time(text: str) -> bool:
-    """Whether the text names a clock time that does not exist ("jam 25", "pukul 10.75")."""
-    for found in _TIME.finditer(text):
-        clock = bool(_HAS_CLOCK_WORD.search(text[max(0, found.start() - 6) : found.end()]))
-        if (clock or found.group("minute") is not None) and (
-            int(found.group("hour")) > 23 or int(found.group("minute") or 0) > 59
-        ):
-            return True
-    return False
+            return words().period_default[found.group(1)], found.group(1), impossible
+    return best, None, impossible
 
 
 def _with_period(hour: int, period: str | None) -> int:
