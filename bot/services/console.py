@@ -293,8 +293,7 @@ class Console:
                 raise ConsoleError("booking_decided", status=booking.status)
             if start <= now:
                 raise ConsoleError("move_past")
-            length = (booking.end_at or booking.start_at) - booking.start_at
-            minutes = int(length.total_seconds() // 60) or plan.slot_minutes
+            minutes = booking.minutes(plan.slot_minutes)
             full = storage.full_slots(session, now, plan.places, ignoring=booking.id)
             check = plan.check(start, minutes, now, full)
             if not check.ok:

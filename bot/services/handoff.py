@@ -182,9 +182,7 @@ class HandoffDesk:
         if booking is None:
             return CalendarView(full)
         start = booking.start_at.astimezone(dates.JAKARTA)
-        minutes = (
-            int(((booking.end_at or booking.start_at) - booking.start_at).total_seconds() // 60) or plan.slot_minutes
-        )
+        minutes = booking.minutes(plan.slot_minutes)
         details = BookingDetails(
             booking.name,
             booking.complaint,

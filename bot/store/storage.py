@@ -192,6 +192,10 @@ class Booking(Base):
     # When its reminder was queued (bot.services.reminders): never a second one.
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    def minutes(self, default: int) -> int:
+        """How long the appointment takes; `default` for one stored without an end."""
+        return int(((self.end_at or self.start_at) - self.start_at).total_seconds() // 60) or default
+
 
 class BookingPlace(Base):
     """One place (a therapist or room) in one slot, held by a booking. The unique (slot,
