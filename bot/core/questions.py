@@ -11,8 +11,9 @@ split by a comma or by "kedutan terus" keeps its reading.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from .knowledge import MatcherSettings
@@ -133,25 +134,28 @@ class QuestionFinder:
             # at its end one by one.
             cut = len(pieces) - _MAX_PIECES + 1
             pieces = [(" ".join(piece for piece, _, _ in pieces[:cut]), *pieces[cut - 1][1:]), *pieces[cut:]]
+        # One reading per text: a part is read alone, then as the part that builds up (often
+        # the same text), and the rest once more for the unclear last part.
+        read = functools.cache(self.matcher.match)
         found: list[Question] = []
         pending = ""
         for piece, marked, listed in pieces:
             current = f"{pending} {piece}".strip()
-            if found and not pending and self._conditional_question(piece, found):
+            if found and not pending and self._conditional_question(piece, found, read):
                 continue
-            if not pending and self._only_thanks(piece):
+            if not pending and self._only_thanks(piece, read):
                 continue  # "makasih kak infonya 🙏 | satu lagi, ...": not a story for the next part
             # A part listed with a joining word after a comma, on its own line or after "+" asks
             # what the others ask ("tolong kasih tau jam buka, sama harga terapinya").
             if not self._asks(piece, first=not found) and not (listed and not pending):
-                if found and not pending and self.matcher.match(piece).intent == found[-1].match.intent:
+                if found and not pending and read(piece).intent == found[-1].match.intent:
                     # "mau ngomong | sama admin": the rest of the question before, not a story
                     # to read with the next one.
                     found[-1] = replace(found[-1], text=f"{found[-1].text} {piece}")
                 else:
                     pending = current
                 continue
-            match = _named(self.matcher.match(current))
+            match = _named(read(current))
             floor = self.marked_floor if marked or listed else self.piece_floor
             if match.score < self.piece_floor and self._sibling(match.intent, found):
                 floor = self.piece_floor  # "teh ada kafeinnya? bisa bikin kedutan juga?" is one question
@@ -178,7 +182,7 @@ class QuestionFinder:
         # An unsure last part is asked about only when it has a word that asks ("terus betis saya
         # gimana?"), not for a "?" alone ("brp kalau 5 sesi?").
         asks = not self._questioning.isdisjoint(self.matcher.normalize.tokens(pending))
-        unclear = self._unclear(pending, questions) if text.rstrip().endswith("?") and asks else None
+        unclear = self._unclear(pending, questions, read) if text.rstrip().endswith("?") and asks else None
         if len(questions) == 1 and len(distinct) > 1 and unclear is None and self._agrees(whole, questions):
             # "Kenapa kedutan? Apa karena stres?": the narrower question answers both.
             return (replace(questions[0], text=text),)
@@ -249,7 +253,7 @@ class QuestionFinder:
         typed = re.findall(r"[a-z]+", text.lower())
         return bool(typed) and typed[-1] in self._tags
 
-    def _conditional_question(self, piece: str, found: list[Question]) -> bool:
+    def _conditional_question(self, piece: str, found: list[Question], read: Callable[[str], Match]) -> bool:
         """A part that only adds a condition to the question before it ("kurang magnesium bikin
         kedutan ya? | kalo kurang minum?"), read by itself as another topic with conditional_floor:
         a question of its own; read as a narrower topic of the question before ("knp betis
@@ -258,7 +262,7 @@ class QuestionFinder:
         tokens = self.matcher.normalize.tokens(piece)
         if not tokens or tokens[0] not in self._conditional:
             return False
-        match = _named(self.matcher.match(piece))
+        match = _named(read(piece))
         before = found[-1]
         if not _is_question(match) or match.score < self.conditional_floor or match.intent == before.match.intent:
             return False
@@ -268,10 +272,10 @@ class QuestionFinder:
             found.append(Question(piece, match))
         return True
 
-    def _only_thanks(self, piece: str) -> bool:
+    def _only_thanks(self, piece: str, read: Callable[[str], Match]) -> bool:
         """Whether a part only thanks, surely ("makasih kak infonya"; a greeting before a story
         stays with it: "selamat pagi, kalau betis kedutan terus, ...")."""
-        match = self.matcher.match(piece)
+        match = read(piece)
         return match.decision is Decision.ANSWER and match.intent == _THANKS and match.score >= self.piece_floor
 
     def _sibling(self, intent_id: str, found: Sequence[Question]) -> bool:
@@ -288,14 +292,14 @@ class QuestionFinder:
             return True
         return whole.intent in self.matcher.kb.topics(q.match.intent for q in questions)
 
-    def _unclear(self, rest: str, clear: Sequence[Question]) -> Question | None:
+    def _unclear(self, rest: str, clear: Sequence[Question], read: Callable[[str], Match]) -> Question | None:
         """The last part of a message, asked with "?", when the model is unsure of it (it would
         answer it as a message of its own, but not as a part of one; or it cannot place it
         between two intents), and the intents it hesitates between were not answered already:
         asked about after the clear questions."""
         if not rest:
             return None
-        match = self.matcher.match(rest)
+        match = read(rest)
         unsure = match.decision is Decision.CLARIFY or (_is_question(match) and match.score < self.piece_floor)
         answered = self.matcher.kb.topics(q.match.intent for q in clear)
         options = set(self.matcher.clarify_options(match))
