@@ -301,13 +301,18 @@ def cmd_worker(args, out=sys.stdout) -> int:
     return run(config)
 
 
+# `content register` / `content status`: the function each channel with templates offers for it.
+_CONTENT_COMMANDS = {"register": "register_content", "status": "content_status"}
+
+
 def cmd_content(args, out=sys.stdout) -> int:
-    """`content register`: every channel that sends choices as templates registers its own."""
+    """`content register` / `status`: every channel that sends templates registers its own and
+    reports the platform's approval of them."""
     from bot import channels
 
     config = Config.from_env()
-    registrars = [getattr(package, "register_content", None) for package in channels.packages()]
-    return max((registrar(config, out) for registrar in registrars if registrar), default=0)
+    commands = [getattr(package, _CONTENT_COMMANDS[args.content_command], None) for package in channels.packages()]
+    return max((command(config, out) for command in commands if command), default=0)
 
 
 def cmd_cases(args, out=sys.stdout) -> int:
@@ -668,6 +673,9 @@ def build_parser() -> argparse.ArgumentParser:
     content_sub = content.add_subparsers(dest="content_command", required=True)
     content_sub.add_parser(
         "register", help="create the templates of knowledge/content.yaml not registered yet; write their SIDs"
+    ).set_defaults(func=cmd_content)
+    content_sub.add_parser(
+        "status", help="WhatsApp's approval of the reminder template (needed outside the 24-hour window)"
     ).set_defaults(func=cmd_content)
 
     cases = sub.add_parser("cases", help="handoff cases: list, close")

@@ -42,7 +42,8 @@ class Config:
     # An approved content template staff can send when the 24-hour window has closed.
     patient_reply_template_id: str = ""
     # Appointment reminders: days before (0: none), at this hour (Asia/Jakarta), and an approved
-    # template ({{1}} name, {{2}} when) for patients whose last message is older than 24 hours.
+    # template ({{1}} name, {{2}} when, buttons to confirm, move or cancel) they go as; without
+    # it a reminder is text, and none goes to patients whose last message is older than 24 hours.
     reminder_days_before: int = 1
     reminder_hour: int = 10
     reminder_template_id: str = ""

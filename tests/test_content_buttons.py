@@ -18,7 +18,8 @@ from bot.store.storage import Conversation, Message, OutboxItem
 from bot.web import create_app
 
 DEFINITIONS = load_definitions(KNOWLEDGE / "content.yaml")
-NAMES = [d.name for d in DEFINITIONS.templates]
+REMINDER = DEFINITIONS.reminder.name
+NAMES = [d.name for d in DEFINITIONS.templates] + [REMINDER]
 STALE = "Maaf, pilihan itu sudah tidak berlaku"
 PROMPT = DEFINITIONS.prompt
 
@@ -32,11 +33,11 @@ def sids_path(tmp_path, monkeypatch, recorder):
     return path
 
 
-def register() -> str:
-    """`python -m bot content register`, as an operator runs it."""
-    environment = {**os.environ, "TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "token"}
+def register(command="register", **env) -> str:
+    """`python -m bot content register` (or `status`), as an operator runs it."""
+    environment = {**os.environ, "TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "token", **env}
     done = subprocess.run(
-        [sys.executable, "-m", "bot", "content", "register"],
+        [sys.executable, "-m", "bot", "content", command],
         capture_output=True, text=True, cwd=ROOT, timeout=120, env=environment,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -79,7 +80,7 @@ def test_register_creates_each_template_once_and_writes_the_sids(sids_path, reco
     out = register()
     created = recorder.contents()
     assert [c["friendly_name"] for c in created] == NAMES
-    assert NAMES[:2] == ["klinik_quick_reply_2", "klinik_quick_reply_3"] and len(NAMES) == 9
+    assert NAMES[:2] == ["klinik_quick_reply_2", "klinik_quick_reply_3"] and len(NAMES) == 10
     three = created[1]["types"]["twilio/quick-reply"]
     assert three["body"] == "{{1}}"
     assert three["actions"] == [
@@ -87,16 +88,56 @@ def test_register_creates_each_template_once_and_writes_the_sids(sids_path, reco
         {"type": "QUICK_REPLY", "title": "{{4}}", "id": "{{5}}"},
         {"type": "QUICK_REPLY", "title": "{{6}}", "id": "{{7}}"},
     ]
-    ten = created[-1]["types"]["twilio/list-picker"]
+    ten = created[-2]["types"]["twilio/list-picker"]
     assert ten["button"] == "Lihat pilihan" and len(ten["items"]) == 10
     assert ten["items"][9] == {"item": "{{29}}", "id": "{{30}}", "description": "{{31}}"}
-    assert created[-1]["variables"]["29"] == "Pilihan 10" and created[-1]["language"] == "id"
+    assert created[-2]["variables"]["29"] == "Pilihan 10" and created[-2]["language"] == "id"
     sids = json.loads(sids_path.read_text())
     assert list(sids) == sorted(NAMES) and all(s.startswith("HX") and len(s) == 34 for s in sids.values())
     assert "klinik_list_picker_10: HX" in out and "(created)" in out
     again = register()
     assert len(recorder.contents()) == len(NAMES)  # nothing created twice
     assert json.loads(sids_path.read_text()) == sids and "already registered" in again
+
+
+def test_the_reminder_template_has_its_text_and_three_buttons_and_asks_for_approval_once(sids_path, recorder):
+    out = register()
+    (reminder,) = [c for c in recorder.contents() if c["friendly_name"] == REMINDER]
+    body = reminder["types"]["twilio/quick-reply"]["body"]
+    assert body.startswith("⏰ Pengingat dari Klinik") and "atas nama *{{1}}* pada {{2}}." in body
+    assert "{name}" not in body and "{clinic_name}" not in body
+    assert reminder["types"]["twilio/quick-reply"]["actions"] == [
+        {"type": "QUICK_REPLY", "title": "Ya, saya hadir", "id": "appointment:attend"},
+        {"type": "QUICK_REPLY", "title": "Ganti jadwal", "id": "appointment:move"},
+        {"type": "QUICK_REPLY", "title": "Batalkan janji", "id": "appointment:cancel"},
+    ]
+    assert reminder["variables"] == {"1": "Budi Santoso", "2": "Kamis, 26 November 2026 pukul 15.00"}
+    sid = json.loads(sids_path.read_text())[REMINDER]
+    assert recorder.approval_requests() == [(sid, {"name": REMINDER, "category": "UTILITY"})]
+    assert "needs WhatsApp's approval" in out
+    register()  # asked already: not again
+    assert len(recorder.approval_requests()) == 1
+
+
+def test_content_status_shows_whatsapps_decision_and_what_to_set(sids_path, recorder):
+    register()
+    sid = json.loads(sids_path.read_text())[REMINDER]
+    assert f"{REMINDER}: {sid} received" in register("status")
+    recorder.approvals[sid] = "rejected"
+    assert "rejected: Tidak sesuai kebijakan (uji)" in register("status")
+    recorder.approvals[sid] = "approved"
+    out = register("status")
+    assert f"{sid} approved" in out and f"REMINDER_CONTENT_SID={sid} is set" in out
+    assert "is set" not in register("status", REMINDER_CONTENT_SID=sid)  # already set: nothing to do
+
+
+def test_each_reminder_button_is_read_as_its_command(buttons):
+    """The buttons' titles are what a tap counts as: each must say its command."""
+    app, _, _ = buttons
+    engine = app.extensions["klinik_engine"].current()
+    for choice, title in engine.appointment_choices().items():
+        tokens = engine.matcher.normalize.tokens(title)
+        assert engine._appointment_command(title, tokens) == choice.removeprefix("appointment:"), title
 
 
 def test_register_resumes_after_a_partial_run(sids_path, recorder):

@@ -1,6 +1,7 @@
 """A local stand-in for Twilio's REST API: records every request, answers like Twilio, and
 fails on demand. The real `twilio` client is pointed at it with TWILIO_API_BASE_URL (messages)
-and TWILIO_CONTENT_BASE_URL (Content API templates: POST /v1/Content, a JSON body)."""
+and TWILIO_CONTENT_BASE_URL (Content API templates: POST /v1/Content, a JSON body; WhatsApp
+approval: POST /v1/Content/HX…/ApprovalRequests/whatsapp, GET /v1/Content/HX…/ApprovalRequests)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ class Recorder:
     slow_seconds: float = 1.0
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
+    # WhatsApp's decision on each template (sid -> status) once its approval is asked for;
+    # "received" until a test decides.
+    approvals: dict[str, str] = field(default_factory=dict)
 
     def fail_next(self, count: int, how="drop") -> None:
         """The next `count` requests fail: 'drop' closes the connection, 'slow' does so after
@@ -41,6 +45,10 @@ class Recorder:
     def contents(self) -> list[dict]:
         """The Content API create requests (their JSON bodies), in order."""
         return [r.form for r in self.requests if r.path == "/v1/Content"]
+
+    def approval_requests(self) -> list[tuple[str, dict]]:
+        """(template sid, JSON body) of each WhatsApp approval request, in order."""
+        return [(r.path.split("/")[3], r.form) for r in self.requests if r.path.endswith("/ApprovalRequests/whatsapp")]
 
 
 def start_recorder() -> tuple[Recorder, ThreadingHTTPServer]:
@@ -77,6 +85,11 @@ def start_recorder() -> tuple[Recorder, ThreadingHTTPServer]:
             if self.path == "/v1/Content":
                 self._reply(201, json.dumps(_content_created(form)))
                 return
+            if self.path.endswith("/ApprovalRequests/whatsapp"):
+                with recorder.lock:
+                    recorder.approvals.setdefault(self.path.split("/")[3], "received")
+                self._reply(201, json.dumps({**form, "status": "received", "rejection_reason": ""}))
+                return
             sid = f"SM{uuid.uuid4().hex}"
             payload = {
                 "sid": sid,
@@ -89,6 +102,20 @@ def start_recorder() -> tuple[Recorder, ThreadingHTTPServer]:
                 "direction": "outbound-api",
             }
             self._reply(201, json.dumps(payload))
+
+        def do_GET(self):
+            parts = self.path.split("/")
+            if len(parts) != 5 or parts[4] != "ApprovalRequests":
+                self._reply(404, json.dumps({"code": 20404, "message": "not found", "status": 404}))
+                return
+            with recorder.lock:
+                recorder.requests.append(Recorded(self.path, {}, dict(self.headers)))
+                decided = recorder.approvals.get(parts[3], "unsubmitted")
+            whatsapp = {"status": decided, "rejection_reason": "", "category": "UTILITY"}
+            if decided == "rejected":
+                whatsapp["rejection_reason"] = "Tidak sesuai kebijakan (uji)"
+            body = {"sid": parts[3], "account_sid": "AC" + "0" * 32, "whatsapp": whatsapp, "url": ""}
+            self._reply(200, json.dumps(body))
 
         def _reply(self, status: int, body: str) -> None:
             data = body.encode("utf-8")

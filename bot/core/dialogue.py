@@ -26,6 +26,7 @@ from .messages import (
     Action,
     BookAppointment,
     CancelBooking,
+    ConfirmAttendance,
     ConversationState,
     Decision,
     EraseData,
@@ -80,7 +81,9 @@ _MEDIA_RECEIVED = {
 }
 # "batal janji", "ganti jadwal": a message about the appointment has at most this many words.
 _APPOINTMENT_MAX_TOKENS = 6
-_CANCEL, _MOVE = "cancel", "move"
+# "ya saya hadir" without an appointment word counts at most this long.
+_ATTEND_MAX_TOKENS = 3
+_CANCEL, _MOVE, _ATTEND = "cancel", "move", "attend"
 # The answer to "hapus semua data Anda?" counts only this soon after it.
 ERASE_CONFIRM_WINDOW = timedelta(minutes=10)
 # The choice id of a topic offered in a numbered list (menu, clarify question, follow-ups).
@@ -88,9 +91,15 @@ TOPIC_CHOICE = "topic:"
 # The erase confirmation's buttons (id, text of the title); a tap counts as typing the title.
 ERASE_CHOICE = "erase:"
 _ERASE_CHOICES = ((f"{ERASE_CHOICE}yes", "choice_erase_yes"), (f"{ERASE_CHOICE}no", "choice_erase_no"))
+# The appointment reminder's buttons (id, text of the title): a tap counts as typing the title,
+# whenever it comes, so it acts on the patient's appointment as it is then (or finds none).
+APPOINTMENT_CHOICE = "appointment:"
+APPOINTMENT_CHOICES = tuple(
+    (f"{APPOINTMENT_CHOICE}{command}", f"choice_appointment_{command}") for command in (_ATTEND, _MOVE, _CANCEL)
+)
 # Every choice id the bot gives starts with one of these; a tap on another (a button of a
 # template sent from outside the bot) is read as its text.
-OWN_CHOICES = (TOPIC_CHOICE, ERASE_CHOICE, *CHOICE_PREFIXES)
+OWN_CHOICES = (TOPIC_CHOICE, ERASE_CHOICE, APPOINTMENT_CHOICE, *CHOICE_PREFIXES)
 
 
 class Engine:
@@ -172,6 +181,10 @@ class Engine:
             if intent in self.kb.intents
         )
 
+    def appointment_choices(self) -> dict[str, str]:
+        """The appointment reminder's buttons: id -> title, which is what a tap counts as."""
+        return {choice: self.text(key) for choice, key in APPOINTMENT_CHOICES}
+
     def _offering(self, turn: Turn, staff: StaffView) -> Turn:
         """The turn with its last reply carrying the choices it leaves open (as data)."""
         options = self.offer(turn.state, staff)
@@ -183,6 +196,8 @@ class Engine:
         """What a message says: its text, or for a tapped choice of the bot's what the patient could
         have typed for it (its number or word); None for one the conversation does not offer now."""
         choice = incoming.choice_id
+        if choice and choice.startswith(APPOINTMENT_CHOICE):
+            return self.appointment_choices().get(choice, incoming.text)
         if not choice or choice in FEEDBACK_BUTTONS or not choice.startswith(OWN_CHOICES) or staff.has_chat:
             return incoming.text  # while staff have the chat, a tap is a message for them
         offered = {option.id: option.said for option in self.offer(self._lapsed(state, now, staff), staff)}
@@ -636,7 +651,7 @@ class Engine:
         any time, even while staff have the chat; a new time being chosen goes on there too."""
         if state.booking is not None:
             return self._continue_booking(state, incoming, now) if state.booking.moving else None
-        command = self._appointment_command(tokens)
+        command = self._appointment_command(incoming.text or "", tokens)
         if command is None:
             return None
         match = Match(Decision.ANSWER, "booking", 1.0, reason=f"appointment:{command}")
@@ -647,18 +662,29 @@ class Engine:
         if command == _CANCEL:
             reply = Reply(self.text("appointment_cancelled").replace("{when}", when))
             return Turn((reply,), (CancelBooking(),), replace(state, options=()), match)
+        if command == _ATTEND:
+            reply = Reply(self.text("appointment_attending").replace("{when}", when))
+            return Turn((reply,), (ConfirmAttendance(),), replace(state, options=()), match)
         step = self.booking.move(upcoming, now)
         return Turn(tuple(Reply(t) for t in step.texts), (), replace(state, booking=step.draft, options=()), match)
 
-    def _appointment_command(self, tokens: list[str]) -> str | None:
+    def _appointment_command(self, text: str, tokens: list[str]) -> str | None:
         """ "batal janji" -> cancel, "ganti jadwal" -> move: a short message naming an
-        appointment and what to do with it."""
+        appointment and what to do with it; "ya saya hadir", "konfirmasi janji" -> attend."""
         words = set(tokens)
-        if len(tokens) > _APPOINTMENT_MAX_TOKENS or not words & self.kb.lexicon.appointment_words:
+        if len(tokens) > _APPOINTMENT_MAX_TOKENS:
             return None
-        if words & self._cancel or any(a == "tidak" and b == "jadi" for a, b in pairwise(tokens)):
-            return _CANCEL
-        return _MOVE if words & self.kb.lexicon.move_words else None
+        lexicon = self.kb.lexicon
+        if words & lexicon.appointment_words:
+            if words & self._cancel or any(a == "tidak" and b == "jadi" for a, b in pairwise(tokens)):
+                return _CANCEL
+            if words & lexicon.move_words:
+                return _MOVE
+        elif len(tokens) > _ATTEND_MAX_TOKENS:
+            return None
+        if words & lexicon.attend_words and not words & lexicon.negations and "?" not in text:
+            return _ATTEND
+        return None
 
     def _start_booking(self, state, match: Match, incoming: Incoming, now: datetime) -> Turn:
         intro, _ = render(self.kb.intents["booking"].answer, self.kb)

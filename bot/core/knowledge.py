@@ -76,6 +76,7 @@ TEXT_KEYS = (
     "feedback_question", "feedback_question_case", "feedback_thanks", "feedback_sorry",
     "choice_yes", "choice_change", "choice_cancel", "choice_other_name", "choice_field_name",
     "choice_field_complaint", "choice_field_when", "choice_stale", "choice_erase_yes", "choice_erase_no",
+    "choice_appointment_attend", "choice_appointment_move", "choice_appointment_cancel", "appointment_attending",
 )  # fmt: skip
 
 MATCHER_KEYS = (
@@ -191,6 +192,7 @@ class Lexicon:
     change_words: frozenset[str]
     appointment_words: frozenset[str]
     move_words: frozenset[str]
+    attend_words: frozenset[str]
     booking_question_words: frozenset[str]
     booking_not_this_name: frozenset[str]
     booking_asks_for_slot: frozenset[str]
@@ -647,6 +649,7 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         "change_words",
         "appointment_words",
         "move_words",
+        "attend_words",
         "booking_question_words",
         "booking_not_this_name",
         "booking_asks_for_slot",
@@ -700,6 +703,7 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         change_words=word_lists["change_words"],
         appointment_words=word_lists["appointment_words"],
         move_words=word_lists["move_words"],
+        attend_words=word_lists["attend_words"],
         booking_question_words=word_lists["booking_question_words"],
         booking_not_this_name=word_lists["booking_not_this_name"],
         booking_asks_for_slot=word_lists["booking_asks_for_slot"],

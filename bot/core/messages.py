@@ -190,6 +190,12 @@ class CancelBooking:
 
 
 @dataclass(frozen=True)
+class ConfirmAttendance:
+    """The patient said they will come to their next appointment (the reminder's button, or
+    "ya saya hadir"): staff see it beside the booking."""
+
+
+@dataclass(frozen=True)
 class EraseData:
     """The patient confirmed "hapus data saya": erase everything stored about them."""
 
@@ -209,11 +215,12 @@ class Rating:
     subject: str
 
 
-Action = Handoff | BookAppointment | StartBooking | CancelBooking | EraseData | ReportData | Rating
+Action = Handoff | BookAppointment | StartBooking | CancelBooking | ConfirmAttendance | EraseData | ReportData | Rating
 _ACTION_NAMES = {
     BookAppointment: "book_appointment",
     StartBooking: "start_booking",
     CancelBooking: "cancel_booking",
+    ConfirmAttendance: "confirm_attendance",
     EraseData: "erase_data",
     ReportData: "report_data",
 }

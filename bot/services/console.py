@@ -300,7 +300,7 @@ class Console:
                 raise ConsoleError(f"move_{check.reason}")
             storage.release_places(session, booking)
             booking.start_at, booking.end_at = start, start + timedelta(minutes=minutes)
-            booking.reminded_at = None
+            booking.reminded_at = booking.attending_at = None  # the new time: reminded and confirmed afresh
             booking.decided_by, booking.updated_at = me, now
             try:
                 storage.hold_places(session, booking, plan.cells(start, minutes), plan.places)
@@ -469,6 +469,7 @@ def _booking_dict(booking: Booking, now: datetime) -> dict:
         "status": booking.status,
         "decided_by": booking.decided_by,
         "upcoming": booking.start_at > now,
+        "attending": dates.describe(booking.attending_at) if booking.attending_at else None,
     }
 
 

@@ -209,6 +209,13 @@ class HandoffDesk:
             self._alert_cancelled(session, conversation, booking, now)
         log.info("booking cancelled by the patient", extra={"fields": {"booking": booking.id}})
 
+    def attending(self, session: Session, conversation: Conversation, now: datetime) -> None:
+        """The patient said they will come to their next appointment: staff see it beside it."""
+        booking = storage.upcoming_booking(session, conversation.id, now)
+        if booking is not None:
+            booking.attending_at = now
+            log.info("patient will attend", extra={"fields": {"booking": booking.id}})
+
     def _alert_cancelled(self, session: Session, conversation: Conversation, booking: Booking, now: datetime) -> None:
         """Staff hear of a cancellation as of a request: the place is free again, and a held
         booking's case need not wait for them."""

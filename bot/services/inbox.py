@@ -24,6 +24,7 @@ from bot.core.dialogue import Engine
 from bot.core.messages import (
     BookAppointment,
     CancelBooking,
+    ConfirmAttendance,
     ConversationState,
     EraseData,
     Handoff,
@@ -62,7 +63,7 @@ _RETRYABLE_SQLSTATES = {"40P01", "40001"}
 _ATTEMPTS = 3
 ERASED = describe_action(EraseData())
 # Actions carried out on the conversation's ORM row (loaded only for them).
-_ROW_ACTIONS = (Handoff, BookAppointment, CancelBooking, ReportData, EraseData)
+_ROW_ACTIONS = (Handoff, BookAppointment, CancelBooking, ConfirmAttendance, ReportData, EraseData)
 
 
 class OptionTemplates(Protocol):
@@ -338,6 +339,8 @@ class Inbox:
                 self.desk.hand_over(session, stored, action, now, tally)
             if isinstance(action, BookAppointment):
                 self.desk.book(session, stored, action.booking, now, tally)
+            if isinstance(action, ConfirmAttendance):
+                self.desk.attending(session, stored, now)
         if any(isinstance(a, ReportData) for a in step.actions):
             values = privacy.summary_values(session, stored, self.retention_days)
             texts = [fill(text, values) for text in texts]

@@ -3,9 +3,12 @@
 A sweep (the worker's housekeeping) queues one reminder per held or confirmed appointment once
 its time has come, and marks the booking reminded in the same transaction: a restart loses none
 (the outbox keeps what was queued) and none is sent twice. Never for a cancelled or past
-appointment, nor to a patient who asked for no more messages ("stop"). Outside WhatsApp's
-24-hour window only an approved template may go (REMINDER_CONTENT_SID); without one the
-reminder is skipped and logged.
+appointment, nor to a patient who asked for no more messages ("stop").
+
+With an approved reminder template (REMINDER_CONTENT_SID, registered by `python -m bot content
+register`), the reminder goes as that template, with the buttons to confirm, move or cancel (their taps come
+back as bot.core.dialogue.APPOINTMENT_CHOICES); without one it goes as text, which says what to
+type, and only while the channel's window is open: outside it the reminder is skipped and logged.
 """
 
 from __future__ import annotations
@@ -21,19 +24,8 @@ from bot.core import dates
 from bot.core.knowledge import KnowledgeBase
 from bot.core.render import fill
 from bot.logs import mask_phone
-from bot.services.handoff import NO_LIMITS, DeliveryRules
-from bot.store.storage import (
-    BOOKING_CONFIRMED,
-    BOOKING_HELD,
-    INBOUND,
-    OUTBOUND,
-    OUTBOX_PENDING,
-    PATIENT_MESSAGE,
-    Booking,
-    Conversation,
-    Message,
-    OutboxItem,
-)
+from bot.services.handoff import NO_LIMITS, DeliveryRules, queue_to_patient
+from bot.store.storage import BOOKING_CONFIRMED, BOOKING_HELD, INBOUND, Booking, Conversation, Message
 
 log = logging.getLogger("klinik.reminders")
 # The intent of "stop", "unsubscribe", "jgn kirim2 pesan lg": no reminder after it.
@@ -44,7 +36,7 @@ STOP_INTENT = "stop_messages"
 class ReminderSettings:
     days_before: int = 1  # 0: no reminders
     hour: int = 10  # the hour (Asia/Jakarta) the reminder goes on that day
-    template_id: str = ""  # an approved template ({{1}} name, {{2}} when) for outside the channel's window
+    template_id: str = ""  # an approved template: {{1}} name, {{2}} when, and three buttons
     rules: DeliveryRules = NO_LIMITS  # the channels' windows (bot.channels.delivery_rules)
 
 
@@ -89,29 +81,15 @@ def _remind(session: Session, kb, settings: ReminderSettings, booking: Booking, 
         log.info("no reminder: the patient asked for no messages", extra={"fields": who})
         return 0
     when = dates.describe(booking.start_at)
-    body = fill(kb.texts["booking_reminder"], {"clinic_name": kb.clinic.name, "name": booking.name, "when": when})
-    template_id = variables = None
-    if not settings.rules.window_open(conversation, now):
-        if not settings.template_id:
-            log.warning("no reminder: outside the channel's window and no REMINDER_CONTENT_SID", extra={"fields": who})
-            return 0
-        template_id, variables = settings.template_id, {"1": " ".join(booking.name.split()), "2": when}
-    message = Message(conversation_id=conversation.id, direction=OUTBOUND, body=body.strip(), created_at=now)
-    session.add(message)
-    session.flush()
-    session.add(
-        OutboxItem(
-            kind=PATIENT_MESSAGE,
-            message_id=message.id,
-            to_address=conversation.address,
-            body=body.strip(),
-            template_id=template_id,
-            content_variables=variables,
-            status=OUTBOX_PENDING,
-            next_attempt_at=now,
-            created_at=now,
-        )
-    )
+    name = " ".join(booking.name.split())
+    body = fill(kb.texts["booking_reminder"], {"clinic_name": kb.clinic.name, "name": name, "when": when}).strip()
+    template_id = settings.template_id or None
+    if not template_id and not settings.rules.window_open(conversation, now):
+        log.warning("no reminder: outside the channel's window and no reminder template", extra={"fields": who})
+        return 0
+    variables = {"1": name, "2": when} if template_id else None
+    address = conversation.address
+    queue_to_patient(session, conversation.id, address, body, now, template_id=template_id, variables=variables)
     return 1
 
 

@@ -191,6 +191,8 @@ class Booking(Base):
     end_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When its reminder was queued (bot.services.reminders): never a second one.
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the patient said they will come (bot.core.messages.ConfirmAttendance).
+    attending_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def minutes(self, default: int) -> int:
         """How long the appointment takes; `default` for one stored without an end."""

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from .client import PatientSide
 from .content import register_command as register_content
+from .content import status_command as content_status
 from .sender import REQUIREMENT as SENDER_NEEDS
 from .sender import TwilioSender
 from .settings import settings
@@ -33,6 +34,7 @@ __all__ = [
     "MAX_MESSAGE_LENGTH",
     "REPLY_WINDOW",
     "SENDER_NEEDS",
+    "content_status",
     "init_app",
     "patient_side",
     "register_content",

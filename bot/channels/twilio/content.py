@@ -7,21 +7,30 @@ whose choices have a registered template of their size still goes as its numbere
 followed by the buttons (ContentSid + ContentVariables, through the outbox) in a short message of
 their own (content.yaml `prompt`): the reply reaches the patient even if the buttons do not, and
 no variable holds a line break, which WhatsApp refuses.
+
+The appointment reminder is a template of its own: fixed text with three fixed buttons, which
+goes outside the 24-hour window too, so `register` also asks WhatsApp to approve it and
+`python -m bot content status` shows the decision.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import yaml
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 from twilio.rest.content.v1.content import ContentList
+from twilio.rest.content.v1.content.approval_create import ApprovalCreateList
 
 from bot.config import ROOT, Config
+from bot.core import knowledge
+from bot.core.dialogue import APPOINTMENT_CHOICES
 from bot.core.messages import Option
+from bot.core.render import fill
 
 from .settings import settings
 
@@ -32,6 +41,8 @@ QUICK_REPLY, LIST_PICKER = "twilio/quick-reply", "twilio/list-picker"
 PROMPT_LIMIT = 200
 TITLE_LIMIT = {QUICK_REPLY: 20, LIST_PICKER: 24}
 DESCRIPTION_LIMIT = 72
+# WhatsApp's approval status of a template not yet submitted.
+_NOT_SUBMITTED = (None, "", "unsubmitted")
 # The variables each choice takes after the body ({{1}}): title and id; a list row, its description too.
 _PER_CHOICE = {QUICK_REPLY: 2, LIST_PICKER: 3}
 
@@ -64,11 +75,36 @@ class Definition:
 
 
 @dataclass(frozen=True)
+class Reminder:
+    """The appointment reminder: knowledge/content.yaml `reminder`, with the text and buttons
+    filled in from the knowledge base when it is registered."""
+
+    name: str
+    category: str
+    sample_name: str
+    sample_when: str
+
+    def payload(self, language: str, kb: knowledge.KnowledgeBase) -> dict:
+        body = fill(kb.texts["booking_reminder"], {"clinic_name": kb.clinic.name, "name": "{{1}}", "when": "{{2}}"})
+        actions = [
+            {"type": "QUICK_REPLY", "title": shorten(kb.texts[key], TITLE_LIMIT[QUICK_REPLY]), "id": choice}
+            for choice, key in APPOINTMENT_CHOICES
+        ]
+        return {
+            "friendly_name": self.name,
+            "language": language,
+            "variables": {"1": self.sample_name, "2": self.sample_when},
+            "types": {QUICK_REPLY: {"body": body.strip(), "actions": actions}},
+        }
+
+
+@dataclass(frozen=True)
 class Definitions:
     language: str
     sample_body: str
     templates: tuple[Definition, ...]
     prompt: str = ""
+    reminder: Reminder | None = None
 
     def for_size(self, size: int) -> Definition | None:
         """The template for this many choices: buttons when they fit, else a list."""
@@ -89,7 +125,13 @@ def load_definitions(path: Path) -> Definitions:
     prompt = " ".join(str(data["prompt"]).split())
     if not prompt or len(prompt) > PROMPT_LIMIT:
         raise ValueError(f"{path}: prompt must be one line of at most {PROMPT_LIMIT} characters")
-    return Definitions(str(data.get("language") or "id"), str(data["sample_body"]), tuple(templates), prompt)
+    reminder = data.get("reminder")
+    if reminder is not None:
+        reminder = Reminder(*(str(reminder[key]) for key in ("name", "category", "sample_name", "sample_when")))
+        if not reminder.name.replace("_", "").isalnum() or reminder.name.lower() != reminder.name:
+            raise ValueError(f"{path}: reminder name '{reminder.name}': lowercase letters, digits and _ only")
+    language = str(data.get("language") or "id")
+    return Definitions(language, str(data["sample_body"]), tuple(templates), prompt, reminder)
 
 
 def shorten(title: str, limit: int) -> str:
@@ -169,35 +211,87 @@ class Registered:
 def register(config: Config, definitions: Definitions, path: Path) -> list[Registered]:
     """Create each template not in the sids file yet (the file is written after each one, so an
     interrupted run resumes where it stopped); TWILIO_CONTENT_BASE_URL points the client elsewhere."""
+    client = _client(config)
+    sids = read_sids(path)
+    language = definitions.language
+    payloads = {d.name: partial(d.payload, language, definitions.sample_body) for d in definitions.templates}
+    reminder = definitions.reminder
+    if reminder is not None:
+        payloads[reminder.name] = partial(reminder.payload, language, knowledge.load(config.knowledge_dir))
+    done = []
+    for name, payload in payloads.items():
+        if name in sids:
+            done.append(Registered(name, sids[name], created=False))
+            continue
+        sids[name] = client.content.v1.contents.create(ContentList.ContentCreateRequest(payload())).sid
+        _write(path, sids)
+        done.append(Registered(name, sids[name], created=True))
+    if reminder is not None and _approval(client, sids[reminder.name]).get("status") in _NOT_SUBMITTED:
+        request = ApprovalCreateList.ContentApprovalRequest({"name": reminder.name, "category": reminder.category})
+        client.content.v1.contents(sids[reminder.name]).approval_create.create(request)
+    return done
+
+
+def _client(config: Config) -> Client:
     own = settings(config)
     if not (own.account_sid and own.auth_token):
-        raise ValueError("registering templates needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+        raise ValueError("the Content API needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
     client = Client(own.account_sid, own.auth_token)
     client.content.base_url = own.content_base_url or client.content.base_url
+    return client
+
+
+def _approval(client: Client, sid: str) -> dict:
+    """WhatsApp's decision on a template: its status ("received", "pending", "approved",
+    "rejected"…) and any rejection reason; an empty status when none was asked for."""
+    return client.content.v1.contents(sid).approval_fetch().fetch().whatsapp or {}
+
+
+def status(config: Config, definitions: Definitions, path: Path) -> list[tuple[str, str, str]]:
+    """(name, ContentSid, WhatsApp's decision) of each registered template that needs one."""
+    client = _client(config)
     sids = read_sids(path)
-    done = []
-    for definition in definitions.templates:
-        if definition.name in sids:
-            done.append(Registered(definition.name, sids[definition.name], created=False))
-            continue
-        request = ContentList.ContentCreateRequest(definition.payload(definitions.language, definitions.sample_body))
-        sids[definition.name] = client.content.v1.contents.create(request).sid
-        _write(path, sids)
-        done.append(Registered(definition.name, sids[definition.name], created=True))
-    return done
+    reminder = definitions.reminder
+    if reminder is None or reminder.name not in sids:
+        return []
+    decision = _approval(client, sids[reminder.name])
+    said = decision.get("status") or "unsubmitted"
+    if decision.get("rejection_reason"):
+        said = f"{said}: {decision['rejection_reason']}"
+    return [(reminder.name, sids[reminder.name], said)]
+
+
+def status_command(config: Config, out) -> int:
+    """`python -m bot content status`: WhatsApp's decision on the reminder template, and what to
+    set once it is approved."""
+    try:
+        decisions = status(config, load_definitions(config.knowledge_dir / "content.yaml"), sids_file(config))
+    except (ValueError, TwilioRestException) as error:
+        print(f"content status failed: {error}", file=out)
+        return 1
+    if not decisions:
+        print("no template waits for WhatsApp's approval: run `python -m bot content register` first", file=out)
+    for name, sid, said in decisions:
+        print(f"{name}: {sid} {said}", file=out)
+        if said == "approved" and config.reminder_template_id != sid:
+            print(f"  reminders go with buttons once REMINDER_CONTENT_SID={sid} is set", file=out)
+    return 0
 
 
 def register_command(config: Config, out) -> int:
     """`python -m bot content register`: each template, created or already there, and the file."""
     path = sids_file(config)
     try:
-        done = register(config, load_definitions(config.knowledge_dir / "content.yaml"), path)
+        definitions = load_definitions(config.knowledge_dir / "content.yaml")
+        done = register(config, definitions, path)
     except (ValueError, TwilioRestException) as error:
         print(f"content register failed: {error}", file=out)
         return 1
     for item in done:
         print(f"{item.name}: {item.sid} ({'created' if item.created else 'already registered'})", file=out)
     print(f"ContentSids in {path}", file=out)
+    if definitions.reminder is not None:
+        print(f"{definitions.reminder.name} needs WhatsApp's approval: `python -m bot content status`", file=out)
     return 0
 
 
