@@ -56,7 +56,7 @@ def test_places_are_taken_lowest_first_and_given_back(sessions):
         assert storage.full_slots(session, SLOT, 2) == {SLOT}
         with pytest.raises(storage.SlotTaken):
             storage.hold_places(session, _booking(session, PATIENTS[2]), (SLOT,), 2)
-        storage.release_places(session, first)
+        storage.release_booking(session, first)
         assert storage.full_slots(session, SLOT, 2) == frozenset()
         assert sorted(session.scalars(select(BookingPlace.place))) == [2]
 

@@ -219,3 +219,40 @@ def test_a_forged_or_unknown_reminder_button_changes_nothing(setup, clock):
     tap(app, "appointment:delete_everything", "Hapus", "SMforged1")
     (booking,) = rows(app, Booking)
     assert booking.status == "held" and booking.attending_at is None
+
+
+def test_a_reminder_not_yet_sent_is_withdrawn_when_the_patient_cancels(setup, recorder, clock):
+    """The reminder is queued while Twilio is failing; the patient cancels before it goes: it
+    never goes, and the transcript does not show it."""
+    app, config = setup
+    book(app)
+    recorder.fail_next(1, 503)
+    assert _remind(app, DUE) == 1
+    clock.now = DUE.astimezone(UTC)
+    make_worker(config, app, clock).run_once()  # the first attempt fails: it waits to be tried again
+    (waiting,) = rows(app, OutboxItem, OutboxItem.template_id == "HXreminder")
+    assert waiting.status == "pending" and waiting.attempts == 1
+    say(app, "batal janji", "SMw1")
+    assert rows(app, OutboxItem, OutboxItem.template_id == "HXreminder") == []
+    assert not any("Pengingat" in m.body for m in rows(app, Message))
+    clock.now += timedelta(hours=1)
+    make_worker(config, app, clock).run_once()
+    assert [m for m in recorder.messages() if m.get("ContentSid") == "HXreminder"] == []
+
+
+def test_staff_moving_an_appointment_withdraws_the_unsent_reminder_and_a_new_one_goes(setup, recorder, clock):
+    app, config = setup
+    book(app)
+    (case,) = rows(app, HandoffCase)
+    sari = StaffBrowser(app)
+    sari.login()
+    sari.post(f"/staff/cases/{case.id}/booking", {"decision": "confirm"})
+    assert _remind(app, DUE) == 1  # queued, not sent yet
+    response = sari.post(f"/staff/cases/{case.id}/booking/move", {"day": "2026-11-27", "time": "10:00"})
+    assert response.status_code in (200, 302), response.data
+    (booking,) = rows(app, Booking)
+    assert booking.start_at == datetime(2026, 11, 27, 10, 0, tzinfo=JAKARTA)
+    assert rows(app, OutboxItem, OutboxItem.template_id == "HXreminder") == []
+    assert _remind(app, datetime(2026, 11, 26, 10, 0, tzinfo=JAKARTA)) == 1  # for the new time
+    (item,) = rows(app, OutboxItem, OutboxItem.template_id == "HXreminder")
+    assert item.content_variables["2"] == "Jumat, 27 November 2026 pukul 10.00"

@@ -269,7 +269,7 @@ class Console:
                 raise ConsoleError("booking_decided", status=booking.status)
             booking.status = status
             if status != BOOKING_CONFIRMED:
-                storage.release_places(session, booking)
+                storage.release_booking(session, booking)
             booking.decided_by = me
             booking.updated_at = now
             if status != BOOKING_CANCELLED:  # the report counts the patients' cancellations only
@@ -298,7 +298,7 @@ class Console:
             check = plan.check(start, minutes, now, full)
             if not check.ok:
                 raise ConsoleError(f"move_{check.reason}")
-            storage.release_places(session, booking)
+            storage.release_booking(session, booking)
             booking.start_at, booking.end_at = start, start + timedelta(minutes=minutes)
             booking.reminded_at = booking.attending_at = None  # the new time: reminded and confirmed afresh
             booking.decided_by, booking.updated_at = me, now

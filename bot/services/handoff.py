@@ -203,7 +203,7 @@ class HandoffDesk:
             return
         booking.status = BOOKING_CANCELLED
         booking.updated_at = now
-        storage.release_places(session, booking)
+        storage.release_booking(session, booking)
         if not moved:
             tally.add(now, insights.BOOKING, BOOKING_CANCELLED)
             self._alert_cancelled(session, conversation, booking, now)
@@ -436,6 +436,7 @@ def queue_to_patient(
     template_id: str | None = None,
     variables: dict | None = None,
     case_id: int | None = None,
+    booking_id: int | None = None,
 ) -> Message:
     """A message to the patient, stored and queued in the outbox in the caller's transaction
     (with a template, `body` is what the transcript shows and the fallback text)."""
@@ -446,6 +447,7 @@ def queue_to_patient(
         OutboxItem(
             kind=PATIENT_MESSAGE,
             case_id=case_id,
+            booking_id=booking_id,
             message_id=message.id,
             to_address=address,
             body=body,

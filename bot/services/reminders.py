@@ -88,8 +88,10 @@ def _remind(session: Session, kb, settings: ReminderSettings, booking: Booking, 
         log.warning("no reminder: outside the channel's window and no reminder template", extra={"fields": who})
         return 0
     variables = {"1": name, "2": when} if template_id else None
-    address = conversation.address
-    queue_to_patient(session, conversation.id, address, body, now, template_id=template_id, variables=variables)
+    queue_to_patient(
+        session, conversation.id, conversation.address, body, now,
+        template_id=template_id, variables=variables, booking_id=booking.id,
+    )  # fmt: skip
     return 1
 
 

@@ -372,6 +372,8 @@ class OutboxItem(Base):
     kind: Mapped[str] = mapped_column(String(16))
     case_id: Mapped[int | None] = mapped_column(ForeignKey("handoff_cases.id", ondelete="CASCADE"), index=True)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    # The appointment a reminder is about: withdrawn, unsent, when its time is given up.
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id", ondelete="CASCADE"), index=True)
     to_address: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text, default="")
     template_id: Mapped[str | None] = mapped_column(String(64))
@@ -708,9 +710,14 @@ def upcoming_booking(session: Session, conversation_id: int, now: datetime) -> B
     return session.scalars(query).first()
 
 
-def release_places(session: Session, booking: Booking) -> None:
-    """A cancelled or rejected booking gives its places back."""
+def release_booking(session: Session, booking: Booking) -> None:
+    """A cancelled, rejected or moved booking gives its places back, and its reminder, if still
+    unsent, is withdrawn with its line in the transcript: it would name a time no longer held."""
     session.execute(delete(BookingPlace).where(BookingPlace.booking_id == booking.id))
+    unsent = (OutboxItem.booking_id == booking.id, OutboxItem.status == OUTBOX_PENDING)
+    transcript = Message.id.in_(select(OutboxItem.message_id).where(*unsent))
+    session.execute(delete(Message).where(transcript).execution_options(synchronize_session=False))
+    session.execute(delete(OutboxItem).where(*unsent).execution_options(synchronize_session=False))
 
 
 def open_case(session: Session, conversation: Conversation) -> HandoffCase | None:
