@@ -37,6 +37,9 @@ def answered(turn) -> list[str]:
         ("kurang kalsium bisa bikin kedutan gak sih akupunktur bisa bantu ga", ["cause_electrolyte", "tcm_treatment"]),
         # A part joined by "trus" that asks with a tag ("kan").
         ("lagi menyusui boleh diakupuntur gk trus jarumnya steril kan", ["pregnancy_breastfeeding", "needle_hygiene"]),
+        # Run together in five words; a first half ending with the tag "ya".
+        ("bpjs bisa gak terapisnya siapa aja", ["insurance_bpjs", "practitioner"]),
+        ("kopi bikin kedutan ya brp biaya akupunturnya", ["cause_caffeine", "pricing"]),
     ],
 )
 def test_each_question_is_found_in_the_order_asked(engine, text, intents):
@@ -56,6 +59,7 @@ def test_each_question_is_found_in_the_order_asked(engine, text, intents):
         "kalsium rendah bs bikin otot kedut?",
         "harga akupuntur brp? kalau 5 sesi?",  # the condition belongs to the price
         "pola hidup yg bener biar otot betis ga kedutan tu kyk gmn",  # "biar ... ga" negates, it does not ask
+        "bukan soal harga ya, tapi jarum bekasnya dibuang atau dipakai lagi?",  # what is not asked
     ],
 )
 def test_one_question_stays_one(engine, text):

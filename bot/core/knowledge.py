@@ -207,6 +207,7 @@ class Lexicon:
     question_starters: frozenset[str]
     request_words: frozenset[str]
     conditional_words: frozenset[str]
+    not_asked_words: frozenset[str]
     # Words that end a question as a tag ("jarumnya steril kan"): the part asks.
     question_tags: frozenset[str]
     # A part of a message that ends with one of these is unfinished ("bisa bikin | kedutan?").
@@ -662,6 +663,7 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         "question_starters",
         "request_words",
         "conditional_words",
+        "not_asked_words",
         "question_tags",
         "unfinished_words",
         "purpose_words",
@@ -717,6 +719,7 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         question_starters=word_lists["question_starters"],
         request_words=word_lists["request_words"],
         conditional_words=word_lists["conditional_words"],
+        not_asked_words=word_lists["not_asked_words"],
         question_tags=word_lists["question_tags"],
         unfinished_words=word_lists["unfinished_words"],
         purpose_words=word_lists["purpose_words"],

@@ -76,6 +76,7 @@ class QuestionFinder:
         # ... of them, the words that ask rather than only request (berapa, not mau).
         self._questioning = lexicon.asking_words - lexicon.request_words
         self._conditional = lexicon.conditional_words
+        self._not_asked = lexicon.not_asked_words
         self._tags = lexicon.question_tags
         self._joiners = lexicon.question_joiners
         self._unfinished = lexicon.unfinished_words
@@ -202,7 +203,7 @@ class QuestionFinder:
         other is a sure question of its own (run_on_sure). None when there is no such cut, or
         it loses the whole message's clear answer."""
         words = text.split()
-        if not 2 * _RUN_ON_SHORTEST <= len(words) <= _RUN_ON_LONGEST:
+        if not _RUN_ON_SHORTEST + _RUN_ON_SHORTEST_ASKED <= len(words) <= _RUN_ON_LONGEST:
             return None
         best, surest = None, self.run_on_floor
         for cut in range(_RUN_ON_SHORTEST, len(words) - _RUN_ON_SHORTEST_ASKED + 1):
@@ -238,8 +239,11 @@ class QuestionFinder:
         starts with a word that starts a new question (sekalian, oiya, btw...), or has an
         asking word (apa, berapa, bisa, mau, tolong...; with `requests` False, only the words
         that ask). A piece starting with "kalau" belongs to the question before ("harga brp? kalau
-        5 sesi?"), unless it is the `first` one ("kalau kurang magnesium bikin kedutan ya?")."""
+        5 sesi?"), unless it is the `first` one ("kalau kurang magnesium bikin kedutan ya?"); one
+        starting with "bukan" says what is not asked."""
         tokens = self.matcher.normalize.tokens(text)
+        if tokens and tokens[0] in self._not_asked:
+            return False
         conditional = bool(tokens) and tokens[0] in self._conditional and not first
         if (text.rstrip().endswith("?") and not conditional) or (
             self._starts is not None and self._starts.match(text.lstrip())
