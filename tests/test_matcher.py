@@ -178,3 +178,17 @@ def test_every_word_the_matcher_knows_can_be_a_whole_message(matcher):
     for word in matcher.vocab:
         match = matcher.match(word)
         assert match.intent in matcher.kb.intents, word
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        # A denied symptom that asks for reassurance is the question ("it does not hurt, right?").
+        ("akupuntur ga sakit kan?", "acupuncture_pain"),
+        ("jarum akupunturnya gak sakit kan ya", "acupuncture_pain"),
+        # A denied symptom beside the complaint is left out of the reading.
+        ("betis ga bengkak kok, cuma pegel tiap sore", "calf_pain"),
+    ],
+)
+def test_a_denied_symptom_is_dropped_unless_it_is_asked_about(matcher, text, intent):
+    assert matcher.match(text).intent == intent

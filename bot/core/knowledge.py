@@ -187,6 +187,7 @@ class Lexicon:
     negation_lists: frozenset[str]
     # Words before "ga" that make it ask, not deny ("boleh ga minum jamu sama warfarin?").
     negation_askers: frozenset[str]
+    reassurance_tags: frozenset[str]
     affirmations: frozenset[str]
     cancel_words: frozenset[str]
     change_words: frozenset[str]
@@ -645,6 +646,7 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         "negation_bridges",
         "negation_lists",
         "negation_askers",
+        "reassurance_tags",
         "affirmations",
         "cancel_words",
         "change_words",
@@ -700,6 +702,7 @@ def _read_lexicon(node, r: Reader | None) -> Lexicon | None:
         negation_bridges=word_lists["negation_bridges"],
         negation_lists=word_lists["negation_lists"],
         negation_askers=word_lists["negation_askers"],
+        reassurance_tags=word_lists["reassurance_tags"],
         affirmations=word_lists["affirmations"],
         cancel_words=word_lists["cancel_words"],
         change_words=word_lists["change_words"],

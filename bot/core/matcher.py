@@ -21,6 +21,7 @@ many analyses at once, so that tuning tries thousands of thresholds on one readi
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -93,6 +94,7 @@ class Matcher:
         self.rules = rules or Rules(kb, self.normalize)
         lexicon = kb.lexicon
         self._greeting, self._thanks = lexicon.greeting_words, lexicon.thanks_words
+        self._reassurance = lexicon.reassurance_tags
 
         labels, docs, frequency = [], [], Counter()
         for intent in kb.intents.values():
@@ -179,6 +181,8 @@ class Matcher:
             return Analysis(empty=True)
         raw_words = reading.words
         dropped = self.rules.negated_raw_words(raw_words, reading.resolved)
+        if dropped and self._reassurance.intersection(re.findall(r"[a-z]+", text.lower())[-2:]):
+            dropped = set()  # "akupuntur ga sakit kan?" asks about the pain: it is not denied
         if dropped:
             raw_words = [w for i, w in enumerate(raw_words) if i not in dropped]
             if not raw_words:
