@@ -192,3 +192,11 @@ def test_every_word_the_matcher_knows_can_be_a_whole_message(matcher):
 )
 def test_a_denied_symptom_is_dropped_unless_it_is_asked_about(matcher, text, intent):
     assert matcher.match(text).intent == intent
+
+
+def test_a_denial_covers_the_signs_it_names_not_the_request_after_it(matcher):
+    """ "ga ada sesak kok, mau daftar bekam sabtu": the denial ends at the signs; the request
+    after it is read (it used to be dropped as well, and the message read as a question about
+    cupping)."""
+    assert matcher.match("ga ada sesak kok, mau daftar bekam sabtu").intent == "booking"
+    assert matcher.match("ga sesak kok, cuma pegal").intent == "calf_pain"

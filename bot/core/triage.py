@@ -123,7 +123,6 @@ class Rules:
         body = lexicon.calf_words | lexicon.other_body_parts
         urgent = [groups for rule_id, groups in self._terms if self.by_id[rule_id].level == "emergency"]
         deniable = {term for groups in urgent for group in groups for term in group if not set(term) <= body}
-        self._deniable = {w for term in deniable for w in term} - body
         self._signs = frozenset(deniable)
         self._longest = max(map(len, deniable), default=0)
         self._terms_by_first: dict[str, set[tuple[str, ...]]] = {}
@@ -254,6 +253,13 @@ class Rules:
             by_word.setdefault(index, []).append(position)
         return {index for index, places in by_word.items() if all(p in negated for p in places)}
 
+    def _sign_at(self, words: Sequence[str], index: int) -> int:
+        """The length of the longest sign a patient can deny that starts at `index` (0: none)."""
+        for length in range(min(self._longest, len(words) - index), 0, -1):
+            if tuple(words[index : index + length]) in self._signs:
+                return length
+        return 0
+
     def _negated_words(self, words: Sequence[str]) -> set[int]:
         """Positions of symptom words said not to be present, with their negation."""
         words = [self._stems.get(w, w) for w in words]
@@ -266,10 +272,10 @@ class Rules:
                 while start >= 0 and words[start] not in self._negations:
                     start -= 1
                 end = index + len(term)
-                # "tidak nyeri dada", "ga sesak napas": the symptom words that follow belong to
-                # the same negated phrase.
-                while end < len(words) and words[end] in self._deniable:
-                    end += 1
+                # "ga sesak pusing": the signs that follow belong to the same negated phrase
+                # (whole signs only: "ga sesak, mau daftar" keeps "mau daftar").
+                while following := self._sign_at(words, end):
+                    end += following
                 dropped.update(range(max(start, 0), end))
         return dropped
 
