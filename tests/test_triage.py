@@ -73,6 +73,15 @@ def level_of(engine, text) -> Level:
         "maaf ya semua kalau sy ada salah, selamat tinggal, tolong jagain anak2 sy",
         "idung berdarah terus ga mau berenti, lg minum obat pengencer darah",
         "abis bekam api kulit punggung melepuh lebar bgt segede telapak tangan",
+        # Found by a safety review: a return after discharge, a seizure told with a nervous
+        # laugh, a faint with a quick recovery, a choking whose cough stays, a crisis in Sundanese.
+        "anak sy dibawa ke igd tadi malam krn kejang demam, boleh pulang. pagi ini main, tp siang ini kejang lagi",
+        "maaf ganggu malam2 hehe, anak saya barusan kejang, badannya panas",
+        "anak sy 14 th pingsan pas lari di lapangan, langsung seger",
+        "anak tersedak pas makan tadi siang, langsung lega, sekarang malam batuk terus dan napasnya berbunyi",
+        "hamil 7 bulan, sesak banget dari tadi malam, miring kiri juga tetap sesak",
+        "hamil 5 minggu flek dan nyeri perut hebat sebelah kiri",
+        "aing hayang maot",
     ],
 )
 def test_emergencies_go_to_the_igd_first(engine, text):
@@ -135,6 +144,9 @@ def test_no_after_a_question_is_no_alarm(engine):
         ("sejak minum obat kolesterol betis sering kram", "cramps_on_new_medicine"),
         # Signs that sound acute but came slowly, over weeks: a doctor soon, not the IGD.
         ("sering keselek kalau minum, makin lama makin sering sebulan ini", "choking_often"),
+        ("suami ngorok keras, suka berenti napas pas tidur, siang ngantuk terus", "sleep_apnoea"),
+        ("anakku 2 th belum bisa jalan dan belum ada kata2", "late_to_walk_or_talk"),
+        ("sy hamil 20 mgg, mau akupuntur buat mual. ada flek2 dikit 3 hari ini", "spotting_in_pregnancy"),
         ("saya cuci darah, boleh makan pisang buat kram betis?", "kidney_disease_diet"),
         ("sy hepatitis b, boleh minum ramuan herbal?", "herbs_with_liver_disease"),
         # "boleh ga ..." asks; it does not deny what follows.
@@ -247,6 +259,10 @@ def test_a_sign_told_over_two_messages_is_completed(engine):
         ("anak demam 3 hari, betis nyeri, ada bintik merah", "fever_with_spots_or_bleeding"),
         ("demam sejak kemarin. tadi mimisan", "fever_with_spots_or_bleeding"),
         ("anak sy demam tinggi dan betisnya sakit", "fever_with_calf_pain"),
+        ("tetangga sy tergeletak di teras, ga napas", "not_breathing"),
+        ("kakek tidak bernapas dan tidak sadar", "not_breathing"),
+        ("ayah henti jantung di rumah", "not_breathing"),
+        ("bayi 1 bulan berat badannya turun, muntah hijau", "green_vomit_in_a_baby"),
     ],
 )
 def test_every_emergency_rule_is_recognised(engine, text, sign):
