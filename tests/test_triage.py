@@ -82,6 +82,7 @@ def level_of(engine, text) -> Level:
         "hamil 7 bulan, sesak banget dari tadi malam, miring kiri juga tetap sesak",
         "hamil 5 minggu flek dan nyeri perut hebat sebelah kiri",
         "aing hayang maot",
+        "maaf dok ganggu hehe, bapak saya nyeri dada sejak 1 jam",  # "hehe" is politeness, not a joke
     ],
 )
 def test_emergencies_go_to_the_igd_first(engine, text):
