@@ -4,6 +4,7 @@ import threading
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+import servers
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, inspect, select, text
@@ -234,3 +235,70 @@ def test_a_read_only_session_neither_waits_for_a_writer_nor_blocks_one(database)
         assert reader.execute(select(func.count(AuditEntry.id))).scalar_one() == 1
         with sessions.begin() as writer:  # a reader in progress does not hold writers back
             writer.add(entry("second"))
+
+
+class CountingEngine:
+    """The engine, counting its turns; `during_turn` runs inside the first turn, as something
+    another request commits while this message's turn is worked out before the lock."""
+
+    def __init__(self, engine, during_turn=None):
+        self._engine = engine
+        self.turns = 0
+        self.during_turn = during_turn
+
+    def __getattr__(self, name):
+        return getattr(self._engine, name)
+
+    def step(self, *args, **kwargs):
+        self.turns += 1
+        if self.during_turn is not None:
+            during, self.during_turn = self.during_turn, None
+            during()
+        return self._engine.step(*args, **kwargs)
+
+
+def test_a_turn_holds_no_other_patient_back_and_is_worked_out_once(database, engine):
+    """The engine's work, most of a message's time, holds nobody back: another patient's
+    message is stored while this one's turn is worked out (on SQLite, one writer at a time, the
+    turn is worked out before the write lock; on PostgreSQL the lock is this patient's row),
+    and no message is worked out twice."""
+    counting = CountingEngine(engine)
+    inbox = Inbox(storage.session_factory(database), counting, max_reply_length=1600, rate_limit_per_minute=20)
+    other = []
+    counting.during_turn = lambda: other.append(
+        inbox.receive(InboundMessage(message_id="SMother", sender="whatsapp:+6281234567896", body="halo"))
+    )
+    for n, body in enumerate(["halo", "berapa harga akupuntur?", "mau booking akupuntur"]):
+        inbox.receive(InboundMessage(message_id=f"SMone{n}", sender="whatsapp:+6281234567893", body=body))
+    assert len(other) == 1 and other[0].replies
+    assert counting.turns == 4
+    assert count(database, Message.direction == "in") == 4
+
+
+def test_on_sqlite_a_turn_worked_out_before_a_change_is_worked_out_again(tmp_path, engine):
+    """SQLite, where the turn is worked out before the write lock: staff get the chat (the
+    patient asked for them) meanwhile. The lock shows the change, and the question is answered
+    as it is once staff have the chat, exactly as if the two messages had come one after the
+    other. (On PostgreSQL the turn is worked out under the patient's row lock: no meanwhile.)"""
+    patient, other = "whatsapp:+6281234567894", "whatsapp:+6281234567895"
+    question = "berapa harga akupuntur?"
+    database = storage.make_engine(servers.sqlite_database(tmp_path))
+    sessions = storage.session_factory(database)
+    sequential = Inbox(sessions, engine, max_reply_length=1600, rate_limit_per_minute=20)
+    sequential.receive(InboundMessage(message_id="SMseq1", sender=other, body="saya mau bicara dengan staf"))
+    expected = sequential.receive(InboundMessage(message_id="SMseq2", sender=other, body=question))
+    assert expected.paused is True
+
+    counting = CountingEngine(engine)
+    inbox = Inbox(sessions, counting, max_reply_length=1600, rate_limit_per_minute=20)
+    counting.during_turn = lambda: inbox.receive(
+        InboundMessage(message_id="SMrace1", sender=patient, body="saya mau bicara dengan staf")
+    )
+    outcome = inbox.receive(InboundMessage(message_id="SMrace2", sender=patient, body=question))
+    assert counting.turns == 3  # the question's draft, the request for staff, the question again
+    assert outcome.paused is True
+    assert [r.text for r in outcome.replies] == [r.text for r in expected.replies]
+    with sessions() as session:
+        stored = session.execute(select(Message.body).where(Message.direction == "in").order_by(Message.id))
+        assert list(stored.scalars())[-2:] == ["saya mau bicara dengan staf", question]
+    database.dispose()

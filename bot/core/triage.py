@@ -118,6 +118,12 @@ class Rules:
         self._lookup = stemmed | {w for terms in self._said.values() for term in terms for w in term}
         # Per rule, the first words of each group's terms: a rule missing one is skipped at once.
         self._firsts = [[frozenset(term[0] for term in group) for group in groups] for _, groups in self._terms]
+        # (rule id, groups, their first words) of the rules marked `anywhere`, read by parts_in
+        self._anywhere_terms = [
+            (rule_id, groups, firsts)
+            for (rule_id, groups), firsts in zip(self._terms, self._firsts, strict=True)
+            if rule_id in self._anywhere
+        ]
         # Symptoms a patient can deny ("ga sesak kok", "tidak nyeri dada"): the emergency rules'
         # terms that are not body parts (a body part is not a symptom to deny: "ga sih betis").
         body = lexicon.calf_words | lexicon.other_body_parts
@@ -217,14 +223,15 @@ class Rules:
         """For each rule marked `anywhere` that these words show in part (some of its groups,
         affirmed, not all), the indices of those groups: the next message may complete it."""
         words, positions = self._positions(sequence)
+        present_words = positions.keys()
         parts = []
-        for (rule_id, groups), firsts in zip(self._terms, self._firsts, strict=True):
-            if rule_id not in self._anywhere:
+        for rule_id, groups, firsts in self._anywhere_terms:
+            if all(first.isdisjoint(present_words) for first in firsts):
                 continue
             present = tuple(
                 i
                 for i, (group, first) in enumerate(zip(groups, firsts, strict=True))
-                if not first.isdisjoint(positions.keys()) and self._term_places(words, positions, group, asked=True)
+                if not first.isdisjoint(present_words) and self._term_places(words, positions, group, asked=True)
             )
             if present and len(present) < len(groups) and not self._cancelled(rule_id, words):
                 parts.append((rule_id, present))

@@ -176,13 +176,13 @@ class HandoffDesk:
         booking is being made) the slots with no place left; while it is being `moving` to
         another time, its own places do not fill a slot (they are freed when the move is made)."""
         plan = self.engine.kb.clinic.schedule
-        booking = storage.upcoming_booking(session, conversation_id, now)
+        booking = storage.upcoming_details(session, conversation_id, now)
         ignoring = booking.id if moving and booking is not None else None
         full = storage.full_slots(session, now, plan.places, ignoring) if reading_slots else NO_FULL
         if booking is None:
             return CalendarView(full)
         start = booking.start_at.astimezone(dates.JAKARTA)
-        minutes = booking.minutes(plan.slot_minutes)
+        minutes = storage.appointment_minutes(booking.start_at, booking.end_at, plan.slot_minutes)
         details = BookingDetails(
             booking.name,
             booking.complaint,

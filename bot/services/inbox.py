@@ -1,9 +1,11 @@
 """Receiving a patient's message: store it once, run the dialogue engine, store the replies.
 
-Everything happens in one transaction that holds the patient's conversation row, so a
-duplicate delivery of the same channel message id (a channel's retry, or two deliveries at
-once) waits for the first to commit, finds it, and gets the very same replies with no second
-side effect. Channel-neutral: a channel (bot/channels/) turns what it receives into an
+The engine's turn is worked out first, from the conversation as last committed, without a lock
+(the draft). Everything else happens in one transaction that holds the patient's conversation
+row: the draft's turn is kept only if that transaction reads the very inputs it came from, else
+the turn is worked out again. A duplicate delivery of the same channel message id (a channel's
+retry, or two deliveries at once) waits for the first to commit, finds it, and gets the very
+same replies with no second side effect. Channel-neutral: a channel (bot/channels/) turns what it receives into an
 InboundMessage (bot.core.messages) and the outcome into what its platform expects.
 """
 
@@ -34,11 +36,13 @@ from bot.core.messages import (
     Option,
     Rating,
     ReportData,
+    StaffView,
     Turn,
     booked,
     describe_action,
 )
 from bot.core.render import fill, split_text
+from bot.core.schedule import CalendarView
 from bot.core.triage import Level
 from bot.logs import mask_phone
 from bot.services import insights, metrics, privacy
@@ -95,6 +99,26 @@ class _Step:
 
 
 @dataclass(frozen=True)
+class _Inputs:
+    """Everything of the database a turn depends on besides the message and the time."""
+
+    state: dict
+    staff: StaffView
+    calendar: CalendarView
+
+    def turn(self, engine: Engine, incoming: Incoming, now) -> Turn:
+        return engine.step(ConversationState.from_dict(self.state), incoming, now, self.staff, self.calendar)
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """A turn worked out before the write lock (Inbox._draft), and what it was worked out from."""
+
+    inputs: _Inputs
+    turn: Turn
+
+
+@dataclass(frozen=True)
 class StoredReply:
     id: int
     text: str
@@ -131,6 +155,11 @@ class Inbox:
         clock: Callable = storage.utcnow,
     ):
         self.sessions = sessions
+        self.read_sessions = storage.read_only_sessions(sessions)
+        # The draft pays where one writer holds the whole database (SQLite). On PostgreSQL a
+        # transaction locks only its patient's row, nobody else waits for the turn, and the
+        # draft's extra reads cost more than they save (bench/webhook_throughput.py).
+        self.drafting = storage.serialises_writers(sessions)
         self.engines = live(engine)
         self.desk = desk or HandoffDesk(self.engines, StaffSettings())
         self.max_reply_length = max_reply_length
@@ -215,21 +244,22 @@ class Inbox:
         """One inbound message, in one transaction: each step below does one job."""
         now = self.clock()
         engine = self.engine  # one engine for the whole message, taken before any lock
+        incoming = Incoming(
+            inbound.text,
+            profile_name=inbound.profile_name,
+            media_types=tuple(kind for _, kind in inbound.media),
+            has_location=inbound.latitude is not None,
+            choice_id=inbound.choice_id,
+        )
+        draft = self._draft(engine, inbound, incoming, now) if self.drafting else None
         with self.sessions.begin() as session:
             opened = _open(session, inbound, now)  # deduplicate: a retry gets the stored answer
             if isinstance(opened, Outcome):
                 return opened
             conversation, message = opened
             state = ConversationState.from_dict(conversation.state)
-            incoming = Incoming(
-                inbound.text,
-                profile_name=inbound.profile_name,
-                media_types=tuple(kind for _, kind in inbound.media),
-                has_location=inbound.latitude is not None,
-                choice_id=inbound.choice_id,
-            )
             step = self._rate_limit(engine, conversation, message, state, incoming, now)
-            step = step or self._converse(engine, session, conversation, message, state, incoming, now)
+            step = step or self._converse(engine, session, conversation, message, state, incoming, now, draft)
             # persist the conversation and the message
             storage.save_conversation(session, conversation)
             (message_id,) = storage.insert_messages(session, [message])
@@ -265,7 +295,7 @@ class Inbox:
                 rate_limited=message.get("rate_limited", False),
                 match=step.match,
                 actions=tuple(message.get("actions") or ()),
-                paused=storage.open_case(session, conversation) is not None,
+                paused=storage.has_open_case(session, conversation.id),
                 booking_step=after.booking.step if after.booking else None,
                 triage=step.triage,
             )
@@ -286,15 +316,55 @@ class Inbox:
         message["reason"] = RATE_NOTICE if noticed else RATE_SILENCED
         return _Step(texts=[engine.text("rate_limited")] if noticed else [], triage=urgent.level.label)
 
-    def _converse(
-        self, engine: Engine, session: Session, conversation: Conversation, message: dict, state, incoming, now
-    ) -> _Step:
-        """The dialogue engine's turn, written into the conversation and the message's columns."""
-        draft = state.booking
-        calendar = self.desk.calendar(
-            session, conversation.id, now, reading_slots=draft is not None, moving=draft is not None and draft.moving
+    def _draft(self, engine: Engine, inbound: InboundMessage, incoming: Incoming, now) -> _Draft | None:
+        """The turn worked out before the write lock is taken, from the conversation as last
+        committed (a snapshot, read without waiting for writers): the engine's work, most of a
+        message's time, then no longer holds every other patient's message back (SQLite has one
+        writer at a time). None for a retried delivery or a patient over the flood limit."""
+        with self.read_sessions() as session:
+            if storage.channel_id_stored(session, inbound.message_id):
+                return None
+            conversation = storage.peek_conversation(session, inbound.sender)
+            if conversation is None:
+                conversation = storage.LockedConversation(None, {}, None, None, None, 0, None)
+            elif storage.count_inbound(dataclasses.replace(conversation), now) > self.rate_limit:
+                return None
+            inputs = self._inputs(session, conversation, now)
+        return _Draft(inputs, inputs.turn(engine, incoming, now))
+
+    def _inputs(self, session: Session, conversation, now) -> _Inputs:
+        state = ConversationState.from_dict(conversation.state)
+        booking = state.booking
+        calendar = (
+            self.desk.calendar(
+                session,
+                conversation.id,
+                now,
+                reading_slots=booking is not None,
+                moving=bool(booking and booking.moving),
+            )
+            if conversation.id is not None
+            else CalendarView()
         )
-        turn = engine.step(state, incoming, now, storage.staff_view(session, conversation), calendar)
+        return _Inputs(conversation.state, storage.staff_view(session, conversation), calendar)
+
+    def _converse(
+        self,
+        engine: Engine,
+        session: Session,
+        conversation: Conversation,
+        message: dict,
+        state,
+        incoming,
+        now,
+        draft: _Draft | None = None,
+    ) -> _Step:
+        """The dialogue engine's turn, written into the conversation and the message's columns:
+        the draft's turn if it was worked out from the very inputs the lock now shows (the
+        engine is pure), otherwise worked out again (another message of the patient, or staff,
+        changed something meanwhile)."""
+        inputs = self._inputs(session, conversation, now)
+        turn = draft.turn if draft is not None and draft.inputs == inputs else inputs.turn(engine, incoming, now)
         conversation.state = turn.state.to_dict()
         conversation.booking_expires_at = now + engine.booking.expiry if turn.state.booking else None
         if not state.started and turn.replies and conversation.notice_shown_at is None:

@@ -195,8 +195,12 @@ class Booking(Base):
     attending_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def minutes(self, default: int) -> int:
-        """How long the appointment takes; `default` for one stored without an end."""
-        return int(((self.end_at or self.start_at) - self.start_at).total_seconds() // 60) or default
+        return appointment_minutes(self.start_at, self.end_at, default)
+
+
+def appointment_minutes(start_at: datetime, end_at: datetime | None, default: int) -> int:
+    """How long an appointment takes; `default` for one stored without an end."""
+    return int(((end_at or start_at) - start_at).total_seconds() // 60) or default
 
 
 class BookingPlace(Base):
@@ -522,6 +526,7 @@ _SAVE_CONVERSATION = (
     .where(_conversations.c.id == bindparam("conversation_id"))
     .values({name: bindparam(name, type_=_conversations.c[name].type) for name in _SAVED_COLUMNS})
 )
+_PEEK_CONVERSATION = select(*_LOCKED_COLUMNS).where(_conversations.c.address == bindparam("address"))
 _INSERT_MESSAGE = insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True)
 
 
@@ -564,6 +569,13 @@ def lock_conversation(
         _upsert(session.bind.dialect.name), {"address": address, "profile_name": profile_name, "now": now}
     ).one()
     return LockedConversation(*row)
+
+
+def peek_conversation(session: Session, address: str) -> LockedConversation | None:
+    """The patient's conversation as last committed, read without locking it (None: a new
+    patient): the inbox works out a turn from it before taking the write lock."""
+    row = session.execute(_PEEK_CONVERSATION, {"address": address}).first()
+    return LockedConversation(*row) if row is not None else None
 
 
 def save_conversation(session: Session, conversation: LockedConversation) -> None:
@@ -616,10 +628,12 @@ def lock_key(session: Session, key: str) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
 
 
-def serialises_writers(session: Session) -> bool:
+def serialises_writers(bind: Session | sessionmaker[Session]) -> bool:
     """Whether a write transaction holds the whole database from its first statement (SQLite,
-    BEGIN IMMEDIATE): then nothing can commit between two of its reads."""
-    return session.bind.dialect.name == "sqlite"
+    BEGIN IMMEDIATE): then nothing can commit between two of its reads, and every other
+    writer waits for it."""
+    engine = bind.kw["bind"] if isinstance(bind, sessionmaker) else bind.bind
+    return engine.dialect.name == "sqlite"
 
 
 def find_by_channel_id(session: Session, channel_message_id: str) -> Message | None:
@@ -695,19 +709,35 @@ def hold_places(session: Session, booking: Booking, slots, places: int) -> None:
             raise SlotTaken(slot)
 
 
-def upcoming_booking(session: Session, conversation_id: int, now: datetime) -> Booking | None:
+def _upcoming(*columns):
     """The patient's next appointment, held or confirmed, not yet begun."""
-    query = (
-        select(Booking)
+    return (
+        select(*columns)
         .where(
-            Booking.conversation_id == conversation_id,
+            Booking.conversation_id == bindparam("conversation_id"),
             Booking.status.in_((BOOKING_HELD, BOOKING_CONFIRMED)),
-            Booking.start_at >= now,
+            Booking.start_at >= bindparam("now", type_=Booking.start_at.type),
         )
         .order_by(Booking.start_at)
         .limit(1)
     )
-    return session.scalars(query).first()
+
+
+_UPCOMING_BOOKING = _upcoming(Booking)
+_UPCOMING_DETAILS = _upcoming(
+    Booking.id, Booking.name, Booking.complaint, Booking.start_at, Booking.end_at, Booking.treatment, Booking.status
+)
+
+
+def upcoming_booking(session: Session, conversation_id: int, now: datetime) -> Booking | None:
+    """The patient's next appointment (held or confirmed, not yet begun), to change it."""
+    return session.scalars(_UPCOMING_BOOKING, {"conversation_id": conversation_id, "now": now}).first()
+
+
+def upcoming_details(session: Session, conversation_id: int, now: datetime):
+    """The columns of the patient's next appointment that a message reads (a row), or None:
+    every message reads them, and a Core row costs a fraction of an ORM object."""
+    return session.execute(_UPCOMING_DETAILS, {"conversation_id": conversation_id, "now": now}).first()
 
 
 def release_booking(session: Session, booking: Booking) -> None:
@@ -725,14 +755,29 @@ def open_case(session: Session, conversation: Conversation) -> HandoffCase | Non
     return session.execute(query).scalar_one_or_none()
 
 
-def staff_view(session: Session, conversation: Conversation) -> StaffView:
+_OPEN_CASE_ID = select(HandoffCase.id).where(
+    HandoffCase.conversation_id == bindparam("conversation_id"), HandoffCase.status == CASE_OPEN
+)
+_LAST_STAFF_REPLY = select(func.max(Message.created_at)).where(
+    Message.conversation_id == bindparam("conversation_id"),
+    Message.direction == OUTBOUND,
+    Message.staff_name.is_not(None),
+)
+
+
+def has_open_case(session: Session, conversation_id: int | None) -> bool:
+    """Whether staff have the chat (its case is open), without loading the case."""
+    if conversation_id is None:
+        return False
+    return session.execute(_OPEN_CASE_ID, {"conversation_id": conversation_id}).first() is not None
+
+
+def staff_view(session: Session, conversation: Conversation | LockedConversation) -> StaffView:
     """Whether staff have the chat (its case is open: the one fact) and when they last replied."""
-    if conversation.id is None or open_case(session, conversation) is None:
+    if not has_open_case(session, conversation.id):
         return StaffView()
-    query = select(func.max(Message.created_at)).where(
-        Message.conversation_id == conversation.id, Message.direction == OUTBOUND, Message.staff_name.is_not(None)
-    )
-    return StaffView(True, session.execute(query).scalar_one_or_none())
+    replied = session.execute(_LAST_STAFF_REPLY, {"conversation_id": conversation.id}).scalar_one_or_none()
+    return StaffView(True, replied)
 
 
 def recent_inbound(session: Session, conversation: Conversation, limit: int = 3) -> list[Message]:
