@@ -264,12 +264,24 @@ def test_a_turn_holds_no_other_patient_back_and_is_worked_out_once(database, eng
     and no message is worked out twice."""
     counting = CountingEngine(engine)
     inbox = Inbox(storage.session_factory(database), counting, max_reply_length=1600, rate_limit_per_minute=20)
-    other = []
-    counting.during_turn = lambda: other.append(
-        inbox.receive(InboundMessage(message_id="SMother", sender="whatsapp:+6281234567896", body="halo"))
-    )
+    other, stored_during_turn = [], []
+
+    def other_patient_writes():
+        # In a thread of its own, joined with a time limit: if this turn held the write lock,
+        # the other message would wait for it (and the assertion below fail), never deadlock.
+        thread = threading.Thread(
+            target=lambda: other.append(
+                inbox.receive(InboundMessage(message_id="SMother", sender="whatsapp:+6281234567896", body="halo"))
+            )
+        )
+        thread.start()
+        thread.join(timeout=20)
+        stored_during_turn.append(not thread.is_alive())
+
+    counting.during_turn = other_patient_writes
     for n, body in enumerate(["halo", "berapa harga akupuntur?", "mau booking akupuntur"]):
         inbox.receive(InboundMessage(message_id=f"SMone{n}", sender="whatsapp:+6281234567893", body=body))
+    assert stored_during_turn == [True]
     assert len(other) == 1 and other[0].replies
     assert counting.turns == 4
     assert count(database, Message.direction == "in") == 4

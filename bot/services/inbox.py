@@ -1,9 +1,9 @@
 """Receiving a patient's message: store it once, run the dialogue engine, store the replies.
 
-The engine's turn is worked out first, from the conversation as last committed, without a lock
-(the draft). Everything else happens in one transaction that holds the patient's conversation
-row: the draft's turn is kept only if that transaction reads the very inputs it came from, else
-the turn is worked out again. A duplicate delivery of the same channel message id (a channel's
+Everything happens in one transaction that holds the patient's conversation row, except, on
+SQLite, the draft: the engine's turn worked out first, from the conversation as last committed,
+without a lock, and kept only if the transaction reads the very inputs it came from (else the
+turn is worked out again under the lock). A duplicate delivery of the same channel message id (a channel's
 retry, or two deliveries at once) waits for the first to commit, finds it, and gets the very
 same replies with no second side effect. Channel-neutral: a channel (bot/channels/) turns what it receives into an
 InboundMessage (bot.core.messages) and the outcome into what its platform expects.
@@ -241,7 +241,7 @@ class Inbox:
     def _receive(
         self, inbound: InboundMessage, max_reply_length: int | None, templates: OptionTemplates | None
     ) -> Outcome:
-        """One inbound message, in one transaction: each step below does one job."""
+        """One inbound message: the draft (SQLite), then one transaction; each step does one job."""
         now = self.clock()
         engine = self.engine  # one engine for the whole message, taken before any lock
         incoming = Incoming(
