@@ -12,6 +12,9 @@ RUN_STAMP   := $(VENV)/.run-$(shell cat requirements.txt | cksum | cut -d' ' -f1
 TEST_STAMP  := $(VENV)/.test-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 BENCH_STAMP := $(VENV)/.bench-$(shell cat requirements.txt requirements-dev.txt requirements-bench.txt | cksum | cut -d' ' -f1)
 SAMPLE := $(wildcard ../shared/eval/sample-messages.yaml)
+# The tuning sets: every set of tests/eval but the held-out ones (whose misses are never printed).
+HELD_OUT := tests/eval/heldout.yaml tests/eval/hard.yaml tests/eval/triage.yaml tests/eval/two_questions.yaml
+TUNING_SETS := $(filter-out $(HELD_OUT),$(sort $(wildcard tests/eval/*.yaml)))
 
 .PHONY: run chat test evaluate bench kb-check screenshots clean
 
@@ -40,9 +43,9 @@ test: $(TEST_STAMP)
 
 # The held-out sets' misses are not printed: reading them would make its figures optimistic.
 evaluate: $(RUN_STAMP)
-	$(BIN)/python -m bot evaluate tests/eval/tune.yaml tests/eval/dev.yaml tests/eval/calib.yaml tests/eval/hard_dev.yaml tests/eval/care_dev2.yaml tests/eval/triage_dev.yaml tests/eval/triage_dev2.yaml tests/eval/triage_dev3.yaml tests/eval/triage_dev4.yaml tests/eval/triage_dev5.yaml tests/eval/triage_dev6.yaml tests/eval/triage_dev7.yaml tests/eval/triage_dev8.yaml tests/eval/triage_dev9.yaml tests/eval/triage_dev10.yaml tests/eval/triage_dev11.yaml tests/eval/triage_dev12.yaml tests/eval/triage_dev13.yaml tests/eval/two_questions_dev.yaml tests/eval/two_questions_dev2.yaml tests/eval/two_questions_dev3.yaml tests/eval/two_questions_dev4.yaml tests/eval/two_questions_dev5.yaml
+	$(BIN)/python -m bot evaluate $(TUNING_SETS)
 	$(BIN)/python -m bot evaluate --baseline --errors 0 tests/eval/heldout.yaml tests/eval/hard.yaml $(SAMPLE)
-	$(BIN)/python -m bot evaluate --errors 0 tests/eval/triage.yaml
+	$(BIN)/python -m bot evaluate --errors 0 tests/eval/triage.yaml tests/eval/two_questions.yaml
 
 # Benchmarks print figures (never pass/fail) and write them to docs/perf/ with the plots of
 # docs/PERFORMANCE.md. Needs wrk (apt-get install -y wrk) and PostgreSQL; about 12 minutes.
