@@ -17,6 +17,7 @@ from itertools import pairwise
 from . import dates, schedule
 from .knowledge import KnowledgeBase
 from .messages import BookingDetails, BookingDraft, Decision, Option
+from .normalize import typed_words
 from .render import fill, format_hours, numbered
 from .schedule import NO_FULL
 
@@ -142,7 +143,7 @@ class BookingFlow:
 
     def says_yes(self, text: str) -> bool:
         """ "ya", "iya betul", "ya kirim": read from the raw words (the normalizer drops "ya")."""
-        said = re.findall(r"[a-z]+", text.lower())
+        said = typed_words(text)
         return bool(said) and set(said) <= self._yes
 
     def step(self, draft: BookingDraft, text: str, now: datetime, full: frozenset[datetime] = NO_FULL) -> Step:
@@ -191,7 +192,7 @@ class BookingFlow:
     def _on_name_confirm(self, draft, text, tokens, now) -> Step:
         if self.says_yes(text):
             return self._advance(replace(draft, updated_at=now.isoformat()), now)
-        said = set(re.findall(r"[a-z]+", text.lower()))
+        said = set(typed_words(text))
         if said and said <= self._lexicon.booking_not_this_name:
             # "bukan" / "salah": another name, which we ask for.
             asked = replace(draft, step=NAME, name=None, updated_at=now.isoformat())
@@ -280,7 +281,7 @@ class BookingFlow:
         changes = bool(words & self._change)
         if text.rstrip().endswith("?") and not changes and not words & self._lexicon.booking_asks_for_slot:
             return False
-        said = set(re.findall(r"[a-z]+", text.lower()))
+        said = set(typed_words(text))
         if said & self._yes and not changes:
             return False
         other = words - dates.WHEN_WORDS - self._lexicon.booking_asks_for_slot - self._fillers - self._change

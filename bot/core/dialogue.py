@@ -7,7 +7,6 @@ the replies and carry out the actions (a handoff case for staff, with its bookin
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -41,6 +40,7 @@ from .messages import (
     StartBooking,
     Turn,
 )
+from .normalize import typed_words
 from .questions import MAX_ANSWERS, Question, QuestionFinder
 from .render import bulleted, numbered, render
 from .schedule import NO_CALENDAR, CalendarView
@@ -314,7 +314,7 @@ class Engine:
         if choice is not None and 1 <= choice <= len(options):
             match = Match(Decision.ANSWER, options[choice - 1], 1.0, reason="option")
             return self._answer(m.state, match, m.incoming, m.now)
-        said = re.findall(r"[a-z]+", m.text.lower())
+        said = typed_words(m.text)
         if choice is not None or (said and set(said) <= self._affirmations):
             reply = Reply(self.text("invalid_option").replace("{n}", str(len(options))))
             return Turn((reply,), (), m.state, None)
@@ -628,7 +628,7 @@ class Engine:
         """The answer to the erase confirmation. Any no keeps the data; a plain yes erases; a
         real question lapses the request and is answered; anything else is asked again, saying
         that nothing was deleted yet."""
-        said = set(re.findall(r"[a-z]+", text.lower()))
+        said = set(typed_words(text))
         if said & self.words.erase_no or set(tokens) & self._cancel:
             match = Match(Decision.ANSWER, "privacy_erase", 1.0, reason="erase_cancelled")
             kept = replace(state, erase_asked_at=None)

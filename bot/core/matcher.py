@@ -21,7 +21,6 @@ many analyses at once, so that tuning tries thousands of thresholds on one readi
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -32,6 +31,7 @@ from rapidfuzz import fuzz, process
 
 from .knowledge import KnowledgeBase, MatcherSettings
 from .messages import FALLBACK_INTENT, Candidate, Decision, Match
+from .normalize import typed_words
 from .repair import Reading, Repair, Token, words_of
 from .triage import Rules
 from .understand import IN_MEMORY, Doc, IntentModel, ModelSource, Training
@@ -181,7 +181,7 @@ class Matcher:
             return Analysis(empty=True)
         raw_words = reading.words
         dropped = self.rules.negated_raw_words(raw_words, reading.resolved)
-        if dropped and self._reassurance.intersection(re.findall(r"[a-z]+", text.lower())[-2:]):
+        if dropped and self._reassurance.intersection(typed_words(text)[-2:]):
             dropped = set()  # "akupuntur ga sakit kan?" asks about the pain: it is not denied
         if dropped:
             raw_words = [w for i, w in enumerate(raw_words) if i not in dropped]

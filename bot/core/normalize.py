@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Mapping
 
 # "can't", "don’t": the apostrophe joins, it does not separate.
+_TYPED_WORD = re.compile(r"[a-z]+")
 _APOSTROPHE = re.compile(r"['’`´]")
 # Accents left over after NFKD decomposition ("é" -> "e" + U+0301).
 _COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
@@ -151,6 +152,12 @@ class Normalizer:
 
     def __call__(self, text: str) -> str:
         return " ".join(self.tokens(text))
+
+
+def typed_words(text: str) -> list[str]:
+    """The words exactly as typed (lower case, letters only), before any repair or slang: for
+    checks on what the patient literally wrote ("kan" at the end, a button title, a number word)."""
+    return _TYPED_WORD.findall(text.lower())
 
 
 def _prepare(text: str | None) -> str:

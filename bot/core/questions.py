@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from .knowledge import MatcherSettings
 from .matcher import NAMED_PREFIX, SOCIAL_INTENTS, Matcher
 from .messages import Decision, Match
+from .normalize import typed_words
 
 # More than this many questions: the first ones are answered and the rest named as skipped.
 MAX_ANSWERS = 3
@@ -254,7 +255,7 @@ class QuestionFinder:
 
     def _tagged(self, text: str) -> bool:
         """Whether the text as typed ends with a question tag the word reading drops ("kan")."""
-        typed = re.findall(r"[a-z]+", text.lower())
+        typed = typed_words(text)
         return bool(typed) and typed[-1] in self._tags
 
     def _conditional_question(self, piece: str, found: list[Question], read: Callable[[str], Match]) -> bool:

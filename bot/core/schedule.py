@@ -9,12 +9,12 @@ rooms). Which cells have no place left is storage's to know: the edge passes the
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from .dates import JAKARTA, SlotCheck
 from .messages import BookingDetails
+from .normalize import typed_words
 
 WEEKDAY_KEYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # How far ahead free slots are looked for.
@@ -70,7 +70,7 @@ class Schedule:
 
     def named_treatment(self, text: str) -> Treatment | None:
         """The treatment a message names ("mau akupunktur"), if any."""
-        said = f" {' '.join(re.findall(r'[a-z]+', text.lower()))} "
+        said = f" {' '.join(typed_words(text))} "
         return next((t for t in self.treatments if any(f" {word} " in said for word in t.words)), None)
 
     def treatment(self, treatment_id: str | None) -> Treatment:
