@@ -170,7 +170,7 @@ class HandoffDesk:
         return booking
 
     def calendar(
-        self, session: Session, conversation_id: int, now: datetime, reading_slots: bool, moving: bool = False
+        self, session: Session, conversation_id: int | None, now: datetime, reading_slots: bool, moving: bool = False
     ) -> CalendarView:
         """The calendar as one message sees it: the patient's next appointment, and (while a
         booking is being made) the slots with no place left; while it is being `moving` to

@@ -1,12 +1,13 @@
 """Receiving a patient's message: store it once, run the dialogue engine, store the replies.
 
 Everything happens in one transaction that holds the patient's conversation row, except, on
-SQLite, the draft: the engine's turn worked out first, from the conversation as last committed,
-without a lock, and kept only if the transaction reads the very inputs it came from (else the
-turn is worked out again under the lock). A duplicate delivery of the same channel message id (a channel's
-retry, or two deliveries at once) waits for the first to commit, finds it, and gets the very
-same replies with no second side effect. Channel-neutral: a channel (bot/channels/) turns what it receives into an
-InboundMessage (bot.core.messages) and the outcome into what its platform expects.
+SQLite, the draft: the engine's turn worked out first, from the conversation as last
+committed, without a lock, and kept only if the transaction reads the very inputs it came from
+(else the turn is worked out again under the lock). A duplicate delivery of the same channel
+message id (a channel's retry, or two deliveries at once) waits for the first to commit, finds
+it, and gets the very same replies with no second side effect. Channel-neutral: a channel
+(bot/channels/) turns what it receives into an InboundMessage (bot.core.messages) and the
+outcome into what its platform expects.
 """
 
 from __future__ import annotations
@@ -305,7 +306,7 @@ class Inbox:
     ) -> _Step | None:
         """A patient over the flood limit is silenced (one notice a minute), unless the message is
         an emergency; half a sign told over two messages is still remembered. None: not flooding."""
-        if storage.count_inbound(conversation, now) <= self.rate_limit:
+        if not self._floods(conversation, now):
             return None
         urgent, parts = engine.assess(incoming.text or "", state.danger_parts)
         if urgent.level is Level.EMERGENCY:
@@ -324,29 +325,24 @@ class Inbox:
         with self.read_sessions() as session:
             if storage.channel_id_stored(session, inbound.message_id):
                 return None
-            conversation = storage.peek_conversation(session, inbound.sender)
-            if conversation is None:
-                conversation = storage.LockedConversation(None, {}, None, None, None, 0, None)
-            elif storage.count_inbound(dataclasses.replace(conversation), now) > self.rate_limit:
-                return None
-            inputs = self._inputs(session, conversation, now)
+            peeked = storage.peek_conversation(session, inbound.sender)
+            if peeked is not None and self._floods(dataclasses.replace(peeked), now):
+                return None  # counted on a copy: the lock counts the message
+            inputs = self._inputs(session, peeked.id if peeked else None, peeked.state if peeked else {}, now)
         return _Draft(inputs, inputs.turn(engine, incoming, now))
 
-    def _inputs(self, session: Session, conversation, now) -> _Inputs:
-        state = ConversationState.from_dict(conversation.state)
-        booking = state.booking
-        calendar = (
-            self.desk.calendar(
-                session,
-                conversation.id,
-                now,
-                reading_slots=booking is not None,
-                moving=bool(booking and booking.moving),
-            )
-            if conversation.id is not None
-            else CalendarView()
+    def _floods(self, conversation: storage.LockedConversation, now) -> bool:
+        """Count this message in the patient's flood window: whether it goes over the limit."""
+        return storage.count_inbound(conversation, now) > self.rate_limit
+
+    def _inputs(self, session: Session, conversation_id: int | None, state: dict, now) -> _Inputs:
+        """What the turn reads of the database, for the conversation with `state` (no id: a new
+        patient's, not stored yet)."""
+        booking = ConversationState.from_dict(state).booking
+        calendar = self.desk.calendar(
+            session, conversation_id, now, reading_slots=booking is not None, moving=bool(booking and booking.moving)
         )
-        return _Inputs(conversation.state, storage.staff_view(session, conversation), calendar)
+        return _Inputs(state, storage.staff_view(session, conversation_id), calendar)
 
     def _converse(
         self,
@@ -363,7 +359,7 @@ class Inbox:
         the draft's turn if it was worked out from the very inputs the lock now shows (the
         engine is pure), otherwise worked out again (another message of the patient, or staff,
         changed something meanwhile)."""
-        inputs = self._inputs(session, conversation, now)
+        inputs = self._inputs(session, conversation.id, conversation.state, now)
         turn = draft.turn if draft is not None and draft.inputs == inputs else inputs.turn(engine, incoming, now)
         conversation.state = turn.state.to_dict()
         conversation.booking_expires_at = now + engine.booking.expiry if turn.state.booking else None

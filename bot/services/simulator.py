@@ -126,7 +126,7 @@ class Simulator:
         """The choices the conversation's pending question accepts, as the engine offers them."""
         conversation = session.get(Conversation, conversation_id)
         state = ConversationState.from_dict(conversation.state)
-        offer = self.engines.current().offer(state, storage.staff_view(session, conversation))
+        offer = self.engines.current().offer(state, storage.staff_view(session, conversation_id))
         return [{"id": option.id, "title": option.title} for option in offer]
 
     # -- recording a fixture ----------------------------------------------------------------

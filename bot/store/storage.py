@@ -457,11 +457,18 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def _engine_of(bind: Engine | Session | sessionmaker[Session]) -> Engine:
+    """The engine of an engine, a session, or a factory of sessions."""
+    if isinstance(bind, sessionmaker):
+        return bind.kw["bind"]
+    return bind.bind if isinstance(bind, Session) else bind
+
+
 def read_only_sessions(bind: Engine | sessionmaker[Session]) -> sessionmaker[Session]:
     """Sessions that only read (on an engine, or on the engine of other sessions): on SQLite
     they do not take the write lock, so they neither wait for writers nor make them wait (and
     can run while the same thread holds a write)."""
-    engine = bind.kw["bind"] if isinstance(bind, sessionmaker) else bind
+    engine = _engine_of(bind)
     return sessionmaker(engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False)
 
 
@@ -479,7 +486,7 @@ def scrub(bind: Engine | sessionmaker[Session]) -> None:
     Waits up to SCRUB_WAIT_MS for readers to finish; a checkpoint that could not complete is
     logged (SQLite's next automatic checkpoint overwrites the log later). PostgreSQL keeps
     deleted rows until VACUUM reuses their space (docs/DEPLOYMENT.md)."""
-    engine = bind.kw["bind"] if isinstance(bind, sessionmaker) else bind
+    engine = _engine_of(bind)
     if engine.dialect.name != "sqlite":
         return
     with engine.connect() as connection:
@@ -632,8 +639,7 @@ def serialises_writers(bind: Session | sessionmaker[Session]) -> bool:
     """Whether a write transaction holds the whole database from its first statement (SQLite,
     BEGIN IMMEDIATE): then nothing can commit between two of its reads, and every other
     writer waits for it."""
-    engine = bind.kw["bind"] if isinstance(bind, sessionmaker) else bind.bind
-    return engine.dialect.name == "sqlite"
+    return _engine_of(bind).dialect.name == "sqlite"
 
 
 def find_by_channel_id(session: Session, channel_message_id: str) -> Message | None:
@@ -772,11 +778,11 @@ def has_open_case(session: Session, conversation_id: int | None) -> bool:
     return session.execute(_OPEN_CASE_ID, {"conversation_id": conversation_id}).first() is not None
 
 
-def staff_view(session: Session, conversation: Conversation | LockedConversation) -> StaffView:
+def staff_view(session: Session, conversation_id: int | None) -> StaffView:
     """Whether staff have the chat (its case is open: the one fact) and when they last replied."""
-    if not has_open_case(session, conversation.id):
+    if not has_open_case(session, conversation_id):
         return StaffView()
-    replied = session.execute(_LAST_STAFF_REPLY, {"conversation_id": conversation.id}).scalar_one_or_none()
+    replied = session.execute(_LAST_STAFF_REPLY, {"conversation_id": conversation_id}).scalar_one_or_none()
     return StaffView(True, replied)
 
 
